@@ -1,0 +1,321 @@
+/**
+ * The GPU runtime: adapter and device acquisition, kernel compilation with error scopes,
+ * command recording (a whole forward or backward pass in one encoder) and readback.
+ */
+import tgpu, { type TgpuBuffer, type TgpuRoot } from "typegpu";
+import type * as d from "typegpu/data";
+import { DeviceLostError, GpuError, NoAdapterError } from "./errors.ts";
+import { type Bindings, type Kernel, type KernelEntries, type KernelSpec, resolveWgsl } from "./kernel.ts";
+import { BufferPool, type DType, Tensor, type TensorLike } from "./tensor.ts";
+
+/** What the audit reports about the adapter it ran on. */
+export interface AdapterReport {
+  description: string;
+  vendor: string;
+  architecture: string;
+  isFallbackAdapter: boolean;
+}
+
+/** Limits requested from the adapter: as high as it allows, since defaults are low. */
+const WANTED_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxStorageBuffersPerShaderStage",
+] as const;
+
+/** Largest workgroup count along one dispatch dimension (WebGPU's guaranteed minimum). */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+type UniformBuffer = TgpuBuffer<d.AnyWgslData>;
+
+/** The device, its buffer pool and its compiled kernels. One per process is typical. */
+export class Gpu implements Disposable {
+  readonly pool: BufferPool;
+  readonly root: TgpuRoot;
+  #kernels = new Map<KernelSpec, Promise<Kernel>>();
+  #uniforms = new Map<d.AnyWgslData, UniformBuffer[]>();
+  #lost: string | null = null;
+  #lostPromise: Promise<never>;
+  /** A one-element array to bind where a kernel's optional input is absent (never written). */
+  readonly placeholder: Tensor;
+
+  private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport) {
+    this.pool = new BufferPool(device);
+    this.placeholder = new Tensor(new BufferPool(device), [1]);
+    this.root = tgpu.initFromDevice({ device });
+    this.#lostPromise = device.lost.then((info) => {
+      this.#lost = info.message || info.reason || "unknown reason";
+      throw new DeviceLostError(this.#lost);
+    });
+    this.#lostPromise.catch(() => {}); // observed by whoever awaits GPU work
+  }
+
+  /** Acquires an adapter and a device with the limits the kernels need. */
+  static async create(options: GPURequestAdapterOptions = { powerPreference: "high-performance" }): Promise<Gpu> {
+    const adapter = await navigator.gpu?.requestAdapter(options);
+    if (!adapter) throw new NoAdapterError();
+    const requiredLimits: Record<string, number> = {};
+    for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
+    const device = await adapter.requestDevice({ requiredLimits });
+    const info = adapter.info;
+    return new Gpu(device, {
+      description: info.description || info.device || "unknown adapter",
+      vendor: info.vendor,
+      architecture: info.architecture,
+      isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+        // deno-lint-ignore no-explicit-any
+        ((adapter as any).isFallbackAdapter ?? false),
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** A tensor of the given shape, filled from `data` when given (otherwise contents undefined). */
+  tensor(shape: readonly number[], data?: ArrayLike<number>, dtype: DType = "f32"): Tensor {
+    this.#checkAlive();
+    const t = new Tensor(this.pool, shape, dtype);
+    if (data) {
+      if (data.length !== t.size) {
+        t.dispose();
+        throw new Error(`tensor [${shape}] needs ${t.size} values, got ${data.length}`);
+      }
+      const array = dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data);
+      this.device.queue.writeBuffer(t.buffer, 0, array);
+    }
+    return t;
+  }
+
+  /** A tensor of zeros. */
+  zeros(shape: readonly number[]): Tensor {
+    const t = this.tensor(shape);
+    const encoder = this.device.createCommandEncoder();
+    encoder.clearBuffer(t.buffer, 0, alignTo4(t.byteLength));
+    this.device.queue.submit([encoder.finish()]);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents from the CPU. */
+  write(t: TensorLike, data: ArrayLike<number>): void {
+    if (data.length !== t.size) throw new Error(`write of ${data.length} values into tensor [${t.shape}]`);
+    const array = t.dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data);
+    this.device.queue.writeBuffer(t.buffer, 0, array);
+  }
+
+  /** Compiles a kernel once; WGSL errors come back as a GpuError naming the kernel and line. */
+  kernel<E extends KernelEntries>(spec: KernelSpec<E>): Promise<Kernel<E>> {
+    let compiled = this.#kernels.get(spec as unknown as KernelSpec);
+    if (!compiled) {
+      compiled = this.#compile(spec as unknown as KernelSpec);
+      this.#kernels.set(spec as unknown as KernelSpec, compiled);
+    }
+    return compiled as unknown as Promise<Kernel<E>>;
+  }
+
+  async #compile(spec: KernelSpec): Promise<Kernel> {
+    this.#checkAlive();
+    const wgsl = resolveWgsl(spec);
+    const bindGroupLayout = this.root.unwrap(spec.layout);
+    this.device.pushErrorScope("validation");
+    const module = this.device.createShaderModule({ label: spec.name, code: wgsl });
+    const pipeline = this.device.createComputePipeline({
+      label: spec.name,
+      layout: this.device.createPipelineLayout({ label: spec.name, bindGroupLayouts: [bindGroupLayout] }),
+      compute: { module, entryPoint: spec.entryPoint ?? "main" },
+    });
+    const error = await this.device.popErrorScope();
+    if (error) {
+      const info = await module.getCompilationInfo();
+      const details = info.messages.map((m) => `line ${m.lineNum}: ${m.message}`).join("; ");
+      throw new GpuError(spec.name, "compile", details || error.message);
+    }
+    return { spec, pipeline, bindGroupLayout };
+  }
+
+  /**
+   * Records GPU work into one command encoder and submits it. Validation and out-of-memory
+   * errors raised by that work are thrown as a GpuError naming the kernels recorded.
+   */
+  async run(record: (step: Step) => void): Promise<void> {
+    this.#checkAlive();
+    const step = new Step(this);
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    try {
+      record(step);
+    } finally {
+      this.device.queue.submit([step.finish()]);
+      step.releaseUniforms();
+    }
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    this.#checkAlive();
+    const error = validation ?? oom;
+    if (error) {
+      throw new GpuError(step.kernelNames.join(", "), validation ? "validation" : "out-of-memory", error.message);
+    }
+  }
+
+  /** Copies a tensor back to the CPU. */
+  async read(t: TensorLike): Promise<Float32Array> {
+    const bytes = await this.readBytes(t);
+    return new Float32Array(bytes);
+  }
+
+  /** Copies a u32 tensor back to the CPU. */
+  async readU32(t: TensorLike): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(t));
+  }
+
+  async readBytes(t: TensorLike): Promise<ArrayBuffer> {
+    this.#checkAlive();
+    const size = alignTo4(t.size * 4);
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+      this.device.queue.submit([encoder.finish()]);
+      await Promise.race([staging.mapAsync(GPUMapMode.READ), this.#lostPromise]);
+      return staging.getMappedRange().slice(0, t.size * 4);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Waits until all submitted work is done (for benchmarks; reads already wait). */
+  async sync(): Promise<void> {
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.#lostPromise]);
+  }
+
+  /** @internal a pooled uniform buffer for a params struct. */
+  acquireUniform(schema: d.AnyWgslData): UniformBuffer {
+    const free = this.#uniforms.get(schema);
+    return free?.pop() ?? this.root.createBuffer(schema).$usage("uniform") as unknown as UniformBuffer;
+  }
+
+  /** @internal returns a uniform buffer; safe right after submit since the queue keeps order. */
+  releaseUniform(schema: d.AnyWgslData, buffer: UniformBuffer): void {
+    const list = this.#uniforms.get(schema) ?? [];
+    list.push(buffer);
+    this.#uniforms.set(schema, list);
+  }
+
+  #checkAlive(): void {
+    if (this.#lost !== null) throw new DeviceLostError(this.#lost);
+  }
+
+  destroy(): void {
+    this.pool.trim();
+    this.root.destroy();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+/** One command encoder's worth of GPU work. Created by `Gpu.run`. */
+export class Step {
+  readonly encoder: GPUCommandEncoder;
+  readonly kernelNames: string[] = [];
+  #pass: GPUComputePassEncoder | null = null;
+  #uniforms: [d.AnyWgslData, UniformBuffer][] = [];
+
+  constructor(private readonly gpu: Gpu) {
+    this.encoder = gpu.device.createCommandEncoder();
+  }
+
+  /** A one-element array to bind in place of an absent optional input. */
+  get placeholder(): TensorLike {
+    return this.gpu.placeholder;
+  }
+
+  /** Records one dispatch of a compiled kernel. */
+  dispatch<E extends KernelEntries>(
+    kernel: Kernel<E>,
+    bindings: Bindings<E>,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    const entries: GPUBindGroupEntry[] = [];
+    Object.entries(kernel.spec.layout.entries).forEach(([key, entry], binding) => {
+      const value = (bindings as Record<string, unknown>)[key];
+      if ("uniform" in entry) {
+        const buffer = this.gpu.acquireUniform(entry.uniform as d.AnyWgslData);
+        buffer.write(value as never);
+        this.#uniforms.push([entry.uniform as d.AnyWgslData, buffer]);
+        entries.push({ binding, resource: { buffer: this.gpu.root.unwrap(buffer) } });
+      } else {
+        const tensor = value as TensorLike;
+        entries.push({ binding, resource: { buffer: tensor.buffer, size: alignTo4(tensor.size * 4) } });
+      }
+    });
+    const [x, y = 1, z = 1] = workgroups;
+    if (x > MAX_WORKGROUPS_PER_DIM || y > MAX_WORKGROUPS_PER_DIM || z > MAX_WORKGROUPS_PER_DIM) {
+      throw new GpuError(
+        kernel.spec.name,
+        "dispatch",
+        `workgroup count [${x}, ${y}, ${z}] exceeds ${MAX_WORKGROUPS_PER_DIM}`,
+      );
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    const bindGroup = this.gpu.device.createBindGroup({
+      label: kernel.spec.name,
+      layout: kernel.bindGroupLayout,
+      entries,
+    });
+    const pass = this.#pass ??= this.encoder.beginComputePass();
+    pass.setPipeline(kernel.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.kernelNames.push(kernel.spec.name);
+  }
+
+  /** Copies `src` into `dst` (same size). */
+  copy(src: TensorLike, dst: TensorLike): void {
+    if (src.size !== dst.size) throw new Error(`copy of [${src.shape}] into [${dst.shape}]`);
+    this.#endPass();
+    this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, alignTo4(src.size * 4));
+  }
+
+  /** Sets a tensor to zeros. */
+  clear(t: TensorLike): void {
+    this.#endPass();
+    this.encoder.clearBuffer(t.buffer, 0, alignTo4(t.size * 4));
+  }
+
+  /** @internal */
+  finish(): GPUCommandBuffer {
+    this.#endPass();
+    return this.encoder.finish();
+  }
+
+  /** @internal */
+  releaseUniforms(): void {
+    for (const [schema, buffer] of this.#uniforms) this.gpu.releaseUniform(schema, buffer);
+    this.#uniforms = [];
+  }
+
+  #endPass(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+}
+
+function alignTo4(bytes: number): number {
+  return Math.ceil(bytes / 4) * 4;
+}
+
+/**
+ * Splits `count` workgroups over x and y so neither exceeds the per-dimension limit.
+ * Kernels recover the linear index as `wid.x + wid.y * nwg.x`.
+ */
+export function grid1d(count: number): [number, number] {
+  if (count <= MAX_WORKGROUPS_PER_DIM) return [count, 1];
+  const y = Math.ceil(count / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(count / y), y];
+}

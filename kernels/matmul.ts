@@ -1,0 +1,91 @@
+/**
+ * Matrix multiply on the tiled GEMM core: the dense layer forward (X W^T + b) and both backwards.
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const a = gpu.tensor([2, 3], [1, 2, 3, 4, 5, 6]);
+ * const b = gpu.tensor([3, 1], [1, 1, 1]);
+ * const c = gpu.tensor([2, 1]);
+ * await gpu.run((step) => matmul(step, kernel, { a, b, c }));
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import type { Gpu, Step } from "./gpu.ts";
+import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import type { TensorLike } from "./tensor.ts";
+
+const MatmulParams = d.struct({
+  M: d.u32,
+  N: d.u32,
+  K: d.u32,
+  transA: d.u32,
+  transB: d.u32,
+  hasBias: d.u32,
+  strideA: d.u32,
+  strideB: d.u32,
+  strideC: d.u32,
+}).$name("MatmulParams");
+
+const layout = tgpu.bindGroupLayout({
+  params: { uniform: MatmulParams },
+  a: { storage: d.arrayOf(d.f32), access: "readonly" },
+  b: { storage: d.arrayOf(d.f32), access: "readonly" },
+  bias: { storage: d.arrayOf(d.f32), access: "readonly" },
+  c: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+export const matmulSpec = defineKernel(
+  "matmul",
+  layout,
+  readWgsl(import.meta.url, "matmul.wgsl") + readWgsl(import.meta.url, "gemm_tile.wgsl"),
+);
+
+/** Tile sizes of gemm_tile.wgsl, for the dispatch grid. */
+export const GEMM_TILE_M = 64;
+export const GEMM_TILE_N = 64;
+
+export type MatmulKernel = Kernel<typeof layout.entries>;
+
+export interface MatmulArgs {
+  a: TensorLike;
+  b: TensorLike;
+  c: TensorLike;
+  /** Added to every row of C (length N); omit for none. */
+  bias?: TensorLike;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  /** Independent products stacked along the first axis (default 1). */
+  batch?: number;
+}
+
+/** Records C = op(A) op(B) (+ bias) into a step. */
+export function recordMatmul(step: Step, kernel: MatmulKernel, args: MatmulArgs): void {
+  const { M, N, K, batch = 1 } = args;
+  step.dispatch(kernel, {
+    params: {
+      M,
+      N,
+      K,
+      transA: args.transA ? 1 : 0,
+      transB: args.transB ? 1 : 0,
+      hasBias: args.bias ? 1 : 0,
+      strideA: M * K,
+      strideB: K * N,
+      strideC: M * N,
+    },
+    a: args.a,
+    b: args.b,
+    bias: args.bias ?? step.placeholder,
+    c: args.c,
+  }, [Math.ceil(N / GEMM_TILE_N), Math.ceil(M / GEMM_TILE_M), batch]);
+}
+
+/** Compiles the matmul kernel on a device (cached). */
+export function matmulKernel(gpu: Gpu): Promise<MatmulKernel> {
+  return gpu.kernel(matmulSpec);
+}
