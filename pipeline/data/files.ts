@@ -1,0 +1,45 @@
+/** Reading the files a user names, with their failures as InputErrors. */
+import { InputError } from "../input_error.ts";
+
+/** Turns the errors a user can cause (missing file, no permission, a folder) into an InputError. */
+function userError(path: string, e: unknown): unknown {
+  if (e instanceof Deno.errors.NotFound) return new InputError(`${path}: no such file or folder`);
+  if (e instanceof Deno.errors.PermissionDenied) return new InputError(`${path}: permission denied`);
+  if (e instanceof Deno.errors.IsADirectory) return new InputError(`${path}: is a folder, not a file`);
+  return e;
+}
+
+/**
+ * Reads a whole file; a missing or unreadable file is an InputError naming it.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readInputFile("labels.idx");
+ * ```
+ */
+export async function readInputFile(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw userError(path, e);
+  }
+}
+
+/**
+ * Lists a folder's entries sorted by name (JavaScript string order, so the same on every machine).
+ *
+ * @example
+ * ```ts
+ * const classes = (await listFolder("data")).filter((e) => e.isDirectory).map((e) => e.name);
+ * ```
+ */
+export async function listFolder(path: string): Promise<Deno.DirEntry[]> {
+  const entries: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) entries.push(entry);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotADirectory) throw new InputError(`${path}: not a folder`);
+    throw userError(path, e);
+  }
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
