@@ -1,0 +1,150 @@
+/**
+ * Elementwise kernels: clip (ReLU, ReLU6) forward and backward, residual add and in-place gradient
+ * accumulation, all one WGSL entry point chosen by an op code. Also the small dispatch helpers the
+ * other non-GEMM kernel wrappers share (`elementGrid`, `checkSizes`).
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const kernel = await elementwiseKernel(gpu);
+ * const x = gpu.tensor([4], [-2, -0.5, 0.5, 7]);
+ * const y = gpu.tensor([4]);
+ * await gpu.run((step) => recordClip(step, kernel, { x, y, range: RELU6_RANGE }));
+ * console.log(await gpu.read(y)); // [0, 0, 0.5, 6]
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import { type Gpu, grid1d, type Step } from "./gpu.ts";
+import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { sizeOf, type TensorLike } from "./tensor.ts";
+
+/** Invocations per workgroup of the one-item-per-invocation kernels. */
+export const ELEMENT_WORKGROUP = 256;
+
+/** Stands in for infinity in uniforms: the largest float32 is about 3.4028e38. */
+export const F32_BIG = 3.4e38;
+
+/**
+ * The workgroup grid for `count` items at `perWorkgroup` items per workgroup, split over x and y
+ * (see `grid1d`); kernels recover the linear workgroup index as `wid.x + wid.y * nwg.x`.
+ */
+export function elementGrid(count: number, perWorkgroup = ELEMENT_WORKGROUP): [number, number] {
+  return grid1d(Math.ceil(count / perWorkgroup));
+}
+
+/** Throws an Error naming the kernel and tensor unless each tensor has the expected size or shape. */
+export function checkSizes(kernel: string, tensors: Record<string, [TensorLike, number | readonly number[]]>): void {
+  for (const [name, [tensor, expected]] of Object.entries(tensors)) {
+    const size = typeof expected === "number" ? expected : sizeOf(expected);
+    if (tensor.size !== size) {
+      const wanted = typeof expected === "number" ? `${expected} values` : `shape [${expected}]`;
+      throw new Error(`${kernel}: ${name} has shape [${tensor.shape}] but ${wanted} are needed`);
+    }
+  }
+}
+
+/** Throws an Error naming the kernel and tensor unless the tensor holds u32 values (indices, labels). */
+export function checkU32(kernel: string, name: string, tensor: TensorLike): void {
+  if (tensor.dtype !== "u32") throw new Error(`${kernel}: ${name} must be a u32 tensor, got ${tensor.dtype}`);
+}
+
+/** Bounds of a clip; `hi` may be Infinity (sent to the GPU as F32_BIG). */
+export interface ClipRange {
+  lo: number;
+  hi: number;
+}
+
+/** ReLU = clip(x, 0, +inf). */
+export const RELU_RANGE: ClipRange = Object.freeze({ lo: 0, hi: Infinity });
+/** ReLU6 = clip(x, 0, 6). */
+export const RELU6_RANGE: ClipRange = Object.freeze({ lo: 0, hi: 6 });
+
+const ElementwiseParams = d.struct({
+  count: d.u32,
+  op: d.u32,
+  lo: d.f32,
+  hi: d.f32,
+  scale: d.f32,
+}).$name("ElementwiseParams");
+
+const layout = tgpu.bindGroupLayout({
+  params: { uniform: ElementwiseParams },
+  a: { storage: d.arrayOf(d.f32), access: "readonly" },
+  b: { storage: d.arrayOf(d.f32), access: "readonly" },
+  out: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+export const elementwiseSpec = defineKernel("elementwise", layout, readWgsl(import.meta.url, "elementwise.wgsl"));
+
+export type ElementwiseKernel = Kernel<typeof layout.entries>;
+
+/** Compiles the elementwise kernel on a device (cached). */
+export function elementwiseKernel(gpu: Gpu): Promise<ElementwiseKernel> {
+  return gpu.kernel(elementwiseSpec);
+}
+
+const OP = { clip: 0, clipBackward: 1, add: 2, accumulate: 3 } as const;
+
+function dispatchOp(
+  step: Step,
+  kernel: ElementwiseKernel,
+  op: keyof typeof OP,
+  tensors: { a?: TensorLike; b?: TensorLike; out: TensorLike },
+  values: { range?: ClipRange; scale?: number },
+): void {
+  const count = tensors.out.size;
+  const sizes: Record<string, [TensorLike, number]> = {};
+  if (tensors.a) sizes.a = [tensors.a, count];
+  if (tensors.b) sizes.b = [tensors.b, count];
+  checkSizes(`elementwise ${op}`, sizes);
+  const range = values.range ?? RELU_RANGE;
+  step.dispatch(kernel, {
+    params: {
+      count,
+      op: OP[op],
+      lo: Math.max(range.lo, -F32_BIG),
+      hi: Math.min(range.hi, F32_BIG),
+      scale: values.scale ?? 1,
+    },
+    a: tensors.a ?? step.placeholder,
+    b: tensors.b ?? step.placeholder,
+    out: tensors.out,
+  }, elementGrid(count));
+}
+
+/** Records y = min(max(x, lo), hi). */
+export function recordClip(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { x: TensorLike; y: TensorLike; range: ClipRange },
+): void {
+  dispatchOp(step, kernel, "clip", { a: args.x, out: args.y }, args);
+}
+
+/** Records dx = dy where lo < x < hi, else 0 (x is the clip's forward input). */
+export function recordClipBackward(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { x: TensorLike; dy: TensorLike; dx: TensorLike; range: ClipRange },
+): void {
+  dispatchOp(step, kernel, "clipBackward", { a: args.x, b: args.dy, out: args.dx }, args);
+}
+
+/** Records out = a + scale * b (scale defaults to 1). `out` must be a third tensor. */
+export function recordAdd(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { a: TensorLike; b: TensorLike; out: TensorLike; scale?: number },
+): void {
+  dispatchOp(step, kernel, "add", { a: args.a, b: args.b, out: args.out }, args);
+}
+
+/** Records acc += scale * x in place (scale defaults to 1): gradient accumulation. */
+export function recordAccumulate(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { acc: TensorLike; x: TensorLike; scale?: number },
+): void {
+  dispatchOp(step, kernel, "accumulate", { b: args.x, out: args.acc }, args);
+}

@@ -1,0 +1,259 @@
+/**
+ * 2-D pooling on NCHW tensors: max pooling (with the argmax input index of each output, as u32)
+ * and average pooling (count_include_pad or not), forward and backward, and global average
+ * pooling [N, C, H, W] -> [N, C]. Backwards gather, so they are deterministic.
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const kernels = await poolKernels(gpu);
+ * const window = { kernelHeight: 2, kernelWidth: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 };
+ * const x = gpu.tensor([1, 1, 2, 2], [1, 4, 3, 2]);
+ * const y = gpu.tensor([1, 1, 1, 1]);
+ * const argmax = gpu.tensor([1, 1, 1, 1], undefined, "u32");
+ * await gpu.run((step) => recordMaxPool(step, kernels, { x, y, argmax, window }));
+ * console.log(await gpu.read(y), await gpu.readU32(argmax)); // [4] [1]
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import type { Gpu, Step } from "./gpu.ts";
+import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import type { TensorLike } from "./tensor.ts";
+import { checkSizes, checkU32, elementGrid } from "./elementwise.ts";
+
+/** A pooling window: size, stride and (symmetric) zero padding per axis. */
+export interface PoolWindow {
+  kernelHeight: number;
+  kernelWidth: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+}
+
+/**
+ * Output height and width of pooling an inHeight x inWidth plane (floor mode). Throws an Error
+ * naming the problem when a field is not a valid integer, padding is not smaller than the kernel,
+ * or the output would be empty.
+ *
+ * @example
+ * ```ts
+ * poolOutputSize(7, 7, { kernelHeight: 3, kernelWidth: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 });
+ * // { outHeight: 4, outWidth: 4 }
+ * ```
+ */
+export function poolOutputSize(
+  inHeight: number,
+  inWidth: number,
+  window: PoolWindow,
+): { outHeight: number; outWidth: number } {
+  return {
+    outHeight: poolExtent("height", inHeight, window.kernelHeight, window.strideH, window.padH),
+    outWidth: poolExtent("width", inWidth, window.kernelWidth, window.strideW, window.padW),
+  };
+}
+
+function poolExtent(axis: string, size: number, kernel: number, stride: number, pad: number): number {
+  const fields: [string, number, number][] = [
+    [`input ${axis}`, size, 1],
+    [`kernel ${axis}`, kernel, 1],
+    [`stride (${axis})`, stride, 1],
+    [`padding (${axis})`, pad, 0],
+  ];
+  for (const [name, value, min] of fields) {
+    if (!Number.isInteger(value) || value < min) {
+      throw new Error(`pool: ${name} must be an integer >= ${min}, got ${value}`);
+    }
+  }
+  if (pad >= kernel) {
+    throw new Error(`pool: padding ${pad} must be smaller than the kernel ${axis} ${kernel}`);
+  }
+  if (size + 2 * pad < kernel) {
+    throw new Error(
+      `pool: output ${axis} would be empty: input ${axis} ${size} + 2 * padding ${pad} is smaller than ` +
+        `the kernel ${axis} ${kernel}`,
+    );
+  }
+  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+}
+
+const PoolParams = d.struct({
+  count: d.u32,
+  op: d.u32,
+  countIncludePad: d.u32,
+  H: d.u32,
+  W: d.u32,
+  OH: d.u32,
+  OW: d.u32,
+  KH: d.u32,
+  KW: d.u32,
+  SH: d.u32,
+  SW: d.u32,
+  PH: d.u32,
+  PW: d.u32,
+}).$name("PoolParams");
+
+// argmax is written by the max forward and read by the max backward: one layout for both, so
+// it is bound read-write throughout.
+const layout = tgpu.bindGroupLayout({
+  params: { uniform: PoolParams },
+  src: { storage: d.arrayOf(d.f32), access: "readonly" },
+  argmax: { storage: d.arrayOf(d.u32), access: "mutable" },
+  dst: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+const code = readWgsl(import.meta.url, "pool.wgsl");
+export const poolForwardSpec = defineKernel("pool_forward", layout, code, "forward");
+export const poolBackwardSpec = defineKernel("pool_backward", layout, code, "backward");
+
+/** The compiled pooling kernels. */
+export interface PoolKernels {
+  forward: Kernel<typeof layout.entries>;
+  backward: Kernel<typeof layout.entries>;
+}
+
+/** Compiles the pooling kernels on a device (cached). */
+export async function poolKernels(gpu: Gpu): Promise<PoolKernels> {
+  const [forward, backward] = await Promise.all([gpu.kernel(poolForwardSpec), gpu.kernel(poolBackwardSpec)]);
+  return { forward, backward };
+}
+
+export interface MaxPoolArgs {
+  /** [N, C, H, W] */
+  x: TensorLike;
+  /** [N, C, outHeight, outWidth], overwritten. */
+  y: TensorLike;
+  /** u32 [N, C, outHeight, outWidth], overwritten: flat index into x of each output's maximum. */
+  argmax: TensorLike;
+  window: PoolWindow;
+}
+
+export interface MaxPoolBackwardArgs {
+  /** [N, C, outHeight, outWidth] */
+  dy: TensorLike;
+  /** The forward's argmax. */
+  argmax: TensorLike;
+  /** [N, C, H, W], overwritten. */
+  dx: TensorLike;
+  window: PoolWindow;
+}
+
+export interface AvgPoolArgs {
+  x: TensorLike;
+  y: TensorLike;
+  window: PoolWindow;
+  /** Divide by the whole window, padding included (default), or only by its in-input part. */
+  countIncludePad?: boolean;
+}
+
+export interface AvgPoolBackwardArgs {
+  dy: TensorLike;
+  dx: TensorLike;
+  window: PoolWindow;
+  countIncludePad?: boolean;
+}
+
+const MAX = 0;
+const AVG = 1;
+
+interface PoolDispatch {
+  pass: "forward" | "backward";
+  op: typeof MAX | typeof AVG;
+  /** [N, C, H, W] of the pooled input. */
+  inputShape: readonly number[];
+  window: PoolWindow;
+  countIncludePad?: boolean;
+  src: TensorLike;
+  dst: TensorLike;
+  argmax?: TensorLike;
+}
+
+function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
+  const name = `${p.op === MAX ? "max" : "avg"}_pool_${p.pass}`;
+  if (p.inputShape.length !== 4) throw new Error(`${name}: input must be [N, C, H, W], got [${p.inputShape}]`);
+  const [N, C, H, W] = p.inputShape;
+  const { outHeight, outWidth } = poolOutputSize(H, W, p.window);
+  const outShape = [N, C, outHeight, outWidth];
+  const [srcShape, dstShape] = p.pass === "forward" ? [p.inputShape, outShape] : [outShape, p.inputShape];
+  checkSizes(name, {
+    [p.pass === "forward" ? "x" : "dy"]: [p.src, srcShape],
+    [p.pass === "forward" ? "y" : "dx"]: [p.dst, dstShape],
+    ...(p.argmax ? { argmax: [p.argmax, outShape] } : {}),
+  });
+  if (p.argmax) checkU32(name, "argmax", p.argmax);
+  const w = p.window;
+  step.dispatch(kernels[p.pass], {
+    params: {
+      count: p.dst.size,
+      op: p.op,
+      countIncludePad: p.countIncludePad === false ? 0 : 1,
+      H,
+      W,
+      OH: outHeight,
+      OW: outWidth,
+      KH: w.kernelHeight,
+      KW: w.kernelWidth,
+      SH: w.strideH,
+      SW: w.strideW,
+      PH: w.padH,
+      PW: w.padW,
+    },
+    src: p.src,
+    argmax: p.argmax ?? step.placeholder,
+    dst: p.dst,
+  }, elementGrid(p.dst.size));
+}
+
+/** Records y = max over each window of x (padding never wins), and the argmax of each output. */
+export function recordMaxPool(step: Step, kernels: PoolKernels, args: MaxPoolArgs): void {
+  const { x, y, argmax, window } = args;
+  dispatchPool(step, kernels, { pass: "forward", op: MAX, inputShape: x.shape, window, src: x, dst: y, argmax });
+}
+
+/** Records dx[i] = sum of dy over the outputs whose argmax is i. */
+export function recordMaxPoolBackward(step: Step, kernels: PoolKernels, args: MaxPoolBackwardArgs): void {
+  const { dy, dx, argmax, window } = args;
+  dispatchPool(step, kernels, { pass: "backward", op: MAX, inputShape: dx.shape, window, src: dy, dst: dx, argmax });
+}
+
+/** Records y = the average of x over each window. */
+export function recordAvgPool(step: Step, kernels: PoolKernels, args: AvgPoolArgs): void {
+  const { x, y, window, countIncludePad } = args;
+  dispatchPool(step, kernels, {
+    pass: "forward",
+    op: AVG,
+    inputShape: x.shape,
+    window,
+    countIncludePad,
+    src: x,
+    dst: y,
+  });
+}
+
+/** Records dx[i] = sum over the windows covering i of dy / (the window's divisor). */
+export function recordAvgPoolBackward(step: Step, kernels: PoolKernels, args: AvgPoolBackwardArgs): void {
+  const { dy, dx, window, countIncludePad } = args;
+  const inputShape = dx.shape;
+  dispatchPool(step, kernels, { pass: "backward", op: AVG, inputShape, window, countIncludePad, src: dy, dst: dx });
+}
+
+/** The window of global average pooling over an [N, C, H, W] tensor. */
+function globalWindow(shape: readonly number[]): PoolWindow {
+  if (shape.length !== 4) throw new Error(`global_avg_pool: input must be [N, C, H, W], got [${shape}]`);
+  return { kernelHeight: shape[2], kernelWidth: shape[3], strideH: 1, strideW: 1, padH: 0, padW: 0 };
+}
+
+/** Records y[n, c] = mean of x[n, c, :, :]; y is [N, C] (or [N, C, 1, 1]). */
+export function recordGlobalAvgPool(step: Step, kernels: PoolKernels, args: { x: TensorLike; y: TensorLike }): void {
+  recordAvgPool(step, kernels, { x: args.x, y: args.y, window: globalWindow(args.x.shape) });
+}
+
+/** Records dx[n, c, h, w] = dy[n, c] / (H * W). */
+export function recordGlobalAvgPoolBackward(
+  step: Step,
+  kernels: PoolKernels,
+  args: { dy: TensorLike; dx: TensorLike },
+): void {
+  recordAvgPoolBackward(step, kernels, { dy: args.dy, dx: args.dx, window: globalWindow(args.dx.shape) });
+}
