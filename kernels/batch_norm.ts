@@ -19,9 +19,9 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import type { TensorLike } from "./tensor.ts";
 import { channelDims, type ChannelSumKernel, channelSumKernel, recordChannelSum } from "./channel_sum.ts";
-import { checkSizes, elementGrid } from "./elementwise.ts";
+import { elementGrid } from "./elementwise.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const BatchNormParams = d.struct({
   count: d.u32,

@@ -16,8 +16,8 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import type { TensorLike } from "./tensor.ts";
-import { checkSizes, elementGrid } from "./elementwise.ts";
+import { elementGrid } from "./elementwise.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const ChannelSumParams = d.struct({
   N: d.u32,

@@ -1,7 +1,7 @@
 /**
  * Elementwise kernels: clip (ReLU, ReLU6) forward and backward, residual add and in-place gradient
  * accumulation, all one WGSL entry point chosen by an op code. Also the small dispatch helpers the
- * other non-GEMM kernel wrappers share (`elementGrid`, `checkSizes`).
+ * other non-GEMM kernel wrappers share (`elementGrid`).
  *
  * @example
  * ```ts
@@ -17,7 +17,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { type Gpu, grid1d, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import { sizeOf, type TensorLike } from "./tensor.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
 
 /** Invocations per workgroup of the one-item-per-invocation kernels. */
 export const ELEMENT_WORKGROUP = 256;
@@ -31,17 +31,6 @@ export const F32_BIG = 3.4e38;
  */
 export function elementGrid(count: number, perWorkgroup = ELEMENT_WORKGROUP): [number, number] {
   return grid1d(Math.ceil(count / perWorkgroup));
-}
-
-/** Throws an Error naming the kernel and tensor unless each tensor has the expected size or shape. */
-export function checkSizes(kernel: string, tensors: Record<string, [TensorLike, number | readonly number[]]>): void {
-  for (const [name, [tensor, expected]] of Object.entries(tensors)) {
-    const size = typeof expected === "number" ? expected : sizeOf(expected);
-    if (tensor.size !== size) {
-      const wanted = typeof expected === "number" ? `${expected} values` : `shape [${expected}]`;
-      throw new Error(`${kernel}: ${name} has shape [${tensor.shape}] but ${wanted} are needed`);
-    }
-  }
 }
 
 /** Throws an Error naming the kernel and tensor unless the tensor holds u32 values (indices, labels). */

@@ -1,5 +1,5 @@
 /**
- * Matrix multiply on the tiled GEMM core: the dense layer forward (X W^T + b) and both backwards.
+ * Matrix multiply on a GEMM core (gemm.ts): the dense layer forward (X W^T + b) and both backwards.
  *
  * @example
  * ```ts
@@ -13,7 +13,8 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
-import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
+import { readWgsl } from "./kernel.ts";
 import type { TensorLike } from "./tensor.ts";
 
 const MatmulParams = d.struct({
@@ -36,17 +37,9 @@ const layout = tgpu.bindGroupLayout({
   c: { storage: d.arrayOf(d.f32), access: "mutable" },
 });
 
-export const matmulSpec = defineKernel(
-  "matmul",
-  layout,
-  readWgsl(import.meta.url, "matmul.wgsl") + readWgsl(import.meta.url, "gemm_tile.wgsl"),
-);
+export const matmulSpecs = defineGemmKernels("matmul", layout, readWgsl(import.meta.url, "matmul.wgsl"));
 
-/** Tile sizes of gemm_tile.wgsl, for the dispatch grid. */
-export const GEMM_TILE_M = 64;
-export const GEMM_TILE_N = 64;
-
-export type MatmulKernel = Kernel<typeof layout.entries>;
+export type MatmulKernel = GemmKernel<typeof layout.entries>;
 
 export interface MatmulArgs {
   a: TensorLike;
@@ -66,26 +59,33 @@ export interface MatmulArgs {
 /** Records C = op(A) op(B) (+ bias) into a step. */
 export function recordMatmul(step: Step, kernel: MatmulKernel, args: MatmulArgs): void {
   const { M, N, K, batch = 1 } = args;
-  step.dispatch(kernel, {
-    params: {
-      M,
-      N,
-      K,
-      transA: args.transA ? 1 : 0,
-      transB: args.transB ? 1 : 0,
-      hasBias: args.bias ? 1 : 0,
-      strideA: M * K,
-      strideB: K * N,
-      strideC: M * N,
+  recordGemm(
+    step,
+    kernel,
+    {
+      params: {
+        M,
+        N,
+        K,
+        transA: args.transA ? 1 : 0,
+        transB: args.transB ? 1 : 0,
+        hasBias: args.bias ? 1 : 0,
+        strideA: M * K,
+        strideB: K * N,
+        strideC: M * N,
+      },
+      a: args.a,
+      b: args.b,
+      bias: args.bias ?? step.placeholder,
+      c: args.c,
     },
-    a: args.a,
-    b: args.b,
-    bias: args.bias ?? step.placeholder,
-    c: args.c,
-  }, [Math.ceil(N / GEMM_TILE_N), Math.ceil(M / GEMM_TILE_M), batch]);
+    M,
+    N,
+    batch,
+  );
 }
 
-/** Compiles the matmul kernel on a device (cached). */
-export function matmulKernel(gpu: Gpu): Promise<MatmulKernel> {
-  return gpu.kernel(matmulSpec);
+/** Compiles the matmul kernel on a device (cached), with the adapter's GEMM core unless `core` is given. */
+export function matmulKernel(gpu: Gpu, core?: GemmCore): Promise<MatmulKernel> {
+  return compileGemm(gpu, matmulSpecs, core);
 }

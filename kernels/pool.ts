@@ -19,8 +19,8 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import type { TensorLike } from "./tensor.ts";
-import { checkSizes, checkU32, elementGrid } from "./elementwise.ts";
+import { checkU32, elementGrid } from "./elementwise.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
 
 /** A pooling window: size, stride and (symmetric) zero padding per axis. */
 export interface PoolWindow {

@@ -17,8 +17,8 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import type { TensorLike } from "./tensor.ts";
-import { checkSizes, checkU32, elementGrid } from "./elementwise.ts";
+import { checkU32, elementGrid } from "./elementwise.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const SoftmaxXentParams = d.struct({
   B: d.u32,

@@ -136,3 +136,14 @@ export class TensorView {
 
 /** Anything a kernel can bind as a storage array. */
 export type TensorLike = Tensor | TensorView;
+
+/** Throws an Error naming the kernel and tensor unless each tensor has the expected size or shape. */
+export function checkSizes(kernel: string, tensors: Record<string, [TensorLike, number | readonly number[]]>): void {
+  for (const [name, [tensor, expected]] of Object.entries(tensors)) {
+    const size = typeof expected === "number" ? expected : sizeOf(expected);
+    if (tensor.size !== size) {
+      const wanted = typeof expected === "number" ? `${expected} values` : `shape [${expected}]`;
+      throw new Error(`${kernel}: ${name} has shape [${tensor.shape}] but needs ${wanted}`);
+    }
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * 2-D convolution (NCHW, weights [Cout, Cin/groups, R, S]) and its input and weight gradients,
+ * each an implicit GEMM on a GEMM core (gemm.ts), one GEMM per group. The bias
+ * gradient is a per-channel sum of dy and is not computed here.
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const kernels = await conv2dKernels(gpu);
+ * const geom = { ...conv2dDefaults, batch: 1, inChannels: 1, inHeight: 3, inWidth: 3,
+ *   outChannels: 1, kernelHeight: 3, kernelWidth: 3, padH: 1, padW: 1 };
+ * const x = gpu.tensor([1, 1, 3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+ * const weight = gpu.tensor([1, 1, 3, 3], [0, 0, 0, 0, 1, 0, 0, 0, 0]); // identity
+ * const y = gpu.tensor([1, 1, 3, 3]);
+ * await gpu.run((step) => recordConv2dForward(step, kernels, { x, weight, y, geom }));
+ * console.log(await gpu.read(y)); // 1..9
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import type { Gpu, Step } from "./gpu.ts";
+import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
+import { readWgsl } from "./kernel.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
+
+/** Shape and hyper-parameters of one convolution; every field a non-negative integer. */
+export interface Conv2dGeometry {
+  batch: number;
+  inChannels: number;
+  inHeight: number;
+  inWidth: number;
+  outChannels: number;
+  kernelHeight: number;
+  kernelWidth: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  /** Channel groups: 1 for a dense conv, inChannels for depthwise. Divides both channel counts. */
+  groups: number;
+}
+
+/** Stride, padding, dilation and groups of a plain convolution, to spread under a shape. */
+export const conv2dDefaults = {
+  strideH: 1,
+  strideW: 1,
+  padH: 0,
+  padW: 0,
+  dilationH: 1,
+  dilationW: 1,
+  groups: 1,
+} as const;
+
+/** Every geometry field with its least valid value. */
+const GEOMETRY_MINIMUM: Record<keyof Conv2dGeometry, number> = {
+  batch: 1,
+  inChannels: 1,
+  inHeight: 1,
+  inWidth: 1,
+  outChannels: 1,
+  kernelHeight: 1,
+  kernelWidth: 1,
+  strideH: 1,
+  strideW: 1,
+  padH: 0,
+  padW: 0,
+  dilationH: 1,
+  dilationW: 1,
+  groups: 1,
+};
+
+/**
+ * Output height and width of a convolution. Throws an Error naming the problem when a field is
+ * not a valid integer, the channels do not divide into the groups, or the output would be empty.
+ *
+ * @example
+ * ```ts
+ * conv2dOutputSize({ ...conv2dDefaults, batch: 1, inChannels: 3, inHeight: 32, inWidth: 32,
+ *   outChannels: 8, kernelHeight: 3, kernelWidth: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 });
+ * // { outHeight: 16, outWidth: 16 }
+ * ```
+ */
+export function conv2dOutputSize(geom: Conv2dGeometry): { outHeight: number; outWidth: number } {
+  for (const [key, min] of Object.entries(GEOMETRY_MINIMUM) as [keyof Conv2dGeometry, number][]) {
+    const value = geom[key];
+    if (!Number.isInteger(value) || value < min) {
+      throw new Error(`conv2d: ${key} must be an integer >= ${min}, got ${value}`);
+    }
+  }
+  const { inChannels, outChannels, groups } = geom;
+  if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+    throw new Error(
+      `conv2d: inChannels ${inChannels} and outChannels ${outChannels} must both be divisible by groups ${groups}`,
+    );
+  }
+  const outHeight = outputExtent("height", geom.inHeight, geom.kernelHeight, geom.strideH, geom.padH, geom.dilationH);
+  const outWidth = outputExtent("width", geom.inWidth, geom.kernelWidth, geom.strideW, geom.padW, geom.dilationW);
+  return { outHeight, outWidth };
+}
+
+function outputExtent(axis: string, size: number, kernel: number, stride: number, pad: number, dilation: number) {
+  const span = (kernel - 1) * dilation + 1;
+  if (size + 2 * pad < span) {
+    throw new Error(
+      `conv2d: output ${axis} would be empty: input ${axis} ${size} + 2 * padding ${pad} is smaller than ` +
+        `the dilated kernel ${axis} ${span}`,
+    );
+  }
+  return Math.floor((size + 2 * pad - span) / stride) + 1;
+}
+
+/** One params struct for all three kernels: the GEMM sizes plus the whole geometry. */
+const Conv2dParams = d.struct({
+  M: d.u32,
+  N: d.u32,
+  K: d.u32,
+  hasBias: d.u32,
+  batch: d.u32,
+  inChannels: d.u32,
+  inHeight: d.u32,
+  inWidth: d.u32,
+  outChannels: d.u32,
+  outHeight: d.u32,
+  outWidth: d.u32,
+  kernelHeight: d.u32,
+  kernelWidth: d.u32,
+  strideH: d.u32,
+  strideW: d.u32,
+  padH: d.u32,
+  padW: d.u32,
+  dilationH: d.u32,
+  dilationW: d.u32,
+  groupInChannels: d.u32,
+  groupOutChannels: d.u32,
+}).$name("Conv2dParams");
+
+const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
+const output = { storage: d.arrayOf(d.f32), access: "mutable" } as const;
+const params = { uniform: Conv2dParams } as const;
+
+const forwardLayout = tgpu.bindGroupLayout({ params, x: input, weight: input, bias: input, y: output });
+const backwardInputLayout = tgpu.bindGroupLayout({ params, dy: input, weight: input, dx: output });
+const backwardWeightLayout = tgpu.bindGroupLayout({ params, dy: input, x: input, dweight: output });
+
+/** A conv2d kernel's accessor WGSL: its operand accessors and the shared decoding. */
+function convCode(...files: string[]): string {
+  return [...files, "conv2d_geometry.wgsl"].map((f) => readWgsl(import.meta.url, f)).join("\n");
+}
+
+export const conv2dForwardSpecs = defineGemmKernels(
+  "conv2d_forward",
+  forwardLayout,
+  convCode("conv2d_forward.wgsl", "conv2d_im2col.wgsl"),
+);
+export const conv2dBackwardInputSpecs = defineGemmKernels(
+  "conv2d_backward_input",
+  backwardInputLayout,
+  convCode("conv2d_backward_input.wgsl"),
+);
+export const conv2dBackwardWeightSpecs = defineGemmKernels(
+  "conv2d_backward_weight",
+  backwardWeightLayout,
+  convCode("conv2d_backward_weight.wgsl", "conv2d_im2col.wgsl"),
+);
+
+/** The three compiled conv2d kernels. */
+export interface Conv2dKernels {
+  forward: GemmKernel<typeof forwardLayout.entries>;
+  backwardInput: GemmKernel<typeof backwardInputLayout.entries>;
+  backwardWeight: GemmKernel<typeof backwardWeightLayout.entries>;
+}
+
+/**
+ * Compiles the conv2d forward and backward kernels on a device (cached per device), with the
+ * adapter's GEMM core unless `core` is given.
+ */
+export async function conv2dKernels(gpu: Gpu, core?: GemmCore): Promise<Conv2dKernels> {
+  const [forward, backwardInput, backwardWeight] = await Promise.all([
+    compileGemm(gpu, conv2dForwardSpecs, core),
+    compileGemm(gpu, conv2dBackwardInputSpecs, core),
+    compileGemm(gpu, conv2dBackwardWeightSpecs, core),
+  ]);
+  return { forward, backwardInput, backwardWeight };
+}
+
+export interface Conv2dForwardArgs {
+  /** [batch, inChannels, inHeight, inWidth] */
+  x: TensorLike;
+  /** [outChannels, inChannels / groups, kernelHeight, kernelWidth] */
+  weight: TensorLike;
+  /** [outChannels]; omit for none. */
+  bias?: TensorLike;
+  /** [batch, outChannels, outHeight, outWidth], overwritten. */
+  y: TensorLike;
+  geom: Conv2dGeometry;
+}
+
+export interface Conv2dBackwardInputArgs {
+  /** Gradient of the loss with respect to y: [batch, outChannels, outHeight, outWidth]. */
+  dy: TensorLike;
+  weight: TensorLike;
+  /** Gradient with respect to x, overwritten: [batch, inChannels, inHeight, inWidth]. */
+  dx: TensorLike;
+  geom: Conv2dGeometry;
+}
+
+export interface Conv2dBackwardWeightArgs {
+  dy: TensorLike;
+  x: TensorLike;
+  /** Gradient with respect to the weights, overwritten (not accumulated). */
+  dweight: TensorLike;
+  geom: Conv2dGeometry;
+}
+
+/** The sizes every record function needs: validated geometry, tensor shapes, per-group channels. */
+interface ConvPlan {
+  geom: Conv2dGeometry;
+  outHeight: number;
+  outWidth: number;
+  groupIn: number;
+  groupOut: number;
+  xShape: number[];
+  yShape: number[];
+  weightShape: number[];
+}
+
+function plan(geom: Conv2dGeometry): ConvPlan {
+  const { outHeight, outWidth } = conv2dOutputSize(geom);
+  const groupIn = geom.inChannels / geom.groups;
+  const groupOut = geom.outChannels / geom.groups;
+  return {
+    geom,
+    outHeight,
+    outWidth,
+    groupIn,
+    groupOut,
+    xShape: [geom.batch, geom.inChannels, geom.inHeight, geom.inWidth],
+    yShape: [geom.batch, geom.outChannels, outHeight, outWidth],
+    weightShape: [geom.outChannels, groupIn, geom.kernelHeight, geom.kernelWidth],
+  };
+}
+
+/** The params uniform of one dispatch. */
+function convParams(p: ConvPlan, M: number, N: number, K: number, hasBias = false): d.Infer<typeof Conv2dParams> {
+  const g = p.geom;
+  return {
+    M,
+    N,
+    K,
+    hasBias: hasBias ? 1 : 0,
+    batch: g.batch,
+    inChannels: g.inChannels,
+    inHeight: g.inHeight,
+    inWidth: g.inWidth,
+    outChannels: g.outChannels,
+    outHeight: p.outHeight,
+    outWidth: p.outWidth,
+    kernelHeight: g.kernelHeight,
+    kernelWidth: g.kernelWidth,
+    strideH: g.strideH,
+    strideW: g.strideW,
+    padH: g.padH,
+    padW: g.padW,
+    dilationH: g.dilationH,
+    dilationW: g.dilationW,
+    groupInChannels: p.groupIn,
+    groupOutChannels: p.groupOut,
+  };
+}
+
+/** Records y = conv2d(x, weight) (+ bias per output channel) into a step. */
+export function recordConv2dForward(step: Step, kernels: Conv2dKernels, args: Conv2dForwardArgs): void {
+  const p = plan(args.geom);
+  const { kernelHeight, kernelWidth, batch, groups } = args.geom;
+  checkSizes("conv2d_forward", {
+    x: [args.x, p.xShape],
+    weight: [args.weight, p.weightShape],
+    y: [args.y, p.yShape],
+    ...(args.bias ? { bias: [args.bias, [args.geom.outChannels]] } : {}),
+  });
+  const M = p.groupOut, N = batch * p.outHeight * p.outWidth, K = p.groupIn * kernelHeight * kernelWidth;
+  recordGemm(
+    step,
+    kernels.forward,
+    {
+      params: convParams(p, M, N, K, args.bias !== undefined),
+      x: args.x,
+      weight: args.weight,
+      bias: args.bias ?? step.placeholder,
+      y: args.y,
+    },
+    M,
+    N,
+    groups,
+  );
+}
+
+/** Records dx = d(loss)/dx from dy = d(loss)/dy and the weights into a step. */
+export function recordConv2dBackwardInput(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs): void {
+  const p = plan(args.geom);
+  const { kernelHeight, kernelWidth, batch, groups, inHeight, inWidth } = args.geom;
+  checkSizes("conv2d_backward_input", {
+    dy: [args.dy, p.yShape],
+    weight: [args.weight, p.weightShape],
+    dx: [args.dx, p.xShape],
+  });
+  const M = p.groupIn, N = batch * inHeight * inWidth, K = p.groupOut * kernelHeight * kernelWidth;
+  recordGemm(
+    step,
+    kernels.backwardInput,
+    {
+      params: convParams(p, M, N, K),
+      dy: args.dy,
+      weight: args.weight,
+      dx: args.dx,
+    },
+    M,
+    N,
+    groups,
+  );
+}
+
+/** Records dweight = d(loss)/dweight from dy = d(loss)/dy and the input x into a step. */
+export function recordConv2dBackwardWeight(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardWeightArgs): void {
+  const p = plan(args.geom);
+  const { kernelHeight, kernelWidth, batch, groups } = args.geom;
+  checkSizes("conv2d_backward_weight", {
+    dy: [args.dy, p.yShape],
+    x: [args.x, p.xShape],
+    dweight: [args.dweight, p.weightShape],
+  });
+  const M = p.groupOut, N = p.groupIn * kernelHeight * kernelWidth, K = batch * p.outHeight * p.outWidth;
+  recordGemm(
+    step,
+    kernels.backwardWeight,
+    {
+      params: convParams(p, M, N, K),
+      dy: args.dy,
+      x: args.x,
+      dweight: args.dweight,
+    },
+    M,
+    N,
+    groups,
+  );
+}
