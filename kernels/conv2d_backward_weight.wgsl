@@ -2,7 +2,7 @@
 //   dW[co, (ci,r,s)] = sum over (n,oy,ox) of dy[co, (n,oy,ox)] * im2col(x)[(n,oy,ox), (ci,r,s)]
 // M = Cout/groups, N = Cin/groups*R*S, K = batch*Ho*Wo: the forward's B transposed, so the
 // reduction runs over the batch and every output pixel, and C lands directly in the
-// [Cout, Cin/groups, R, S] layout. The result overwrites dweight (no accumulation).
+// [Cout, Cin/groups, R, S] order. The result overwrites dweight (no accumulation).
 
 fn loadA(g: u32, m: u32, k: u32) -> f32 {
   let p = layout.$.params;

@@ -1,6 +1,6 @@
 // conv2d forward as an implicit GEMM, per group g (grid z):
 //   y[(n,oy,ox), co] = sum over (ci,r,s) of W[co, (ci,r,s)] * im2col(x)[(ci,r,s), (n,oy,ox)]
-// M = Cout/groups, N = batch*Ho*Wo, K = Cin/groups*R*S. The PyTorch weight layout
+// M = Cout/groups, N = batch*Ho*Wo, K = Cin/groups*R*S. The PyTorch weight order
 // [Cout, Cin/groups, R, S] already is A row-major, so A is a plain read and only B gathers.
 // The bias is added in the store so the layer needs no second pass over y.
 

@@ -146,14 +146,17 @@ export class Gpu implements Disposable {
     const step = new Step(this);
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
+    let recordError: unknown = null;
     try {
       record(step);
-    } finally {
       this.device.queue.submit([step.finish()]);
-      step.releaseUniforms();
+    } catch (e) {
+      recordError = e; // nothing is submitted; the scopes below are still popped
     }
+    step.release();
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
+    if (recordError) throw recordError;
     this.#checkAlive();
     const error = validation ?? oom;
     if (error) {
@@ -294,8 +297,8 @@ export class Step {
     return this.encoder.finish();
   }
 
-  /** @internal */
-  releaseUniforms(): void {
+  /** @internal returns the uniform buffers once the step is submitted. */
+  release(): void {
     for (const [schema, buffer] of this.#uniforms) this.gpu.releaseUniform(schema, buffer);
     this.#uniforms = [];
   }

@@ -17,7 +17,11 @@ export interface KernelSpec<E extends KernelEntries = KernelEntries> {
   /** Shown in every error and GPU label, e.g. "conv2d_forward". */
   readonly name: string;
   readonly layout: TgpuBindGroupLayout<E>;
-  /** WGSL source that refers to bindings as `layout.$.name`. */
+  /**
+   * WGSL source that refers to bindings as `layout.$.name`. Resolution rewrites these to the
+   * binding's own name, so the word `layout` must mean nothing else (not even in a comment), and
+   * no local may share a binding's name.
+   */
   readonly code: string;
   /** Entry point; "main" unless given. */
   readonly entryPoint?: string;
