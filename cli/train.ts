@@ -16,7 +16,7 @@ import { InputError } from "../pipeline/input_error.ts";
 import type { Manifest } from "../pipeline/manifest.ts";
 import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/marker.ts";
 import { saveModelFolder } from "../pipeline/model_folder.ts";
-import { train, TrainSettingsSchema } from "../pipeline/train.ts";
+import { removeCheckpoints, train, TrainSettingsSchema } from "../pipeline/train.ts";
 import { startProgress } from "./progress.ts";
 import { runCommand, validateFlags } from "./run_command.ts";
 
@@ -200,6 +200,7 @@ async function main(args: string[]): Promise<void> {
   };
   await saveModelFolder(flags.out, { manifest, graph, weights: trained });
   if (hierarchy) await Deno.writeTextFile(join(flags.out, "hierarchy.json"), hierarchy);
+  await removeCheckpoints(flags.out); // the model is complete: nothing left to resume
   console.log(
     `${name}: test accuracy ${(100 * final.testAccuracy).toFixed(2)}% on ${testData.count} images, ` +
       `${parameterCount(trained)} parameters, written to ${flags.out}`,

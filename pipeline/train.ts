@@ -264,6 +264,16 @@ async function saveCheckpoint(
   }
 }
 
+/** Removes the checkpoint of a finished run (its state file and folder). */
+export async function removeCheckpoints(outDir: string): Promise<void> {
+  await Deno.remove(join(outDir, STATE_FILE)).catch(() => {});
+  for await (const entry of Deno.readDir(outDir)) {
+    if (entry.isDirectory && entry.name.startsWith("checkpoint-")) {
+      await Deno.remove(join(outDir, entry.name), { recursive: true });
+    }
+  }
+}
+
 async function loadCheckpoint(
   outDir: string,
   settings: TrainSettings,
