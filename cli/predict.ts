@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
+import { pathExists, readInputFile } from "../pipeline/data/files.ts";
 import { Executor } from "../pipeline/executor.ts";
 import { InputError } from "../pipeline/input_error.ts";
 import { loadModelFolder, writeAtomic } from "../pipeline/model_folder.ts";
@@ -42,34 +43,16 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const flags = validateFlags(Flags, values);
-  if (!flags.force && await exists(flags.out)) {
+  if (!flags.force && await pathExists(flags.out)) {
     throw new InputError(`${flags.out} exists: pass --force to overwrite it`);
   }
   const model = await loadModelFolder(flags.model);
-  const input = readNpy(await readInput(flags.input), flags.input);
+  const input = readNpy(await readInputFile(flags.input), flags.input);
   const labels = flags["grad-labels"]?.split(",").map(Number);
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, model);
   const result = await predict(exec, input, labels);
   await writeAtomic(flags.out, new TextEncoder().encode(JSON.stringify(result)));
-}
-
-async function readInput(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new InputError(`${path}: no such file`);
-    throw e;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 if (import.meta.main) await runCommand("predict", main);

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
 import { buildConvnet, parameterCount } from "../pipeline/architectures.ts";
+import { pathExists } from "../pipeline/data/files.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
 import { readAll } from "../pipeline/in_memory.ts";
 import { InputError } from "../pipeline/input_error.ts";
@@ -89,7 +90,7 @@ async function main(args: string[]): Promise<void> {
   }
   const flags = validateFlags(Flags, values);
   const manifestPath = join(flags.out, "manifest.json");
-  if (!flags.force && !flags.resume && await exists(manifestPath)) {
+  if (!flags.force && !flags.resume && await pathExists(manifestPath)) {
     throw new InputError(`${manifestPath} exists: pass --force to train over it, or --resume`);
   }
   const settings = TrainSettingsSchema.parse({
@@ -239,15 +240,6 @@ async function readHierarchy(path: string): Promise<string> {
     return text;
   } catch (e) {
     throw new InputError(`--hierarchy ${path}: ${(e as Error).message}`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -8,6 +8,7 @@
  * ```
  */
 import { join } from "node:path";
+import { readInputFile } from "./data/files.ts";
 import { type Graph, parameterNames, parseGraph } from "./graph.ts";
 import { InputError } from "./input_error.ts";
 import { type Manifest, parseManifest } from "./manifest.ts";
@@ -26,17 +27,8 @@ export interface ModelFiles {
   weights: Map<string, HostTensor>;
 }
 
-async function readFileOrFail(path: string): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new InputError(`${path}: no such file`);
-    throw e;
-  }
-}
-
 async function readJson(path: string): Promise<unknown> {
-  const text = new TextDecoder().decode(await readFileOrFail(path));
+  const text = new TextDecoder().decode(await readInputFile(path));
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -56,7 +48,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFiles> {
   const graph = parseGraph(await readJson(join(dir, "graph.json")), join(dir, "graph.json"));
   const weightsPath = join(dir, "weights.safetensors");
   const weights = new Map<string, HostTensor>();
-  for (const [name, t] of readSafetensors(await readFileOrFail(weightsPath), weightsPath)) {
+  for (const [name, t] of readSafetensors(await readInputFile(weightsPath), weightsPath)) {
     weights.set(name, { shape: t.shape, data: t.data });
   }
   const missing = graph.nodes.flatMap(parameterNames).filter((name) => !weights.has(name));

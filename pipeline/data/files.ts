@@ -43,3 +43,21 @@ export async function listFolder(path: string): Promise<Deno.DirEntry[]> {
   }
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/**
+ * Whether something exists at `path` (file or folder).
+ *
+ * @example
+ * ```ts
+ * if (await pathExists("out/report.json")) console.log("exists");
+ * ```
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
