@@ -183,7 +183,7 @@ export class Gpu implements Disposable {
       const encoder = this.device.createCommandEncoder();
       encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
       this.device.queue.submit([encoder.finish()]);
-      await Promise.race([staging.mapAsync(GPUMapMode.READ), this.#lostPromise]);
+      await Promise.race([staging.mapAsync(GPUMapMode.READ), this.#lostPromise]).catch((e) => this.#explain(e));
       return staging.getMappedRange().slice(0, t.size * 4);
     } finally {
       staging.destroy();
@@ -206,6 +206,19 @@ export class Gpu implements Disposable {
     const list = this.#uniforms.get(schema) ?? [];
     list.push(buffer);
     this.#uniforms.set(schema, list);
+  }
+
+  /**
+   * Rethrows a failed GPU call, as DeviceLostError when the device was lost: a map on a destroyed
+   * device fails before its loss is announced, so wait briefly for the announcement.
+   */
+  async #explain(error: unknown): Promise<never> {
+    if (!(error instanceof DeviceLostError)) {
+      const settled = new Promise<void>((resolve) => setTimeout(resolve, 200));
+      await Promise.race([this.#lostPromise, settled]).catch(() => {});
+    }
+    if (this.#lost !== null) throw new DeviceLostError(this.#lost);
+    throw error;
   }
 
   #checkAlive(): void {

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import { DeviceLostError, GpuError } from "../kernels/errors.ts";
+import { Gpu } from "../kernels/gpu.ts";
+import { defineKernel } from "../kernels/kernel.ts";
+import { gpuTest, testGpu } from "./gpu_fixture.ts";
+
+const layout = tgpu.bindGroupLayout({
+  params: { uniform: d.struct({ n: d.u32 }).$name("Params") },
+  out: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+Deno.test({
+  name: "gpu runtime: a WGSL compile error is a GpuError naming the kernel and the line",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const broken = defineKernel(
+      "broken_kernel",
+      layout,
+      "@compute @workgroup_size(1) fn main() {\n  layout.$.out[0] = undefined_name;\n}",
+    );
+    await assert.rejects(
+      () => gpu.kernel(broken),
+      (e: Error) =>
+        e instanceof GpuError && /compile error in kernel broken_kernel/.test(e.message) && /line \d+/.test(e.message),
+    );
+  },
+});
+
+Deno.test({
+  name: "gpu runtime: a validation error while running is a GpuError naming the kernel",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernel = await gpu.kernel(
+      defineKernel(
+        "fill_kernel",
+        layout,
+        "@compute @workgroup_size(1) fn main() { layout.$.out[0] = f32(layout.$.params.n); }",
+      ),
+    );
+    using out = gpu.tensor([4]);
+    // The same buffer bound to the kernel and copied into in one encoder is fine; binding a
+    // destroyed buffer is a validation error.
+    const dead = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    dead.destroy();
+    await assert.rejects(
+      () =>
+        gpu.run((step) => {
+          step.dispatch(kernel, { params: { n: 1 }, out }, [1]);
+          step.dispatch(kernel, {
+            params: { n: 2 },
+            out: { shape: [4], size: 4, dtype: "f32", buffer: dead, byteLength: 16 } as never,
+          }, [1]);
+        }),
+      (e: Error) => e instanceof GpuError && /validation error in kernel fill_kernel/.test(e.message),
+    );
+    // The device stays usable after a reported error.
+    await gpu.run((step) => step.dispatch(kernel, { params: { n: 7 }, out }, [1]));
+    assert.equal((await gpu.read(out))[0], 7);
+  },
+});
+
+Deno.test({
+  name: "gpu runtime: a lost device is reported as DeviceLostError, not waited on forever",
+  ...gpuTest,
+  async fn() {
+    const gpu = await Gpu.create(); // its own device, destroyed below
+    const t = gpu.tensor([4], [1, 2, 3, 4]);
+    gpu.device.destroy();
+    await assert.rejects(async () => {
+      await gpu.read(t);
+      await gpu.read(t); // the loss may be noticed on the first read or the next
+    }, DeviceLostError);
+    assert.throws(() => gpu.tensor([1]), DeviceLostError);
+  },
+});
+
+Deno.test({
+  name: "gpu runtime: disposing a tensor returns its buffer to the pool for reuse",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const live = gpu.pool.live;
+    const a = gpu.tensor([1000]);
+    assert.equal(gpu.pool.live, live + 1);
+    const buffer = a.buffer;
+    a.dispose();
+    assert.equal(gpu.pool.live, live);
+    using b = gpu.tensor([900]); // same size bucket
+    assert.equal(b.buffer, buffer);
+    assert.throws(() => a.buffer, /used after dispose/);
+  },
+});
