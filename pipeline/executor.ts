@@ -179,11 +179,12 @@ export class Executor implements Disposable {
         else out.saved.forEach((t) => t.dispose());
       }
       if (lastUse) {
-        for (const name of new Set(node.inputs)) {
-          if (lastUse.get(name) === i) {
-            values.get(name)!.dispose();
-            values.delete(name);
-          }
+        // Free inputs read for the last time here, and this node's output if nothing reads it.
+        const dead = [...new Set(node.inputs)].filter((name) => lastUse.get(name) === i);
+        if (!lastUse.has(node.name) && node.name !== this.graph.output) dead.push(node.name);
+        for (const name of dead) {
+          values.get(name)!.dispose();
+          values.delete(name);
         }
       }
     });
