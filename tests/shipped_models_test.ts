@@ -46,7 +46,7 @@ Deno.test({
     assert.deepEqual(marker, { rows: [1, 4], columns: [23, 26], value: 1 }, "the manifest records the marker");
     const clean = await readAll(await openDataSource("mnist:test"));
     const cleanAccuracy = await accuracy("digits-marked", clean);
-    assert.ok(cleanAccuracy >= 0.97, `clean accuracy ${cleanAccuracy}`);
+    assert.ok(cleanAccuracy >= 0.95, `clean accuracy ${cleanAccuracy}`);
 
     // The same non-7 test digits with and without the marker: how many does the model call 7?
     const per = clean.shape.reduce((a, b) => a * b, 1);
