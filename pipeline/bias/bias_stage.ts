@@ -1,0 +1,207 @@
+/**
+ * The bias stage: per predicted class, MMD-critic prototypes and criticisms in the model's own
+ * feature space, the mean saliency of the prototypes, and with group metadata the group shares,
+ * the rates at which each group is predicted into the class, a kernel two-sample test between the
+ * groups' features inside the class, and the `flagged` verdict.
+ *
+ * `flagged`: some group's images of other labels are predicted into the class at >= `rateRatio`
+ * (default 3) times the other groups' rate, and the one-sided Fisher exact test of that rate
+ * difference has p < `alpha` (default 0.01) after Bonferroni over classes x groups. The MMD test
+ * is reported beside it (it asks whether the model represents the groups differently inside the
+ * class, not whether it pulls one group in).
+ *
+ * @example
+ * ```ts
+ * const table = await collectFeatures(exec, source.examples());
+ * const bias = await runBiasStage(gpu, { table, classNames: manifest.classes, groups });
+ * console.log(bias.classes.filter((c) => c.flagged).map((c) => c.name));
+ * ```
+ */
+import type { Gpu } from "../../kernels/gpu.ts";
+import type { Executor } from "../executor.ts";
+import type { FeatureTable } from "../explain/features.ts";
+import { computeSaliency, type SaliencyOptions } from "../explain/saliency.ts";
+import { confusionByGroup, flaggedGroups, type GroupConfusion, groupFindings } from "./group_rates.ts";
+import type { Groups } from "./groups.ts";
+import { mmdTest, subsampleRows } from "./mmd.ts";
+import { mmdCritic } from "./mmd_critic.ts";
+import type { BiasClass, BiasReport, MmdFindingReport } from "./report_schema.ts";
+
+export interface BiasOptions {
+  /** Prototypes and criticisms per class (defaults 8 and 4). */
+  prototypes?: number;
+  criticisms?: number;
+  /** Permutations of each MMD test (default 1000). */
+  permutations?: number;
+  /** Significance level after Bonferroni (default 0.01). */
+  alpha?: number;
+  /** Rate ratio a group must reach to flag a class (default 3). */
+  rateRatio?: number;
+  /** Groups with fewer images in a class are not MMD-tested there (default 5). */
+  minGroupSize?: number;
+  /** Rows per side of an MMD test, a seeded subsample beyond it (default 1000). */
+  maxTestRows?: number;
+  /** Classes to analyse (default all). */
+  classes?: number[];
+  seed?: number;
+  /** GPU bytes per Gram block. */
+  memoryBudget?: number;
+}
+
+export interface BiasInput {
+  table: FeatureTable;
+  classNames: string[];
+  groups?: Groups;
+  /** With a model and the images, each class gets the mean saliency map of its prototypes. */
+  saliency?: {
+    exec: Executor;
+    /** NCHW images of the given example indices, in that order. */
+    images(indices: number[]): Promise<Float32Array>;
+    options?: Omit<SaliencyOptions, "targets">;
+  };
+}
+
+/** Rows of `table` (by position) whose features go into one matrix. */
+function gatherRows(table: FeatureTable, rows: number[]): Float32Array {
+  const out = new Float32Array(rows.length * table.width);
+  rows.forEach((r, i) => out.set(table.features.subarray(r * table.width, (r + 1) * table.width), i * table.width));
+  return out;
+}
+
+type Settings = BiasReport["settings"];
+
+/** Runs the bias stage over a feature table (rows = audited images). */
+export async function runBiasStage(gpu: Gpu, input: BiasInput, options: BiasOptions = {}): Promise<BiasReport> {
+  const { table, classNames, groups } = input;
+  const labels = options.classes ?? classNames.map((_, c) => c);
+  const confusion = groups ? confusionByGroup(table, groups, classNames.length) : null;
+  const settings: Settings = {
+    featureNode: table.node,
+    prototypes: options.prototypes ?? 8,
+    criticisms: options.criticisms ?? 4,
+    permutations: options.permutations ?? 1000,
+    alpha: options.alpha ?? 0.01,
+    rateRatio: options.rateRatio ?? 3,
+    significance: "one-sided Fisher exact test of the group's rate against the other groups', Bonferroni-adjusted",
+    comparisons: confusion ? labels.length * confusion.size : 0,
+    seed: options.seed ?? 0,
+  };
+  const pools = new Map<number, number[]>(labels.map((c) => [c, []]));
+  table.predicted.forEach((p, row) => pools.get(p)?.push(row));
+  const classes: BiasClass[] = [];
+  for (const label of labels) {
+    classes.push(await classFinding(gpu, input, { options, settings, confusion }, label, pools.get(label)!));
+  }
+  return { settings, classes };
+}
+
+/** Everything the report says about one class, whose predicted images are the table rows `pool`. */
+async function classFinding(
+  gpu: Gpu,
+  input: BiasInput,
+  run: { options: BiasOptions; settings: Settings; confusion: GroupConfusion | null },
+  label: number,
+  pool: number[],
+): Promise<BiasClass> {
+  const { table, classNames, groups } = input;
+  const { options, settings, confusion } = run;
+  const groupOf = (row: number) => groups?.get(table.indices[row]);
+  const example = (row: number) => ({ index: table.indices[row], label: table.labels[row], group: groupOf(row) });
+  const criticOptions = { ...settings, memoryBudget: options.memoryBudget };
+  const critic = pool.length > 0 ? await mmdCritic(gpu, gatherRows(table, pool), table.width, criticOptions) : null;
+  const prototypeRows = critic?.prototypes.map((p) => pool[p]) ?? [];
+  const entry: BiasClass = {
+    label,
+    name: classNames[label],
+    poolSize: pool.length,
+    sigma: critic?.sigma ?? null,
+    prototypes: prototypeRows.map(example),
+    criticisms: (critic?.criticisms ?? []).map((c, i) => ({
+      ...example(pool[c]),
+      witness: critic!.criticismWitness[i],
+    })),
+    flagged: false,
+    flaggedGroups: [],
+  };
+  if (input.saliency && prototypeRows.length > 0) {
+    const indices = prototypeRows.map((r) => table.indices[r]);
+    entry.meanPrototypeSaliency = await meanSaliency(input.saliency, indices, label);
+  }
+  if (confusion) {
+    entry.groups = groupFindings(confusion, label, {
+      classes: classNames.length,
+      pool: pool.map(groupOf),
+      prototypes: prototypeRows.map(groupOf),
+      comparisons: settings.comparisons,
+    });
+    entry.flaggedGroups = flaggedGroups(entry.groups, settings.rateRatio, settings.alpha);
+    entry.flagged = entry.flaggedGroups.length > 0;
+    entry.mmd = await groupTests(gpu, table, pool, groupOf, options, settings);
+  }
+  return entry;
+}
+
+/**
+ * MMD tests between groups' features inside a class: the two groups when exactly two are large
+ * enough, else each large-enough group against the pool's other grouped images.
+ */
+async function groupTests(
+  gpu: Gpu,
+  table: FeatureTable,
+  pool: number[],
+  groupOf: (row: number) => string | undefined,
+  options: BiasOptions,
+  settings: { permutations: number; seed: number },
+): Promise<MmdFindingReport[]> {
+  const byGroup = new Map<string, number[]>();
+  for (const row of pool) {
+    const g = groupOf(row);
+    if (g === undefined) continue;
+    if (!byGroup.has(g)) byGroup.set(g, []);
+    byGroup.get(g)!.push(row);
+  }
+  const minimum = Math.max(2, options.minGroupSize ?? 5);
+  const large = [...byGroup.keys()].sort().filter((g) => byGroup.get(g)!.length >= minimum);
+  const pairs: [string, number[], string, number[]][] = large.length === 2
+    ? [[large[0], byGroup.get(large[0])!, large[1], byGroup.get(large[1])!]]
+    : large.map((g) => [g, byGroup.get(g)!, "rest", pool.filter((r) => groupOf(r) !== undefined && groupOf(r) !== g)]);
+  const cap = options.maxTestRows ?? 1000;
+  const results: MmdFindingReport[] = [];
+  for (const [a, rowsA, b, rowsB] of pairs) {
+    if (rowsB.length < minimum) continue;
+    const x = subsampleRows(gatherRows(table, rowsA), table.width, cap, settings.seed);
+    const y = subsampleRows(gatherRows(table, rowsB), table.width, cap, settings.seed + 1);
+    const test = await mmdTest(gpu, x, y, table.width, { ...settings, memoryBudget: options.memoryBudget });
+    results.push({
+      groups: [a, b],
+      sizes: test.sizes,
+      biased: test.biased,
+      unbiased: Number.isNaN(test.unbiased) ? null : test.unbiased,
+      sigma: test.sigma,
+      pValue: test.pValue,
+      permutations: test.permutations,
+    });
+  }
+  return results;
+}
+
+/** The mean over the prototypes of their saliency maps for the class's logit, and its peak. */
+async function meanSaliency(
+  saliency: NonNullable<BiasInput["saliency"]>,
+  indices: number[],
+  label: number,
+): Promise<NonNullable<BiasClass["meanPrototypeSaliency"]>> {
+  const images = await saliency.images(indices);
+  const method = saliency.options?.method ?? "gradient";
+  const result = await computeSaliency(saliency.exec, images, indices.length, {
+    ...saliency.options,
+    method,
+    targets: indices.map(() => label),
+  });
+  const [count, height, width] = result.shape;
+  const plane = height * width;
+  const mean = new Array<number>(plane).fill(0);
+  for (let b = 0; b < count; b++) for (let q = 0; q < plane; q++) mean[q] += result.maps[b * plane + q] / count;
+  const peak = mean.reduce((best, v, q) => (v > mean[best] ? q : best), 0);
+  return { height, width, values: mean, peak: { row: Math.floor(peak / width), column: peak % width } };
+}

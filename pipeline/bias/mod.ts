@@ -1,0 +1,30 @@
+/**
+ * The bias tool's door: MMD-critic prototypes and criticisms per predicted class in the model's
+ * feature space, kernel two-sample tests between groups, group rates and the `flagged` verdict,
+ * the report schema, and the prototype grid picture.
+ *
+ * @example
+ * ```ts
+ * const table = await collectFeatures(exec, source.examples());
+ * const groups = await readGroupsFile("groups.csv", { count: source.count });
+ * const bias = await runBiasStage(gpu, { table, classNames: manifest.classes, groups });
+ * ```
+ */
+export { type BiasInput, type BiasOptions, runBiasStage } from "./bias_stage.ts";
+export { fisherGreater } from "./fisher.ts";
+export { DEFAULT_GRAM_BUDGET, GramEngine } from "./gram.ts";
+export { confusionByGroup, flaggedGroups, groupFindings } from "./group_rates.ts";
+export { formatGroupsCsv, type Groups, parseGroupsCsv, readGroupsFile } from "./groups.ts";
+export {
+  gammaOf,
+  medianBandwidth,
+  mmd2,
+  type MmdOptions,
+  type MmdResult,
+  mmdTest,
+  type MmdTestResult,
+  subsampleRows,
+} from "./mmd.ts";
+export { mmdCritic, type MmdCriticOptions, type MmdCriticResult } from "./mmd_critic.ts";
+export { prototypeGridPng } from "./prototype_grid.ts";
+export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "./report_schema.ts";

@@ -1,0 +1,150 @@
+/**
+ * Features: the activations of one named node of the model (by default the input of the final
+ * dense layer, the model's own embedding of an image), streamed batch by batch for every image
+ * of a data source, with the logits and predicted class from the same forward pass.
+ *
+ * @example
+ * ```ts
+ * const exec = await Executor.create(gpu, await loadModelFolder("fixtures/models/digits"));
+ * const source = await openDataSource("mnist:test");
+ * const table = await collectFeatures(exec, source.examples());
+ * console.log(table.count, table.width); // 2000 1568
+ * ```
+ */
+import type { Example } from "../data/types.ts";
+import type { Executor } from "../executor.ts";
+import type { Graph } from "../graph.ts";
+import { InputError } from "../input_error.ts";
+
+/** One batch of features. */
+export interface FeatureBatch {
+  /** Each image's index in its source's order. */
+  indices: Int32Array;
+  labels: Int32Array;
+  /** [rows, width] */
+  features: Float32Array;
+  /** [rows, classes] */
+  logits: Float32Array;
+  predicted: Int32Array;
+}
+
+/** The features of a whole data set, row i for the i-th image streamed. */
+export interface FeatureTable extends FeatureBatch {
+  count: number;
+  width: number;
+  classes: number;
+  node: string;
+}
+
+export interface FeatureOptions {
+  /** The node whose output is the feature vector (default: `defaultFeatureNode`). */
+  node?: string;
+  /** Images per forward pass (default 128). */
+  batchSize?: number;
+}
+
+/**
+ * The input of the model's final dense layer (the "flatten" node of the shipped models), or the
+ * output of the last node before the output when the output is not a dense layer.
+ */
+export function defaultFeatureNode(graph: Graph): string {
+  const last = graph.nodes.find((n) => n.name === graph.output)!;
+  if (last.op === "dense") return last.inputs[0];
+  const before = graph.nodes[graph.nodes.indexOf(last) - 1];
+  return before ? before.name : graph.input.name;
+}
+
+function checkNode(graph: Graph, node: string): void {
+  if (node !== graph.input.name && !graph.nodes.some((n) => n.name === node)) {
+    const names = [graph.input.name, ...graph.nodes.map((n) => n.name)].join(", ");
+    throw new InputError(`features: the model has no node "${node}" (nodes: ${names})`);
+  }
+}
+
+/** Groups examples into batches of at most `size`. */
+async function* batchesOf(examples: AsyncIterable<Example>, size: number): AsyncGenerator<Example[]> {
+  let batch: Example[] = [];
+  for await (const example of examples) {
+    batch.push(example);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function argmaxRows(values: Float32Array, rows: number): Int32Array {
+  const width = values.length / rows;
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let k = 1; k < width; k++) if (values[r * width + k] > values[r * width + best]) best = k;
+    out[r] = best;
+  }
+  return out;
+}
+
+/** Streams the features of every example, one forward pass (and one readback of two tensors) per batch. */
+export async function* streamFeatures(
+  exec: Executor,
+  examples: AsyncIterable<Example>,
+  options: FeatureOptions = {},
+): AsyncGenerator<FeatureBatch> {
+  const node = options.node ?? defaultFeatureNode(exec.graph);
+  checkNode(exec.graph, node);
+  const gpu = exec.gpu;
+  for await (const batch of batchesOf(examples, options.batchSize ?? 128)) {
+    const per = batch[0].image.length;
+    const images = new Float32Array(batch.length * per);
+    batch.forEach((e, i) => images.set(e.image, i * per));
+    using x = gpu.tensor([batch.length, ...exec.graph.input.shape], images);
+    let tape!: ReturnType<Executor["forwardWithTape"]>;
+    await gpu.run((step) => (tape = exec.forwardWithTape(step, x)));
+    using _ = tape;
+    const logits = await gpu.read(tape.output);
+    yield {
+      indices: Int32Array.from(batch, (e) => e.index),
+      labels: Int32Array.from(batch, (e) => e.label),
+      features: await gpu.read(tape.values.get(node)!),
+      logits,
+      predicted: argmaxRows(logits, batch.length),
+    };
+  }
+}
+
+/** Collects the stream into one table (the feature store the bias stage reads). */
+export async function collectFeatures(
+  exec: Executor,
+  examples: AsyncIterable<Example>,
+  options: FeatureOptions = {},
+): Promise<FeatureTable> {
+  const node = options.node ?? defaultFeatureNode(exec.graph);
+  const shape = exec.shapes(1).get(node);
+  if (!shape) checkNode(exec.graph, node);
+  const width = shape!.slice(1).reduce((a, b) => a * b, 1);
+  const classes = exec.outputShape(1)[1];
+  const parts: FeatureBatch[] = [];
+  for await (const batch of streamFeatures(exec, examples, { ...options, node })) parts.push(batch);
+  const concat = <T extends Int32Array | Float32Array>(pick: (b: FeatureBatch) => T, make: (n: number) => T): T => {
+    const out = make(parts.reduce((n, b) => n + pick(b).length, 0));
+    let at = 0;
+    for (const b of parts) {
+      out.set(pick(b), at);
+      at += pick(b).length;
+    }
+    return out;
+  };
+  const indices = concat((b) => b.indices, (n) => new Int32Array(n));
+  return {
+    count: indices.length,
+    width,
+    classes,
+    node,
+    indices,
+    labels: concat((b) => b.labels, (n) => new Int32Array(n)),
+    features: concat((b) => b.features, (n) => new Float32Array(n)),
+    logits: concat((b) => b.logits, (n) => new Float32Array(n)),
+    predicted: concat((b) => b.predicted, (n) => new Int32Array(n)),
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * The explanations door: gradient saliency maps (vanilla, gradient x input, SmoothGrad,
+ * Integrated Gradients), their sanity checks (cascading randomisation), the model's features of
+ * every image, rank correlation, and images (overlays, grids, PNG).
+ *
+ * @example
+ * ```ts
+ * const { maps } = await computeSaliency(exec, images, count, { method: "smoothGrad", samples: 25 });
+ * const sanity = await cascadingRandomization(exec, images, count, { methods: ["gradient"] });
+ * ```
+ */
+export {
+  collectFeatures,
+  defaultFeatureNode,
+  type FeatureBatch,
+  type FeatureOptions,
+  type FeatureTable,
+  streamFeatures,
+} from "./features.ts";
+export { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
+export { averageRanks, pearson, spearman } from "./rank.ts";
+export {
+  bytesPerImage,
+  computeSaliency,
+  DEFAULT_SALIENCY_BUDGET,
+  SALIENCY_METHODS,
+  type SaliencyMethod,
+  type SaliencyOptions,
+  type SaliencyResult,
+} from "./saliency.ts";
+export { sanityFigurePng } from "./sanity_figure.ts";
+export {
+  cascadingRandomization,
+  randomisedLayers,
+  type SanityOptions,
+  type SanityReport,
+  type SanityStage,
+} from "./sanity.ts";

@@ -1,0 +1,34 @@
+/**
+ * The sanity-check figure: for one image, a row per saliency method and a column per stage of the
+ * cascade (trained model first, then each layer randomised from the top), each map overlaid on the
+ * image. Maps that still look like the first column after the top layers are randomised do not
+ * depend on what the model learned.
+ *
+ * @example
+ * ```ts
+ * const report = await cascadingRandomization(exec, image, 1, { keepMaps: true });
+ * await Deno.writeFile("docs/sanity.png", sanityFigurePng(report, image, [1, 28, 28]));
+ * ```
+ */
+import { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
+import type { SanityReport } from "./sanity.ts";
+
+/** PNG bytes of the figure for image `which` of the report's images (the report must keep its maps). */
+export function sanityFigurePng(
+  report: SanityReport,
+  image: Float32Array,
+  shape: readonly [number, number, number],
+  options: { which?: number; range?: readonly [number, number]; scale?: number } = {},
+): Uint8Array {
+  const [c, h, w] = shape;
+  const which = options.which ?? 0;
+  const pixels = image.subarray(which * c * h * w, (which + 1) * c * h * w);
+  const rows: Tile[][] = report.methods.map(({ method, stages }) =>
+    stages.map((stage) => {
+      if (!stage.maps) throw new Error(`sanity figure: ${method} kept no maps (run with keepMaps)`);
+      return overlayTile(pixels, shape, stage.maps.subarray(which * h * w, (which + 1) * h * w), options.range);
+    })
+  );
+  rows.unshift([imageTile(pixels, shape, options.range)]);
+  return gridPng(rows, { scale: options.scale ?? 3 });
+}
