@@ -1,34 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildConvnet } from "../pipeline/architectures.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
-import { encodeIdx } from "../pipeline/idx.ts";
-import type { InMemoryData } from "../pipeline/in_memory.ts";
 import { train } from "../pipeline/train.ts";
+import { bars, writeIdx } from "./audit_fixture.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
-
-/**
- * A small problem with a known answer: class c has a bright bar in row band c (of `classes`
- * bands), on seeded noise, in 1 x size x size images with values in [0, 1].
- */
-function bars(count: number, classes: number, size: number, seed: number): InMemoryData {
-  const random = mulberry32(seed);
-  const images = new Float32Array(count * size * size);
-  const labels = new Int32Array(count);
-  const band = Math.floor(size / classes);
-  for (let i = 0; i < count; i++) {
-    const label = i % classes;
-    labels[i] = label;
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const bright = y >= label * band && y < (label + 1) * band;
-        images[(i * size + y) * size + x] = Math.min(1, (bright ? 0.6 : 0) + 0.4 * random());
-      }
-    }
-  }
-  return { images, labels, count, shape: [1, size, size], classes: Array.from({ length: classes }, (_, c) => `${c}`) };
-}
 
 Deno.test({
   name: "training lowers the loss and learns a tiny fixed problem",
@@ -63,18 +39,6 @@ Deno.test({
     assert.ok(history[3].testAccuracy >= 0.9, `test accuracy ${history[3].testAccuracy}`);
   },
 });
-
-/** Writes a bars data set as an IDX pair (pixels scaled to bytes) and returns its spec. */
-async function writeIdx(dir: string, name: string, data: InMemoryData): Promise<string> {
-  const [, h, w] = data.shape;
-  const images = join(dir, `${name}-images.idx`), labels = join(dir, `${name}-labels.idx`);
-  await Deno.writeFile(
-    images,
-    encodeIdx({ shape: [data.count, h, w], data: Uint8Array.from(data.images, (v) => Math.round(v * 255)) }),
-  );
-  await Deno.writeFile(labels, encodeIdx({ shape: [data.count], data: Uint8Array.from(data.labels) }));
-  return `idx:${images},${labels}`;
-}
 
 async function waitForCheckpoint(dir: string, child: Deno.ChildProcess): Promise<number> {
   for (let i = 0; i < 3000; i++) {

@@ -1,0 +1,135 @@
+/**
+ * Attack kernels: the L-infinity step of FGSM and PGD (sign of the gradient, projection onto the
+ * epsilon ball around the original, clip to the valid range, fused in one pass), and the
+ * keep-the-best-iterate update PGD uses. Each image of a batch has its own epsilon.
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const kernels = await attackKernels(gpu);
+ * const origin = gpu.tensor([1, 1, 1, 2], [0.5, 0.98]);
+ * const x = gpu.tensor([1, 1, 1, 2], [0.5, 0.98]);
+ * const grad = gpu.tensor([1, 1, 1, 2], [-3, 2]);
+ * const eps = gpu.tensor([1], [0.1]);
+ * await gpu.run((step) =>
+ *   recordAttackStep(step, kernels.step, { x, origin, grad, eps, scale: 1, range: [0, 1] })
+ * );
+ * console.log(await gpu.read(x)); // [0.4, 1]: a step of 0.1 against the gradient's sign, clipped at 1
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import type { Gpu, Step } from "./gpu.ts";
+import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { elementGrid } from "./elementwise.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
+
+const AttackStepParams = d.struct({
+  count: d.u32,
+  perImage: d.u32,
+  useSign: d.u32,
+  scale: d.f32,
+  lo: d.f32,
+  hi: d.f32,
+}).$name("AttackStepParams");
+
+const stepLayout = tgpu.bindGroupLayout({
+  params: { uniform: AttackStepParams },
+  grad: { storage: d.arrayOf(d.f32), access: "readonly" },
+  origin: { storage: d.arrayOf(d.f32), access: "readonly" },
+  eps: { storage: d.arrayOf(d.f32), access: "readonly" },
+  x: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+const KeepBestParams = d.struct({
+  count: d.u32,
+  perImage: d.u32,
+  op: d.u32,
+  direction: d.f32,
+}).$name("KeepBestParams");
+
+const keepLayout = tgpu.bindGroupLayout({
+  params: { uniform: KeepBestParams },
+  x: { storage: d.arrayOf(d.f32), access: "readonly" },
+  loss: { storage: d.arrayOf(d.f32), access: "readonly" },
+  best: { storage: d.arrayOf(d.f32), access: "mutable" },
+  bestLoss: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+export const attackStepSpec = defineKernel("attack_step", stepLayout, readWgsl(import.meta.url, "attack_step.wgsl"));
+const keepBestWgsl = readWgsl(import.meta.url, "attack_keep_best.wgsl");
+export const attackKeepBestSpec = defineKernel("attack_keep_best", keepLayout, keepBestWgsl);
+
+/** The two compiled attack kernels. */
+export interface AttackKernels {
+  step: Kernel<typeof stepLayout.entries>;
+  keepBest: Kernel<typeof keepLayout.entries>;
+}
+
+/** Compiles the attack kernels on a device (cached). */
+export async function attackKernels(gpu: Gpu): Promise<AttackKernels> {
+  return { step: await gpu.kernel(attackStepSpec), keepBest: await gpu.kernel(attackKeepBestSpec) };
+}
+
+/** [B, ...] images and their per-image values: checks the batch axis and returns B and the image size. */
+function batchSizes(kernel: string, images: TensorLike, perImageTensors: Record<string, TensorLike>) {
+  const batch = images.shape[0];
+  const perImage = images.size / batch;
+  checkSizes(kernel, Object.fromEntries(Object.entries(perImageTensors).map(([k, t]) => [k, [t, batch]])));
+  return { batch, perImage };
+}
+
+export interface AttackStepArgs {
+  /** [B, ...] current images, updated in place. */
+  x: TensorLike;
+  /** [B, ...] the clean images the ball is centred on (another buffer than x). */
+  origin: TensorLike;
+  /** [B, ...] the loss gradient at x, or noise in [-1, 1] with `useSign: false` (random start). */
+  grad: TensorLike;
+  /** [B] each image's radius. */
+  eps: TensorLike;
+  /** Step length as a multiple of eps; negative to descend (targeted attacks). */
+  scale: number;
+  /** The valid input range [lo, hi]. */
+  range: readonly [number, number];
+  /** Step along sign(grad) (default) or along grad itself. */
+  useSign?: boolean;
+}
+
+/** Records x = clip(project(x + scale * eps * sign(grad), origin, eps), lo, hi), per image's eps. */
+export function recordAttackStep(step: Step, kernel: AttackKernels["step"], args: AttackStepArgs): void {
+  const { x, origin, grad, eps, scale, range } = args;
+  const { perImage } = batchSizes("attack_step", x, { eps });
+  checkSizes("attack_step", { origin: [origin, x.shape], grad: [grad, x.shape] });
+  step.dispatch(kernel, {
+    params: { count: x.size, perImage, useSign: args.useSign === false ? 0 : 1, scale, lo: range[0], hi: range[1] },
+    grad,
+    origin,
+    eps,
+    x,
+  }, elementGrid(x.size));
+}
+
+export interface KeepBestArgs {
+  /** [B, ...] the current iterate. */
+  x: TensorLike;
+  /** [B] the loss at x. */
+  loss: TensorLike;
+  /** [B, ...] the best iterate so far, updated. */
+  best: TensorLike;
+  /** [B] the loss at best, updated. */
+  bestLoss: TensorLike;
+  /** +1 keeps the highest loss (untargeted), -1 the lowest (targeted). */
+  direction: 1 | -1;
+}
+
+/** Records best = x and bestLoss = loss for every image whose direction * loss improved. */
+export function recordKeepBest(step: Step, kernel: AttackKernels["keepBest"], args: KeepBestArgs): void {
+  const { x, loss, best, bestLoss, direction } = args;
+  const { batch, perImage } = batchSizes("attack_keep_best", x, { loss, bestLoss });
+  checkSizes("attack_keep_best", { best: [best, x.shape] });
+  // Pixels first: they compare against bestLoss before the second pass overwrites it.
+  for (const [op, count] of [[0, x.size], [1, batch]] as const) {
+    step.dispatch(kernel, { params: { count, perImage, op, direction }, x, loss, best, bestLoss }, elementGrid(count));
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * A batch on the GPU and what the per-batch audit stages share: the executor, the audit's own
+ * kernels (top-k, attack step) and the model's valid input range.
+ *
+ * @example
+ * ```ts
+ * const ctx = await createAuditContext(exec, manifest.inputRange, 1);
+ * using batch = GpuBatch.upload(ctx, hostBatch);
+ * ```
+ */
+import { type AttackKernels, attackKernels } from "../../kernels/attack_step.ts";
+import type { Tensor } from "../../kernels/tensor.ts";
+import { type TopKKernel, topKKernel } from "../../kernels/top_k.ts";
+import { mulberry32 } from "../data/prng.ts";
+import type { Executor } from "../executor.ts";
+import type { ImageBatch } from "./batches.ts";
+
+/** The executor and kernels every per-batch stage records with. */
+export interface AuditContext {
+  exec: Executor;
+  topK: TopKKernel;
+  attack: AttackKernels;
+  /** The model's valid input range; attacks never leave it. */
+  range: readonly [number, number];
+  /** Seeded uniform [0, 1) numbers (PGD's random starts), so a run repeats with its seed. */
+  random: () => number;
+}
+
+/** Compiles the audit kernels for an executor's device. */
+export async function createAuditContext(
+  exec: Executor,
+  range: readonly [number, number],
+  seed: number,
+): Promise<AuditContext> {
+  const [topK, attack] = await Promise.all([topKKernel(exec.gpu), attackKernels(exec.gpu)]);
+  return { exec, topK, attack, range, random: mulberry32(seed) };
+}
+
+/** A batch's images and labels on the GPU. Dispose it when the batch's stages are done. */
+export class GpuBatch implements Disposable {
+  private constructor(
+    /** The host batch it was uploaded from. */
+    readonly host: ImageBatch,
+    /** [B, C, H, W] the clean images. */
+    readonly images: Tensor,
+    /** u32 [B] */
+    readonly labels: Tensor,
+  ) {}
+
+  /** Uploads a host batch (optionally only the images at `subset` positions of it). */
+  static upload(ctx: AuditContext, host: ImageBatch, subset?: readonly number[]): GpuBatch {
+    const picked = subset ? selectImages(host, subset) : host;
+    const gpu = ctx.exec.gpu;
+    const images = gpu.tensor([picked.count, ...picked.shape], picked.images);
+    const labels = gpu.tensor([picked.count], picked.labels, "u32");
+    return new GpuBatch(picked, images, labels);
+  }
+
+  get count(): number {
+    return this.host.count;
+  }
+
+  dispose(): void {
+    this.images.dispose();
+    this.labels.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** The images at positions `subset` of a batch, as a batch of their own. */
+export function selectImages(batch: ImageBatch, subset: readonly number[]): ImageBatch {
+  const per = batch.images.length / batch.count;
+  const images = new Float32Array(subset.length * per);
+  subset.forEach((p, i) => images.set(batch.images.subarray(p * per, (p + 1) * per), i * per));
+  return {
+    indices: subset.map((p) => batch.indices[p]),
+    images,
+    labels: Int32Array.from(subset, (p) => batch.labels[p]),
+    count: subset.length,
+    shape: batch.shape,
+  };
+}

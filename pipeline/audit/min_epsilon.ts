@@ -1,0 +1,77 @@
+/**
+ * Each image's smallest flipping epsilon, by batched bisection with an attack.
+ *
+ * A flip is defined for correctly classified images only: the attack's prediction differs from
+ * the clean prediction (which is the label). Misclassified images are already "flipped" at
+ * epsilon 0 and get no value. The bisection starts from the bracket an accuracy-versus-epsilon
+ * sweep gives (the largest swept epsilon that did not flip the image, the smallest that did) and
+ * halves it until it is no wider than the resolution; the result is the upper end, an epsilon at
+ * which the attack was seen to flip the image. Images the sweep never flipped get no value: their
+ * smallest flipping epsilon is above the largest swept one. (PGD's random start makes a flip at a
+ * given epsilon a random event; the bisection treats it as monotone in epsilon.)
+ *
+ * @example
+ * ```ts
+ * const brackets = flipBrackets(clean, labels, curvePredictions, epsilons);
+ * const smallest = await bisectFlipEpsilons(ctx, batch, clean, brackets, 1 / 256, { kind: "pgd" });
+ * ```
+ */
+import { attackBatch, type AttackOptions } from "./attacks.ts";
+import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+
+/** An interval known to hold an image's smallest flipping epsilon: no flip at lo, a flip at hi. */
+export interface Bracket {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Brackets from a sweep: `sweep[j][i]` is image i's prediction under attack at `epsilons[j]`
+ * (ascending). Null for misclassified images and images no swept epsilon flipped.
+ */
+export function flipBrackets(
+  clean: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  sweep: readonly ArrayLike<number>[],
+  epsilons: readonly number[],
+): (Bracket | null)[] {
+  return Array.from({ length: clean.length }, (_, i) => {
+    if (clean[i] !== labels[i]) return null;
+    const j = sweep.findIndex((predictions, k) => epsilons[k] > 0 && predictions[i] !== clean[i]);
+    if (j < 0) return null;
+    return { lo: j > 0 ? epsilons[j - 1] : 0, hi: epsilons[j] };
+  });
+}
+
+/**
+ * Narrows each bracket to `resolution` by bisection with the given attack (all bracketed images of
+ * the batch attacked together, each at its own midpoint) and returns the upper ends; null where
+ * there was no bracket.
+ */
+export async function bisectFlipEpsilons(
+  ctx: AuditContext,
+  batch: GpuBatch,
+  clean: ArrayLike<number>,
+  brackets: readonly (Bracket | null)[],
+  resolution: number,
+  options: AttackOptions,
+): Promise<(number | null)[]> {
+  if (!(resolution > 0)) throw new RangeError(`bisection resolution must be > 0, got ${resolution}`);
+  const active = brackets.flatMap((b, i) => (b ? [i] : []));
+  const open = active.map((i) => ({ ...brackets[i]! }));
+  for (;;) {
+    // Only the brackets still wider than the resolution are attacked, each at its midpoint.
+    const pending = open.flatMap((b, k) => (b.hi - b.lo > resolution ? [k] : []));
+    if (pending.length === 0) break;
+    const mids = pending.map((k) => (open[k].lo + open[k].hi) / 2);
+    using sub = GpuBatch.upload(ctx, batch.host, pending.map((k) => active[k]));
+    const { predictions } = await attackBatch(ctx, sub, mids, options);
+    pending.forEach((k, j) => {
+      if (predictions[j] !== clean[active[k]]) open[k].hi = mids[j];
+      else open[k].lo = mids[j];
+    });
+  }
+  const result: (number | null)[] = brackets.map(() => null);
+  active.forEach((i, k) => result[i] = open[k].hi);
+  return result;
+}

@@ -1,0 +1,67 @@
+/**
+ * The audit stages, after Stock & Cisse (ECCV 2018): evaluation and calibration, the mistake
+ * taxonomy and rectified accuracy, FGSM/PGD robustness with smallest flipping epsilons and where
+ * flips land in the class hierarchy, and the report they make.
+ *
+ * @example
+ * ```ts
+ * const ctx = await createAuditContext(exec, manifest.inputRange, seed);
+ * const results = await runAudit(ctx, source, hierarchy, settings);
+ * await writeReport("audit-report", buildReport(results, meta, seconds), { force: false });
+ * ```
+ */
+export {
+  attackBatch,
+  type AttackKind,
+  type AttackOptions,
+  type AttackResult,
+  cleanGradient,
+  PGD_DEFAULTS,
+  type PgdSettings,
+} from "./attacks.ts";
+export { batchedCount, type BatchOptions, type ImageBatch, imageBatches } from "./batches.ts";
+export {
+  confidenceOf,
+  type Evaluation,
+  EvaluationAccumulator,
+  type ImagePrediction,
+  isCorrect,
+  marginOf,
+  predictBatch,
+  summarizePredictions,
+  TOP_K,
+} from "./evaluate.ts";
+export { type AuditContext, createAuditContext, GpuBatch, selectImages } from "./gpu_batch.ts";
+export {
+  calibration,
+  CALIBRATION_BINS,
+  type CalibrationBin,
+  type ClassAccuracy,
+  confusionMatrix,
+  perClassAccuracy,
+} from "./metrics.ts";
+export { bisectFlipEpsilons, type Bracket, flipBrackets } from "./min_epsilon.ts";
+export {
+  classifyMistakes,
+  type Judgment,
+  type Judgments,
+  LOW_MARGIN,
+  type MistakeCounts,
+  type MistakeItem,
+  rectifiedTop1,
+} from "./mistakes.ts";
+export { assertReportWritable, buildReport, REPORT_FILE, type ReportMeta, writeReport } from "./report.ts";
+export { type AuditReport, AuditReportSchema, REPORT_SCHEMA_VERSION } from "./report_schema.ts";
+export {
+  type BatchRobustness,
+  countZeroImages,
+  type CurvePoint,
+  DEFAULT_EPSILONS,
+  RobustnessAccumulator,
+  robustnessBatch,
+  type RobustnessSettings,
+  type RobustnessSummary,
+} from "./robustness.ts";
+export { type AuditHooks, type AuditResults, type AuditSettings, runAudit } from "./run_audit.ts";
+export { formatSummary } from "./summary.ts";
+export { TRUST_THRESHOLDS, trustWarnings } from "./trust_checks.ts";

@@ -1,0 +1,148 @@
+/**
+ * The schema of `report.json`, part 1: accuracy, mistakes and robustness. Keys other tools read
+ * (DESIGN.md): `accuracy.top1`, `accuracy.top5`, `accuracy.confusion`, `mistakes.items[].index`,
+ * `robustness.curve[] {epsilon, accuracy}`. Renaming or removing a key bumps `schemaVersion`;
+ * adding one does not. An `index` is the example's position in the data source's order.
+ *
+ * @example
+ * ```ts
+ * const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile("audit-report/report.json")));
+ * console.log(report.accuracy.top1, report.robustness.curve);
+ * ```
+ */
+import { z } from "zod";
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+const share = z.number().min(0).max(1);
+const count = z.number().int().min(0);
+const classIndex = z.number().int().min(0);
+const nullableShare = share.nullable();
+
+const CurvePointSchema = z.object({
+  epsilon: z.number().min(0),
+  accuracy: share,
+  /** Share of correctly classified images flipped; null when none was correct. */
+  successRate: nullableShare,
+  flips: count,
+  sameSuperclass: count,
+  sameSuperclassShare: nullableShare,
+  /** distanceHistogram[d]: flips landing at hierarchy distance d from the label. */
+  distanceHistogram: z.array(count),
+});
+
+const PgdSchema = z.object({
+  steps: z.number().int().min(1),
+  stepFraction: z.number().positive(),
+  randomStart: z.boolean(),
+});
+
+export const AuditReportSchema = z.object({
+  schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
+  createdAt: z.string(),
+  model: z.object({
+    name: z.string(),
+    path: z.string(),
+    /** SHA-256 of weights.safetensors, hex. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    classes: z.array(z.string()).min(2),
+    inputRange: z.tuple([z.number(), z.number()]),
+  }),
+  data: z.object({ name: z.string(), count }),
+  adapter: z.object({
+    description: z.string(),
+    vendor: z.string(),
+    architecture: z.string(),
+    isFallbackAdapter: z.boolean(),
+  }),
+  config: z.object({
+    batchSize: z.number().int().min(1),
+    limit: z.number().int().min(1).nullable(),
+    epsilons: z.array(z.number().min(0)),
+    attack: z.enum(["fgsm", "pgd"]),
+    pgd: PgdSchema,
+    lowMargin: z.number().min(0),
+    superclassDepth: z.number().int().min(1),
+    /** The hierarchy file, or "flat". */
+    hierarchy: z.string(),
+    /** Bisection resolution of the smallest flipping epsilon; 0 when skipped. */
+    resolution: z.number().min(0),
+    seed: z.number().int(),
+  }),
+  /** Seconds per stage (attack stages summed over batches) and in total. */
+  timings: z.record(z.string(), z.number().min(0)),
+  accuracy: z.object({
+    count,
+    top1: share,
+    top5: share,
+    /** Top-1 with same-superclass mistakes (and human-accepted ones) counted right. */
+    rectifiedTop1: share,
+    meanConfidence: share,
+    /** Expected calibration error over 15 equal-width bins. */
+    ece: share,
+    calibration: z.array(z.object({
+      lo: share,
+      hi: share,
+      count,
+      accuracy: nullableShare,
+      confidence: nullableShare,
+    })),
+    perClass: z.array(z.object({
+      label: classIndex,
+      name: z.string(),
+      count,
+      correct: count,
+      accuracy: nullableShare,
+    })),
+    /** confusion[label][prediction] counts. */
+    confusion: z.array(z.array(count)),
+  }),
+  mistakes: z.object({
+    count,
+    lowMarginThreshold: z.number().min(0),
+    superclassDepth: z.number().int().min(1),
+    counts: z.object({ labelInTop5: count, sameSuperclass: count, lowMargin: count, unexplained: count }),
+    items: z.array(z.object({
+      index: count,
+      label: classIndex,
+      predicted: classIndex,
+      top: z.array(classIndex),
+      confidence: share,
+      margin: share,
+      labelInTop5: z.boolean(),
+      sameSuperclass: z.boolean(),
+      lowMargin: z.boolean(),
+      distance: count,
+    })),
+  }),
+  /** Every image: its top-5 (best first) and their probabilities, margin, smallest flipping epsilon. */
+  images: z.array(z.object({
+    index: count,
+    label: classIndex,
+    top: z.array(classIndex),
+    probs: z.array(share),
+    confidence: share,
+    margin: share,
+    /** Null: misclassified, not flipped within the sweep, or not computed. */
+    minEpsilon: z.number().min(0).nullable(),
+  })),
+  robustness: z.object({
+    attack: z.enum(["fgsm", "pgd"]),
+    /** The chosen attack's accuracy-versus-epsilon curve. */
+    curve: z.array(CurvePointSchema),
+    fgsm: z.array(CurvePointSchema),
+    pgd: z.array(CurvePointSchema).nullable(),
+    zeroGradients: count,
+    zeroGradientShare: share,
+    minEpsilon: z.object({
+      attack: z.enum(["fgsm", "pgd"]),
+      resolution: z.number().positive(),
+      flipped: count,
+      notFlipped: count,
+      median: z.number().min(0).nullable(),
+    }).nullable(),
+    warnings: z.array(z.string()),
+  }),
+});
+
+export type AuditReport = z.infer<typeof AuditReportSchema>;

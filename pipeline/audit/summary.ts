@@ -1,0 +1,68 @@
+/**
+ * The terminal summary of an audit report: accuracy, rectified accuracy, the mistake taxonomy,
+ * the FGSM and PGD accuracy-versus-epsilon curves, warnings and timings, as aligned plain text.
+ *
+ * @example
+ * ```ts
+ * console.log(formatSummary(report));
+ * ```
+ */
+import type { AuditReport } from "./report_schema.ts";
+
+const LABEL_WIDTH = 22;
+const COLUMN_WIDTH = 9;
+
+const pct = (v: number | null) => (v === null ? "-" : `${(100 * v).toFixed(1)}%`);
+
+function row(label: string, cells: string[]): string {
+  return label.padEnd(LABEL_WIDTH) + cells.map((c) => c.padEnd(COLUMN_WIDTH)).join("").trimEnd();
+}
+
+/** A plain-text summary table of a report. */
+export function formatSummary(report: AuditReport): string {
+  const { accuracy: a, mistakes: m, robustness: r, config } = report;
+  const lines = [
+    `audit of ${report.model.name} on ${report.data.name}: ${a.count} images, ${report.adapter.description}`,
+    "",
+    row("accuracy", [
+      `top-1 ${pct(a.top1)}   top-5 ${pct(a.top5)}   ` +
+      `rectified top-1 ${pct(a.rectifiedTop1)} (superclass depth ${config.superclassDepth}, ${config.hierarchy})`,
+    ]),
+    row("calibration", [`mean confidence ${a.meanConfidence.toFixed(3)}   ECE ${a.ece.toFixed(3)} (15 bins)`]),
+    row(`mistakes (${m.count})`, [
+      `label in top-5 ${m.counts.labelInTop5}   same superclass ${m.counts.sameSuperclass}   ` +
+      `low margin (<${m.lowMarginThreshold}) ${m.counts.lowMargin}   none of these ${m.counts.unexplained}`,
+    ]),
+    "",
+    row("epsilon", config.epsilons.map(String)),
+  ];
+  const curves: [string, AuditReport["robustness"]["fgsm"] | null][] = [["FGSM", r.fgsm], ["PGD", r.pgd]];
+  for (const [name, curve] of curves) {
+    if (!curve) continue;
+    lines.push(row(`${name} accuracy`, curve.map((p) => pct(p.accuracy))));
+    // In a flat hierarchy no flip can land in the label's superclass: the row would say nothing.
+    if (config.hierarchy !== "flat") {
+      lines.push(row(`${name} same-superclass`, curve.map((p) => pct(p.sameSuperclassShare))));
+    }
+  }
+  if (config.hierarchy !== "flat") {
+    lines.push(row("", ["(same-superclass: share of flips landing in the label's superclass)"]));
+  }
+  if (r.minEpsilon) {
+    const e = r.minEpsilon;
+    lines.push(
+      "",
+      `smallest flipping epsilon (${e.attack.toUpperCase()}, bisection to ${e.resolution.toPrecision(3)}): ` +
+        `median ${e.median === null ? "-" : e.median.toFixed(4)}; ${e.flipped} images flipped, ` +
+        `${e.notFlipped} not flipped by epsilon ${Math.max(...config.epsilons)}`,
+    );
+  }
+  lines.push(
+    `zero input gradients: ${r.zeroGradients} of ${a.count} images`,
+    "",
+    ...(r.warnings.length > 0 ? ["warnings:", ...r.warnings.map((w) => `  - ${w}`)] : ["warnings: none"]),
+    "",
+    row("timings (s)", [Object.entries(report.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join("   ")]),
+  );
+  return lines.join("\n");
+}
