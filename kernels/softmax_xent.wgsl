@@ -26,12 +26,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
   var label = p.C; // none
   if (p.hasLabels == 1u) { label = layout.$.labels[row]; }
+  // The label's entry p - 1 is computed as -(sum of the other probabilities): when p rounds to 1
+  // in float32, p - 1 would be 0 and the gradient would stop pulling the label's logit.
+  var rest = 0.0;
+  if (p.op == 1u) {
+    var partialRest = 0.0;
+    for (var j = t; j < p.C; j += WG) {
+      if (j != label) { partialRest += exp(layout.$.logits[base + j] - lse); }
+    }
+    rest = workgroupReduce(t, partialRest, false);
+  }
   for (var j = t; j < p.C; j += WG) {
     let prob = exp(layout.$.logits[base + j] - lse);
     if (p.op == 0u) {
       layout.$.out[base + j] = prob;
     } else {
-      layout.$.out[base + j] = (prob - select(0.0, 1.0, j == label)) / f32(p.B);
+      layout.$.out[base + j] = select(prob, -rest, j == label) / f32(p.B);
     }
   }
   if (p.op == 0u && p.hasLabels == 1u && t == 0u) {

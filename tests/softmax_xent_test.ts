@@ -102,3 +102,22 @@ Deno.test("softmax cross-entropy backward oracle matches finite differences of t
     { numRuns: 30 },
   );
 });
+
+Deno.test({
+  name: "softmax cross-entropy backward keeps pulling a label whose probability rounds to 1 in float32",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    // p(label) = 1 - 2e-13 (row 0) and 1 - ~1e-8 (row 1): p - 1 computed in float32 would be 0 or coarse.
+    // (2% allows for the adapter's float32 exp far in the tail.)
+    const logits = Float32Array.from([30, 0, 0, 0, 20, 2.5]);
+    const labels = Uint32Array.from([0, 1]);
+    const { dlogits } = await runSoftmaxXent(gpu, logits, 2, 3, labels);
+    const expected = softmaxXentBackwardOracle(logits, 2, 3, labels);
+    for (const i of [0, 4]) {
+      assert.ok(dlogits[i] < 0, `label entry ${i} must be negative, got ${dlogits[i]}`);
+      const rel = Math.abs(dlogits[i] - expected[i]) / Math.abs(expected[i]);
+      assert.ok(rel < 2e-2, `label entry ${i}: ${dlogits[i]} vs ${expected[i]}`);
+    }
+  },
+});
