@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildConvnet } from "../pipeline/architectures.ts";
-import { train } from "../pipeline/train.ts";
-import { bars, writeIdx } from "./audit_fixture.ts";
+import { bars, trainBarsConvnet, writeIdx } from "./audit_fixture.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 
@@ -12,28 +10,7 @@ Deno.test({
   async fn() {
     const gpu = await testGpu();
     const data = bars(96, 3, 8, 5);
-    const test = bars(48, 3, 8, 6);
-    const { graph, weights } = buildConvnet({ input: [1, 8, 8], classes: 3, widths: [4] }, 3);
-    const manifest = {
-      format: "convnet-model" as const,
-      version: 1 as const,
-      name: "bars",
-      classes: data.classes,
-      input: { channels: 1, height: 8, width: 8 },
-      normalization: { mean: [0.4], std: [0.3] },
-      inputRange: [0, 1] as [number, number],
-    };
-    const settings = {
-      epochs: 4,
-      batchSize: 16,
-      optimizer: "adam" as const,
-      lr: 0.01,
-      momentum: 0.9,
-      weightDecay: 0,
-      seed: 2,
-      shift: 0,
-    };
-    const { history } = await train(gpu, { graph, weights, manifest }, data, test, settings, await Deno.makeTempDir());
+    const { history } = await trainBarsConvnet(gpu, data, bars(48, 3, 8, 6));
     assert.equal(history.length, 4);
     assert.ok(history[3].loss < 0.5 * history[0].loss, `loss ${history[0].loss} -> ${history[3].loss}`);
     assert.ok(history[3].testAccuracy >= 0.9, `test accuracy ${history[3].testAccuracy}`);
