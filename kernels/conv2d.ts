@@ -19,6 +19,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
+import { windowExtent } from "./window.ts";
 import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
 import { readWgsl } from "./kernel.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
@@ -101,14 +102,14 @@ export function conv2dOutputSize(geom: Conv2dGeometry): { outHeight: number; out
 }
 
 function outputExtent(axis: string, size: number, kernel: number, stride: number, pad: number, dilation: number) {
-  const span = (kernel - 1) * dilation + 1;
-  if (size + 2 * pad < span) {
-    throw new Error(
-      `conv2d: output ${axis} would be empty: input ${axis} ${size} + 2 * padding ${pad} is smaller than ` +
-        `the dilated kernel ${axis} ${span}`,
-    );
-  }
-  return Math.floor((size + 2 * pad - span) / stride) + 1;
+  return windowExtent(
+    "conv2d",
+    axis,
+    size,
+    pad,
+    { length: (kernel - 1) * dilation + 1, name: "dilated kernel" },
+    stride,
+  );
 }
 
 /** One params struct for all three kernels: the GEMM sizes plus the whole geometry. */

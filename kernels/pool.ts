@@ -20,6 +20,7 @@ import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
 import { checkU32, elementGrid } from "./elementwise.ts";
+import { windowExtent } from "./window.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 /** A pooling window: size, stride and (symmetric) zero padding per axis. */
@@ -69,13 +70,7 @@ function poolExtent(axis: string, size: number, kernel: number, stride: number, 
   if (pad >= kernel) {
     throw new Error(`pool: padding ${pad} must be smaller than the kernel ${axis} ${kernel}`);
   }
-  if (size + 2 * pad < kernel) {
-    throw new Error(
-      `pool: output ${axis} would be empty: input ${axis} ${size} + 2 * padding ${pad} is smaller than ` +
-        `the kernel ${axis} ${kernel}`,
-    );
-  }
-  return Math.floor((size + 2 * pad - kernel) / stride) + 1;
+  return windowExtent("pool", axis, size, pad, { length: kernel, name: "kernel" }, stride);
 }
 
 const PoolParams = d.struct({

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { Gpu } from "../kernels/gpu.ts";
 import { type OptimizerConfig, optimizerKernel, recordOptimizerStep } from "../kernels/optimizer.ts";
 import type { Tensor } from "../kernels/tensor.ts";
+import { argmaxRows } from "./argmax.ts";
 import { mulberry32, seededPermutation } from "./data/prng.ts";
 import { Executor } from "./executor.ts";
 import type { Graph } from "./graph.ts";
@@ -104,19 +105,10 @@ export async function evaluateAccuracy(exec: Executor, data: InMemoryData, batch
       logits = exec.forward(step, x);
     });
     using _ = logits;
-    const values = await gpu.read(logits);
-    const classes = values.length / n;
-    for (let i = 0; i < n; i++) {
-      if (argmax(values, i * classes, classes) === data.labels[start + i]) correct++;
-    }
+    const predicted = argmaxRows(await gpu.read(logits), n);
+    for (let i = 0; i < n; i++) if (predicted[i] === data.labels[start + i]) correct++;
   }
   return correct / data.count;
-}
-
-function argmax(values: Float32Array, offset: number, length: number): number {
-  let best = 0;
-  for (let j = 1; j < length; j++) if (values[offset + j] > values[offset + best]) best = j;
-  return best;
 }
 
 /** Model folder contents the trainer starts from and writes to. */
@@ -209,12 +201,11 @@ export async function train(
         });
         using _ = result;
         const losses = await gpu.read(result.loss!);
-        const logits = await gpu.read(result.logits);
-        const classes = logits.length / batchSize;
+        const predicted = argmaxRows(await gpu.read(result.logits), batchSize);
         let batchLoss = 0;
         for (let i = 0; i < batchSize; i++) {
           batchLoss += losses[i];
-          if (argmax(logits, i * classes, classes) === batchLabels[i]) correct++;
+          if (predicted[i] === batchLabels[i]) correct++;
         }
         lossSum += batchLoss;
         options.progress?.batch?.(epoch, b + 1, batches, batchLoss / batchSize);

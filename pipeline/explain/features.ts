@@ -11,6 +11,7 @@
  * console.log(table.count, table.width); // 2000 1568
  * ```
  */
+import { argmaxRows } from "../argmax.ts";
 import type { Example } from "../data/types.ts";
 import type { Executor } from "../executor.ts";
 import type { Graph } from "../graph.ts";
@@ -72,17 +73,6 @@ async function* batchesOf(examples: AsyncIterable<Example>, size: number): Async
     }
   }
   if (batch.length > 0) yield batch;
-}
-
-function argmaxRows(values: Float32Array, rows: number): Int32Array {
-  const width = values.length / rows;
-  const out = new Int32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let k = 1; k < width; k++) if (values[r * width + k] > values[r * width + best]) best = k;
-    out[r] = best;
-  }
-  return out;
 }
 
 /** Streams the features of every example, one forward pass (and one readback of two tensors) per batch. */
