@@ -176,15 +176,37 @@ export class Gpu implements Disposable {
   }
 
   async readBytes(t: TensorLike): Promise<ArrayBuffer> {
+    return (await this.readMany([t]))[0];
+  }
+
+  /**
+   * Copies several tensors back to the CPU with one copy pass and one map (a map is a full sync,
+   * so a batch's results come back together rather than one round trip each).
+   *
+   * @example
+   * ```ts
+   * const [loss, logits] = (await gpu.readMany([lossTensor, logitsTensor])).map((b) => new Float32Array(b));
+   * ```
+   */
+  async readMany(tensors: readonly TensorLike[]): Promise<ArrayBuffer[]> {
     this.#checkAlive();
-    const size = alignTo4(t.size * 4);
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const offsets: number[] = [];
+    let size = 0;
+    for (const t of tensors) {
+      offsets.push(size);
+      size += alignTo4(t.size * 4);
+    }
+    const staging = this.device.createBuffer({
+      size: Math.max(4, size),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     try {
       const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+      tensors.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], alignTo4(t.size * 4)));
       this.device.queue.submit([encoder.finish()]);
       await Promise.race([staging.mapAsync(GPUMapMode.READ), this.#lostPromise]).catch((e) => this.#explain(e));
-      return staging.getMappedRange().slice(0, t.size * 4);
+      const mapped = staging.getMappedRange();
+      return tensors.map((t, i) => mapped.slice(offsets[i], offsets[i] + t.size * 4));
     } finally {
       staging.destroy();
     }

@@ -200,8 +200,9 @@ export async function train(
           }
         });
         using _ = result;
-        const losses = await gpu.read(result.loss!);
-        const predicted = argmaxRows(await gpu.read(result.logits), batchSize);
+        const [lossBytes, logitBytes] = await gpu.readMany([result.loss!, result.logits]);
+        const losses = new Float32Array(lossBytes);
+        const predicted = argmaxRows(new Float32Array(logitBytes), batchSize);
         let batchLoss = 0;
         for (let i = 0; i < batchSize; i++) {
           batchLoss += losses[i];

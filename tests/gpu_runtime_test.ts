@@ -94,3 +94,21 @@ Deno.test({
     assert.throws(() => a.buffer, /used after dispose/);
   },
 });
+
+Deno.test({
+  name: "gpu runtime: readMany returns each tensor's own values, whatever their sizes and types",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const a = Float32Array.from({ length: 7 }, (_, i) => i * 0.5 - 1);
+    const b = Uint32Array.from({ length: 3 }, (_, i) => 4_000_000_000 + i);
+    const c = Float32Array.from({ length: 1 }, () => 42);
+    using ta = gpu.tensor([7], a);
+    using tb = gpu.tensor([3], b, "u32");
+    using tc = gpu.tensor([1], c);
+    const [ra, rb, rc] = await gpu.readMany([ta, tb, tc]);
+    assert.deepEqual(new Float32Array(ra), a);
+    assert.deepEqual(new Uint32Array(rb), b);
+    assert.deepEqual(new Float32Array(rc), c);
+  },
+});

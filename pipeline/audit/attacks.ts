@@ -123,12 +123,13 @@ export async function attackBatch(
     keep(last);
     recordLossAt(step, ctx, best, labels, loss, predictions);
   });
-  const result: AttackResult = { predictions: await gpu.readU32(predictions) };
-  if (options.readImages) {
-    result.images = await gpu.read(best ?? x);
-    result.loss = await gpu.read(loss);
-  }
-  return result;
+  if (!options.readImages) return { predictions: await gpu.readU32(predictions) };
+  const [predictionBytes, imageBytes, lossBytes] = await gpu.readMany([predictions, best ?? x, loss]);
+  return {
+    predictions: new Uint32Array(predictionBytes),
+    images: new Float32Array(imageBytes),
+    loss: new Float32Array(lossBytes),
+  };
 }
 
 /**

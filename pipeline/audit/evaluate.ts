@@ -64,7 +64,8 @@ export async function predictBatch(ctx: AuditContext, batch: GpuBatch): Promise<
     recordSoftmaxXent(step, exec.kernels.softmaxXent, { logits, probs });
     recordTopK(step, ctx.topK, { x: probs, k, values, indices });
   });
-  const [top, p] = [await gpu.readU32(indices), await gpu.read(values)];
+  const [topBytes, valueBytes] = await gpu.readMany([indices, values]);
+  const [top, p] = [new Uint32Array(topBytes), new Float32Array(valueBytes)];
   return batch.host.indices.map((index, i) => ({
     index,
     label: batch.host.labels[i],

@@ -108,9 +108,10 @@ export class GramEngine implements Disposable {
         recordChannelSum(step, sum, { a: rect.reshape([1, rows, right]), out: rectRowSums });
         recordMatmul(step, this.kernels.matmul, { a: ones, b: rect, c: rectColumnSums, M: 1, N: right, K: rows });
       });
-      const [d, r] = [await this.gpu.read(diagonalSums), right > 0 ? await this.gpu.read(rectRowSums) : null];
+      const sums = right > 0 ? [diagonalSums, rectRowSums, rectColumnSums] : [diagonalSums];
+      const [d, r, c] = (await this.gpu.readMany(sums)).map((bytes) => new Float32Array(bytes));
       for (let i = 0; i < rows; i++) out[start + i] += d[i] + (r ? r[i] : 0);
-      if (right > 0) (await this.gpu.read(rectColumnSums)).forEach((v, j) => (out[start + rows + j] += v));
+      c?.forEach((v, j) => (out[start + rows + j] += v));
     }
     return out;
   }

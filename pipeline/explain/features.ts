@@ -92,11 +92,12 @@ export async function* streamFeatures(
     let tape!: ReturnType<Executor["forwardWithTape"]>;
     await gpu.run((step) => (tape = exec.forwardWithTape(step, x)));
     using _ = tape;
-    const logits = await gpu.read(tape.output);
+    const [logitBytes, featureBytes] = await gpu.readMany([tape.output, tape.values.get(node)!]);
+    const logits = new Float32Array(logitBytes);
     yield {
       indices: Int32Array.from(batch, (e) => e.index),
       labels: Int32Array.from(batch, (e) => e.label),
-      features: await gpu.read(tape.values.get(node)!),
+      features: new Float32Array(featureBytes),
       logits,
       predicted: argmaxRows(logits, batch.length),
     };
