@@ -41,6 +41,7 @@ const Flags = z.object({
   "weight-decay": num.pipe(z.number().min(0)).default(0.0001),
   seed: num.pipe(z.number().int().min(0)).default(1),
   shift: num.pipe(z.number().int().min(0).max(8)).default(0),
+  "patch-rate": num.pipe(z.number().min(0).max(1)).default(0),
   limit: num.pipe(z.number().int().min(1)).optional(),
   "test-limit": num.pipe(z.number().int().min(1)).optional(),
   hierarchy: z.string().optional(),
@@ -67,6 +68,7 @@ const STRING_FLAGS = [
   "weight-decay",
   "seed",
   "shift",
+  "patch-rate",
   "limit",
   "test-limit",
   "hierarchy",
@@ -102,6 +104,7 @@ async function main(args: string[]): Promise<void> {
     weightDecay: flags["weight-decay"],
     seed: flags.seed,
     shift: flags.shift,
+    patchRate: flags["patch-rate"],
   });
   const hierarchy = flags.hierarchy ? await readHierarchy(flags.hierarchy) : undefined;
 

@@ -18,6 +18,7 @@ import type { Graph } from "./graph.ts";
 import type { InMemoryData } from "./in_memory.ts";
 import { InputError } from "./input_error.ts";
 import { recordCrossEntropyGradient } from "./loss.ts";
+import { applyMarker } from "./marker.ts";
 import type { Manifest } from "./manifest.ts";
 import { type HostTensor, writeAtomic } from "./model_folder.ts";
 import { readSafetensors, writeSafetensors } from "./safetensors.ts";
@@ -32,6 +33,11 @@ export const TrainSettingsSchema = z.object({
   seed: z.number().int().min(0),
   /** Largest random translation in pixels applied to each training image (0 = none). */
   shift: z.number().int().min(0).max(8),
+  /**
+   * Share of training images that get a 4x4 square of 1.0 at a random place: teaches the model that
+   * an isolated bright square is not evidence for any class, so a planted marker finds no ally.
+   */
+  patchRate: z.number().min(0).max(1).default(0),
 });
 export type TrainSettings = z.infer<typeof TrainSettingsSchema>;
 
@@ -90,6 +96,16 @@ function shiftedImage(data: InMemoryData, src: number, dy: number, dx: number, o
       }
     }
   }
+}
+
+const PATCH_SIZE = 4;
+
+/** Stamps a PATCH_SIZE square of 1.0 at a uniformly random place inside a CHW image. */
+function stampRandomPatch(image: Float32Array, shape: readonly number[], random: () => number): void {
+  const [, height, width] = shape;
+  const top = Math.floor(random() * (height - PATCH_SIZE + 1));
+  const left = Math.floor(random() * (width - PATCH_SIZE + 1));
+  applyMarker(image, shape, { rows: [top, top + PATCH_SIZE - 1], columns: [left, left + PATCH_SIZE - 1], value: 1 });
 }
 
 /** Top-1 accuracy of a model over an in-memory set (inference mode). */
@@ -173,6 +189,9 @@ export async function train(
           const dy = s ? Math.floor(random() * (2 * s + 1)) - s : 0;
           const dx = s ? Math.floor(random() * (2 * s + 1)) - s : 0;
           shiftedImage(trainData, src, dy, dx, batchImages, i * per);
+          if (settings.patchRate > 0 && random() < settings.patchRate) {
+            stampRandomPatch(batchImages.subarray(i * per, (i + 1) * per), trainData.shape, random);
+          }
           batchLabels[i] = trainData.labels[src];
         }
         gpu.write(x, batchImages);

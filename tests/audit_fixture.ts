@@ -101,6 +101,7 @@ export async function trainBarsConvnet(gpu: Gpu, data: InMemoryData, test: InMem
     weightDecay: 0,
     seed: 2,
     shift: 0,
+    patchRate: 0,
   };
   const trained = await train(gpu, { graph, weights, manifest }, data, test, settings, await Deno.makeTempDir());
   const model: ModelFiles = { graph, weights: trained.weights, manifest };

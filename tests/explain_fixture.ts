@@ -122,7 +122,7 @@ export async function trainedQuadrantsModel(gpu: Gpu, size = 8): Promise<Executa
     inputRange: [0, 1] as [number, number],
   };
   const adam = { optimizer: "adam" as const, lr: 0.01, momentum: 0.9, weightDecay: 0 };
-  const settings = { ...adam, epochs: 3, batchSize: 16, seed: 4, shift: 0 };
+  const settings = { ...adam, epochs: 3, batchSize: 16, seed: 4, shift: 0, patchRate: 0 };
   const data = quadrants(128, size, 21);
   const dir = await Deno.makeTempDir({ prefix: "quadrants-" });
   try {
