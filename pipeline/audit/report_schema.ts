@@ -11,6 +11,9 @@
  * ```
  */
 import { z } from "zod";
+import { AssetPathSchema } from "../asset_path.ts";
+import { BiasReportSchema } from "../bias/report_schema.ts";
+import { ReviewSummarySchema } from "../review/review_schema.ts";
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -35,6 +38,48 @@ const PgdSchema = z.object({
   steps: z.number().int().min(1),
   stepFraction: z.number().positive(),
   randomStart: z.boolean(),
+});
+
+/** One image as the model saw it, its answer, and the saliency of that answer as an overlay. */
+const ShownImageSchema = z.object({
+  /** Top-1 on this image. */
+  predicted: classIndex,
+  confidence: share,
+  image: AssetPathSchema,
+  saliency: AssetPathSchema,
+});
+
+const SALIENCY_METHOD = z.enum(["gradient", "gradientInput", "smoothGrad", "integratedGradients"]);
+
+export const ExplanationsSchema = z.object({
+  /** The saliency method of every overlay in the report. */
+  method: SALIENCY_METHOD,
+  /** Mistakes shown with explanations, most confident first (at most config.shown). */
+  mistakes: z.array(ShownImageSchema.extend({ index: count, label: classIndex })),
+  /**
+   * Adversarial examples (at most config.shown): a correctly classified image and the attack's
+   * image at the smallest swept epsilon that flipped it, each with its answer and saliency.
+   */
+  adversarial: z.array(z.object({
+    index: count,
+    label: classIndex,
+    attack: z.enum(["fgsm", "pgd"]),
+    epsilon: z.number().positive(),
+    clean: ShownImageSchema,
+    adversarial: ShownImageSchema,
+  })),
+  /** Cascading randomisation (Adebayo et al.): rank correlation with the trained model's maps. */
+  sanity: z.object({
+    images: count,
+    /** Randomised layers, top first. */
+    layers: z.array(z.string()),
+    methods: z.array(z.object({
+      method: SALIENCY_METHOD,
+      stages: z.array(z.object({ layer: z.string().nullable(), spearman: z.number() })),
+    })),
+    /** Maps per stage for the first images: rows are methods, columns the cascade. */
+    figure: AssetPathSchema,
+  }).nullable(),
 });
 
 export const AuditReportSchema = z.object({
@@ -68,6 +113,16 @@ export const AuditReportSchema = z.object({
     /** Bisection resolution of the smallest flipping epsilon; 0 when skipped. */
     resolution: z.number().min(0),
     seed: z.number().int(),
+    /** Size of the seeded sample of images attacked; null: every image. */
+    attackSample: count.nullable(),
+    /** Saliency method of the explanations, or "none". */
+    saliency: z.union([SALIENCY_METHOD, z.literal("none")]),
+    /** Mistakes and adversarial examples shown with explanations, at most. */
+    shown: count,
+    prototypes: count,
+    criticisms: count,
+    /** The --groups CSV, or null. */
+    groups: z.string().nullable(),
   }),
   /** Seconds per stage (attack stages summed over batches) and in total. */
   timings: z.record(z.string(), z.number().min(0)),
@@ -128,6 +183,8 @@ export const AuditReportSchema = z.object({
   })),
   robustness: z.object({
     attack: z.enum(["fgsm", "pgd"]),
+    /** Images attacked: every image, or the seeded sample of config.attackSample. */
+    attacked: count,
     /** The chosen attack's accuracy-versus-epsilon curve. */
     curve: z.array(CurvePointSchema),
     fgsm: z.array(CurvePointSchema),
@@ -143,6 +200,12 @@ export const AuditReportSchema = z.object({
     }).nullable(),
     warnings: z.array(z.string()),
   }),
+  /** Null when the explanation stage was skipped (--saliency none). */
+  explanations: ExplanationsSchema.nullable(),
+  /** Null when the bias stage was skipped (--prototypes 0). Each class's `grid` shows its picks. */
+  bias: BiasReportSchema.nullable(),
+  /** People's judgments from the review page and the figures they rectify; null before any. */
+  review: ReviewSummarySchema.nullable(),
 });
 
 export type AuditReport = z.infer<typeof AuditReportSchema>;

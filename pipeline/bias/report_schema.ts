@@ -10,6 +10,7 @@
  * ```
  */
 import { z } from "zod";
+import { AssetPathSchema } from "../asset_path.ts";
 
 const Example = z.object({
   /** Position in the data source's order. */
@@ -88,6 +89,8 @@ export const BiasClassSchema = z.object({
   /** Some group is predicted into the class at >= rateRatio x the rest's rate, adjusted p < alpha. */
   flagged: z.boolean(),
   flaggedGroups: z.array(z.string()),
+  /** The class's prototypes, criticisms and mean prototype saliency as one PNG row (report folder path). */
+  grid: AssetPathSchema.optional(),
 });
 
 export const BiasReportSchema = z.object({

@@ -1,0 +1,266 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import fc from "fast-check";
+import { parseHTML } from "linkedom";
+import { type AuditReport, AuditReportSchema } from "../pipeline/audit/report_schema.ts";
+import { confusionSvg, escapeHtml, renderReportHtml, sanitySvg, writeReportHtml } from "../pipeline/report/mod.ts";
+import { sampleReportFolder } from "./report_fixture.ts";
+
+const SCRIPT_NAME = "<script>alert(1)</script>";
+const MODEL_NAME = `Tom & "Jerry's" <net></title>`;
+
+/** Every string in the report that names an asset, found by walking the JSON (not by the renderer's list). */
+function assetStrings(value: unknown, found = new Set<string>()): Set<string> {
+  if (typeof value === "string" && value.startsWith("assets/")) found.add(value);
+  else if (Array.isArray(value)) value.forEach((v) => assetStrings(v, found));
+  else if (value !== null && typeof value === "object") Object.values(value).forEach((v) => assetStrings(v, found));
+  return found;
+}
+
+const reader = (dir: string) => (path: string) => Deno.readFile(join(dir, path));
+
+/** The parsed document; untyped because linkedom's types need the DOM lib, which Deno leaves out. */
+// deno-lint-ignore no-explicit-any
+function parse(html: string): any {
+  return (parseHTML(html) as unknown as { document: unknown }).document;
+}
+
+/** The report with class `label` renamed everywhere the report names it. */
+function renamed(report: AuditReport, label: number, name: string): AuditReport {
+  return {
+    ...report,
+    model: { ...report.model, classes: report.model.classes.map((c, i) => (i === label ? name : c)) },
+    accuracy: {
+      ...report.accuracy,
+      perClass: report.accuracy.perClass.map((c) => (c.label === label ? { ...c, name } : c)),
+    },
+    bias: report.bias && {
+      ...report.bias,
+      classes: report.bias.classes.map((c) => (c.label === label ? { ...c, name } : c)),
+    },
+  };
+}
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
+
+Deno.test("report fixture: report.json is schema-valid, equals the returned report, and its assets are PNG files", async () => {
+  for (const options of [{}, { explanations: false, bias: false, review: true }]) {
+    const { dir, report } = await sampleReportFolder(options);
+    try {
+      const stored = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile(join(dir, "report.json"))));
+      assert.deepEqual(stored, report);
+      const a = report.accuracy;
+      assert.equal(a.confusion.flat().reduce((s, v) => s + v, 0), a.count);
+      assert.equal(a.top1, (a.count - report.mistakes.count) / a.count);
+      const assets = assetStrings(report);
+      assert.equal(assets.size > 0, report.explanations !== null || report.bias !== null);
+      for (const path of assets) {
+        assert.deepEqual([...(await Deno.readFile(join(dir, path))).subarray(0, 4)], PNG_MAGIC);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("escapeHtml: escapes & < > \" ' and an HTML parser reads the original text back", () => {
+  assert.equal(escapeHtml(`<a href="x">Tom & 'J'</a>`), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;J&#39;&lt;/a&gt;");
+  const text = `&amp; <b>"it's"</b>`;
+  const document = parse(`<p title="${escapeHtml(text)}">${escapeHtml(text)}</p>`);
+  assert.equal(document.querySelector("p").textContent, text);
+  assert.equal(document.querySelector("p").getAttribute("title"), text);
+});
+
+Deno.test("report html: self-contained: images are data URIs, links are in-page, no URL, script, font or stylesheet link", async () => {
+  const { dir, report } = await sampleReportFolder({ review: true });
+  try {
+    const html = await renderReportHtml(report, reader(dir));
+    const document = parse(html);
+    const sources = [...document.querySelectorAll("[src]")].map((e) => e.getAttribute("src"));
+    assert.ok(sources.length > 0);
+    for (const src of sources) assert.match(src, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
+    for (const a of document.querySelectorAll("[href]")) {
+      const href = a.getAttribute("href");
+      assert.match(href, /^#/);
+      assert.ok(document.getElementById(href.slice(1)), `link ${href} has a target`);
+    }
+    assert.doesNotMatch(html, /(src|href)\s*=\s*["']?\s*(https?:|\/\/)/i);
+    assert.doesNotMatch(html, /url\(/i);
+    assert.doesNotMatch(html, /https?:\/\//i);
+    assert.doesNotMatch(html, /<script|<link|@import|@font-face/i);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: every asset the report names is embedded as its file's base64", async () => {
+  const { dir, report } = await sampleReportFolder();
+  try {
+    const html = await renderReportHtml(report, reader(dir));
+    const assets = assetStrings(report);
+    assert.ok(assets.size >= 10, "the fixture names mistakes, adversarial, sanity and bias assets");
+    for (const path of assets) {
+      const base64 = Buffer.from(await Deno.readFile(join(dir, path))).toString("base64");
+      assert.ok(html.includes(`src="data:image/png;base64,${base64}"`), `${path} is embedded`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: charts are inline SVG in their sections; cards and bias classes follow the report", async () => {
+  const { dir, report } = await sampleReportFolder();
+  try {
+    const document = parse(await renderReportHtml(report, reader(dir)));
+    const svgs = (id: string) => document.querySelectorAll(`#${id} svg`).length;
+    assert.equal(svgs("accuracy"), 2, "reliability diagram and confusion matrix");
+    assert.equal(svgs("robustness"), 2, "curves and smallest-epsilon histogram");
+    assert.equal(svgs("sanity"), 1);
+    const e = report.explanations!;
+    assert.equal(document.querySelectorAll("#mistakes .card.mistake").length, e.mistakes.length);
+    assert.equal(document.querySelectorAll("#robustness .card.adversarial").length, e.adversarial.length);
+    // Confusion counts are drawn: the diagonal's counts are among the chart's texts.
+    const texts = [...document.querySelectorAll("#accuracy svg text")].map((t) => t.textContent);
+    for (let c = 0; c < report.model.classes.length; c++) {
+      assert.ok(texts.includes(String(report.accuracy.confusion[c][c])));
+    }
+    const articles = [...document.querySelectorAll("#bias article.bias-class")];
+    assert.equal(articles.length, report.bias!.classes.length);
+    const flagged = report.bias!.classes.find((c) => c.flagged)!;
+    assert.equal(articles[0].getAttribute("data-class"), String(flagged.label), "flagged classes first");
+    assert.ok(articles[0].textContent.includes(flagged.flaggedGroups[0]));
+    assert.equal(articles[0].querySelectorAll("table").length, 2, "group findings and MMD tests");
+    assert.equal(document.querySelector("#review"), null, "no review figures before any review");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: with 40 classes the heatmap shows the 30 most confused, and says so", async () => {
+  const classNames = Array.from({ length: 40 }, (_, i) => `class-${i}`);
+  const { dir, report } = await sampleReportFolder({ classNames, explanations: false, bias: false });
+  try {
+    const document = parse(await renderReportHtml(report, reader(dir)));
+    const heatmap = [...document.querySelectorAll("#accuracy figure")].find((f) => f.textContent.includes("predicted"));
+    assert.equal(heatmap.querySelectorAll("rect").length, 30 * 30);
+    assert.ok(heatmap.querySelector("figcaption").textContent.includes("30 most confused of 40 classes"));
+    assert.equal(document.querySelectorAll("#per-class tbody tr").length, 40);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: without explanations and bias, with a review: sections present and absent accordingly", async () => {
+  const { dir, report } = await sampleReportFolder({ explanations: false, bias: false, review: true });
+  try {
+    const html = await renderReportHtml(report, reader(dir));
+    const document = parse(html);
+    for (const id of ["summary", "accuracy", "mistakes", "robustness", "review"]) {
+      assert.ok(document.getElementById(id), `#${id} present`);
+    }
+    for (const id of ["sanity", "bias", "adversarial"]) {
+      assert.equal(document.getElementById(id), null, `#${id} absent`);
+    }
+    assert.deepEqual(
+      [...document.querySelectorAll("nav a")].map((a) => a.getAttribute("href")),
+      ["#summary", "#accuracy", "#mistakes", "#robustness"],
+    );
+    assert.equal(document.querySelectorAll(".card").length, 0);
+    assert.equal(document.querySelectorAll("#mistakes-table tbody tr").length, report.mistakes.count);
+    assert.equal(document.querySelectorAll("img").length, 0);
+    const review = document.getElementById("review").textContent;
+    assert.ok(review.includes(`${(100 * report.review!.rectifiedTop1).toFixed(1)}%`));
+    assert.ok(review.includes(`${(100 * report.review!.agreement.withExplanation!).toFixed(1)}%`));
+    assert.ok(document.getElementById("summary").textContent.includes("Bias stage skipped"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: a class named <script> and a model name with & \" ' < > render as text, charts included", async () => {
+  const { dir, report } = await sampleReportFolder({ classNames: ["cat", SCRIPT_NAME, "sparrow", "trout"] });
+  try {
+    const html = await renderReportHtml({ ...report, model: { ...report.model, name: MODEL_NAME } }, reader(dir));
+    assert.ok(html.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert.ok(html.includes("Tom &amp; &quot;Jerry&#39;s&quot; &lt;net&gt;&lt;/title&gt;"));
+    assert.doesNotMatch(html, /<script/i);
+    assert.ok(!html.includes(MODEL_NAME));
+    const document = parse(html);
+    assert.equal(document.querySelectorAll("script").length, 0);
+    assert.equal(document.querySelector("title").textContent, `Audit of ${MODEL_NAME}`);
+    assert.ok(document.body.textContent.includes(SCRIPT_NAME));
+    assert.equal(document.querySelector('#per-class tr[data-key="1"] td.name').textContent, SCRIPT_NAME);
+    const heatmap = [...document.querySelectorAll("#accuracy svg")].find((s) => s.textContent.includes("predicted"));
+    assert.ok(heatmap.outerHTML.includes("&lt;script&gt;alert(1)&lt;"), "the tick label is escaped in the SVG");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("plots: class and layer names reach the SVG as escaped text", () => {
+  const confusion = confusionSvg([[2, 1], [0, 3]], [`<b>&'"`, "</svg><i>"]);
+  assert.ok(confusion.includes(`&lt;b&gt;&amp;'"`));
+  assert.ok(confusion.includes("&lt;/svg&gt;&lt;i&gt;"));
+  assert.doesNotMatch(confusion, /<b>|<i>|<\/svg>.+<\/svg>/s);
+  const sanity = sanitySvg([{
+    method: "gradient",
+    stages: [{ layer: null, spearman: 1 }, { layer: "<x&y>", spearman: 0.2 }],
+  }]);
+  assert.ok(sanity.includes("&lt;x&amp;y&gt;"));
+  assert.equal(parse(`<div>${sanity}</div>`).querySelectorAll("svg").length, 1);
+});
+
+Deno.test("report html: any unicode class name is the exact text of its cells, and the page's shape does not depend on it", async () => {
+  const { dir, report } = await sampleReportFolder();
+  try {
+    const read = reader(dir);
+    const flagged = report.bias!.classes.find((c) => c.flagged)!.label;
+    const elements = async (name: string) => {
+      const document = parse(await renderReportHtml(renamed(report, flagged, name), read));
+      return { document, count: document.querySelectorAll("*").length };
+    };
+    const { count: expected } = await elements("plain");
+    const tricky = fc.constantFrom(
+      "",
+      " ",
+      "a\nb",
+      "x\r\ny",
+      "\u0000",
+      "&amp;",
+      "<!--",
+      "]]>",
+      "</td></tr>",
+      SCRIPT_NAME,
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.string({ unit: "binary" }), fc.string({ unit: "grapheme" }), tricky),
+        async (name) => {
+          const { document, count } = await elements(name);
+          assert.equal(document.querySelector(`#per-class tr[data-key="${flagged}"] td.name`).textContent, name);
+          assert.equal(document.querySelector(`#summary li[data-class="${flagged}"] .name`).textContent, name);
+          assert.equal(document.querySelector(`#bias article[data-class="${flagged}"] h3 .name`).textContent, name);
+          assert.equal(count, expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeReportHtml: writes index.html in the folder, as rendered; a missing asset fails naming it", async () => {
+  const { dir, report } = await sampleReportFolder();
+  try {
+    const path = await writeReportHtml(dir, report);
+    assert.equal(path, join(dir, "index.html"));
+    assert.equal(await Deno.readTextFile(path), await renderReportHtml(report, reader(dir)));
+    const missing = report.explanations!.mistakes[0].image;
+    await Deno.remove(join(dir, missing));
+    await assert.rejects(() => writeReportHtml(dir, report), (e: Error) => e.message.includes(missing));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
