@@ -51,6 +51,31 @@ Deno.test({
     for (const line of [/top-1 \d+\.\d%/, /rectified top-1/, /mistakes \(\d+\)/, /FGSM accuracy/, /PGD accuracy/]) {
       assert.match(result.stdout, line);
     }
+    // The later stages: explanations of what is shown, the sanity check, the bias stage's picks.
+    const explanations = report.explanations!;
+    assert.deepEqual(
+      explanations.mistakes.map((m) => m.index).sort((a, b) => a - b),
+      [...report.mistakes.items].sort((a, b) => b.confidence - a.confidence).slice(0, 16).map((m) => m.index)
+        .sort((a, b) => a - b),
+    );
+    for (const a of explanations.adversarial) {
+      assert.equal(report.images[a.index].top[0], a.label, "an adversarial example starts from a correct image");
+      assert.notEqual(a.adversarial.predicted, a.label, "and is misclassified");
+      assert.ok(report.config.epsilons.includes(a.epsilon));
+    }
+    assert.equal(explanations.sanity!.methods.length, 4);
+    const bias = report.bias!;
+    assert.equal(bias.classes.length, 4);
+    for (const c of bias.classes) {
+      for (const e of [...c.prototypes, ...c.criticisms]) assert.equal(report.images[e.index].top[0], c.label);
+    }
+    // Every picture the report names is on disk, and index.html embeds them (no files beside it needed).
+    const assets = JSON.stringify(report).match(/assets\/[A-Za-z0-9._-]+\.png/g)!;
+    assert.ok(assets.length > 10, `report names ${assets.length} pictures`);
+    for (const path of assets) await Deno.stat(join(out, path));
+    const html = await Deno.readTextFile(join(out, "index.html"));
+    assert.equal(html.match(/src="data:image\/png;base64,/g)?.length ?? 0, new Set(assets).size);
+    await assert.rejects(Deno.stat(join(out, "partial")), Deno.errors.NotFound, "chunks are removed once reported");
     // Again without --force: refused, and the report is untouched.
     const again = await runCli("audit", ["--model", modelDir, "--data", data, "--out", out, ...FAST]);
     assert.equal(again.code, 2);
@@ -86,6 +111,8 @@ Deno.test({
     const { dir, modelDir, data } = await setup;
     const out = join(dir, "report-bad");
     const badHierarchy = join(dir, "bad-hierarchy.json");
+    const corrupt = `idx:${join(dir, "corrupt-images.idx")},${data.split(",")[1]}`;
+    await Deno.writeFile(join(dir, "corrupt-images.idx"), new Uint8Array([0, 0, 8, 3, 0, 0, 0, 24, 1, 2]));
     await Deno.writeTextFile(badHierarchy, JSON.stringify({ name: "r", children: [{ name: "0" }, { name: "1" }] }));
     const base = ["--model", modelDir, "--data", data, "--out", out];
     const cases: [string[], RegExp][] = [
@@ -99,6 +126,12 @@ Deno.test({
       [[...base, "--superclass-depth", "3"], /--superclass-depth: 3 is deeper than the hierarchy's leaves \(2\)/],
       [[...base, "--data", "imagenet"], /unsupported data source "imagenet"/],
       [[...base, "--bogus"], /Unknown option '--bogus'/],
+      [[...base, "--saliency", "lrp"], /--saliency:/],
+      [[...base, "--attack-sample", "some"], /--attack-sample:/],
+      [[...base, "--groups", join(dir, "no-groups.csv")], /no-groups\.csv/],
+      [[...base, "--feature-node", "nope"], /--feature-node: the model has no node "nope"/],
+      [[...base, "--data", corrupt], /corrupt-images\.idx/],
+      [[...base, "--resume"], /--resume: .* holds no partial audit to resume/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli("audit", args);
@@ -110,3 +143,77 @@ Deno.test({
     await assert.rejects(Deno.stat(out), Deno.errors.NotFound, "no report folder after a refused run");
   },
 });
+
+Deno.test({
+  name: "audit CLI killed part-way (SIGKILL) and resumed writes the report of an uninterrupted run",
+  ...gpuTest,
+  async fn() {
+    const { dir, modelDir, data } = await setup;
+    const args = (out: string) => ["--model", modelDir, "--data", data, "--out", out, ...FAST, "--batch-size", "2"];
+    const whole = join(dir, "report-whole");
+    const uninterrupted = await runCli("audit", args(whole));
+    assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+
+    const out = join(dir, "report-resumed");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "cli/audit.ts", ...args(out)],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const second = join(out, "partial", "batch-000001.json");
+    for (let waited = 0; !(await exists(second)); waited += 20) {
+      if (waited > 120_000) throw new Error("the audit wrote no second chunk in 2 minutes");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
+    assert.ok(kept >= 2 && kept < 12, `${kept} of 12 batches kept after the kill`);
+    assert.ok(!(await exists(join(out, "report.json"))), "no report from a killed run");
+
+    const refused = await runCli("audit", args(out));
+    assert.equal(refused.code, 2);
+    assert.match(errorLines(refused)[0], /holds an unfinished audit: pass --resume to continue it, or --force/);
+
+    const resumed = await runCli("audit", [...args(out), "--resume"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const read = async (folder: string) => {
+      const { createdAt: _, timings, ...rest } = JSON.parse(await Deno.readTextFile(join(folder, "report.json")));
+      return { rest, timings };
+    };
+    const [a, b] = [await read(whole), await read(out)];
+    assert.ok(b.timings.resumed > 0 && !("resumed" in a.timings), "the resumed run replayed the kept batches");
+    assert.deepEqual(b.rest, a.rest);
+    for (const name of Deno.readDirSync(join(whole, "assets"))) {
+      const [x, y] = [
+        Deno.readFileSync(join(whole, "assets", name.name)),
+        Deno.readFileSync(join(out, "assets", name.name)),
+      ];
+      assert.deepEqual(y, x, `assets/${name.name} differs after resuming`);
+    }
+  },
+});
+
+Deno.test({
+  name: "audit CLI exits 2 with one line when the out folder cannot be written",
+  ...gpuTest,
+  async fn() {
+    const { dir, modelDir, data } = await setup;
+    const file = join(dir, "a-file");
+    await Deno.writeTextFile(file, "not a folder");
+    const result = await runCli("audit", ["--model", modelDir, "--data", data, "--out", join(file, "report"), ...FAST]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.equal(errorLines(result).length, 1, result.stderr);
+    assert.match(errorLines(result)[0], /--out .*a-file\/report: cannot write there/);
+  },
+});
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

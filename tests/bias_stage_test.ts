@@ -124,7 +124,6 @@ Deno.test({
       labels,
       predicted,
       features,
-      logits: new Float32Array(n * classes),
     };
     const groups = new Map(Array.from({ length: n }, (_, i) => [1000 + i, group(i)]));
     const report = BiasReportSchema.parse(

@@ -39,13 +39,10 @@ export async function* imageBatches(source: DataSource, options: BatchOptions): 
   const { batchSize } = options;
   const total = Math.min(source.count, options.limit ?? Infinity);
   const per = source.shape.reduce((a, b) => a * b, 1);
-  const [lo, hi] = options.range;
   let pending: { index: number; image: Float32Array; label: number }[] = [];
   const flush = (): ImageBatch => {
     const images = new Float32Array(pending.length * per);
-    pending.forEach((e, i) => {
-      for (let j = 0; j < per; j++) images[i * per + j] = lo + e.image[j] * (hi - lo);
-    });
+    pending.forEach((e, i) => copyIntoRange(e.image, options.range, images, i * per));
     const batch = {
       indices: pending.map((e) => e.index),
       images,
@@ -69,6 +66,17 @@ export async function* imageBatches(source: DataSource, options: BatchOptions): 
     if (pending.length === batchSize) yield flush();
   }
   if (pending.length > 0) yield flush();
+}
+
+/** Copies a source image (values in [0, 1]) into `out` at `at`, mapped linearly onto `range`. */
+export function copyIntoRange(
+  image: Float32Array,
+  range: readonly [number, number],
+  out: Float32Array,
+  at: number,
+): void {
+  const [lo, hi] = range;
+  for (let j = 0; j < image.length; j++) out[at + j] = lo + image[j] * (hi - lo);
 }
 
 /** How many examples `imageBatches` will yield for a source and limit. */

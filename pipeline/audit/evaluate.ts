@@ -14,8 +14,10 @@
  * ```
  */
 import { recordSoftmaxXent } from "../../kernels/softmax_xent.ts";
-import type { Tensor } from "../../kernels/tensor.ts";
+import type { Step } from "../../kernels/gpu.ts";
+import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
+import type { Tape } from "../executor.ts";
 import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { calibration, type CalibrationBin, type ClassAccuracy, confusionMatrix, perClassAccuracy } from "./metrics.ts";
 
@@ -52,6 +54,18 @@ export function isCorrect(p: ImagePrediction): boolean {
  * and top-k are one command encoder, read back once.
  */
 export async function predictBatch(ctx: AuditContext, batch: GpuBatch): Promise<ImagePrediction[]> {
+  return (await predictWithFeatures(ctx, batch, null)).predictions;
+}
+
+/**
+ * `predictBatch`, plus the activations of `featureNode` ([count, width], the bias stage's
+ * features) from the same forward pass and the same readback.
+ */
+export async function predictWithFeatures(
+  ctx: AuditContext,
+  batch: GpuBatch,
+  featureNode: string | null,
+): Promise<{ predictions: ImagePrediction[]; features: Float32Array | null }> {
   const { exec } = ctx;
   const gpu = exec.gpu;
   const [b, classes] = exec.outputShape(batch.count);
@@ -59,19 +73,32 @@ export async function predictBatch(ctx: AuditContext, batch: GpuBatch): Promise<
   using probs = gpu.tensor([b, classes]);
   using values = gpu.tensor([b, k]);
   using indices = gpu.tensor([b, k], undefined, "u32");
-  await gpu.run((step) => {
-    using logits: Tensor = exec.forward(step, batch.images);
+  const summarize = (step: Step, logits: TensorLike) => {
     recordSoftmaxXent(step, exec.kernels.softmaxXent, { logits, probs });
     recordTopK(step, ctx.topK, { x: probs, k, values, indices });
+  };
+  let tape = null as Tape | null;
+  await gpu.run((step) => {
+    if (featureNode === null) {
+      using logits: Tensor = exec.forward(step, batch.images);
+      summarize(step, logits);
+    } else {
+      // Only a feature read needs the tape's intermediate values kept alive.
+      tape = exec.forwardWithTape(step, batch.images);
+      summarize(step, tape.output);
+    }
   });
-  const [topBytes, valueBytes] = await gpu.readMany([indices, values]);
+  using _ = tape;
+  const features = tape && featureNode !== null ? [tape.values.get(featureNode)!] : [];
+  const [topBytes, valueBytes, featureBytes] = await gpu.readMany([indices, values, ...features]);
   const [top, p] = [new Uint32Array(topBytes), new Float32Array(valueBytes)];
-  return batch.host.indices.map((index, i) => ({
+  const predictions = batch.host.indices.map((index, i) => ({
     index,
     label: batch.host.labels[i],
     top: Array.from(top.subarray(i * k, (i + 1) * k)),
     probs: Array.from(p.subarray(i * k, (i + 1) * k)),
   }));
+  return { predictions, features: featureBytes ? new Float32Array(featureBytes) : null };
 }
 
 /** What the evaluation stage reports. */

@@ -13,6 +13,7 @@ import type { Tensor } from "../../kernels/tensor.ts";
 import { type TopKKernel, topKKernel } from "../../kernels/top_k.ts";
 import { mulberry32 } from "../data/prng.ts";
 import type { Executor } from "../executor.ts";
+import { bytesPerImage } from "../explain/saliency.ts";
 import type { ImageBatch } from "./batches.ts";
 
 /** The executor and kernels every per-batch stage records with. */
@@ -34,6 +35,22 @@ export async function createAuditContext(
 ): Promise<AuditContext> {
   const [topK, attack] = await Promise.all([topKKernel(exec.gpu), attackKernels(exec.gpu)]);
   return { exec, topK, attack, range, random: mulberry32(seed) };
+}
+
+/** The most images a default batch holds: progress and resume chunks stay frequent. */
+const MAX_DEFAULT_BATCH = 64;
+
+/**
+ * The batch size used unless one is given, from the adapter's limits: the largest per-batch tensor
+ * (the widest activation times the batch) must fit one storage binding, and a forward + backward's
+ * working set (see `bytesPerImage`) must fit `budget` bytes; at most MAX_DEFAULT_BATCH.
+ */
+export function defaultBatchSize(exec: Executor, budget = 256 * 2 ** 20): number {
+  let widest = 0;
+  for (const shape of exec.shapes(1).values()) widest = Math.max(widest, 4 * shape.reduce((a, b) => a * b, 1));
+  const byBinding = Math.floor(exec.gpu.limits.maxStorageBufferBindingSize / widest);
+  const byBudget = Math.floor(budget / bytesPerImage(exec));
+  return Math.max(1, Math.min(MAX_DEFAULT_BATCH, byBinding, byBudget));
 }
 
 /** A batch's images and labels on the GPU. Dispose it when the batch's stages are done. */

@@ -19,6 +19,11 @@ export {
   PGD_DEFAULTS,
   type PgdSettings,
 } from "./attacks.ts";
+export { AssetWriter } from "./assets.ts";
+export { biasAudit, type BiasSettings } from "./bias_audit.ts";
+export { type Chunk, ChunkStore, PARTIAL_DIR } from "./chunks.ts";
+export { explainAudit, type ExplainSettings, type Explanations } from "./explain_stage.ts";
+export { gatherImages } from "./gather.ts";
 export { batchedCount, type BatchOptions, type ImageBatch, imageBatches } from "./batches.ts";
 export {
   confidenceOf,
@@ -28,10 +33,11 @@ export {
   isCorrect,
   marginOf,
   predictBatch,
+  predictWithFeatures,
   summarizePredictions,
   TOP_K,
 } from "./evaluate.ts";
-export { type AuditContext, createAuditContext, GpuBatch, selectImages } from "./gpu_batch.ts";
+export { type AuditContext, createAuditContext, defaultBatchSize, GpuBatch, selectImages } from "./gpu_batch.ts";
 export {
   calibration,
   CALIBRATION_BINS,
@@ -62,6 +68,13 @@ export {
   type RobustnessSettings,
   type RobustnessSummary,
 } from "./robustness.ts";
-export { type AuditHooks, type AuditResults, type AuditSettings, runAudit } from "./run_audit.ts";
+export {
+  attackSample,
+  type AuditHooks,
+  type AuditResults,
+  type AuditSettings,
+  type FlippedImage,
+  runAudit,
+} from "./run_audit.ts";
 export { formatSummary } from "./summary.ts";
 export { TRUST_THRESHOLDS, trustWarnings } from "./trust_checks.ts";

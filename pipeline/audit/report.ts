@@ -23,7 +23,12 @@ export type ReportMeta = Pick<AuditReport, "model" | "data" | "adapter" | "confi
 export const REPORT_FILE = "report.json";
 
 /** Builds the report object (timings get a total); `createdAt` is now. */
-export function buildReport(results: AuditResults, meta: ReportMeta, totalSeconds: number): AuditReport {
+export function buildReport(
+  results: AuditResults,
+  stages: Pick<AuditReport, "explanations" | "bias">,
+  meta: ReportMeta,
+  totalSeconds: number,
+): AuditReport {
   const { evaluation, robustness } = results;
   const minEpsilons = new Map(robustness.minEpsilon?.values.map((v) => [v.index, v.epsilon]) ?? []);
   const m = robustness.minEpsilon;
@@ -66,6 +71,7 @@ export function buildReport(results: AuditResults, meta: ReportMeta, totalSecond
     })),
     robustness: {
       attack: robustness.attack,
+      attacked: robustness.attacked,
       curve: robustness.curve,
       fgsm: robustness.fgsm,
       pgd: robustness.pgd,
@@ -76,6 +82,8 @@ export function buildReport(results: AuditResults, meta: ReportMeta, totalSecond
         : null,
       warnings: robustness.warnings,
     },
+    ...stages,
+    review: null,
   };
 }
 
@@ -86,7 +94,8 @@ export async function assertReportWritable(dir: string, force: boolean): Promise
   try {
     await Deno.stat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
+    // Not there, or `dir` is not a folder (the write reports that, naming --out).
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
     throw e;
   }
   throw new InputError(`${path} exists: pass --force to overwrite it`);

@@ -157,6 +157,8 @@ export interface CurvePoint extends CurveStats {
 /** What the robustness stage reports. */
 export interface RobustnessSummary {
   attack: AttackKind;
+  /** Images attacked (the curves' denominator). */
+  attacked: number;
   /** The chosen attack's curve. */
   curve: CurvePoint[];
   fgsm: CurvePoint[];
@@ -241,6 +243,7 @@ export class RobustnessAccumulator {
     const found = this.#minEpsilons.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
     return {
       attack: this.settings.attack,
+      attacked: this.#count,
       curve,
       fgsm,
       pgd,

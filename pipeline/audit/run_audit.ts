@@ -1,7 +1,14 @@
 /**
- * Runs the audit stages over a data source, one batch at a time: each batch goes to the GPU once
- * and through every per-batch stage (evaluation, then attacks), and the stage accumulators are
- * summarised at the end. Later stages (saliency, features) join the loop the same way.
+ * The per-batch part of the audit: the data source is streamed in batches (async generators, so
+ * memory holds one batch however large the set), and each batch goes to the GPU once and through
+ * every per-batch stage: evaluation with the features of the same forward pass, then the attacks
+ * on the images of the attack sample. The stage accumulators are summarised at the end; the
+ * feature store (one row per image) is all that grows with the data set.
+ *
+ * Each finished batch is also written as a chunk (see chunks.ts): with a store that already holds
+ * chunks, those batches are replayed from disk instead of recomputed, and an abort signal stops the
+ * loop between batches, keeping the finished ones. The attacks' random starts are seeded per batch,
+ * so a resumed run computes what an uninterrupted one would have.
  *
  * @example
  * ```ts
@@ -9,13 +16,17 @@
  * console.log(results.evaluation.top1, results.robustness.curve);
  * ```
  */
+import { mulberry32 } from "../data/prng.ts";
 import type { DataSource } from "../data/types.ts";
+import type { FeatureTable } from "../explain/features.ts";
 import type { Hierarchy } from "../hierarchy.ts";
-import { imageBatches } from "./batches.ts";
-import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictBatch } from "./evaluate.ts";
+import { batchedCount, imageBatches } from "./batches.ts";
+import { type Chunk, ChunkStore } from "./chunks.ts";
+import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { classifyMistakes, type Judgments, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
 import {
+  type BatchRobustness,
   RobustnessAccumulator,
   robustnessBatch,
   type RobustnessSettings,
@@ -30,6 +41,12 @@ export interface AuditSettings {
   /** Superclass depth of the taxonomy, the rectified top-1 and the flip landing. */
   depth: number;
   robustness: RobustnessSettings;
+  /** Images attacked: a seeded sample of this many (all when null or not smaller than the set). */
+  attackSample: number | null;
+  /** Seed of the attack sample and of the attacks' random starts. */
+  seed: number;
+  /** The node whose activations are the features of the bias stage; null collects none. */
+  featureNode: string | null;
   /** Human judgments of mistakes, by example index (the review tool's output). */
   judgments?: Judgments;
 }
@@ -37,6 +54,17 @@ export interface AuditSettings {
 export interface AuditHooks {
   /** After each batch: images done, and the stage now running within the batch. */
   progress?(done: number, stage: string): void;
+  /** Where finished batches go (and come back from, when resuming). */
+  chunks?: ChunkStore;
+  /** When aborted, the loop stops after the batch in flight; the results are then null. */
+  signal?: AbortSignal;
+}
+
+/** A correctly classified attacked image and the smallest swept epsilon that flipped it. */
+export interface FlippedImage {
+  index: number;
+  label: number;
+  epsilon: number;
 }
 
 export interface AuditResults {
@@ -45,40 +73,80 @@ export interface AuditResults {
   rectifiedTop1: number;
   mistakes: { items: MistakeItem[]; counts: MistakeCounts };
   robustness: RobustnessSummary;
-  /** Seconds spent per stage, summed over batches. */
+  /** The first flipped images in data order (at most `keepFlipped`), for the adversarial examples shown. */
+  flipped: FlippedImage[];
+  /** One row per image, in data order; null without a feature node. */
+  features: FeatureTable | null;
+  /** Seconds spent per stage, summed over batches (replayed batches count under "resumed"). */
   timings: Record<string, number>;
 }
 
-/** Streams `source` through the evaluation and robustness stages and summarises them. */
+/** How many flipped images the results keep as candidates for the report's adversarial examples. */
+const KEEP_FLIPPED = 64;
+
+/**
+ * Streams `source` through the evaluation, feature and robustness stages and summarises them.
+ * Returns null when `hooks.signal` stopped it early.
+ */
 export async function runAudit(
   ctx: AuditContext,
   source: DataSource,
   hierarchy: Hierarchy,
   settings: AuditSettings,
   hooks: AuditHooks = {},
-): Promise<AuditResults> {
+): Promise<AuditResults | null> {
   const evaluation = new EvaluationAccumulator(hierarchy.classes);
   const robustness = new RobustnessAccumulator(settings.robustness, hierarchy, ctx.range[1] - ctx.range[0]);
+  const features = new FeatureStore(ctx, settings.featureNode);
+  const flipped: FlippedImage[] = [];
   const clock = new StageClock("data");
+  const total = batchedCount(source, settings.limit);
+  const attacked = attackSample(total, settings.attackSample, settings.seed);
   let done = 0;
+  const enter = (stage: string) => {
+    clock.enter(stage);
+    hooks.progress?.(done, stage);
+  };
+  const take = (chunk: Chunk) => {
+    evaluation.add(chunk.predictions);
+    features.add(chunk.features);
+    if (chunk.robustness) {
+      robustness.add(chunk.robustness);
+      if (flipped.length < KEEP_FLIPPED) flipped.push(...flippedImages(chunk.robustness, settings.robustness));
+    }
+    done += chunk.predictions.length;
+  };
   const batches = imageBatches(source, {
     batchSize: settings.batchSize,
     limit: settings.limit,
     range: ctx.range,
     classes: hierarchy.classes.length,
   });
-  const enter = (stage: string) => {
-    clock.enter(stage);
-    hooks.progress?.(done, stage);
-  };
+  let b = 0;
   for await (const host of batches) {
+    if (hooks.signal?.aborted) return null;
+    if (hooks.chunks && b < hooks.chunks.completed) {
+      enter("resumed");
+      take(await hooks.chunks.read(b++));
+      enter("data");
+      continue;
+    }
     using batch = GpuBatch.upload(ctx, host);
     enter("evaluate");
-    const predictions = await predictBatch(ctx, batch);
-    evaluation.add(predictions);
-    const clean = predictions.map((p) => p.top[0]);
-    robustness.add(await robustnessBatch(ctx, batch, clean, settings.robustness, enter));
-    done += host.count;
+    const { predictions, features: rows } = await predictWithFeatures(ctx, batch, settings.featureNode);
+    const subset = host.indices.flatMap((index, i) => (attacked(index) ? [i] : []));
+    let batchRobustness: BatchRobustness | null = null;
+    if (subset.length > 0) {
+      // Seeded per batch, so a resumed run draws the same random starts as one that never stopped.
+      ctx.random = mulberry32((settings.seed * 1000003 + b * 7919) >>> 0);
+      using sample = subset.length === host.count ? null : GpuBatch.upload(ctx, host, subset);
+      const clean = subset.map((i) => predictions[i].top[0]);
+      batchRobustness = await robustnessBatch(ctx, sample ?? batch, clean, settings.robustness, enter);
+    }
+    const chunk = { batch: b++, predictions, robustness: batchRobustness, features: rows };
+    enter("save");
+    await hooks.chunks?.write(chunk);
+    take(chunk);
     enter("data"); // reading and uploading the next batch
   }
   clock.enter("done");
@@ -89,8 +157,71 @@ export async function runAudit(
     rectifiedTop1: rectifiedTop1(preds, hierarchy, { depth: settings.depth, judgments: settings.judgments }),
     mistakes: classifyMistakes(preds, hierarchy, { depth: settings.depth, lowMargin: settings.lowMargin }),
     robustness: robustness.finish(),
+    flipped: flipped.slice(0, KEEP_FLIPPED),
+    features: features.finish(preds),
     timings: clock.seconds,
   };
+}
+
+/**
+ * Whether the image at a data index is attacked: all of them, or a seeded sample of `sample` of
+ * the first `total` (a random subset, so a source sorted by class is still sampled evenly).
+ */
+export function attackSample(total: number, sample: number | null, seed: number): (index: number) => boolean {
+  if (sample === null || sample >= total) return () => true;
+  const random = mulberry32(seed ^ 0x5eed);
+  const chosen = new Uint8Array(total);
+  // Floyd's algorithm: `sample` distinct indices, each subset equally likely.
+  for (let j = total - sample; j < total; j++) {
+    const t = Math.floor(random() * (j + 1));
+    chosen[chosen[t] ? j : t] = 1;
+  }
+  return (index) => chosen[index] === 1;
+}
+
+/** The images of a batch's sweep that the chosen attack flipped, with the first swept epsilon that did. */
+function flippedImages(batch: BatchRobustness, settings: RobustnessSettings): FlippedImage[] {
+  const sweep = batch.sweeps[settings.attack];
+  if (!sweep) return [];
+  return batch.indices.flatMap((index, i) => {
+    const label = batch.labels[i];
+    if (batch.clean[i] !== label) return [];
+    const j = sweep.findIndex((predictions, k) => settings.epsilons[k] > 0 && predictions[i] !== label);
+    return j < 0 ? [] : [{ index, label, epsilon: settings.epsilons[j] }];
+  });
+}
+
+/** The bias stage's feature store: one row per image, kept in memory (width x 4 bytes each). */
+class FeatureStore {
+  #parts: Float32Array[] = [];
+
+  constructor(readonly ctx: AuditContext, readonly node: string | null) {}
+
+  add(rows: Float32Array | null): void {
+    if (this.node !== null && rows) this.#parts.push(rows);
+  }
+
+  finish(predictions: readonly ImagePrediction[]): FeatureTable | null {
+    if (this.node === null) return null;
+    const { exec } = this.ctx;
+    const width = exec.shapes(1).get(this.node)!.slice(1).reduce((a, b) => a * b, 1);
+    const features = new Float32Array(predictions.length * width);
+    let at = 0;
+    for (const part of this.#parts) {
+      features.set(part, at);
+      at += part.length;
+    }
+    return {
+      count: predictions.length,
+      width,
+      classes: exec.outputShape(1)[1],
+      node: this.node,
+      indices: Int32Array.from(predictions, (p) => p.index),
+      labels: Int32Array.from(predictions, (p) => p.label),
+      features,
+      predicted: Int32Array.from(predictions, (p) => p.top[0]),
+    };
+  }
 }
 
 /** Wall time per stage: the time between entering a stage and entering the next is the stage's. */

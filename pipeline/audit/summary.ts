@@ -36,6 +36,7 @@ export function formatSummary(report: AuditReport): string {
     "",
     row("epsilon", config.epsilons.map(String)),
   ];
+  if (r.attacked < a.count) lines.splice(lines.length - 1, 0, `attacks on a seeded sample of ${r.attacked} images`);
   const curves: [string, AuditReport["robustness"]["fgsm"] | null][] = [["FGSM", r.fgsm], ["PGD", r.pgd]];
   for (const [name, curve] of curves) {
     if (!curve) continue;
@@ -57,12 +58,42 @@ export function formatSummary(report: AuditReport): string {
         `${e.notFlipped} not flipped by epsilon ${Math.max(...config.epsilons)}`,
     );
   }
+  lines.push(`zero input gradients: ${r.zeroGradients} of ${r.attacked} images attacked`);
+  if (report.explanations) lines.push("", explanationLine(report.explanations));
+  if (report.bias) lines.push("", ...biasLines(report.bias));
   lines.push(
-    `zero input gradients: ${r.zeroGradients} of ${a.count} images`,
     "",
     ...(r.warnings.length > 0 ? ["warnings:", ...r.warnings.map((w) => `  - ${w}`)] : ["warnings: none"]),
     "",
     row("timings (s)", [Object.entries(report.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join("   ")]),
   );
   return lines.join("\n");
+}
+
+function explanationLine(e: NonNullable<AuditReport["explanations"]>): string {
+  const parts = [
+    `${e.method} saliency for ${e.mistakes.length} mistakes and ${e.adversarial.length} adversarial examples`,
+  ];
+  if (e.sanity) {
+    const last = (m: (typeof e.sanity.methods)[number]) => m.stages[m.stages.length - 1].spearman.toFixed(2);
+    parts.push(
+      `sanity (rank correlation, all layers randomised): ${
+        e.sanity.methods.map((m) => `${m.method} ${last(m)}`).join(", ")
+      }`,
+    );
+  }
+  return ["explanations".padEnd(LABEL_WIDTH) + parts[0], ...parts.slice(1).map((p) => " ".repeat(LABEL_WIDTH) + p)]
+    .join("\n");
+}
+
+function biasLines(b: NonNullable<AuditReport["bias"]>): string[] {
+  const flagged = b.classes.filter((c) => c.flagged);
+  const head =
+    `${b.settings.prototypes} prototypes and ${b.settings.criticisms} criticisms per class, ${b.classes.length} classes`;
+  const verdict = b.settings.comparisons === 0
+    ? "no --groups: no group findings"
+    : flagged.length === 0
+    ? "no class flagged"
+    : `flagged: ${flagged.map((c) => `${c.name} (${c.flaggedGroups.join(", ")})`).join("; ")}`;
+  return ["bias".padEnd(LABEL_WIDTH) + head, " ".repeat(LABEL_WIDTH) + verdict];
 }

@@ -29,8 +29,8 @@ export interface FeatureBatch {
   predicted: Int32Array;
 }
 
-/** The features of a whole data set, row i for the i-th image streamed. */
-export interface FeatureTable extends FeatureBatch {
+/** The features of a whole data set, row i for the i-th image streamed (logits are not kept). */
+export interface FeatureTable extends Omit<FeatureBatch, "logits"> {
   count: number;
   width: number;
   classes: number;
@@ -135,7 +135,6 @@ export async function collectFeatures(
     indices,
     labels: concat((b) => b.labels, (n) => new Int32Array(n)),
     features: concat((b) => b.features, (n) => new Float32Array(n)),
-    logits: concat((b) => b.logits, (n) => new Float32Array(n)),
     predicted: concat((b) => b.predicted, (n) => new Int32Array(n)),
   };
 }

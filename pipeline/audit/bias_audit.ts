@@ -1,0 +1,54 @@
+/**
+ * The bias stage inside the audit: MMD-critic prototypes and criticisms per predicted class over
+ * the audit's feature store, group findings with `--groups`, the mean saliency of each class's
+ * prototypes, and one picture per class (its prototypes, criticisms and mean saliency) as an asset.
+ *
+ * @example
+ * ```ts
+ * const bias = await biasAudit(ctx, source, results.features!, manifest.classes, settings, assets);
+ * console.log(bias.classes.filter((c) => c.flagged).map((c) => c.name));
+ * ```
+ */
+import { runBiasStage } from "../bias/bias_stage.ts";
+import type { Groups } from "../bias/groups.ts";
+import { prototypeGridPng } from "../bias/prototype_grid.ts";
+import type { BiasReport } from "../bias/report_schema.ts";
+import type { DataSource } from "../data/types.ts";
+import type { FeatureTable } from "../explain/features.ts";
+import type { SaliencyMethod } from "../explain/saliency.ts";
+import type { AssetWriter } from "./assets.ts";
+import { gatherImages } from "./gather.ts";
+import type { AuditContext } from "./gpu_batch.ts";
+
+export interface BiasSettings {
+  prototypes: number;
+  criticisms: number;
+  groups?: Groups;
+  /** Saliency method of the mean prototype saliency. */
+  method: SaliencyMethod;
+  seed: number;
+}
+
+/** Runs the bias stage over the feature store and writes each class's picture. */
+export async function biasAudit(
+  ctx: AuditContext,
+  source: DataSource,
+  table: FeatureTable,
+  classNames: string[],
+  settings: BiasSettings,
+  assets: AssetWriter,
+): Promise<BiasReport> {
+  const images = (indices: number[]) => gatherImages(source, indices, ctx.range);
+  const report = await runBiasStage(ctx.exec.gpu, {
+    table,
+    classNames,
+    groups: settings.groups,
+    saliency: { exec: ctx.exec, images, options: { method: settings.method, inputRange: ctx.range } },
+  }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
+  for (const entry of report.classes) {
+    if (entry.prototypes.length === 0) continue;
+    const png = await prototypeGridPng([entry], images, source.shape, { range: ctx.range, saliency: true });
+    entry.grid = await assets.png(`class-${entry.label}`, png);
+  }
+  return report;
+}

@@ -1,0 +1,169 @@
+/**
+ * Resume support: every finished batch's stage results are one chunk file under
+ * `OUT/partial/`, written atomically (temp file, fsync, rename), so a crash or Ctrl-C loses at most
+ * the batch in flight. `run.json` beside them holds the fingerprint of the settings that shape the
+ * results; `--resume` continues only a run with the same fingerprint, replaying its chunks into the
+ * accumulators and computing the batches after them.
+ *
+ * @example
+ * ```ts
+ * const store = await ChunkStore.open("audit-report", { seed: 1, batchSize: 64 }, { resume: true });
+ * for (let b = 0; b < store.completed; b++) replay(await store.read(b));
+ * await store.write({ batch: store.completed, ... });
+ * ```
+ */
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { z } from "zod";
+import { pathExists } from "../data/files.ts";
+import { InputError } from "../input_error.ts";
+import { writeAtomic } from "../model_folder.ts";
+import type { ImagePrediction } from "./evaluate.ts";
+import type { BatchRobustness } from "./robustness.ts";
+
+/** The folder, inside the report folder, that holds a run's finished batches until the report is written. */
+export const PARTIAL_DIR = "partial";
+const RUN_FILE = "run.json";
+
+const int = z.number().int();
+const PredictionSchema = z.object({
+  index: int.min(0),
+  label: int.min(0),
+  top: z.array(int.min(0)),
+  probs: z.array(z.number()),
+});
+const ChunkSchema = z.object({
+  batch: int.min(0),
+  predictions: z.array(PredictionSchema),
+  robustness: z.object({
+    indices: z.array(int),
+    labels: z.array(int),
+    clean: z.array(int),
+    zeroGradients: int.min(0),
+    sweeps: z.object({ fgsm: z.array(z.array(int)).optional(), pgd: z.array(z.array(int)).optional() }),
+    minEpsilons: z.array(z.number().nullable()),
+  }).nullable(),
+  /** Float32 features of the batch, little-endian, base64. */
+  features: z.string().nullable(),
+});
+
+/** What one batch left behind. */
+export interface Chunk {
+  batch: number;
+  predictions: ImagePrediction[];
+  robustness: BatchRobustness | null;
+  features: Float32Array | null;
+}
+
+const chunkName = (batch: number) => `batch-${String(batch).padStart(6, "0")}.json`;
+
+/** The chunks of one run in a report folder. */
+export class ChunkStore {
+  private constructor(
+    readonly dir: string,
+    /** Batches 0 .. completed - 1 are on disk. */
+    public completed: number,
+  ) {}
+
+  /**
+   * Opens the run's chunk folder. With `resume`, the earlier run must have the same fingerprint;
+   * its consecutive chunks from batch 0 count. Without it, an earlier partial run is discarded only
+   * when `force` says so.
+   */
+  static async open(
+    outDir: string,
+    fingerprint: unknown,
+    options: { resume: boolean; force: boolean },
+  ): Promise<ChunkStore> {
+    const dir = join(outDir, PARTIAL_DIR);
+    const expected = JSON.stringify(fingerprint);
+    const previous = await readText(join(dir, RUN_FILE));
+    if (options.resume) {
+      if (previous === null) throw new InputError(`--resume: ${outDir} holds no partial audit to resume`);
+      if (previous.trim() !== expected) {
+        throw new InputError(
+          `--resume: the partial audit in ${outDir} was run with other settings (model, data or flags); ` +
+            `run again without --resume to start over`,
+        );
+      }
+      let completed = 0;
+      while (await pathExists(join(dir, chunkName(completed)))) completed++;
+      return new ChunkStore(dir, completed);
+    }
+    if (previous !== null && !options.force) {
+      throw new InputError(`${dir} holds an unfinished audit: pass --resume to continue it, or --force to start over`);
+    }
+    try {
+      await Deno.remove(dir, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+      await Deno.mkdir(dir, { recursive: true });
+      await writeAtomic(join(dir, RUN_FILE), new TextEncoder().encode(expected + "\n"));
+    } catch (e) {
+      throw new InputError(`--out ${outDir}: cannot write there (${e instanceof Error ? e.message : e})`);
+    }
+    return new ChunkStore(dir, 0);
+  }
+
+  async read(batch: number): Promise<Chunk> {
+    const path = join(this.dir, chunkName(batch));
+    const parsed = ChunkSchema.safeParse(JSON.parse((await readText(path)) ?? "null"));
+    if (!parsed.success) {
+      throw new InputError(`--resume: ${path} is not a chunk of this audit; start over without --resume`);
+    }
+    const { robustness, features } = parsed.data;
+    return {
+      batch,
+      predictions: parsed.data.predictions,
+      robustness: robustness && {
+        ...robustness,
+        sweeps: Object.fromEntries(
+          Object.entries(robustness.sweeps).map(([kind, sweep]) => [kind, sweep!.map((p) => Uint32Array.from(p))]),
+        ),
+      },
+      features: features === null ? null : decodeFloats(features),
+    };
+  }
+
+  /** Writes the next batch's chunk (atomically) and counts it. */
+  async write(chunk: Chunk): Promise<void> {
+    if (chunk.batch !== this.completed) throw new Error(`chunk ${chunk.batch} written out of order`);
+    const { robustness } = chunk;
+    const json = {
+      batch: chunk.batch,
+      predictions: chunk.predictions,
+      robustness: robustness && {
+        ...robustness,
+        sweeps: Object.fromEntries(
+          Object.entries(robustness.sweeps).map(([kind, sweep]) => [kind, sweep!.map((p) => Array.from(p))]),
+        ),
+      },
+      features: chunk.features &&
+        Buffer.from(chunk.features.buffer, chunk.features.byteOffset, chunk.features.byteLength)
+          .toString("base64"),
+    };
+    await writeAtomic(join(this.dir, chunkName(chunk.batch)), new TextEncoder().encode(JSON.stringify(json)));
+    this.completed++;
+  }
+
+  /** Removes the chunks once the report that summarises them is written. */
+  async remove(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+function decodeFloats(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, "base64");
+  const out = new Float32Array(bytes.length / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The explanation stage, run once the per-batch stages are done: saliency for the mistakes the
+ * report shows (the most confident first) and for adversarial examples (a clean image and the
+ * attack's image at the smallest swept epsilon that flipped it), written as PNG assets; and the
+ * cascading-randomisation sanity check of every saliency method on the first images.
+ *
+ * @example
+ * ```ts
+ * const explanations = await explainAudit(ctx, source, results, settings, new AssetWriter("audit-report"));
+ * console.log(explanations.mistakes.length, explanations.sanity?.methods.length);
+ * ```
+ */
+import { mulberry32 } from "../data/prng.ts";
+import type { DataSource } from "../data/types.ts";
+import { imageTile, overlayTile } from "../explain/image_grid.ts";
+import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
+import { cascadingRandomization } from "../explain/sanity.ts";
+import { sanityFigurePng } from "../explain/sanity_figure.ts";
+import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
+import type { AssetWriter } from "./assets.ts";
+import { confidenceOf } from "./evaluate.ts";
+import { predictBatch } from "./evaluate.ts";
+import { gatherImages } from "./gather.ts";
+import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+import type { AuditReport } from "./report_schema.ts";
+import type { AuditResults } from "./run_audit.ts";
+
+export type Explanations = NonNullable<AuditReport["explanations"]>;
+
+export interface ExplainSettings {
+  method: SaliencyMethod;
+  /** Mistakes and adversarial examples shown, at most. */
+  shown: number;
+  /** Images of the sanity check (0 skips it). */
+  sanityImages: number;
+  attack: AttackKind;
+  pgd: PgdSettings;
+  seed: number;
+}
+
+/** Explains what the report shows; writes the images through `assets`. */
+export async function explainAudit(
+  ctx: AuditContext,
+  source: DataSource,
+  results: AuditResults,
+  settings: ExplainSettings,
+  assets: AssetWriter,
+): Promise<Explanations> {
+  const mistakes = [...results.mistakes.items]
+    .sort((a, b) => b.confidence - a.confidence || a.index - b.index)
+    .slice(0, settings.shown);
+  const flipped = results.flipped.slice(0, settings.shown);
+  const sanityIndices = results.predictions.slice(0, settings.sanityImages).map((p) => p.index);
+  const indices = [...mistakes.map((m) => m.index), ...flipped.map((f) => f.index), ...sanityIndices];
+  const images = await gatherImages(source, indices, ctx.range);
+  const per = source.shape.reduce((a, b) => a * b, 1);
+  const slice = (from: number, count: number) => images.slice(from * per, (from + count) * per);
+  const shape = source.shape;
+  const overlays = new Overlays(ctx, settings.method, shape, assets);
+
+  const mistakeImages = slice(0, mistakes.length);
+  const mistakeMaps = await overlays.maps(mistakeImages, mistakes.length);
+  const shownMistakes = [];
+  for (const [i, m] of mistakes.entries()) {
+    shownMistakes.push({
+      index: m.index,
+      label: m.label,
+      predicted: m.predicted,
+      confidence: m.confidence,
+      ...(await overlays.write(`mistake-${m.index}`, mistakeImages, mistakeMaps, i)),
+    });
+  }
+
+  const adversarial = await adversarialExamples(ctx, slice(mistakes.length, flipped.length), flipped, settings);
+  const shownAdversarial = [];
+  const cleanMaps = await overlays.maps(adversarial.clean, adversarial.items.length);
+  const adversarialMaps = await overlays.maps(adversarial.images, adversarial.items.length);
+  for (const [i, item] of adversarial.items.entries()) {
+    shownAdversarial.push({
+      index: item.index,
+      label: item.label,
+      attack: settings.attack,
+      epsilon: item.epsilon,
+      clean: {
+        predicted: item.clean.predicted,
+        confidence: item.clean.confidence,
+        ...(await overlays.write(`clean-${item.index}`, adversarial.clean, cleanMaps, i)),
+      },
+      adversarial: {
+        predicted: item.adversarial.predicted,
+        confidence: item.adversarial.confidence,
+        ...(await overlays.write(`adversarial-${item.index}`, adversarial.images, adversarialMaps, i)),
+      },
+    });
+  }
+
+  let sanity: Explanations["sanity"] = null;
+  if (sanityIndices.length > 0) {
+    const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
+    const report = await cascadingRandomization(ctx.exec, sanityImages, sanityIndices.length, {
+      methods: SALIENCY_METHODS,
+      inputRange: ctx.range,
+      randomSeed: settings.seed,
+      keepMaps: true,
+    });
+    sanity = {
+      images: sanityIndices.length,
+      layers: report.layers,
+      methods: report.methods.map(({ method, stages }) => ({
+        method,
+        stages: stages.map((s) => ({ layer: s.layer, spearman: s.spearman })),
+      })),
+      figure: await assets.png("sanity", sanityFigurePng(report, sanityImages, shape, { range: ctx.range })),
+    };
+  }
+  return { method: settings.method, mistakes: shownMistakes, adversarial: shownAdversarial, sanity };
+}
+
+interface Answer {
+  predicted: number;
+  confidence: number;
+}
+
+/**
+ * Attacks the clean images again at the epsilon that flipped them in the sweep, keeping the
+ * images (the sweep keeps predictions only). PGD's random start is seeded per image index; an
+ * image the attack does not flip again this time is left out.
+ */
+async function adversarialExamples(
+  ctx: AuditContext,
+  clean: Float32Array,
+  flipped: AuditResults["flipped"],
+  settings: ExplainSettings,
+): Promise<{
+  items: (AuditResults["flipped"][number] & { clean: Answer; adversarial: Answer })[];
+  clean: Float32Array;
+  images: Float32Array;
+}> {
+  const count = flipped.length;
+  if (count === 0) return { items: [], clean, images: new Float32Array(0) };
+  const shape = ctx.exec.graph.input.shape as [number, number, number];
+  const host = {
+    indices: flipped.map((f) => f.index),
+    images: clean,
+    labels: Int32Array.from(flipped, (f) => f.label),
+    count,
+    shape,
+  };
+  using batch = GpuBatch.upload(ctx, host);
+  ctx.random = mulberry32((settings.seed * 7919 + 17) >>> 0);
+  const attack = await attackBatch(ctx, batch, flipped.map((f) => f.epsilon), {
+    kind: settings.attack,
+    ...settings.pgd,
+    readImages: true,
+  });
+  using adversarialBatch = GpuBatch.upload(ctx, { ...host, images: attack.images! });
+  const [cleanAnswers, adversarialAnswers] = [
+    await predictBatch(ctx, batch),
+    await predictBatch(ctx, adversarialBatch),
+  ];
+  const answer = (p: (typeof cleanAnswers)[number]) => ({ predicted: p.top[0], confidence: confidenceOf(p) });
+  const kept = flipped.flatMap((f, i) => (adversarialAnswers[i].top[0] !== f.label ? [i] : []));
+  const per = clean.length / count;
+  const pick = (from: Float32Array) => {
+    const out = new Float32Array(kept.length * per);
+    kept.forEach((i, k) => out.set(from.subarray(i * per, (i + 1) * per), k * per));
+    return out;
+  };
+  return {
+    items: kept.map((i) => ({
+      ...flipped[i],
+      clean: answer(cleanAnswers[i]),
+      adversarial: answer(adversarialAnswers[i]),
+    })),
+    clean: pick(clean),
+    images: pick(attack.images!),
+  };
+}
+
+/** Saliency maps of the predicted class and their image/overlay assets. */
+class Overlays {
+  constructor(
+    readonly ctx: AuditContext,
+    readonly method: SaliencyMethod,
+    readonly shape: [number, number, number],
+    readonly assets: AssetWriter,
+  ) {}
+
+  async maps(images: Float32Array, count: number): Promise<Float32Array> {
+    if (count === 0) return new Float32Array(0);
+    const result = await computeSaliency(this.ctx.exec, images, count, {
+      method: this.method,
+      inputRange: this.ctx.range,
+    });
+    return result.maps;
+  }
+
+  /** Writes image `i` and its saliency overlay as `name` and `name-saliency`. */
+  async write(name: string, images: Float32Array, maps: Float32Array, i: number) {
+    const per = this.shape[0] * this.shape[1] * this.shape[2], plane = this.shape[1] * this.shape[2];
+    const pixels = images.subarray(i * per, (i + 1) * per);
+    return {
+      image: await this.assets.tile(name, imageTile(pixels, this.shape, this.ctx.range)),
+      saliency: await this.assets.tile(
+        `${name}-saliency`,
+        overlayTile(pixels, this.shape, maps.subarray(i * plane, (i + 1) * plane), this.ctx.range),
+      ),
+    };
+  }
+}
