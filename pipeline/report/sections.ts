@@ -376,6 +376,7 @@ function sanitySection(sanity: NonNullable<Explanations["sanity"]>, embed: Embed
     body: `<p>Cascading randomisation (Adebayo et al.) over ${sanity.images} images: layers are randomised from the top
 (${sanity.layers.map(h).join(" → ")}) and each saliency map is compared with the trained model's by Spearman rank
 correlation. A method whose maps stay similar does not explain what the model learned.</p>
+${sanityVerdict(sanity)}
 <div class="cols">
 ${
       figure(
@@ -394,6 +395,19 @@ ${
 </div>
 ${table(columns, rows)}`,
   };
+}
+
+/** Rank correlation above which maps of the fully randomised model count as "still the same". */
+const SANITY_FAILS_ABOVE = 0.5;
+
+/** Names the methods whose maps survive randomising every layer: they show the input, not the model. */
+function sanityVerdict(sanity: NonNullable<Explanations["sanity"]>): string {
+  const last = (m: (typeof sanity.methods)[number]) => m.stages[m.stages.length - 1].spearman;
+  const failing = sanity.methods.filter((m) => last(m) > SANITY_FAILS_ABOVE);
+  if (failing.length === 0) return `<p>Every method's maps change once the model is randomised: all pass.</p>`;
+  const names = failing.map((m) => `${h(m.method)} (${fixed(last(m), 2)})`).join(", ");
+  return `<p class="warnings">Fails the check: ${names} &mdash; rank correlation above ${SANITY_FAILS_ABOVE} with every
+layer randomised, so these maps mostly show the input image, not what the model learned.</p>`;
 }
 
 function biasClass(c: BiasClass, embed: Embed): string {

@@ -73,8 +73,8 @@ img { image-rendering: pixelated; }
 .card p { margin: 4px 0; font-size: 0.9rem; }
 .bias-class { border-top: 1px solid var(--line); padding-top: 4px; }
 .bias-class.flagged h3 .name { color: #b42318; }
-figure > img { min-height: 128px; max-width: 100%; } /* tiny inputs: scale up, keep the aspect ratio */
-#sanity figure > img { min-height: 240px; }
+/* Pictures keep their aspect ratio: never stretched in one direction only. */
+figure > img { max-width: 100%; height: auto; }
 .warnings li { color: #93370d; }
 details summary { cursor: pointer; color: var(--accent); margin: 12px 0; }
 footer { max-width: 1120px; margin: 40px auto; padding: 0 24px; color: var(--muted); font-size: 0.8rem; }
