@@ -59,7 +59,7 @@ const Flags = z.object({
   "batch-size": num.pipe(z.number().int().min(1).max(4096)).optional(),
   epsilons: csvNumbers.optional(),
   attack: z.enum(["pgd", "fgsm"]).default("pgd"),
-  "attack-sample": z.union([z.literal("all"), count]).default(DEFAULT_ATTACK_SAMPLE),
+  "attack-sample": z.union([z.literal("all"), num.pipe(z.number().int().min(1))]).default(DEFAULT_ATTACK_SAMPLE),
   "pgd-steps": num.pipe(z.number().int().min(1).max(1000)).default(PGD_DEFAULTS.steps),
   "pgd-step-fraction": num.pipe(z.number().positive().max(1)).default(PGD_DEFAULTS.stepFraction),
   saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
