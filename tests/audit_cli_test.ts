@@ -196,6 +196,35 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "audit CLI on Ctrl-C (SIGINT) stops after the batch in flight, keeps the finished batches and says how to resume",
+  ...gpuTest,
+  async fn() {
+    const { dir, modelDir, data } = await setup;
+    const out = join(dir, "report-interrupted");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "cli/audit.ts", "--model", modelDir, "--data", data, "--out", out, ...FAST],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const first = join(out, "partial", "batch-000000.json");
+    for (let waited = 0; !(await exists(first)); waited += 20) {
+      if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGINT");
+    const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    assert.equal(code, 130, text);
+    assert.match(text, /finished batches kept in .*report-interrupted: --resume continues/);
+    const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
+    assert.ok(kept >= 1 && kept < 3, `${kept} of 3 batches kept`);
+    assert.ok(!(await exists(join(out, "report.json"))), "no report from an interrupted run");
+  },
+});
+
+Deno.test({
   name: "audit CLI exits 2 with one line when the out folder cannot be written",
   ...gpuTest,
   async fn() {
