@@ -69,6 +69,7 @@ const Flags = z.object({
   criticisms: count.default(4),
   groups: z.string().min(1).optional(),
   "feature-node": z.string().min(1).optional(),
+  "features-per-class": num.pipe(z.number().int().min(2)).default(2048),
   hierarchy: z.string().min(1).optional(),
   "superclass-depth": num.pipe(z.number().int().min(1)).default(1),
   "low-margin": num.pipe(z.number().min(0).max(1)).default(LOW_MARGIN),
@@ -148,6 +149,7 @@ async function main(args: string[]): Promise<void> {
     attackSample,
     seed: flags.seed,
     featureNode,
+    featuresPerClass: flags["features-per-class"],
   };
   const config = {
     batchSize: settings.batchSize,
@@ -174,6 +176,7 @@ async function main(args: string[]): Promise<void> {
     data: source.name,
     count: total,
     featureNode,
+    featuresPerClass: settings.featuresPerClass,
     ...{ batchSize, limit, epsilons, attack, pgd, lowMargin, superclassDepth, resolution, seed, attackSample },
   };
   const chunks = await ChunkStore.open(flags.out, fingerprint, { resume: flags.resume, force: flags.force });

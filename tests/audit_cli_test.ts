@@ -93,9 +93,15 @@ Deno.test({
     await Deno.mkdir(out);
     await Deno.writeTextFile(join(out, "report.json"), "{}");
     const args = ["--model", modelDir, "--data", data, "--out", out, "--limit", "12", "--attack", "fgsm", "--json"];
-    const result = await runCli("audit", [...args, "--force", ...FAST]);
+    const result = await runCli("audit", [...args, "--force", "--features-per-class", "2", ...FAST]);
     assert.equal(result.code, 0, result.stderr);
     const printed = AuditReportSchema.parse(JSON.parse(result.stdout));
+    // The feature store keeps 2 rows per predicted class: MMD-critic picks among those, the pools count all.
+    for (const c of printed.bias!.classes) {
+      assert.equal(c.poolSize, printed.images.filter((i) => i.top[0] === c.label).length);
+      assert.equal(c.prototypes.length, Math.min(2, c.poolSize));
+      assert.equal(c.criticisms.length, 0);
+    }
     assert.equal(printed.accuracy.count, 12);
     assert.equal(printed.robustness.pgd, null);
     assert.deepEqual(printed.robustness.curve, printed.robustness.fgsm);

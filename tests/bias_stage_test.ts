@@ -124,6 +124,7 @@ Deno.test({
       labels,
       predicted,
       features,
+      slots: Int32Array.from({ length: n }, (_, i) => i),
     };
     const groups = new Map(Array.from({ length: n }, (_, i) => [1000 + i, group(i)]));
     const report = BiasReportSchema.parse(

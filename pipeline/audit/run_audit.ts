@@ -2,8 +2,8 @@
  * The per-batch part of the audit: the data source is streamed in batches (async generators, so
  * memory holds one batch however large the set), and each batch goes to the GPU once and through
  * every per-batch stage: evaluation with the features of the same forward pass, then the attacks
- * on the images of the attack sample. The stage accumulators are summarised at the end; the
- * feature store (one row per image) is all that grows with the data set.
+ * on the images of the attack sample. The stage accumulators are summarised at the end; memory
+ * grows with the data set only by a few numbers per image and the bounded per-class feature store.
  *
  * Each finished batch is also written as a chunk (see chunks.ts): with a store that already holds
  * chunks, those batches are replayed from disk instead of recomputed, and an abort signal stops the
@@ -47,6 +47,8 @@ export interface AuditSettings {
   seed: number;
   /** The node whose activations are the features of the bias stage; null collects none. */
   featureNode: string | null;
+  /** Feature rows kept per predicted class at most (a seeded uniform sample beyond it). */
+  featuresPerClass: number;
   /** Human judgments of mistakes, by example index (the review tool's output). */
   judgments?: Judgments;
 }
@@ -97,7 +99,7 @@ export async function runAudit(
 ): Promise<AuditResults | null> {
   const evaluation = new EvaluationAccumulator(hierarchy.classes);
   const robustness = new RobustnessAccumulator(settings.robustness, hierarchy, ctx.range[1] - ctx.range[0]);
-  const features = new FeatureStore(ctx, settings.featureNode);
+  const features = new FeatureStore(ctx, settings.featureNode, settings.featuresPerClass, settings.seed);
   const flipped: FlippedImage[] = [];
   const clock = new StageClock("data");
   const total = batchedCount(source, settings.limit);
@@ -109,7 +111,7 @@ export async function runAudit(
   };
   const take = (chunk: Chunk) => {
     evaluation.add(chunk.predictions);
-    features.add(chunk.features);
+    features.add(chunk.features, chunk.predictions);
     if (chunk.robustness) {
       robustness.add(chunk.robustness);
       if (flipped.length < KEEP_FLIPPED) flipped.push(...flippedImages(chunk.robustness, settings.robustness));
@@ -191,26 +193,48 @@ function flippedImages(batch: BatchRobustness, settings: RobustnessSettings): Fl
   });
 }
 
-/** The bias stage's feature store: one row per image, kept in memory (width x 4 bytes each). */
+/**
+ * The bias stage's feature store, bounded per predicted class: the first `capacity` rows of a class
+ * are kept, then each later one replaces a random kept row with probability capacity / rows seen
+ * (reservoir sampling, seeded), so each class holds a uniform sample of its pool whatever the set's
+ * size. Index, label and prediction are kept for every row (the group rates need them all).
+ */
 class FeatureStore {
-  #parts: Float32Array[] = [];
+  #classes = new Map<number, { seen: number; rows: number[]; features: Float32Array[] }>();
+  #random: () => number;
+  #row = 0;
 
-  constructor(readonly ctx: AuditContext, readonly node: string | null) {}
+  constructor(readonly ctx: AuditContext, readonly node: string | null, readonly capacity: number, seed: number) {
+    this.#random = mulberry32(seed ^ 0xfea7);
+  }
 
-  add(rows: Float32Array | null): void {
-    if (this.node !== null && rows) this.#parts.push(rows);
+  add(rows: Float32Array | null, predictions: readonly ImagePrediction[]): void {
+    if (this.node === null || !rows) return;
+    const width = rows.length / predictions.length;
+    predictions.forEach((p, i) => {
+      const row = this.#row++;
+      const kept = this.#classes.get(p.top[0]) ?? { seen: 0, rows: [], features: [] };
+      this.#classes.set(p.top[0], kept);
+      const slot = kept.seen < this.capacity ? kept.seen : Math.floor(this.#random() * (kept.seen + 1));
+      kept.seen++;
+      if (slot >= this.capacity) return;
+      kept.rows[slot] = row;
+      kept.features[slot] = rows.slice(i * width, (i + 1) * width);
+    });
   }
 
   finish(predictions: readonly ImagePrediction[]): FeatureTable | null {
     if (this.node === null) return null;
     const { exec } = this.ctx;
     const width = exec.shapes(1).get(this.node)!.slice(1).reduce((a, b) => a * b, 1);
-    const features = new Float32Array(predictions.length * width);
-    let at = 0;
-    for (const part of this.#parts) {
-      features.set(part, at);
-      at += part.length;
-    }
+    const kept = [...this.#classes.values()].flatMap((c) => c.rows.map((row, k) => ({ row, features: c.features[k] })));
+    kept.sort((a, b) => a.row - b.row);
+    const features = new Float32Array(kept.length * width);
+    const slots = new Int32Array(predictions.length).fill(-1);
+    kept.forEach((k, slot) => {
+      features.set(k.features, slot * width);
+      slots[k.row] = slot;
+    });
     return {
       count: predictions.length,
       width,
@@ -220,6 +244,7 @@ class FeatureStore {
       labels: Int32Array.from(predictions, (p) => p.label),
       features,
       predicted: Int32Array.from(predictions, (p) => p.top[0]),
+      slots,
     };
   }
 }

@@ -61,10 +61,13 @@ export interface BiasInput {
   };
 }
 
-/** Rows of `table` (by position) whose features go into one matrix. */
+/** Rows of `table` (by position, each with stored features) whose features go into one matrix. */
 function gatherRows(table: FeatureTable, rows: number[]): Float32Array {
-  const out = new Float32Array(rows.length * table.width);
-  rows.forEach((r, i) => out.set(table.features.subarray(r * table.width, (r + 1) * table.width), i * table.width));
+  const { width } = table;
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) =>
+    out.set(table.features.subarray(table.slots[r] * width, (table.slots[r] + 1) * width), i * width)
+  );
   return out;
 }
 
@@ -108,8 +111,12 @@ async function classFinding(
   const groupOf = (row: number) => groups?.get(table.indices[row]);
   const example = (row: number) => ({ index: table.indices[row], label: table.labels[row], group: groupOf(row) });
   const criticOptions = { ...settings, memoryBudget: options.memoryBudget };
-  const critic = pool.length > 0 ? await mmdCritic(gpu, gatherRows(table, pool), table.width, criticOptions) : null;
-  const prototypeRows = critic?.prototypes.map((p) => pool[p]) ?? [];
+  // A bounded feature store keeps a sample of each class's pool: MMD-critic and the tests see that.
+  const sampled = pool.filter((r) => table.slots[r] >= 0);
+  const critic = sampled.length > 0
+    ? await mmdCritic(gpu, gatherRows(table, sampled), table.width, criticOptions)
+    : null;
+  const prototypeRows = critic?.prototypes.map((p) => sampled[p]) ?? [];
   const entry: BiasClass = {
     label,
     name: classNames[label],
@@ -117,7 +124,7 @@ async function classFinding(
     sigma: critic?.sigma ?? null,
     prototypes: prototypeRows.map(example),
     criticisms: (critic?.criticisms ?? []).map((c, i) => ({
-      ...example(pool[c]),
+      ...example(sampled[c]),
       witness: critic!.criticismWitness[i],
     })),
     flagged: false,
@@ -136,7 +143,7 @@ async function classFinding(
     });
     entry.flaggedGroups = flaggedGroups(entry.groups, settings.rateRatio, settings.alpha);
     entry.flagged = entry.flaggedGroups.length > 0;
-    entry.mmd = await groupTests(gpu, table, pool, groupOf, options, settings);
+    entry.mmd = await groupTests(gpu, table, sampled, groupOf, options, settings);
   }
   return entry;
 }

@@ -29,12 +29,17 @@ export interface FeatureBatch {
   predicted: Int32Array;
 }
 
-/** The features of a whole data set, row i for the i-th image streamed (logits are not kept). */
+/**
+ * The features of a whole data set, row i for the i-th image streamed (logits are not kept).
+ * Every row has its index, label and prediction; `slots[i]` is row i's row in `features`, or -1
+ * where a bounded store kept no features for it.
+ */
 export interface FeatureTable extends Omit<FeatureBatch, "logits"> {
   count: number;
   width: number;
   classes: number;
   node: string;
+  slots: Int32Array;
 }
 
 export interface FeatureOptions {
@@ -136,5 +141,6 @@ export async function collectFeatures(
     labels: concat((b) => b.labels, (n) => new Int32Array(n)),
     features: concat((b) => b.features, (n) => new Float32Array(n)),
     predicted: concat((b) => b.predicted, (n) => new Int32Array(n)),
+    slots: Int32Array.from(indices, (_, i) => i),
   };
 }
