@@ -1,0 +1,48 @@
+/**
+ * deno task review [--report DIR] [--port N]
+ *
+ * Serves the human review of an audit report's mistakes and adversarial examples on 127.0.0.1
+ * until Ctrl-C; each judgment is saved to DIR/judgments.jsonl and rectifies the report's figures.
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { JUDGMENTS_FILE, startReviewServer } from "../pipeline/review/mod.ts";
+import { runCommand, validateFlags } from "./run_command.ts";
+
+const USAGE = "usage: deno task review [--report DIR] [--port N]   (defaults: ./audit-report, 8000; 0 = any free port)";
+
+const Flags = z.object({
+  report: z.string().min(1).default("audit-report"),
+  port: z.string().regex(/^\d+$/, "must be a port number").default("8000").transform(Number)
+    .pipe(z.number().max(65535, "must be at most 65535")),
+  verbose: z.boolean().default(false),
+});
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      report: { type: "string" },
+      port: { type: "string" },
+      verbose: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const flags = validateFlags(Flags, values);
+  const server = await startReviewServer({ dir: flags.report, port: flags.port });
+  for (const m of server.malformed) {
+    console.error(`${join(flags.report, JUDGMENTS_FILE)}:${m.line}: skipped: ${m.reason}`);
+  }
+  console.log(`review: ${server.url} (Ctrl-C to stop)`);
+  const stop = () => void server.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+}
+
+if (import.meta.main) await runCommand("review", main);

@@ -1,0 +1,145 @@
+/**
+ * The review page: one card per item with the image, the model's answer and the label, the
+ * explanation where the plan shows it, and three buttons that POST the judgment to `/judgments`.
+ * Self-contained (inline CSS and script, images from the server's `/assets/`); every string from
+ * the report is escaped, so a class name is shown as text whatever it holds.
+ *
+ * @example
+ * ```ts
+ * const html = renderReviewPage(report, reviewItems(report), plan, log.judgments);
+ * ```
+ */
+import type { AuditReport } from "../audit/report_schema.ts";
+import { escapeHtml } from "../report/escape.ts";
+import { type JudgmentRecord, JUDGMENTS } from "./judgments.ts";
+import type { ReviewItem, ReviewPlan } from "./plan.ts";
+
+const STYLE = `
+body { font: 15px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem; color: #222; }
+main { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 1rem; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 0.75rem; }
+.card.judged { border-color: #2a7; background: #f3fbf6; }
+.card h2 { font-size: 1rem; margin: 0 0 0.5rem; }
+.images { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+figure { margin: 0; }
+figure img { image-rendering: pixelated; width: 8rem; border: 1px solid #ddd; }
+figure.grid img { width: auto; max-width: 100%; height: 6rem; }
+figcaption { font-size: 0.8rem; color: #555; }
+dl { display: grid; grid-template-columns: auto 1fr; gap: 0.1rem 0.5rem; margin: 0.5rem 0; }
+dt { color: #555; }
+dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
+button { margin: 0 0.25rem 0.25rem 0; padding: 0.3rem 0.6rem; cursor: pointer; }
+button[aria-pressed="true"] { background: #2a7; color: #fff; border-color: #2a7; }
+.status { font-size: 0.85rem; color: #555; margin: 0.25rem 0 0; }
+`;
+
+// Reads the item and the judgment from data attributes: no report text ever reaches the script.
+const SCRIPT = `
+const progress = document.getElementById("progress");
+const cards = document.querySelectorAll(".card");
+const showProgress = () => {
+  progress.textContent = document.querySelectorAll(".card.judged").length + " of " + cards.length + " judged";
+};
+for (const card of cards) {
+  const buttons = card.querySelectorAll("button[data-judgment]");
+  const status = card.querySelector(".status");
+  for (const button of buttons) {
+    button.addEventListener("click", async () => {
+      status.textContent = "Saving...";
+      try {
+        const response = await fetch("/judgments", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ item: card.dataset.item, judgment: button.dataset.judgment }),
+        });
+        const body = await response.json();
+        if (!response.ok) throw new Error(body.error);
+        card.classList.add("judged");
+        for (const b of buttons) b.setAttribute("aria-pressed", String(b === button));
+        status.textContent = "Judged: " + button.dataset.judgment;
+        showProgress();
+      } catch (e) {
+        status.textContent = "Not saved: " + e.message;
+      }
+    });
+  }
+}
+showProgress();
+`;
+
+function className(report: AuditReport, label: number): string {
+  return report.model.classes[label] ?? `class ${label}`;
+}
+
+function figure(src: string, caption: string, extraClass = ""): string {
+  const cls = extraClass ? ` class="${extraClass}"` : "";
+  return `<figure${cls}><img src="/${escapeHtml(src)}" alt="${escapeHtml(caption)}">` +
+    `<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+}
+
+/** The saliency overlay and, when the bias stage made one, the predicted class's prototype grid. */
+function explanation(report: AuditReport, item: ReviewItem): string {
+  const grid = report.bias?.classes.find((c) => c.label === item.predicted)?.grid;
+  const name = className(report, item.predicted);
+  return figure(item.saliency, `why "${name}" (${report.explanations?.method} saliency)`, "explanation") +
+    (grid ? figure(grid, `what the model thinks "${name}" looks like`, "explanation grid") : "");
+}
+
+function card(report: AuditReport, item: ReviewItem, shown: boolean, judged: JudgmentRecord | undefined): string {
+  const title = item.attack === null
+    ? `Mistake on image #${item.index}`
+    : `Adversarial example of image #${item.index} (${item.attack.name.toUpperCase()}, &epsilon; = ${item.attack.epsilon})`;
+  const buttons = JUDGMENTS.map((j) =>
+    `<button type="button" data-judgment="${j}" aria-pressed="${judged?.judgment === j}">${j}</button>`
+  ).join("");
+  return `<section class="card${judged ? " judged" : ""}" data-item="${escapeHtml(item.id)}" data-explained="${shown}">
+<h2>${title}</h2>
+<div class="images">${figure(item.image, "the image")}${shown ? explanation(report, item) : ""}</div>
+<dl><dt>Model's answer</dt><dd class="answer">${escapeHtml(className(report, item.predicted))}</dd>
+<dt>Label</dt><dd class="label">${escapeHtml(className(report, item.label))}</dd></dl>
+<div class="buttons">${buttons}</div>
+<p class="status" role="status">${judged ? `Judged: ${judged.judgment}` : "Not judged yet"}</p>
+</section>`;
+}
+
+/**
+ * The review page of `items`, showing explanations where `plan` says so and, on each judged item,
+ * its current judgment.
+ *
+ * @example
+ * ```ts
+ * const response = new Response(renderReviewPage(report, items, plan, log.judgments), {
+ *   headers: { "content-type": "text/html; charset=utf-8" },
+ * });
+ * ```
+ */
+export function renderReviewPage(
+  report: AuditReport,
+  items: readonly ReviewItem[],
+  plan: ReviewPlan,
+  judgments: ReadonlyMap<string, JudgmentRecord>,
+): string {
+  const cards = items.map((item) => card(report, item, plan.explanationShown[item.id], judgments.get(item.id)));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Review: ${escapeHtml(report.model.name)} on ${escapeHtml(report.data.name)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+<h1>Review: ${escapeHtml(report.model.name)} on ${escapeHtml(report.data.name)}</h1>
+<p>For each image, is the model's answer acceptable? Answer "label is wrong" when the image does not show its label.
+Some images come with an explanation of the answer, some without.</p>
+<p><a href="/report">The audit report</a> &middot; <span id="progress"></span></p>
+</header>
+<main>
+${cards.join("\n")}
+</main>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
