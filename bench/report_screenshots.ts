@@ -1,0 +1,48 @@
+/**
+ * Screenshots of an audit report for docs/: the top of index.html (summary), its bias section,
+ * and the review page, taken in Debian's chromium (playwright-core). The review server runs on a
+ * copy of the report folder, so the report itself is left as it was.
+ *
+ * deno run -A bench/report_screenshots.ts [REPORT_DIR] [DOCS_DIR]   (defaults: audit-report docs)
+ */
+import { cp } from "node:fs/promises";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startReviewServer } from "../pipeline/review/server.ts";
+
+const [reportDir = "audit-report", docs = "docs"] = Deno.args;
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`file://${Deno.realPathSync(join(reportDir, "index.html"))}`);
+  await page.screenshot({
+    path: join(docs, "report_summary.png"),
+    fullPage: true,
+    clip: { x: 0, y: 0, width: 1280, height: 1500 },
+  });
+  const bias = await page.$("#bias");
+  if (bias) {
+    const box = (await bias.boundingBox())!;
+    await page.screenshot({
+      path: join(docs, "report_bias.png"),
+      fullPage: true,
+      clip: { x: 0, y: box.y, width: 1280, height: Math.min(box.height, 1500) },
+    });
+  }
+  const copyDir = await Deno.makeTempDir({ prefix: "review-shot-" });
+  await cp(reportDir, copyDir, { recursive: true });
+  const server = await startReviewServer({ dir: copyDir, port: 0 });
+  try {
+    await page.goto(server.url);
+    await page.screenshot({
+      path: join(docs, "review.png"),
+      fullPage: true,
+      clip: { x: 0, y: 0, width: 1280, height: 1500 },
+    });
+  } finally {
+    await server.shutdown();
+  }
+} finally {
+  await browser.close();
+}
+console.log(`wrote ${docs}/report_summary.png, ${docs}/report_bias.png, ${docs}/review.png`);
