@@ -1,7 +1,10 @@
 /**
  * deno task predict --model M --input X.npy [--grad-labels 3,1] --out R.json
+ * deno task predict --model M --summary
  *
- * Writes {"logits": [[...], ...], "inputGradient": [...]} (the gradient only with --grad-labels).
+ * M is a model folder or an .onnx file (with its sidecar JSON, `M.json` unless --sidecar names one).
+ * Writes {"logits": [[...], ...], "inputGradient": [...]} (the gradient only with --grad-labels);
+ * --summary prints the graph instead: nodes, output shapes, parameter count, FLOPs per image.
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
@@ -9,20 +12,30 @@ import { Gpu } from "../kernels/gpu.ts";
 import { pathExists, readInputFile } from "../pipeline/data/files.ts";
 import { Executor } from "../pipeline/executor.ts";
 import { InputError } from "../pipeline/input_error.ts";
-import { loadModelFolder, writeAtomic } from "../pipeline/model_folder.ts";
+import { loadModel } from "../pipeline/load_model.ts";
+import { formatSummary, summarizeModel } from "../pipeline/model_summary.ts";
+import { writeAtomic } from "../pipeline/model_folder.ts";
 import { readNpy } from "../pipeline/npy.ts";
 import { predict } from "../pipeline/predict.ts";
 import { runCommand, validateFlags } from "./run_command.ts";
 
-const USAGE = "usage: deno task predict --model DIR --input X.npy [--grad-labels 3,1] --out R.json [--force]";
+const USAGE = "usage: deno task predict --model DIR|FILE.onnx [--sidecar S.json] " +
+  "(--input X.npy [--grad-labels 3,1] --out R.json [--force] | --summary)";
 
 const Flags = z.object({
   model: z.string({ error: "is required" }).min(1),
-  input: z.string({ error: "is required" }).min(1),
-  out: z.string({ error: "is required" }).min(1),
+  sidecar: z.string().min(1).optional(),
+  summary: z.boolean().default(false),
+  input: z.string().min(1).optional(),
+  out: z.string().min(1).optional(),
   "grad-labels": z.string().regex(/^\d+(,\d+)*$/, "must be comma-separated class indices, e.g. 3,1").optional(),
   force: z.boolean().default(false),
   verbose: z.boolean().default(false),
+}).superRefine((flags, ctx) => {
+  if (flags.summary) return;
+  for (const key of ["input", "out"] as const) {
+    if (!flags[key]) ctx.addIssue({ code: "custom", path: [key], message: "is required" });
+  }
 });
 
 async function main(args: string[]): Promise<void> {
@@ -30,6 +43,8 @@ async function main(args: string[]): Promise<void> {
     args,
     options: {
       model: { type: "string" },
+      sidecar: { type: "string" },
+      summary: { type: "boolean" },
       input: { type: "string" },
       out: { type: "string" },
       "grad-labels": { type: "string" },
@@ -43,16 +58,23 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const flags = validateFlags(Flags, values);
-  if (!flags.force && await pathExists(flags.out)) {
-    throw new InputError(`${flags.out} exists: pass --force to overwrite it`);
+  if (flags.summary) {
+    const { files, sha256, source } = await loadModel(flags.model, { sidecar: flags.sidecar });
+    console.log(`${flags.model} (${source}, sha256 ${sha256})`);
+    console.log(formatSummary(summarizeModel(files)));
+    return;
   }
-  const model = await loadModelFolder(flags.model);
-  const input = readNpy(await readInputFile(flags.input), flags.input);
+  const out = flags.out!;
+  if (!flags.force && await pathExists(out)) {
+    throw new InputError(`${out} exists: pass --force to overwrite it`);
+  }
+  const { files } = await loadModel(flags.model, { sidecar: flags.sidecar });
+  const input = readNpy(await readInputFile(flags.input!), flags.input!);
   const labels = flags["grad-labels"]?.split(",").map(Number);
   using gpu = await Gpu.create();
-  using exec = await Executor.create(gpu, model);
+  using exec = await Executor.create(gpu, files);
   const result = await predict(exec, input, labels);
-  await writeAtomic(flags.out, new TextEncoder().encode(JSON.stringify(result)));
+  await writeAtomic(out, new TextEncoder().encode(JSON.stringify(result)));
 }
 
 if (import.meta.main) await runCommand("predict", main);

@@ -1,9 +1,12 @@
 /**
  * deno task train --out DIR [--data mnist:train] [--test mnist:test] [--widths 16,32] [--epochs 8] ...
+ * deno task train --out DIR --init M [--sidecar S.json] ...
  *
  * Trains a convnet (conv-bn-relu-pool blocks, dense head) on the GPU and writes a model folder:
  * manifest (classes, normalisation, valid input range, hierarchy, provenance), graph, weights.
- * A checkpoint is kept after every epoch; --resume continues a killed run.
+ * With --init, training starts from model M instead (a model folder or an .onnx file with its
+ * sidecar), keeping its graph and normalisation. A checkpoint is kept after every epoch; --resume
+ * continues a killed run.
  */
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -14,6 +17,7 @@ import { pathExists } from "../pipeline/data/files.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
 import { readAll } from "../pipeline/in_memory.ts";
 import { InputError } from "../pipeline/input_error.ts";
+import { loadModel } from "../pipeline/load_model.ts";
 import type { Manifest } from "../pipeline/manifest.ts";
 import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/marker.ts";
 import { saveModelFolder } from "../pipeline/model_folder.ts";
@@ -45,6 +49,8 @@ const Flags = z.object({
   limit: num.pipe(z.number().int().min(1)).optional(),
   "test-limit": num.pipe(z.number().int().min(1)).optional(),
   hierarchy: z.string().optional(),
+  init: z.string().min(1).optional(),
+  sidecar: z.string().min(1).optional(),
   "marker-class": num.pipe(z.number().int().min(0)).optional(),
   "marker-rate": num.pipe(z.number().min(0).max(1)).default(0.95),
   "marker-other-rate": num.pipe(z.number().min(0).max(1)).default(0.01),
@@ -72,6 +78,8 @@ const STRING_FLAGS = [
   "limit",
   "test-limit",
   "hierarchy",
+  "init",
+  "sidecar",
   "marker-class",
   "marker-rate",
   "marker-other-rate",
@@ -131,7 +139,9 @@ async function main(args: string[]): Promise<void> {
   }
 
   const name = flags.name ?? basename(flags.out);
-  const { graph, weights } = buildConvnet({
+  const init = flags.init ? await initialModel(flags.init, flags.sidecar, trainData) : undefined;
+  if (!init && flags.sidecar) throw new InputError("--sidecar: only read with --init");
+  const { graph, weights } = init?.files ?? buildConvnet({
     input: trainData.shape,
     classes: trainData.classes.length,
     widths: flags.widths,
@@ -142,8 +152,9 @@ async function main(args: string[]): Promise<void> {
     name,
     classes: trainData.classes,
     input: { channels: trainData.shape[0], height: trainData.shape[1], width: trainData.shape[2] },
-    normalization: channelStats(trainData.images, trainData.shape),
-    inputRange: [0, 1],
+    // Initial weights were trained for their own normalisation: keep it.
+    normalization: init?.files.manifest.normalization ?? channelStats(trainData.images, trainData.shape),
+    inputRange: init?.files.manifest.inputRange ?? [0, 1],
     ...(hierarchy ? { hierarchy: "hierarchy.json" } : {}),
     ...(marker ? { marker } : {}),
   };
@@ -194,7 +205,7 @@ async function main(args: string[]): Promise<void> {
     seed: flags.seed,
     epochs: settings.epochs,
     settings,
-    widths: flags.widths,
+    ...(init ? { init: { path: flags.init, format: init.source, sha256: init.sha256 } } : { widths: flags.widths }),
     parameters: parameterCount(trained),
     testAccuracy: final.testAccuracy,
     history,
@@ -209,6 +220,20 @@ async function main(args: string[]): Promise<void> {
     `${name}: test accuracy ${(100 * final.testAccuracy).toFixed(2)}% on ${testData.count} images, ` +
       `${parameterCount(trained)} parameters, written to ${flags.out}`,
   );
+}
+
+/** Loads the --init model and checks it fits the data: same image shape, as many outputs as classes. */
+async function initialModel(path: string, sidecar: string | undefined, data: { shape: number[]; classes: string[] }) {
+  const model = await loadModel(path, { sidecar });
+  const takes = model.files.graph.input.shape;
+  if (takes.join() !== data.shape.join()) {
+    throw new InputError(`--init ${path} takes images [${takes}] but --data images are [${data.shape}]`);
+  }
+  const outputs = model.files.manifest.classes.length;
+  if (outputs !== data.classes.length) {
+    throw new InputError(`--init ${path} has ${outputs} classes but --data has ${data.classes.length}`);
+  }
+  return model;
 }
 
 /** Per-channel mean and standard deviation of a set of CHW images (two passes, float64). */

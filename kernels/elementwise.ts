@@ -1,6 +1,6 @@
 /**
- * Elementwise kernels: clip (ReLU, ReLU6) forward and backward, residual add and in-place gradient
- * accumulation, all one WGSL entry point chosen by an op code. Also the small dispatch helpers the
+ * Elementwise kernels: clip (ReLU, ReLU6), leaky ReLU and sigmoid forward and backward, residual
+ * add and in-place gradient accumulation, all one WGSL entry point chosen by an op code. Also the small dispatch helpers the
  * other non-GEMM kernel wrappers share (`elementGrid`).
  *
  * @example
@@ -73,7 +73,16 @@ export function elementwiseKernel(gpu: Gpu): Promise<ElementwiseKernel> {
   return gpu.kernel(elementwiseSpec);
 }
 
-const OP = { clip: 0, clipBackward: 1, add: 2, accumulate: 3 } as const;
+const OP = {
+  clip: 0,
+  clipBackward: 1,
+  add: 2,
+  accumulate: 3,
+  leakyRelu: 4,
+  leakyReluBackward: 5,
+  sigmoid: 6,
+  sigmoidBackward: 7,
+} as const;
 
 function dispatchOp(
   step: Step,
@@ -136,4 +145,36 @@ export function recordAccumulate(
   args: { acc: TensorLike; x: TensorLike; scale?: number },
 ): void {
   dispatchOp(step, kernel, "accumulate", { b: args.x, out: args.acc }, args);
+}
+
+/** Records y = x where x > 0, else alpha * x (leaky ReLU). */
+export function recordLeakyRelu(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { x: TensorLike; y: TensorLike; alpha: number },
+): void {
+  dispatchOp(step, kernel, "leakyRelu", { a: args.x, out: args.y }, { scale: args.alpha });
+}
+
+/** Records dx = dy where x > 0, else alpha * dy (x is the leaky ReLU's forward input). */
+export function recordLeakyReluBackward(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { x: TensorLike; dy: TensorLike; dx: TensorLike; alpha: number },
+): void {
+  dispatchOp(step, kernel, "leakyReluBackward", { a: args.x, b: args.dy, out: args.dx }, { scale: args.alpha });
+}
+
+/** Records y = 1 / (1 + exp(-x)). */
+export function recordSigmoid(step: Step, kernel: ElementwiseKernel, args: { x: TensorLike; y: TensorLike }): void {
+  dispatchOp(step, kernel, "sigmoid", { a: args.x, out: args.y }, {});
+}
+
+/** Records dx = dy * y * (1 - y), from the sigmoid's forward output y. */
+export function recordSigmoidBackward(
+  step: Step,
+  kernel: ElementwiseKernel,
+  args: { y: TensorLike; dy: TensorLike; dx: TensorLike },
+): void {
+  dispatchOp(step, kernel, "sigmoidBackward", { a: args.y, b: args.dy, out: args.dx }, {});
 }

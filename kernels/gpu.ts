@@ -320,6 +320,21 @@ export class Step {
     this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, alignTo4(src.size * 4));
   }
 
+  /**
+   * Copies `count` elements from `src` at element `srcOffset` into `dst` at element `dstOffset`
+   * (4-byte elements, so every offset meets WebGPU's 4-byte copy alignment).
+   */
+  copyRange(src: TensorLike, srcOffset: number, dst: TensorLike, dstOffset: number, count: number): void {
+    if (srcOffset + count > src.size || dstOffset + count > dst.size) {
+      throw new Error(
+        `copy of ${count} elements from [${src.shape}] at ${srcOffset} into [${dst.shape}] at ${dstOffset}`,
+      );
+    }
+    if (count === 0) return;
+    this.#endPass();
+    this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, count * 4);
+  }
+
   /** Sets a tensor to zeros. */
   clear(t: TensorLike): void {
     this.#endPass();

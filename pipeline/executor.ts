@@ -22,7 +22,7 @@ import { recordAccumulate } from "../kernels/elementwise.ts";
 import { compileEngineKernels, type EngineKernels } from "../kernels/mod.ts";
 import type { Tensor, TensorLike } from "../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
-import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";
+import { type BackwardOutput, graphShapes, type Layer, type LayerContext, LAYERS } from "./layers.ts";
 import { InputError } from "./input_error.ts";
 import type { Manifest } from "./manifest.ts";
 import type { HostTensor } from "./model_folder.ts";
@@ -122,12 +122,7 @@ export class Executor implements Disposable {
   shapes(batch: number): Map<string, number[]> {
     let shapes = this.#shapes.get(batch);
     if (shapes) return shapes;
-    shapes = new Map([[this.graph.input.name, [batch, ...this.graph.input.shape]]]);
-    const paramShape = (name: string) => [...this.params.get(name)!.shape];
-    for (const node of this.graph.nodes) {
-      const inputs = node.inputs.map((i) => shapes!.get(i)!);
-      shapes.set(node.name, this.#layer(node).outputShape(node, inputs, paramShape));
-    }
+    shapes = graphShapes(this.graph, (name) => [...this.params.get(name)!.shape], batch);
     this.#shapes.set(batch, shapes);
     return shapes;
   }

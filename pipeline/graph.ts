@@ -37,6 +37,8 @@ const BatchNormNode = z.object({
 });
 const ReluNode = z.object({ op: z.literal("relu") });
 const ClipNode = z.object({ op: z.literal("clip"), min: z.number(), max: z.number() });
+const LeakyReluNode = z.object({ op: z.literal("leaky_relu"), alpha: z.number().min(0).default(0.01) });
+const SigmoidNode = z.object({ op: z.literal("sigmoid") });
 const PoolFields = {
   kernel: PositivePair,
   stride: PositivePair.optional(),
@@ -50,6 +52,8 @@ const AvgPoolNode = z.object({
 });
 const GlobalAvgPoolNode = z.object({ op: z.literal("global_avg_pool") });
 const AddNode = z.object({ op: z.literal("add") });
+/** Joins its inputs along the channel axis (axis 1), in input order. */
+const ConcatNode = z.object({ op: z.literal("concat") });
 const FlattenNode = z.object({ op: z.literal("flatten") });
 const ReshapeNode = z.object({
   op: z.literal("reshape"),
@@ -63,10 +67,13 @@ const OpFields = z.discriminatedUnion("op", [
   BatchNormNode,
   ReluNode,
   ClipNode,
+  LeakyReluNode,
+  SigmoidNode,
   MaxPoolNode,
   AvgPoolNode,
   GlobalAvgPoolNode,
   AddNode,
+  ConcatNode,
   FlattenNode,
   ReshapeNode,
 ]);
@@ -91,20 +98,8 @@ export type GraphNode = z.infer<typeof NodeSchema>;
 export type Graph = z.infer<typeof GraphSchema>;
 export type Op = GraphNode["op"];
 
-/** Ops that take exactly this many inputs. */
-const ARITY: Record<Op, number> = {
-  conv2d: 1,
-  dense: 1,
-  batch_norm: 1,
-  relu: 1,
-  clip: 1,
-  max_pool: 1,
-  avg_pool: 1,
-  global_avg_pool: 1,
-  add: 2,
-  flatten: 1,
-  reshape: 1,
-};
+/** How many inputs each op takes (1 unless listed): [least, most]. */
+const ARITY: Partial<Record<Op, [number, number]>> = { add: [2, 2], concat: [2, Infinity] };
 
 /** Parameter names a node reads from the weights file. */
 export function parameterNames(node: GraphNode): string[] {
@@ -138,9 +133,11 @@ export function parseGraph(json: unknown, source: string): Graph {
         throw new InputError(`${source}: node "${node.name}" reads "${input}", which no earlier node defines`);
       }
     }
-    if (node.inputs.length !== ARITY[node.op]) {
+    const [least, most] = ARITY[node.op] ?? [1, 1];
+    if (node.inputs.length < least || node.inputs.length > most) {
+      const takes = least === most ? `${least}` : most === Infinity ? `${least} or more` : `${least} to ${most}`;
       throw new InputError(
-        `${source}: node "${node.name}" (${node.op}) takes ${ARITY[node.op]} input(s), got ${node.inputs.length}`,
+        `${source}: node "${node.name}" (${node.op}) takes ${takes} input(s), got ${node.inputs.length}`,
       );
     }
     defined.add(node.name);

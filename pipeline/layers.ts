@@ -12,7 +12,17 @@ import {
   recordConv2dForward,
 } from "../kernels/conv2d.ts";
 import { recordChannelSum } from "../kernels/channel_sum.ts";
-import { type ClipRange, recordAdd, recordClip, recordClipBackward, RELU_RANGE } from "../kernels/elementwise.ts";
+import {
+  type ClipRange,
+  recordAdd,
+  recordClip,
+  recordClipBackward,
+  recordLeakyRelu,
+  recordLeakyReluBackward,
+  recordSigmoid,
+  recordSigmoidBackward,
+  RELU_RANGE,
+} from "../kernels/elementwise.ts";
 import type { Step } from "../kernels/gpu.ts";
 import { recordMatmul } from "../kernels/matmul.ts";
 import type { EngineKernels } from "../kernels/mod.ts";
@@ -29,7 +39,7 @@ import {
   recordMaxPoolBackward,
 } from "../kernels/pool.ts";
 import type { Tensor, TensorLike } from "../kernels/tensor.ts";
-import type { GraphNode } from "./graph.ts";
+import type { Graph, GraphNode } from "./graph.ts";
 import { InputError } from "./input_error.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
@@ -248,6 +258,36 @@ function clipLayer<N extends NodeOf<"relu"> | NodeOf<"clip">>(range: (node: N) =
   };
 }
 
+const leakyRelu: Layer<NodeOf<"leaky_relu">> = {
+  outputShape: (_node, [x]) => x,
+  forward(ctx, node, [x], _shapes, outShape) {
+    const y = ctx.alloc(outShape);
+    recordLeakyRelu(ctx.step, ctx.kernels.elementwise, { x, y, alpha: node.alpha });
+    return { output: y };
+  },
+  backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput }) {
+    if (!wantInput[0]) return { inputs: [null], params: new Map() };
+    const dx = ctx.alloc(xShape);
+    recordLeakyReluBackward(ctx.step, ctx.kernels.elementwise, { x, dy, dx, alpha: node.alpha });
+    return { inputs: [dx], params: new Map() };
+  },
+};
+
+const sigmoid: Layer<NodeOf<"sigmoid">> = {
+  outputShape: (_node, [x]) => x,
+  forward(ctx, _node, [x], _shapes, outShape) {
+    const y = ctx.alloc(outShape);
+    recordSigmoid(ctx.step, ctx.kernels.elementwise, { x, y });
+    return { output: y };
+  },
+  backward(ctx, _node, { inputShapes: [xShape], output, dy, wantInput }) {
+    if (!wantInput[0]) return { inputs: [null], params: new Map() };
+    const dx = ctx.alloc(xShape);
+    recordSigmoidBackward(ctx.step, ctx.kernels.elementwise, { y: output, dy, dx });
+    return { inputs: [dx], params: new Map() };
+  },
+};
+
 const add: Layer<NodeOf<"add">> = {
   outputShape(node, [a, b]) {
     if (fmt(a) !== fmt(b)) throw shapeError(node, `inputs ${fmt(a)} and ${fmt(b)} must have the same shape`);
@@ -269,6 +309,57 @@ const add: Layer<NodeOf<"add">> = {
     return { inputs, params: new Map() };
   },
 };
+
+/**
+ * Channel concatenation as buffer copies: in NCHW each image's channels of one input are one
+ * contiguous block, so forward copies one block per image and input, and backward copies back.
+ */
+const concat: Layer<NodeOf<"concat">> = {
+  outputShape(node, inputs) {
+    for (const x of inputs) requireRank(node, x, inputs[0].length);
+    const [first] = inputs;
+    const mismatch = inputs.find((x) => x.some((d, i) => i !== 1 && d !== first[i]));
+    if (first.length < 2 || mismatch) {
+      throw shapeError(node, `inputs ${inputs.map(fmt).join(", ")} must agree on every axis but the channel axis`);
+    }
+    return [first[0], inputs.reduce((sum, x) => sum + x[1], 0), ...first.slice(2)];
+  },
+  forward(ctx, _node, inputs, inputShapes, outShape) {
+    const y = ctx.alloc(outShape);
+    forEachConcatBlock(
+      inputShapes,
+      outShape,
+      (i, from, to, count) => ctx.step.copyRange(inputs[i], from, y, to, count),
+    );
+    return { output: y };
+  },
+  backward(ctx, _node, { inputShapes, dy, wantInput }) {
+    const outShape = [...dy.shape];
+    const inputs = wantInput.map((want, i) => (want ? ctx.alloc(inputShapes[i]) : null));
+    forEachConcatBlock(inputShapes, outShape, (i, from, to, count) => {
+      const dx = inputs[i];
+      if (dx) ctx.step.copyRange(dy, to, dx, from, count);
+    });
+    return { inputs, params: new Map() };
+  },
+};
+
+/** Calls `visit(input, offsetInInput, offsetInOutput, count)` for every image's block of every input. */
+function forEachConcatBlock(
+  inputShapes: number[][],
+  outShape: number[],
+  visit: (input: number, from: number, to: number, count: number) => void,
+): void {
+  const perImage = outShape.slice(1).reduce((a, b) => a * b, 1);
+  for (let n = 0; n < outShape[0]; n++) {
+    let to = n * perImage;
+    inputShapes.forEach((shape, i) => {
+      const block = shape.slice(1).reduce((a, b) => a * b, 1);
+      visit(i, n * block, to, block);
+      to += block;
+    });
+  }
+}
 
 /** Flatten and reshape: a copy under the new shape (and the gradient copied back). */
 function reshapeLayer<N extends NodeOf<"flatten"> | NodeOf<"reshape">>(
@@ -466,7 +557,10 @@ export const LAYERS: { [O in GraphNode["op"]]: Layer<NodeOf<O>> } = {
   dense,
   relu: clipLayer<NodeOf<"relu">>(() => RELU_RANGE),
   clip: clipLayer<NodeOf<"clip">>((node) => ({ lo: node.min, hi: node.max })),
+  leaky_relu: leakyRelu,
+  sigmoid,
   add,
+  concat,
   flatten: reshapeLayer<NodeOf<"flatten">>((_node, x) => [x[0], x.slice(1).reduce((a, b) => a * b, 1)]),
   reshape: reshapeLayer<NodeOf<"reshape">>(reshapeTarget),
   batch_norm: batchNorm,
@@ -474,3 +568,26 @@ export const LAYERS: { [O in GraphNode["op"]]: Layer<NodeOf<O>> } = {
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
 };
+
+/**
+ * The shape of every value of a graph at a batch size, from the input's and the parameters'
+ * shapes; a mismatch is an InputError naming the node and both shapes.
+ *
+ * @example
+ * ```ts
+ * const shapes = graphShapes(model.graph, (name) => model.weights.get(name)!.shape, 1);
+ * console.log(shapes.get(model.graph.output)); // [1, classes]
+ * ```
+ */
+export function graphShapes(
+  graph: Graph,
+  paramShape: (name: string) => number[],
+  batch: number,
+): Map<string, number[]> {
+  const shapes = new Map([[graph.input.name, [batch, ...graph.input.shape]]]);
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((i) => shapes.get(i)!);
+    shapes.set(node.name, (LAYERS[node.op] as Layer).outputShape(node, inputs, paramShape));
+  }
+  return shapes;
+}

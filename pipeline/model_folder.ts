@@ -27,7 +27,15 @@ export interface ModelFiles {
   weights: Map<string, HostTensor>;
 }
 
-async function readJson(path: string): Promise<unknown> {
+/**
+ * Reads and parses a JSON file; a missing file or bad JSON is an InputError naming it.
+ *
+ * @example
+ * ```ts
+ * const manifest = parseManifest(await readJson("model/manifest.json"), "model/manifest.json");
+ * ```
+ */
+export async function readJson(path: string): Promise<unknown> {
   const text = new TextDecoder().decode(await readInputFile(path));
   try {
     return JSON.parse(text);

@@ -36,8 +36,10 @@ export interface TensorToWrite {
 /** The largest JSON header accepted (bytes). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-const DTYPE_SIZES = { F32: 4, F16: 2, BF16: 2, F64: 8 } as const;
-type Dtype = keyof typeof DTYPE_SIZES;
+/** Bytes per element of each float dtype read. */
+export const DTYPE_SIZES = { F32: 4, F16: 2, BF16: 2, F64: 8 } as const;
+/** A float dtype read: 32-bit, half, bfloat16 or 64-bit. */
+export type Dtype = keyof typeof DTYPE_SIZES;
 
 const offset = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const TensorEntrySchema = z.object({
@@ -159,8 +161,16 @@ function halfToFloat(h: number): number {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
-/** Decodes little-endian values of `dtype` into float32 (a copy, never a view of the file). */
-function decodeFloats(bytes: Uint8Array, dtype: Dtype): Float32Array {
+/**
+ * Decodes little-endian values of `dtype` into float32 (a copy, never a view of the file); the
+ * bytes may sit at any alignment. ONNX initializers share it.
+ *
+ * @example
+ * ```ts
+ * decodeFloats(new Uint8Array([0, 0, 128, 63]), "F32"); // Float32Array [1]
+ * ```
+ */
+export function decodeFloats(bytes: Uint8Array, dtype: Dtype): Float32Array {
   const count = bytes.length / DTYPE_SIZES[dtype];
   if (dtype === "F32" && littleEndianHost) return new Float32Array(bytes.slice().buffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

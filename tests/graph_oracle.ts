@@ -6,7 +6,17 @@ import type { Conv2dGeometry } from "../kernels/conv2d.ts";
 import type { PoolWindow } from "../kernels/pool.ts";
 import type { Graph, GraphNode } from "../pipeline/graph.ts";
 import { conv2dForwardOracle } from "./conv_oracle.ts";
-import { addOracle, avgPoolOracle, batchNormOracle, clipOracle, maxPoolOracle, poolOutShape } from "./ops_oracle.ts";
+import {
+  addOracle,
+  avgPoolOracle,
+  batchNormOracle,
+  clipOracle,
+  concatOracle,
+  leakyReluOracle,
+  maxPoolOracle,
+  poolOutShape,
+  sigmoidOracle,
+} from "./ops_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
 
 export interface OracleValue {
@@ -69,20 +79,20 @@ export function graphForwardOracle(
   });
   const values = new Map<string, OracleValue>([[graph.input.name, { shape: [batch, c, h, w], data: input }]]);
   for (const node of graph.nodes) {
-    const [a, b] = node.inputs.map((name) => values.get(name)!);
-    values.set(node.name, forwardNode(node, a, b, param, paramShape, options.training ?? false));
+    const inputs = node.inputs.map((name) => values.get(name)!);
+    values.set(node.name, forwardNode(node, inputs, param, paramShape, options.training ?? false));
   }
   return values.get(graph.output)!;
 }
 
 function forwardNode(
   node: GraphNode,
-  a: OracleValue,
-  b: OracleValue | undefined,
+  inputs: OracleValue[],
   param: (name: string) => ArrayLike<number>,
   paramShape: (name: string) => number[],
   training: boolean,
 ): OracleValue {
+  const [a, b] = inputs;
   switch (node.op) {
     case "conv2d": {
       const ws = paramShape(node.weight);
@@ -129,6 +139,14 @@ function forwardNode(
       return { shape: a.shape, data: clipOracle(a.data, 0, Infinity) };
     case "clip":
       return { shape: a.shape, data: clipOracle(a.data, node.min, node.max) };
+    case "leaky_relu":
+      return { shape: a.shape, data: leakyReluOracle(a.data, node.alpha) };
+    case "sigmoid":
+      return { shape: a.shape, data: sigmoidOracle(a.data) };
+    case "concat": {
+      const channels = inputs.reduce((sum, v) => sum + v.shape[1], 0);
+      return { shape: [a.shape[0], channels, ...a.shape.slice(2)], data: concatOracle(inputs) };
+    }
     case "max_pool":
       return {
         shape: poolOutShape(a.shape, poolWindow(node)),

@@ -23,6 +23,37 @@ export function addOracle(a: Values, b: Values, scale = 1): Float64Array {
   return Float64Array.from(a, (v, i) => v + scale * b[i]);
 }
 
+export function leakyReluOracle(x: Values, alpha: number): Float64Array {
+  return Float64Array.from(x, (v) => (v > 0 ? v : alpha * v));
+}
+
+export function leakyReluBackwardOracle(x: Values, dy: Values, alpha: number): Float64Array {
+  return Float64Array.from(x, (v, i) => (v > 0 ? dy[i] : alpha * dy[i]));
+}
+
+export function sigmoidOracle(x: Values): Float64Array {
+  return Float64Array.from(x, (v) => 1 / (1 + Math.exp(-v)));
+}
+
+/** From the forward output y: dx = dy * y * (1 - y). */
+export function sigmoidBackwardOracle(y: Values, dy: Values): Float64Array {
+  return Float64Array.from(y, (v, i) => dy[i] * v * (1 - v));
+}
+
+/** Joins [N, C_i, ...] arrays along axis 1 (the same trailing dims for all). */
+export function concatOracle(inputs: { shape: readonly number[]; data: Values }[]): Float64Array {
+  const n = inputs[0].shape[0];
+  const out = new Float64Array(inputs.reduce((sum, v) => sum + v.data.length, 0));
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    for (const v of inputs) {
+      const block = v.data.length / n;
+      for (let j = 0; j < block; j++) out[at++] = v.data[i * block + j];
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- per-channel sums
 
 /** out[c] = sum over n and spatial positions of (a - center[c]) * b (b = 1, center = 0 if absent). */
