@@ -1,5 +1,5 @@
 /**
- * deno task audit [--model DIR] [--data SPEC] [--out DIR] [--limit N] [--epsilons 0,0.01,...] ...
+ * deno task audit [--model DIR|FILE.onnx [--sidecar S.json]] [--data SPEC] [--out DIR] [--limit N] [--epsilons 0,0.01,...] ...
  *
  * Audits a model on a labelled data set: accuracy, calibration, the mistake taxonomy with a
  * rectified accuracy, FGSM and PGD accuracy-versus-epsilon curves, smallest flipping epsilons and
@@ -8,7 +8,7 @@
  * OUT/index.html and OUT/assets/, and prints a summary table. Finished batches are kept in
  * OUT/partial/ until the report is written: `--resume` continues an interrupted run.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
@@ -36,7 +36,7 @@ import { defaultFeatureNode } from "../pipeline/explain/features.ts";
 import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
 import { Hierarchy, loadHierarchy } from "../pipeline/hierarchy.ts";
 import { InputError } from "../pipeline/input_error.ts";
-import { loadModelFolder } from "../pipeline/model_folder.ts";
+import { loadModel } from "../pipeline/load_model.ts";
 import { writeReportHtml } from "../pipeline/report/html.ts";
 import { startProgress } from "./progress.ts";
 import { runCommand, validateFlags } from "./run_command.ts";
@@ -53,6 +53,7 @@ const DEFAULT_ATTACK_SAMPLE = 256;
 
 const Flags = z.object({
   model: z.string().min(1).default("fixtures/models/digits"),
+  sidecar: z.string().min(1).optional(),
   data: z.string().min(1).default("mnist"),
   out: z.string().min(1).default("./audit-report"),
   limit: num.pipe(z.number().int().min(1)).optional(),
@@ -102,8 +103,10 @@ async function main(args: string[]): Promise<void> {
   }
   const flags = validateFlags(Flags, values);
   await assertReportWritable(flags.out, flags.force || flags.resume);
-  const model = await loadModelFolder(flags.model);
+  const { files: model, sha256, source: modelSource } = await loadModel(flags.model, { sidecar: flags.sidecar });
   const { manifest } = model;
+  // A manifest's hierarchy is relative to its model folder; an ONNX file's to the file's folder.
+  const modelDir = modelSource === "onnx" ? dirname(flags.model) : flags.model;
   const range = manifest.inputRange;
   const width = range[1] - range[0];
   const epsilons = flags.epsilons ?? DEFAULT_EPSILONS.map((e) => e * width);
@@ -111,7 +114,7 @@ async function main(args: string[]): Promise<void> {
   if (outside !== undefined) {
     throw new InputError(`--epsilons: ${outside} is outside [0, ${width}], the width of the model's input range`);
   }
-  const hierarchyPath = flags.hierarchy ?? (manifest.hierarchy ? join(flags.model, manifest.hierarchy) : undefined);
+  const hierarchyPath = flags.hierarchy ?? (manifest.hierarchy ? join(modelDir, manifest.hierarchy) : undefined);
   const hierarchy = hierarchyPath
     ? await loadHierarchy(hierarchyPath, manifest.classes)
     : Hierarchy.flat(manifest.classes);
@@ -124,9 +127,6 @@ async function main(args: string[]): Promise<void> {
   const source = await openDataSource(flags.data, { channels, height, width: imageWidth });
   const total = batchedCount(source, flags.limit);
   const groups = flags.groups ? await readGroupsFile(flags.groups, { count: source.count }) : undefined;
-  const weights = await Deno.readFile(join(flags.model, "weights.safetensors"));
-  const sha256 = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", weights)))
-    .map((b) => b.toString(16).padStart(2, "0")).join("");
 
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, model);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { AuditReportSchema } from "../pipeline/audit/report_schema.ts";
 import { loadModel } from "../pipeline/load_model.ts";
 import { saveModelFolder } from "../pipeline/model_folder.ts";
 import { writeNpy } from "../pipeline/npy.ts";
@@ -105,4 +106,18 @@ Deno.test("train --init starts from an onnx model and writes a model folder with
   const mismatch = await runCli("train", [...args, "--data", fourClasses, "--force"]);
   assert.equal(mismatch.code, 2, mismatch.stderr);
   assert.match(mismatch.stderr, /--init .*init\.onnx has 3 classes but --data has 4/);
+});
+
+Deno.test("audit CLI audits an onnx model on real digits: the report names the file's sha256", async () => {
+  const { dir, path } = await writeLenet();
+  const out = join(dir, "report");
+  const result = await runCli("audit", [
+    ...["--model", path, "--sidecar", join(dir, "labels.json"), "--data", "mnist", "--limit", "16", "--out", out],
+    ...["--epsilons", "0,0.1", "--pgd-steps", "2", "--skip-min-epsilon", "--sanity-images", "1", "--quiet"],
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile(join(out, "report.json"))));
+  assert.equal(report.model.sha256, createHash("sha256").update(await Deno.readFile(path)).digest("hex"));
+  assert.equal(report.accuracy.count, 16);
+  assert.equal(report.bias!.classes.length, 10);
 });

@@ -88,7 +88,7 @@ export const AuditReportSchema = z.object({
   model: z.object({
     name: z.string(),
     path: z.string(),
-    /** SHA-256 of weights.safetensors, hex. */
+    /** SHA-256, hex, of weights.safetensors (a model folder) or of the .onnx file. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     classes: z.array(z.string()).min(2),
     inputRange: z.tuple([z.number(), z.number()]),
