@@ -150,7 +150,9 @@ ${
     ])
   }
 </div>
-<div class="block"><h3>Robustness (${r.attack.toUpperCase()})</h3>
+<div class="block"><h3>Robustness (${r.attack.toUpperCase()}${
+    r.attacked < report.accuracy.count ? `, seeded sample of ${r.attacked} images` : ""
+  })</h3>
 <table class="wide"><thead><tr><th>epsilon</th>${epsilons}</tr></thead><tbody><tr><th scope="row">accuracy</th>${accuracies}</tr></tbody></table>
 <p>Median smallest flipping epsilon: <strong>${median === null ? "–" : median.toFixed(4)}</strong>${
     r.minEpsilon ? ` <span class="muted">(${r.minEpsilon.flipped} flipped, ${r.minEpsilon.notFlipped} not)</span>` : ""
@@ -495,9 +497,13 @@ function biasSection(bias: NonNullable<AuditReport["bias"]>, embed: Embed): Sect
     body: `<p class="settings">MMD-critic in the features of node <code>${
       h(s.featureNode)
     }</code>, per predicted class: prototypes
-${s.prototypes}, criticisms ${s.criticisms}; MMD tests with ${s.permutations} permutations. A class is flagged when a group is predicted into it at least
+${s.prototypes}, criticisms ${s.criticisms}. ${
+      s.comparisons === 0
+        ? "No group metadata was given (<code>--groups FILE</code>), so no class can be flagged."
+        : `MMD tests with ${s.permutations} permutations. A class is flagged when a group is predicted into it at least
 ${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
-(${h(s.significance)}).</p>
+(${h(s.significance)}).`
+    }</p>
 ${classes.map((c) => biasClass(c, embed)).join("\n")}`,
   };
 }
