@@ -18,7 +18,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
-import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import { channelDims, type ChannelSumKernel, channelSumKernel, recordChannelSum } from "./channel_sum.ts";
 import { elementGrid } from "./elementwise.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
@@ -27,7 +27,6 @@ const BatchNormParams = d.struct({
   count: d.u32,
   C: d.u32,
   HW: d.u32,
-  op: d.u32,
   eps: d.f32,
 }).$name("BatchNormParams");
 
@@ -43,17 +42,24 @@ const layout = tgpu.bindGroupLayout({
   out: { storage: d.arrayOf(d.f32), access: "mutable" },
 });
 
-export const batchNormSpec = defineKernel("batch_norm", layout, readWgsl(import.meta.url, "batch_norm.wgsl"));
+const code = readWgsl(import.meta.url, "batch_norm.wgsl");
+/** One kernel per op of batch_norm.wgsl (forward, input backward, rescale), the op folded in. */
+const batchNormSpecs = ["forward", "backward", "rescale"].map((name, op) =>
+  defineKernel(`batch_norm_${name}`, layout, specializeConstants(code, { OP: op }))
+);
 
-/** The compiled kernels batch norm records: its own, and channel_sum for the parameter gradients. */
+/** The compiled kernels batch norm records: its own (by op), and channel_sum for the parameter gradients. */
 export interface BatchNormKernels {
-  batchNorm: Kernel<typeof layout.entries>;
+  batchNorm: Kernel<typeof layout.entries>[];
   channelSum: ChannelSumKernel;
 }
 
 /** Compiles the batch-norm kernels on a device (cached). */
 export async function batchNormKernels(gpu: Gpu): Promise<BatchNormKernels> {
-  const [batchNorm, channelSum] = await Promise.all([gpu.kernel(batchNormSpec), channelSumKernel(gpu)]);
+  const [batchNorm, channelSum] = await Promise.all([
+    Promise.all(batchNormSpecs.map((spec) => gpu.kernel(spec))),
+    channelSumKernel(gpu),
+  ]);
   return { batchNorm, channelSum };
 }
 
@@ -111,8 +117,8 @@ function dispatchBatchNorm(
   }
   checkSizes("batch_norm", { ...perChannel, ...(tensors.x ? { x: [tensors.x, out.size] } : {}) });
   const p = step.placeholder;
-  step.dispatch(kernels.batchNorm, {
-    params: { count: out.size, C, HW, op, eps },
+  step.dispatch(kernels.batchNorm[op], {
+    params: { count: out.size, C, HW, eps },
     x: tensors.x ?? p,
     mean: tensors.mean ?? p,
     variance: tensors.variance,

@@ -1,4 +1,5 @@
-// Batch normalisation in inference form, per channel c of an NCHW tensor, chosen by params.op:
+// Batch normalisation in inference form, per channel c of an NCHW tensor, one pipeline per op
+// (OP, set by the host):
 //   0 forward:        out = (x - mean[c]) / sqrt(variance[c] + eps) * gamma[c] + beta[c]
 //   1 input backward: out = x * gamma[c] / sqrt(variance[c] + eps)          (x = dy)
 //   2 rescale:        out = out / sqrt(variance[c] + eps), in place          (d gamma's last step)
@@ -9,6 +10,7 @@
 // return.
 
 const WG: u32 = 256u;
+const OP: u32 = 0u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -17,7 +19,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.count) { return; }
   let c = (i / p.HW) % p.C;
   let invStd = 1.0 / sqrt(layout.$.variance[c] + p.eps);
-  switch p.op {
+  switch OP {
     case 0u: {
       let xhat = (layout.$.x[i] - layout.$.mean[c]) * invStd;
       layout.$.out[i] = xhat * layout.$.gamma[c] + layout.$.beta[c];

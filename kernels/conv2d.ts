@@ -20,7 +20,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
 import { windowExtent } from "./window.ts";
-import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
+import { compileGemm, defineGemmKernels, type GemmCore, gemmEntries, type GemmKernel, recordGemm } from "./gemm.ts";
 import { readWgsl } from "./kernel.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
@@ -141,9 +141,9 @@ const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
 const output = { storage: d.arrayOf(d.f32), access: "mutable" } as const;
 const params = { uniform: Conv2dParams } as const;
 
-const forwardLayout = tgpu.bindGroupLayout({ params, x: input, weight: input, bias: input, y: output });
-const backwardInputLayout = tgpu.bindGroupLayout({ params, dy: input, weight: input, dx: output });
-const backwardWeightLayout = tgpu.bindGroupLayout({ params, dy: input, x: input, dweight: output });
+const forwardLayout = tgpu.bindGroupLayout({ params, x: input, weight: input, bias: input, y: output, ...gemmEntries });
+const backwardInputLayout = tgpu.bindGroupLayout({ params, dy: input, weight: input, dx: output, ...gemmEntries });
+const backwardWeightLayout = tgpu.bindGroupLayout({ params, dy: input, x: input, dweight: output, ...gemmEntries });
 
 /** A conv2d kernel's accessor WGSL: its operand accessors and the shared decoding. */
 function convCode(...files: string[]): string {
@@ -294,6 +294,7 @@ export function recordConv2dForward(step: Step, kernels: Conv2dKernels, args: Co
     },
     M,
     N,
+    K,
     groups,
   );
 }
@@ -319,6 +320,7 @@ export function recordConv2dBackwardInput(step: Step, kernels: Conv2dKernels, ar
     },
     M,
     N,
+    K,
     groups,
   );
 }
@@ -344,6 +346,7 @@ export function recordConv2dBackwardWeight(step: Step, kernels: Conv2dKernels, a
     },
     M,
     N,
+    K,
     groups,
   );
 }

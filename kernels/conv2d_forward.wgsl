@@ -1,7 +1,8 @@
-// conv2d forward as an implicit GEMM, per group g (grid z):
+// conv2d forward as an implicit GEMM, per group g:
 //   y[(n,oy,ox), co] = sum over (ci,r,s) of W[co, (ci,r,s)] * im2col(x)[(ci,r,s), (n,oy,ox)]
 // M = Cout/groups, N = batch*Ho*Wo, K = Cin/groups*R*S. The PyTorch weight order
-// [Cout, Cin/groups, R, S] already is A row-major, so A is a plain read and only B gathers.
+// [Cout, Cin/groups, R, S] already is A row-major, so A is a plain read and only B gathers:
+// a column of B is an output pixel, and k walks the taps.
 // The bias is added in the store so the layer needs no second pass over y.
 
 fn loadA(g: u32, m: u32, k: u32) -> f32 {
@@ -9,9 +10,23 @@ fn loadA(g: u32, m: u32, k: u32) -> f32 {
   return layout.$.weight[(g * p.groupOutChannels + m) * p.K + k];
 }
 
-fn loadB(g: u32, k: u32, n: u32) -> f32 {
-  let p = layout.$.params;
-  return im2col(g, convTap(k), convPixel(n, p.outHeight, p.outWidth));
+alias BColumn = Im2colPixel;
+alias BCursor = Im2colTap;
+
+fn bColumn(g: u32, n: u32) -> BColumn {
+  return im2colPixel(n);
+}
+
+fn bCursor(g: u32, k: u32) -> BCursor {
+  return im2colTap(g, k);
+}
+
+fn bNext(cursor: BCursor) -> BCursor {
+  return nextIm2colTap(cursor);
+}
+
+fn bAt(column: BColumn, cursor: BCursor) -> f32 {
+  return im2col(column, cursor);
 }
 
 fn storeC(g: u32, m: u32, n: u32, v: f32) {

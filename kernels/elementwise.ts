@@ -16,7 +16,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { type Gpu, grid1d, type Step } from "./gpu.ts";
-import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 /** Invocations per workgroup of the one-item-per-invocation kernels. */
@@ -51,7 +51,6 @@ export const RELU6_RANGE: ClipRange = Object.freeze({ lo: 0, hi: 6 });
 
 const ElementwiseParams = d.struct({
   count: d.u32,
-  op: d.u32,
   lo: d.f32,
   hi: d.f32,
   scale: d.f32,
@@ -64,15 +63,6 @@ const layout = tgpu.bindGroupLayout({
   out: { storage: d.arrayOf(d.f32), access: "mutable" },
 });
 
-export const elementwiseSpec = defineKernel("elementwise", layout, readWgsl(import.meta.url, "elementwise.wgsl"));
-
-export type ElementwiseKernel = Kernel<typeof layout.entries>;
-
-/** Compiles the elementwise kernel on a device (cached). */
-export function elementwiseKernel(gpu: Gpu): Promise<ElementwiseKernel> {
-  return gpu.kernel(elementwiseSpec);
-}
-
 const OP = {
   clip: 0,
   clipBackward: 1,
@@ -84,10 +74,29 @@ const OP = {
   sigmoidBackward: 7,
 } as const;
 
+type ElementwiseOp = keyof typeof OP;
+
+const code = readWgsl(import.meta.url, "elementwise.wgsl");
+const ops = Object.keys(OP) as ElementwiseOp[];
+
+/** One kernel per op, the op folded in as a constant (see specializeConstants). */
+export const elementwiseSpecs = Object.fromEntries(
+  ops.map((op) => [op, defineKernel(`elementwise_${op}`, layout, specializeConstants(code, { OP: OP[op] }))]),
+) as Record<ElementwiseOp, KernelSpec<typeof layout.entries>>;
+
+/** The compiled elementwise kernels, one per op. */
+export type ElementwiseKernel = Record<ElementwiseOp, Kernel<typeof layout.entries>>;
+
+/** Compiles the elementwise kernels on a device (cached). */
+export async function elementwiseKernel(gpu: Gpu): Promise<ElementwiseKernel> {
+  const kernels = await Promise.all(ops.map((op) => gpu.kernel(elementwiseSpecs[op])));
+  return Object.fromEntries(ops.map((op, i) => [op, kernels[i]])) as ElementwiseKernel;
+}
+
 function dispatchOp(
   step: Step,
   kernel: ElementwiseKernel,
-  op: keyof typeof OP,
+  op: ElementwiseOp,
   tensors: { a?: TensorLike; b?: TensorLike; out: TensorLike },
   values: { range?: ClipRange; scale?: number },
 ): void {
@@ -97,10 +106,9 @@ function dispatchOp(
   if (tensors.b) sizes.b = [tensors.b, count];
   checkSizes(`elementwise ${op}`, sizes);
   const range = values.range ?? RELU_RANGE;
-  step.dispatch(kernel, {
+  step.dispatch(kernel[op], {
     params: {
       count,
-      op: OP[op],
       lo: Math.max(range.lo, -F32_BIG),
       hi: Math.min(range.hi, F32_BIG),
       scale: values.scale ?? 1,

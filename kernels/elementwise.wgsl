@@ -1,4 +1,4 @@
-// Elementwise ops over flat float32 arrays, chosen by params.op:
+// Elementwise ops over flat float32 arrays, one pipeline per op (OP, set by the host):
 //   0 clip forward:      out = min(max(a, lo), hi)              (ReLU, ReLU6)
 //   1 clip backward:     out = b where lo < a < hi, else 0       (a = forward input x, b = dy)
 //   2 add:               out = a + scale * b                     (residual add)
@@ -14,13 +14,14 @@
 // Invocations past `count` return.
 
 const WG: u32 = 256u;
+const OP: u32 = 0u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   let p = layout.$.params;
   if (i >= p.count) { return; }
-  switch p.op {
+  switch OP {
     case 0u: {
       layout.$.out[i] = min(max(layout.$.a[i], p.lo), p.hi);
     }

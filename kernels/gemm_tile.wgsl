@@ -2,8 +2,8 @@
 //
 //   C[g, m, n] = sum_k A(g, m, k) * B(g, k, n)
 //
-// The including kernel defines loadA, loadB and storeC (how the operands map onto its tensors)
-// and a params struct with fields M, N, K. Each workgroup computes a TILE_M x TILE_N block of C
+// The including kernel defines loadA, B's column/cursor accessors (bColumn, bCursor, bAt) and
+// storeC (how the operands map onto its tensors) and a params struct with fields M, N, K. Each workgroup computes a TILE_M x TILE_N block of C
 // with 16x16 invocations, each owning a 4x4 register block. Per step of TILE_K, the workgroup
 // stages a TILE_K x TILE_M slice of A and a TILE_K x TILE_N slice of B in workgroup memory
 // (k-major, so the inner loop reads 4 consecutive values of each), then every invocation does
@@ -17,6 +17,11 @@ const THREADS: u32 = 256u;
 
 var<workgroup> tileA: array<array<f32, TILE_M>, TILE_K>;
 var<workgroup> tileB: array<array<f32, TILE_N>, TILE_K>;
+
+// One value of B: the tiles are staged in any order, so each load sets up its column and k afresh.
+fn loadB(g: u32, k: u32, n: u32) -> f32 {
+  return bAt(bColumn(g, n), bCursor(g, k));
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn main(

@@ -5,7 +5,14 @@
 import tgpu, { type TgpuBuffer, type TgpuRoot } from "typegpu";
 import type * as d from "typegpu/data";
 import { DeviceLostError, GpuError, NoAdapterError } from "./errors.ts";
-import { type Bindings, type Kernel, type KernelEntries, type KernelSpec, resolveWgsl } from "./kernel.ts";
+import {
+  type Bindings,
+  type Kernel,
+  type KernelEntries,
+  type KernelSpec,
+  resolveWgsl,
+  UniformWindow,
+} from "./kernel.ts";
 import { BufferPool, type DType, Tensor, type TensorLike } from "./tensor.ts";
 
 /** What the audit reports about the adapter it ran on. */
@@ -60,7 +67,9 @@ export class Gpu implements Disposable {
     if (!adapter) throw new NoAdapterError();
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-    const device = await adapter.requestDevice({ requiredLimits });
+    // Timestamps cost nothing unless written; benchmarks time GPU work with them where offered.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info;
     return new Gpu(device, {
       description: info.description || info.device || "unknown adapter",
@@ -273,6 +282,14 @@ export class Step {
     return this.gpu.placeholder;
   }
 
+  /**
+   * A tensor for work recorded into this step (contents undefined). Dispose it once that work is
+   * recorded: commands run in order, so a later reuse of its buffer cannot overtake them.
+   */
+  alloc(shape: readonly number[]): Tensor {
+    return this.gpu.tensor(shape);
+  }
+
   /** Records one dispatch of a compiled kernel. */
   dispatch<E extends KernelEntries>(
     kernel: Kernel<E>,
@@ -282,7 +299,10 @@ export class Step {
     const entries: GPUBindGroupEntry[] = [];
     Object.entries(kernel.spec.layout.entries).forEach(([key, entry], binding) => {
       const value = (bindings as Record<string, unknown>)[key];
-      if ("uniform" in entry) {
+      if ("uniform" in entry && value instanceof UniformWindow) {
+        const resource = { buffer: value.tensor.buffer, offset: value.byteOffset, size: value.byteSize };
+        entries.push({ binding, resource });
+      } else if ("uniform" in entry) {
         const buffer = this.gpu.acquireUniform(entry.uniform as d.AnyWgslData);
         buffer.write(value as never);
         this.#uniforms.push([entry.uniform as d.AnyWgslData, buffer]);
@@ -333,6 +353,15 @@ export class Step {
     if (count === 0) return;
     this.#endPass();
     this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, count * 4);
+  }
+
+  /**
+   * Writes the GPU's clock into `querySet[index]` between the work recorded so far and the work
+   * recorded next (an empty compute pass carrying the timestamp), for benchmarks.
+   */
+  timestamp(querySet: GPUQuerySet, index: number): void {
+    this.#endPass();
+    this.encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: index } }).end();
   }
 
   /** Sets a tensor to zeros. */

@@ -27,9 +27,21 @@ export interface KernelSpec<E extends KernelEntries = KernelEntries> {
   readonly entryPoint?: string;
 }
 
-/** The arguments of one dispatch: a value for each uniform, a tensor for each storage entry. */
+/**
+ * A byte range of a tensor's buffer bound as a uniform buffer instead of a params value: how the
+ * window GEMM core (gemm_window.wgsl) stages one operand, since on CPU-emulated adapters a uniform
+ * load costs a fraction of a storage load.
+ */
+export class UniformWindow {
+  constructor(readonly tensor: TensorLike, readonly byteOffset: number, readonly byteSize: number) {}
+}
+
+/**
+ * The arguments of one dispatch: a value (or a UniformWindow) for each uniform, a tensor for each
+ * storage entry.
+ */
 export type Bindings<E extends KernelEntries> = {
-  [K in keyof E]: E[K] extends TgpuLayoutUniform ? d.InferInput<E[K]["uniform"]> : TensorLike;
+  [K in keyof E]: E[K] extends TgpuLayoutUniform ? d.InferInput<E[K]["uniform"]> | UniformWindow : TensorLike;
 };
 
 /** Declares a kernel. `code` may be read from a `.wgsl` file next to the wrapper. */
@@ -40,6 +52,22 @@ export function defineKernel<E extends KernelEntries>(
   entryPoint = "main",
 ): KernelSpec<E> {
   return { name, layout, code, entryPoint };
+}
+
+/**
+ * Replaces `const NAME: u32 = <n>u;` declarations; every name must be declared once. A kernel
+ * specialised this way per op or per shape compiles each variant with the value folded in: on
+ * CPU-emulated adapters every case of a switch on a uniform value runs, masked, so one pipeline
+ * per op beats one for all ops.
+ */
+export function specializeConstants(code: string, constants: Record<string, number>): string {
+  let out = code;
+  for (const [name, value] of Object.entries(constants)) {
+    const pattern = new RegExp(`const ${name}: u32 = \\d+u;`);
+    if (!pattern.test(out)) throw new Error(`specializeConstants: no "const ${name}: u32" in the WGSL`);
+    out = out.replace(pattern, `const ${name}: u32 = ${value}u;`);
+  }
+  return out;
 }
 
 /** Reads a WGSL file that sits beside the module given by `base` (pass `import.meta.url`). */

@@ -13,7 +13,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
-import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
+import { compileGemm, defineGemmKernels, type GemmCore, gemmEntries, type GemmKernel, recordGemm } from "./gemm.ts";
 import { readWgsl } from "./kernel.ts";
 import type { TensorLike } from "./tensor.ts";
 
@@ -35,6 +35,7 @@ const layout = tgpu.bindGroupLayout({
   b: { storage: d.arrayOf(d.f32), access: "readonly" },
   bias: { storage: d.arrayOf(d.f32), access: "readonly" },
   c: { storage: d.arrayOf(d.f32), access: "mutable" },
+  ...gemmEntries,
 });
 
 export const matmulSpecs = defineGemmKernels("matmul", layout, readWgsl(import.meta.url, "matmul.wgsl"));
@@ -81,6 +82,7 @@ export function recordMatmul(step: Step, kernel: MatmulKernel, args: MatmulArgs)
     },
     M,
     N,
+    K,
     batch,
   );
 }

@@ -1,6 +1,7 @@
 // C = op(A) op(B) (+ bias[n]), batched over g: the dense layer and its two backwards.
 // op(A) is M x K, stored as M x K, or as K x M when transA = 1; likewise op(B), K x N.
-// The tiling is gemm_tile.wgsl's; this file only says where the operands live.
+// The tiling is the GEMM core's; this file only says where the operands live. A column of B
+// starts at a fixed offset and each step of k moves by a fixed stride.
 
 fn loadA(g: u32, m: u32, k: u32) -> f32 {
   let p = layout.$.params;
@@ -9,11 +10,26 @@ fn loadA(g: u32, m: u32, k: u32) -> f32 {
   return layout.$.a[base + m * p.K + k];
 }
 
-fn loadB(g: u32, k: u32, n: u32) -> f32 {
+struct BColumn { offset: u32 }
+struct BCursor { offset: u32 }
+
+fn bColumn(g: u32, n: u32) -> BColumn {
   let p = layout.$.params;
-  let base = g * p.strideB;
-  if (p.transB == 1u) { return layout.$.b[base + n * p.K + k]; }
-  return layout.$.b[base + k * p.N + n];
+  return BColumn(g * p.strideB + select(n, n * p.K, p.transB == 1u));
+}
+
+fn bCursor(g: u32, k: u32) -> BCursor {
+  let p = layout.$.params;
+  return BCursor(select(k * p.N, k, p.transB == 1u));
+}
+
+fn bNext(cursor: BCursor) -> BCursor {
+  let p = layout.$.params;
+  return BCursor(cursor.offset + select(p.N, 1u, p.transB == 1u));
+}
+
+fn bAt(column: BColumn, cursor: BCursor) -> f32 {
+  return layout.$.b[column.offset + cursor.offset];
 }
 
 fn storeC(g: u32, m: u32, n: u32, v: f32) {

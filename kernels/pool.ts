@@ -18,7 +18,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
-import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkU32, elementGrid } from "./elementwise.ts";
 import { windowExtent } from "./window.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
@@ -75,7 +75,6 @@ function poolExtent(axis: string, size: number, kernel: number, stride: number, 
 
 const PoolParams = d.struct({
   count: d.u32,
-  op: d.u32,
   countIncludePad: d.u32,
   H: d.u32,
   W: d.u32,
@@ -99,18 +98,22 @@ const layout = tgpu.bindGroupLayout({
 });
 
 const code = readWgsl(import.meta.url, "pool.wgsl");
-export const poolForwardSpec = defineKernel("pool_forward", layout, code, "forward");
-export const poolBackwardSpec = defineKernel("pool_backward", layout, code, "backward");
+const OPS = ["max", "avg"] as const; // pool.wgsl's OP values 0 and 1
+const passSpecs = (pass: "forward" | "backward") =>
+  OPS.map((op, i) => defineKernel(`${op}_pool_${pass}`, layout, specializeConstants(code, { OP: i }), pass));
+export const poolSpecs = { forward: passSpecs("forward"), backward: passSpecs("backward") };
 
-/** The compiled pooling kernels. */
+/** The compiled pooling kernels, per pass, indexed by op (max, average). */
 export interface PoolKernels {
-  forward: Kernel<typeof layout.entries>;
-  backward: Kernel<typeof layout.entries>;
+  forward: Kernel<typeof layout.entries>[];
+  backward: Kernel<typeof layout.entries>[];
 }
 
 /** Compiles the pooling kernels on a device (cached). */
 export async function poolKernels(gpu: Gpu): Promise<PoolKernels> {
-  const [forward, backward] = await Promise.all([gpu.kernel(poolForwardSpec), gpu.kernel(poolBackwardSpec)]);
+  const [forward, backward] = await Promise.all(
+    [poolSpecs.forward, poolSpecs.backward].map((specs) => Promise.all(specs.map((spec) => gpu.kernel(spec)))),
+  );
   return { forward, backward };
 }
 
@@ -178,10 +181,9 @@ function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
   });
   if (p.argmax) checkU32(name, "argmax", p.argmax);
   const w = p.window;
-  step.dispatch(kernels[p.pass], {
+  step.dispatch(kernels[p.pass][p.op], {
     params: {
       count: p.dst.size,
-      op: p.op,
       countIncludePad: p.countIncludePad === false ? 0 : 1,
       H,
       W,

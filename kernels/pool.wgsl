@@ -1,5 +1,6 @@
-// 2-D pooling over NCHW planes: max (op 0) and average (op 1), forward and backward. Global
-// average pooling is average pooling with the window set to the whole plane.
+// 2-D pooling over NCHW planes: max (OP 0) and average (OP 1), forward and backward, one pipeline
+// per op (OP, set by the host). Global average pooling is average pooling with the window set to
+// the whole plane.
 //
 // Work split: one invocation per element written, 256 per workgroup, workgroups spread over x and
 // y (flat index gid.x + gid.y * nwg.x * 256, as in elementwise.wgsl). `forward` owns one output
@@ -11,6 +12,7 @@
 
 const WG: u32 = 256u;
 const MAX: u32 = 0u;
+const OP: u32 = 0u;
 
 // (plane, row, column) of flat element i of planes height x width.
 fn position(i: u32, height: u32, width: u32) -> vec3u {
@@ -63,7 +65,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
       }
     }
   }
-  if (p.op == MAX) {
+  if (OP == MAX) {
     layout.$.dst[i] = best;
     layout.$.argmax[i] = arg;
   } else {
@@ -84,7 +86,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   for (var oh = rows.x; oh < rows.y; oh++) {
     for (var ow = cols.x; ow < cols.y; ow++) {
       let o = base + oh * p.OW + ow;
-      if (p.op == MAX) {
+      if (OP == MAX) {
         if (layout.$.argmax[o] == i) { sum += layout.$.src[o]; }
       } else {
         sum += layout.$.src[o] / divisor(oh, ow);

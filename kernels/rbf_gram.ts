@@ -22,7 +22,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import type { Gpu, Step } from "./gpu.ts";
-import { compileGemm, defineGemmKernels, type GemmCore, type GemmKernel, recordGemm } from "./gemm.ts";
+import { compileGemm, defineGemmKernels, type GemmCore, gemmEntries, type GemmKernel, recordGemm } from "./gemm.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
 import { elementGrid } from "./elementwise.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
@@ -49,6 +49,7 @@ const gramLayout = tgpu.bindGroupLayout({
   xNorm: readonly,
   yNorm: readonly,
   out: mutable,
+  ...gemmEntries,
 });
 
 const RowNormsParams = d.struct({ rows: d.u32, width: d.u32 }).$name("RowNormsParams");
@@ -127,7 +128,7 @@ export function recordGram(step: Step, kernels: RbfGramKernels, args: GramArgs):
     gamma: args.gamma ?? 0,
   };
   const { x, yT, xNorm, yNorm, out } = args;
-  recordGemm(step, kernels.gram, { params, x, yT, xNorm, yNorm, out }, rows, cols);
+  recordGemm(step, kernels.gram, { params, x, yT, xNorm, yNorm, out }, rows, cols, width);
 }
 
 function matrixShape(kernel: string, t: TensorLike): [number, number] {

@@ -62,7 +62,8 @@ export class BufferPool {
     this.#created++;
     return this.device.createBuffer({
       size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      // UNIFORM too: a GEMM may bind a slice of a pooled buffer as a uniform window (kernel.ts).
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
   }
 }

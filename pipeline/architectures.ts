@@ -86,7 +86,7 @@ export function buildConvnet(spec: ConvnetSpec, seed: number): { graph: Graph; w
 }
 
 /** Standard normal samples (Box-Muller) from a seeded generator. */
-function gaussian(seed: number): () => number {
+export function gaussian(seed: number): () => number {
   const random = mulberry32(seed);
   return () => {
     const u = 1 - random(); // (0, 1]: log stays finite

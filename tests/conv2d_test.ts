@@ -164,19 +164,28 @@ for (const core of GEMM_CORES) {
       const gpu = await testGpu();
       const kernels = await conv2dKernels(gpu, core);
       // M is outChannels (forward, weight gradient) or inChannels (input gradient); 70 also spans
-      // several 64-row tiles and K > 64.
-      for (const [inChannels, outChannels] of [[1, 5], [5, 17], [12, 70], [17, 2]]) {
+      // several 64-row tiles and K > 64. The last three take the window core's paths: grouped,
+      // strided and dilated; N past its widest variant with K past one window (weight gradient);
+      // K = 120*9 past one window (forward).
+      const cases: Partial<Conv2dGeometry>[] = [
+        ...[[1, 5], [5, 17], [12, 70], [17, 2]].map(([inChannels, outChannels]) => ({ inChannels, outChannels })),
+        { inChannels: 16, outChannels: 16, groups: 2, strideH: 2, strideW: 2, dilationH: 2, padH: 2, padW: 2 },
+        { inChannels: 8, outChannels: 12, inHeight: 48, inWidth: 48, padW: 1 },
+        { batch: 1, inChannels: 120, outChannels: 9, inHeight: 5, inWidth: 5 },
+      ];
+      for (const fields of cases) {
         const geom: Conv2dGeometry = {
           ...conv2dDefaults,
           batch: 2,
-          inChannels,
+          inChannels: 1,
           inHeight: 7,
           inWidth: 6,
-          outChannels,
+          outChannels: 1,
           kernelHeight: 3,
           kernelWidth: 3,
           padH: 1,
           padW: 0,
+          ...fields,
         };
         for (const which of ["forward+bias", "backwardInput", "backwardWeight"] as const) {
           await checkKernel(gpu, kernels, geom, 42, which);

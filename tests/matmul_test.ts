@@ -51,3 +51,27 @@ for (const core of GEMM_CORES) {
     },
   });
 }
+
+for (const core of GEMM_CORES) {
+  Deno.test({
+    name: `matmul (${core} GEMM core) matches the float64 oracle with K longer than one window of the window core`,
+    ...gpuTest,
+    async fn() {
+      const gpu = await testGpu();
+      const kernel = await matmulKernel(gpu, core);
+      // K = 2100: three windows of up to 1024 (first, middle, last); M = 20: two row tiles.
+      const M = 20, N = 600, K = 2100;
+      for (const [transA, transB] of [[false, false], [true, true]]) {
+        const a = randomArray(M * K, 7), b = randomArray(K * N, 8), bias = randomArray(N, 9);
+        using ta = gpu.tensor(transA ? [K, M] : [M, K], a);
+        using tb = gpu.tensor(transB ? [N, K] : [K, N], b);
+        using tbias = gpu.tensor([N], bias);
+        using tc = gpu.tensor([M, N]);
+        await gpu.run((s) => recordMatmul(s, kernel, { a: ta, b: tb, c: tc, bias: tbias, M, N, K, transA, transB }));
+        const expected = matmulOracle(a, b, M, N, K, transA, transB);
+        for (let i = 0; i < M * N; i++) expected[i] += bias[i % N];
+        assertClose(await gpu.read(tc), expected, K, `matmul ${M}x${N}x${K} transA ${transA} transB ${transB}`);
+      }
+    },
+  });
+}

@@ -1,0 +1,93 @@
+// GEMM core for CPU-emulated adapters that stages A through a uniform-buffer window.
+//
+//   C[g, m, n] = sum_k A(g, m, k) * B(g, k, n)
+//
+// On llvmpipe every invocation is one lane of an 8-wide SIMD vector; per vector, an fma costs
+// about a cycle, a uniform-buffer load about 12 (an unrolled gather) and a storage-buffer load
+// about 50 (a scalar loop over the lanes). Loads, not fmas, set the speed. So A, the operand all
+// columns of a row share, is read from a uniform buffer: the host packs it (entry point `pack`,
+// through the kernel's loadA, into `scratch`) into 64 KiB windows of ROWS rows x up to KC values
+// of k, and records one dispatch of `main` per window with that window bound as `stagedA`. Each
+// invocation owns RN columns of the window's ROWS rows of C, so a value of B, read once per
+// (k, column), feeds ROWS fmas. B is read through the kernel's column/cursor accessors: bColumn
+// sets up a column once (the index decoding, with divisions), bCursor places k once per window
+// and bNext steps it, so the k loop divides nothing. A window's sums are added into a [ROWS][N]
+// scratch tile (K longer than KC takes several windows), and `finish` hands the tile to storeC.
+// No workgroup memory, no barrier. RN and WG are specialised per call shape by the host (gemm.ts).
+
+const ROWS: u32 = 16u;
+const KC: u32 = 1024u;
+const RN: u32 = 8u;
+const WG: u32 = 64u;
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_id) lid: vec3u,
+) {
+  let M = layout.$.params.M;
+  let N = layout.$.params.N;
+  let tile = layout.$.tile;
+  let n0 = ((wid.x + wid.y * nwg.x) * WG + lid.x) * RN;
+  var cols: array<BColumn, RN>;
+  for (var j = 0u; j < RN; j++) {
+    cols[j] = bColumn(tile.g, min(n0 + j, N - 1u)); // past N: a real column, never stored
+  }
+  // acc[j][i] holds rows 4i..4i+3 of column j; a window row of k holds its ROWS values as vec4s.
+  var acc: array<array<vec4f, ROWS / 4u>, RN>;
+  var cursor = bCursor(tile.g, tile.k0);
+  for (var k = 0u; k < tile.kLen; k++) {
+    var a: array<vec4f, ROWS / 4u>;
+    for (var i = 0u; i < ROWS / 4u; i++) {
+      a[i] = layout.$.stagedA[k * (ROWS / 4u) + i];
+    }
+    for (var j = 0u; j < RN; j++) {
+      let b = vec4f(bAt(cols[j], cursor));
+      for (var i = 0u; i < ROWS / 4u; i++) {
+        acc[j][i] = fma(a[i], b, acc[j][i]);
+      }
+    }
+    cursor = bNext(cursor);
+  }
+  // Raw sums only: a loop body this small is unrolled, so acc is indexed by constants alone. With
+  // storeC inlined here it was not (the compiler's unroll limit) and the Gram kernel ran 3x slower.
+  for (var j = 0u; j < RN; j++) {
+    let n = n0 + j;
+    for (var i = 0u; i < ROWS; i++) {
+      if (n < N) {
+        let p = i * N + n;
+        layout.$.scratch[p] = acc[j][i / 4u][i % 4u] + select(layout.$.scratch[p], 0.0, tile.first == 1u);
+      }
+    }
+  }
+}
+
+// Hands a row tile's sums to storeC once its last window is done, one invocation per value:
+// x and y over n (grid1d), z over the tile's rows.
+@compute @workgroup_size(64, 1, 1)
+fn finish(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let N = layout.$.params.N;
+  let n = gid.x + gid.y * nwg.x * 64u;
+  let m = layout.$.tile.m0 + gid.z;
+  if (n < N && m < layout.$.params.M) {
+    storeC(layout.$.tile.g, m, n, layout.$.scratch[gid.z * N + n]);
+  }
+}
+
+// Packs A into windows, one invocation per value: window w = (g * tiles + t) * chunks + c holds
+// rows t*ROWS.. and k from c*kc, as [k][ROWS], tile.stride = ROWS*kc values apart. Zero past M, K.
+@compute @workgroup_size(64, 1, 1)
+fn pack(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let tile = layout.$.tile;
+  let e = gid.x + gid.y * nwg.x * 64u;
+  if (e >= tile.packed) { return; }
+  let w = e / tile.stride;
+  let within = e - w * tile.stride;
+  let k = (w % tile.chunks) * tile.kc + within / ROWS;
+  let t = (w / tile.chunks) % tile.tiles;
+  let m = t * ROWS + within % ROWS;
+  var v = 0.0;
+  if (m < layout.$.params.M && k < layout.$.params.K) { v = loadA(w / (tile.chunks * tile.tiles), m, k); }
+  layout.$.scratch[e] = v;
+}
