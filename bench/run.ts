@@ -1,0 +1,133 @@
+/**
+ * `deno task bench`: times our kernels and whole models on this machine's adapter against the
+ * adapter's probed peaks and against peer libraries run in the same process on the same inputs,
+ * and prints a table (bench/README.md says how to read it).
+ *
+ *   deno task bench [--only conv2d,gemm,...] [--runs 5] [--cores] [--json [--out FILE]]
+ *
+ * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18
+ * --runs   timed runs per case after the warm-up (best kept)
+ * --cores  also time the conv2d and GEMM cases on every GEMM core (the tiled one compiles for
+ *          minutes on llvmpipe)
+ * --json   write every figure as JSON, with the adapter, Deno version and date: to --out FILE, or
+ *          to stdout (the table then goes to stderr)
+ */
+import { parseArgs } from "node:util";
+import { Gpu } from "../kernels/gpu.ts";
+import { conv2dDefaults, type Conv2dGeometry } from "../kernels/conv2d.ts";
+import { GEMM_CORES } from "../kernels/gemm.ts";
+import { loadModelFolder } from "../pipeline/model_folder.ts";
+import type { BenchCase } from "./case.ts";
+import { attackCase, convCases, gemmCase, gramCase, poolCases, softmaxCases } from "./kernel_cases.ts";
+import { modelCases } from "./model_cases.ts";
+import { resnet18 } from "./resnet18.ts";
+import { probeAdapter } from "./probes.ts";
+import { measure } from "./measure.ts";
+import { type BenchReport, figures, table } from "./report.ts";
+import { GpuTimer } from "./timer.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    only: { type: "string" },
+    runs: { type: "string", default: "5" },
+    cores: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+const runs = Number(flags.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${flags.runs}`);
+
+const gpu = await Gpu.create();
+using timer = new GpuTimer(gpu);
+
+/** The conv2d shape of the speed targets, and the audit's own (digits block 2 at batch 64). */
+const convTarget: Conv2dGeometry = {
+  ...conv2dDefaults,
+  batch: 32,
+  inChannels: 64,
+  inHeight: 16,
+  inWidth: 16,
+  outChannels: 64,
+  kernelHeight: 3,
+  kernelWidth: 3,
+  padH: 1,
+  padW: 1,
+};
+const convAudit: Conv2dGeometry = {
+  ...convTarget,
+  batch: 64,
+  inChannels: 16,
+  outChannels: 32,
+  inHeight: 14,
+  inWidth: 14,
+};
+const otherCores = flags.cores ? GEMM_CORES : [];
+const normalization = { mean: [0, 0, 0], std: [1, 1, 1] };
+
+const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
+  conv2d: () => [
+    ...convCases(gpu, timer, "N=32 C=64->64 16x16 3x3", convTarget, { target: { peerRatio: 3 } }),
+    ...convCases(gpu, timer, "N=64 C=16->32 14x14 3x3", convAudit),
+    ...otherCores.flatMap((core) => convCases(gpu, timer, "N=32 C=64->64 16x16 3x3", convTarget, { core })),
+  ],
+  gemm: () => [
+    gemmCase(gpu, timer, 1024, { target: { peerRatio: 3 } }),
+    ...otherCores.map((core) => gemmCase(gpu, timer, 1024, { core })),
+  ],
+  pool: () => poolCases(gpu, timer, [32, 64, 64, 64]),
+  softmax: () => softmaxCases(gpu, timer, 4096, 1000),
+  attack: () => [attackCase(gpu, timer, [64, 3, 224, 224])],
+  gram: () => [gramCase(gpu, timer, 8192, 256, { target: { fmaShare: 0.3 } })],
+  saliency: async () =>
+    modelCases(gpu, timer, "digits", await loadModelFolder("fixtures/models/digits"), 64, { passes: ["saliency"] }),
+  models: async () => [
+    ...await modelCases(gpu, timer, "digits", await loadModelFolder("fixtures/models/digits"), 64, {
+      passes: ["forward", "training"],
+    }),
+    ...await modelCases(gpu, timer, "fashion", await loadModelFolder("fixtures/models/fashion"), 64, {
+      passes: ["forward", "training"],
+    }),
+  ],
+  resnet18: () => {
+    const { graph, weights } = resnet18({ classes: 1000, size: 224, seed: 1 });
+    return modelCases(gpu, timer, "ResNet-18-shaped 224x224", { graph, weights, manifest: { normalization } }, 8, {
+      passes: ["forward", "training"],
+      ortPeer: true,
+      forwardTarget: { peerRatio: 0.1 },
+    });
+  },
+};
+
+const chosen = flags.only?.split(",") ?? Object.keys(sections);
+const unknown = chosen.filter((name) => !(name in sections));
+if (unknown.length > 0) {
+  throw new Error(`--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")})`);
+}
+
+const log = flags.json && !flags.out ? console.error : console.log;
+log(`probing ${gpu.adapter.description}...`);
+const probes = await probeAdapter(gpu, timer);
+const measured = [];
+for (const name of chosen) {
+  for (const c of await sections[name]()) {
+    log(`  ${c.group}: ${c.name}, ${c.shape}`);
+    measured.push(await measure(c, runs));
+  }
+}
+const report: BenchReport = {
+  date: new Date().toISOString(),
+  deno: Deno.version,
+  adapter: gpu.adapter,
+  timing: timer.method,
+  runs,
+  probes,
+  cases: figures(measured, probes),
+};
+log(table(report));
+if (flags.json) {
+  const json = JSON.stringify(report, null, 2);
+  if (flags.out) await Deno.writeTextFile(flags.out, json + "\n");
+  else console.log(json);
+}
