@@ -49,7 +49,7 @@ const csvNumbers = z.string().regex(
 const count = num.pipe(z.number().int().min(0));
 
 /** Images attacked by default: a seeded sample this size keeps the default audit to minutes here. */
-const DEFAULT_ATTACK_SAMPLE = 256;
+const DEFAULT_ATTACK_SAMPLE = 512;
 
 const Flags = z.object({
   model: z.string().min(1).default("fixtures/models/digits"),
