@@ -45,9 +45,21 @@ export async function biasAudit(
     groups: settings.groups,
     saliency: { exec: ctx.exec, images, options: { method: settings.method, inputRange: ctx.range } },
   }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
+  // Every class's pictures from one more pass over the source, not one per class.
+  const picks = report.classes.flatMap((c) => [...c.prototypes, ...c.criticisms].map((e) => e.index));
+  const pixels = await images(picks);
+  const per = source.shape.reduce((a, b) => a * b, 1);
+  const slot = new Map(picks.map((index, i) => [index, i]));
+  const picked = (indices: number[]) => {
+    const out = new Float32Array(indices.length * per);
+    indices.forEach((index, i) =>
+      out.set(pixels.subarray(slot.get(index)! * per, (slot.get(index)! + 1) * per), i * per)
+    );
+    return Promise.resolve(out);
+  };
   for (const entry of report.classes) {
     if (entry.prototypes.length === 0) continue;
-    const png = await prototypeGridPng([entry], images, source.shape, { range: ctx.range, saliency: true });
+    const png = await prototypeGridPng([entry], picked, source.shape, { range: ctx.range, saliency: true });
     entry.grid = await assets.png(`class-${entry.label}`, png);
   }
   return report;

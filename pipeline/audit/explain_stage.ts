@@ -18,8 +18,7 @@ import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigurePng } from "../explain/sanity_figure.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
 import type { AssetWriter } from "./assets.ts";
-import { confidenceOf } from "./evaluate.ts";
-import { predictBatch } from "./evaluate.ts";
+import { confidenceOf, type ImagePrediction, predictBatch } from "./evaluate.ts";
 import { gatherImages } from "./gather.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import type { AuditReport } from "./report_schema.ts";
@@ -71,7 +70,9 @@ export async function explainAudit(
     });
   }
 
-  const adversarial = await adversarialExamples(ctx, slice(mistakes.length, flipped.length), flipped, settings);
+  const byIndex = new Map(results.predictions.map((p) => [p.index, p]));
+  const adversarialImages = slice(mistakes.length, flipped.length);
+  const adversarial = await adversarialExamples(ctx, adversarialImages, flipped, byIndex, settings);
   const shownAdversarial = [];
   const cleanMaps = await overlays.maps(adversarial.clean, adversarial.items.length);
   const adversarialMaps = await overlays.maps(adversarial.images, adversarial.items.length);
@@ -123,13 +124,15 @@ interface Answer {
 
 /**
  * Attacks the clean images again at the epsilon that flipped them in the sweep, keeping the
- * images (the sweep keeps predictions only). PGD's random start is seeded per image index; an
- * image the attack does not flip again this time is left out.
+ * images (the sweep keeps predictions only). PGD's random start is seeded from the audit's seed;
+ * an image the attack does not flip again this time is left out. The clean answers are the
+ * evaluation's, not recomputed.
  */
 async function adversarialExamples(
   ctx: AuditContext,
   clean: Float32Array,
   flipped: AuditResults["flipped"],
+  predictions: ReadonlyMap<number, ImagePrediction>,
   settings: ExplainSettings,
 ): Promise<{
   items: (AuditResults["flipped"][number] & { clean: Answer; adversarial: Answer })[];
@@ -154,11 +157,8 @@ async function adversarialExamples(
     readImages: true,
   });
   using adversarialBatch = GpuBatch.upload(ctx, { ...host, images: attack.images! });
-  const [cleanAnswers, adversarialAnswers] = [
-    await predictBatch(ctx, batch),
-    await predictBatch(ctx, adversarialBatch),
-  ];
-  const answer = (p: (typeof cleanAnswers)[number]) => ({ predicted: p.top[0], confidence: confidenceOf(p) });
+  const adversarialAnswers = await predictBatch(ctx, adversarialBatch);
+  const answer = (p: ImagePrediction) => ({ predicted: p.top[0], confidence: confidenceOf(p) });
   const kept = flipped.flatMap((f, i) => (adversarialAnswers[i].top[0] !== f.label ? [i] : []));
   const per = clean.length / count;
   const pick = (from: Float32Array) => {
@@ -169,7 +169,7 @@ async function adversarialExamples(
   return {
     items: kept.map((i) => ({
       ...flipped[i],
-      clean: answer(cleanAnswers[i]),
+      clean: answer(predictions.get(flipped[i].index)!),
       adversarial: answer(adversarialAnswers[i]),
     })),
     clean: pick(clean),

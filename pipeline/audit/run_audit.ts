@@ -24,6 +24,7 @@ import { batchedCount, imageBatches } from "./batches.ts";
 import { type Chunk, ChunkStore } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+import { flipBrackets } from "./min_epsilon.ts";
 import { classifyMistakes, type Judgments, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
 import {
   type BatchRobustness,
@@ -185,11 +186,10 @@ export function attackSample(total: number, sample: number | null, seed: number)
 function flippedImages(batch: BatchRobustness, settings: RobustnessSettings): FlippedImage[] {
   const sweep = batch.sweeps[settings.attack];
   if (!sweep) return [];
+  const brackets = flipBrackets(batch.clean, batch.labels, sweep, settings.epsilons);
   return batch.indices.flatMap((index, i) => {
-    const label = batch.labels[i];
-    if (batch.clean[i] !== label) return [];
-    const j = sweep.findIndex((predictions, k) => settings.epsilons[k] > 0 && predictions[i] !== label);
-    return j < 0 ? [] : [{ index, label, epsilon: settings.epsilons[j] }];
+    const bracket = brackets[i];
+    return bracket ? [{ index, label: batch.labels[i], epsilon: bracket.hi }] : [];
   });
 }
 
