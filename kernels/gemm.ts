@@ -4,17 +4,17 @@
  *
  * - `tiled` (gemm_tile.wgsl): 64 x 64 blocks staged in workgroup memory, for real GPUs.
  * - `register` (gemm_register.wgsl): no workgroup memory, operands straight from storage buffers.
- * - `window` (gemm_window.wgsl): for CPU-emulated adapters. A is packed into 64 KiB windows
- *   bound as uniform buffers, one dispatch per window; B is read through column/cursor accessors
- *   that do no division in the k loop. Below 8 rows of C it hands over to the register variants.
+ * - `window` (gemm_window.wgsl): for CPU-emulated adapters. A is packed into 64 KiB windows of 16
+ *   or 32 rows, bound as uniform buffers, one dispatch per window; B is read through column/cursor
+ *   accessors that do no division in the k loop. Below 8 rows of C it hands over to the register
+ *   variants.
  *
  * Measured on llvmpipe, two shared cores (bench/ --cores, conv N=32 64->64 16x16 3x3 and GEMM
  * 1024^3, GFLOP/s over several runs): window 4.9-8.4 and 4.0-7.2, register 1.1-2.0 and 1.8,
  * tiled 1.1-1.4 and 1.5; the tiled core also takes 20-25 s to JIT-compile there, the others under
- * a second. Tried on the window core and dropped: 32-row windows (the compiler stops unrolling
- * the block and it runs 5x slower), k unrolled 2x or 4x, 16 columns per invocation, dispatching
- * N in cache-sized slices, and fully unrolled windows with constant offsets (minutes to compile,
- * no faster): see bench/README.md.
+ * a second. Tried on the window core and dropped: k unrolled 2x or 4x, 16 columns per invocation,
+ * dispatching N in cache-sized slices, and fully unrolled windows with constant offsets (minutes
+ * to compile, no faster): see bench/README.md.
  *
  * A caller defines its kernel once with its accessor WGSL (`defineGemmKernels`) on a layout that
  * spreads `gemmEntries`, compiles it for a device (`compileGemm`) and records it with
@@ -39,11 +39,17 @@ export type GemmCore = "tiled" | "register" | "window";
 /** Every core (tests check each against the oracle, whatever the adapter). */
 export const GEMM_CORES: readonly GemmCore[] = ["tiled", "register", "window"];
 
-/** Rows of C per window and values of k per window (gemm_window.wgsl's ROWS and KC). */
-const WINDOW_ROWS = 16;
-const WINDOW_K = 1024;
 /** A window's size in floats: 64 KiB, WebGPU's guaranteed uniform binding size. */
-const WINDOW_FLOATS = WINDOW_ROWS * WINDOW_K;
+const WINDOW_FLOATS = 16384;
+/**
+ * Window shapes: rows of C per window (gemm_window.wgsl's ROWS; a window then holds up to
+ * KC = WINDOW_FLOATS / ROWS values of k) and their speed relative to 16 rows, which decides
+ * between them where 32 rows would pad M more (windowRowsFor). 32 rows read each value of B once
+ * per 32 fmas instead of 16. Three interleaved A/B runs on llvmpipe: conv2d backward input
+ * (N=32, 64->64, 16x16) 76-84 ms against 93-95 ms with 16 rows; GEMM 1024^3 (245-305 against
+ * 263-291 ms) and the other conv cases the same within the run-to-run noise.
+ */
+const WINDOW_SHAPES = [{ rows: 16, speed: 1 }, { rows: 32, speed: 1.1 }] as const;
 /** Below this many rows of C the window core's 16-row windows waste too much: register instead. */
 const WINDOW_MIN_M = 8;
 /** Workgroups per dispatch the window core aims for, so every CPU thread has work. */
@@ -91,6 +97,23 @@ interface GemmVariant {
   constants: Record<string, number>;
 }
 
+/**
+ * The window core's variants per window shape: WG invocations along N, RN columns x ROWS rows
+ * each; the narrower one keeps small N parallel (GEMM 1024^3 on llvmpipe, two runs: 8 columns x
+ * 16 invocations 6.4 and 5.6 GFLOP/s, 4 x 16 4.9 and 5.2).
+ */
+const WINDOW_VARIANTS: readonly GemmVariant[] = WINDOW_SHAPES.flatMap(({ rows }) =>
+  [64, 16].map((wg) => ({
+    name: `window${rows}_8x${wg}`,
+    file: "gemm_window.wgsl",
+    cores: ["window"] as const,
+    blockM: rows,
+    blockN: 8 * wg,
+    minM: WINDOW_MIN_M,
+    constants: { ROWS: rows, KC: WINDOW_FLOATS / rows, RN: 8, WG: wg },
+  }))
+);
+
 const VARIANTS: readonly GemmVariant[] = [
   { name: "tiled", file: "gemm_tile.wgsl", cores: ["tiled"], blockM: 64, blockN: 64, minM: 0, constants: {} },
   // 64 invocations along N; RM rows x RN columns each.
@@ -121,26 +144,7 @@ const VARIANTS: readonly GemmVariant[] = [
     minM: 0,
     constants: { RM: 1, RN: 8 },
   },
-  // WG invocations along N, RN columns x 16 rows each; the narrower one keeps small N parallel
-  // (GEMM 1024^3 on llvmpipe, two runs: 8 columns x 16 invocations 6.4 and 5.6 GFLOP/s, 4 x 16 4.9 and 5.2).
-  {
-    name: "window8x64",
-    file: "gemm_window.wgsl",
-    cores: ["window"],
-    blockM: WINDOW_ROWS,
-    blockN: 512,
-    minM: WINDOW_MIN_M,
-    constants: { RN: 8, WG: 64 },
-  },
-  {
-    name: "window8x16",
-    file: "gemm_window.wgsl",
-    cores: ["window"],
-    blockM: WINDOW_ROWS,
-    blockN: 128,
-    minM: WINDOW_MIN_M,
-    constants: { RN: 8, WG: 16 },
-  },
+  ...WINDOW_VARIANTS,
 ];
 
 /** The core that suits an adapter: window for CPU emulation (fallback adapters), else tiled. */
@@ -149,8 +153,9 @@ export function gemmCoreFor(adapter: AdapterReport): GemmCore {
   return adapter.isFallbackAdapter || software ? "window" : "tiled";
 }
 
-/** The window core's entry points besides `main`: packing A and handing C to storeC. */
+/** The window core's entry points besides `main`, per window shape: packing A, handing C to storeC. */
 interface WindowEntries<T> {
+  readonly rows: number;
   readonly pack: T;
   readonly finish: T;
 }
@@ -159,7 +164,7 @@ interface WindowEntries<T> {
 export interface GemmSpecs<E extends KernelEntries> {
   readonly name: string;
   readonly variants: readonly { variant: GemmVariant; spec: KernelSpec<E> }[];
-  readonly window: WindowEntries<KernelSpec<E>>;
+  readonly windows: readonly WindowEntries<KernelSpec<E>>[];
 }
 
 /**
@@ -176,20 +181,23 @@ export function defineGemmKernels<E extends KernelEntries>(
     const label = variant.name === "tiled" ? name : `${name}_${variant.name}`;
     return { variant, spec: defineKernel(label, layout, `${accessors}\n${core}`) };
   });
-  const windowCode = variants.find((v) => v.variant.file === "gemm_window.wgsl")!.spec.code;
-  const window = {
-    pack: defineKernel(`${name}_pack`, layout, windowCode, "pack"),
-    finish: defineKernel(`${name}_finish`, layout, windowCode, "finish"),
-  };
-  return { name, variants, window };
+  const windows = WINDOW_SHAPES.map(({ rows }) => {
+    const code = variants.find((v) => v.variant.constants.ROWS === rows)!.spec.code;
+    return {
+      rows,
+      pack: defineKernel(`${name}_pack${rows}`, layout, code, "pack"),
+      finish: defineKernel(`${name}_finish${rows}`, layout, code, "finish"),
+    };
+  });
+  return { name, variants, windows };
 }
 
 /** A GEMM kernel compiled for one core, in all of that core's variants. */
 export interface GemmKernel<E extends KernelEntries> {
   readonly core: GemmCore;
   readonly variants: readonly { variant: GemmVariant; kernel: Kernel<E> }[];
-  /** The window core's other entry points (window core only). */
-  readonly window: WindowEntries<Kernel<E>> | null;
+  /** The window core's other entry points per window shape (window core only, else empty). */
+  readonly windows: readonly WindowEntries<Kernel<E>>[];
 }
 
 /** Compiles a GEMM kernel with the adapter's core, or with `core` when given (tests use each). */
@@ -199,16 +207,17 @@ export async function compileGemm<E extends KernelEntries>(
   core: GemmCore = gemmCoreFor(gpu.adapter),
 ): Promise<GemmKernel<E>> {
   const chosen = specs.variants.filter((v) => v.variant.cores.includes(core));
-  const [kernels, window] = await Promise.all([
+  const [kernels, windows] = await Promise.all([
     Promise.all(chosen.map((v) => gpu.kernel(v.spec))),
-    core === "window"
-      ? Promise.all([gpu.kernel(specs.window.pack), gpu.kernel(specs.window.finish)]).then(([pack, finish]) => ({
-        pack,
-        finish,
-      }))
-      : null,
+    Promise.all(
+      (core === "window" ? specs.windows : []).map(async ({ rows, pack, finish }) => ({
+        rows,
+        pack: await gpu.kernel(pack),
+        finish: await gpu.kernel(finish),
+      })),
+    ),
   ]);
-  return { core, variants: chosen.map((v, i) => ({ variant: v.variant, kernel: kernels[i] })), window };
+  return { core, variants: chosen.map((v, i) => ({ variant: v.variant, kernel: kernels[i] })), windows };
 }
 
 /** Records C (M x N, `batch` times along grid z) with the variant that suits the shape. */
@@ -221,12 +230,13 @@ export function recordGemm<E extends KernelEntries>(
   K: number,
   batch = 1,
 ): void {
-  const windows = gemm.variants.filter((v) => v.variant.file === "gemm_window.wgsl");
-  if (gemm.window && M >= WINDOW_MIN_M) {
+  if (gemm.windows.length > 0 && M >= WINDOW_MIN_M) {
+    const rows = windowRowsFor(M);
+    const windows = gemm.variants.filter((v) => v.variant.file === "gemm_window.wgsl" && v.variant.blockM === rows);
     // The widest window variant that still gives every thread work (or the narrowest).
     const fits = windows.filter((v) => Math.ceil(N / v.variant.blockN) >= WINDOW_MIN_WORKGROUPS);
     const chosen = fits.length > 0 ? fits[0] : windows[windows.length - 1];
-    recordWindowed(step, gemm.window, chosen, bindings, { M, N, K, batch });
+    recordWindowed(step, gemm.windows.find((w) => w.rows === rows)!, chosen, bindings, { M, N, K, batch });
     return;
   }
   const fits = gemm.variants.filter((v) => v.variant.file !== "gemm_window.wgsl" && v.variant.minM <= M);
@@ -238,6 +248,12 @@ export function recordGemm<E extends KernelEntries>(
     batch,
   ]);
   unused.dispose();
+}
+
+/** The window shape with the least expected time for M rows: rows padded to whole windows, over speed. */
+function windowRowsFor(M: number): number {
+  const time = ({ rows, speed }: { rows: number; speed: number }) => Math.ceil(M / rows) * rows / speed;
+  return WINDOW_SHAPES.reduce((best, shape) => (time(shape) < time(best) ? shape : best)).rows;
 }
 
 /** Tile, window and scratch for a core that reads none of them (two buffers: one is writable). */
@@ -264,20 +280,22 @@ function tileParams(fields: Partial<d.Infer<typeof GemmTile>>): d.Infer<typeof G
  */
 function recordWindowed<E extends KernelEntries>(
   step: Step,
-  { pack, finish }: WindowEntries<Kernel<E>>,
+  { rows: windowRows, pack, finish }: WindowEntries<Kernel<E>>,
   { variant, kernel }: { variant: GemmVariant; kernel: Kernel<E> },
   bindings: CallerBindings<E>,
   { M, N, K, batch }: { M: number; N: number; K: number; batch: number },
 ): void {
-  const kc = K > WINDOW_K ? WINDOW_K : Math.ceil(K / 4) * 4; // a window's byte size stays a multiple of 256
-  const chunks = Math.ceil(K / kc);
-  const tiles = Math.ceil(M / WINDOW_ROWS);
-  const stride = WINDOW_ROWS * kc;
+  // K split evenly over the fewest windows (576 = 288 + 288, not 512 + 64); a window's byte size
+  // stays a multiple of 256.
+  const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
+  const kc = Math.ceil(K / chunks / 4) * 4;
+  const tiles = Math.ceil(M / windowRows);
+  const stride = windowRows * kc;
   const count = batch * tiles * chunks;
   const shape = { packed: count * stride, stride, chunks, tiles, kc };
   using packed = step.alloc([(count - 1) * stride + WINDOW_FLOATS]); // the last window is bound whole
   using spare = step.alloc([WINDOW_FLOATS]);
-  using sums = step.alloc([WINDOW_ROWS * N]);
+  using sums = step.alloc([windowRows * N]);
   const window = (offset: number) => new UniformWindow(packed, offset * 4, WINDOW_FLOATS * 4);
   const unbound = new UniformWindow(spare, 0, WINDOW_FLOATS * 4);
   const all = (tile: d.Infer<typeof GemmTile>, stagedA: UniformWindow, scratch: typeof packed) =>
@@ -287,7 +305,7 @@ function recordWindowed<E extends KernelEntries>(
   let w = 0;
   for (let g = 0; g < batch; g++) {
     for (let t = 0; t < tiles; t++) {
-      const m0 = t * WINDOW_ROWS;
+      const m0 = t * windowRows;
       for (let c = 0; c < chunks; c++, w++) {
         const tile = tileParams({
           ...shape,
@@ -299,7 +317,7 @@ function recordWindowed<E extends KernelEntries>(
         });
         step.dispatch(kernel, all(tile, window(w * stride), sums), grid);
       }
-      const rows = Math.min(WINDOW_ROWS, M - m0);
+      const rows = Math.min(windowRows, M - m0);
       step.dispatch(finish, all(tileParams({ g, m0 }), unbound, sums), [...grid1d(Math.ceil(N / 64)), rows]);
     }
   }

@@ -13,7 +13,8 @@
 // sets up a column once (the index decoding, with divisions), bCursor places k once per window
 // and bNext steps it, so the k loop divides nothing. A window's sums are added into a [ROWS][N]
 // scratch tile (K longer than KC takes several windows), and `finish` hands the tile to storeC.
-// No workgroup memory, no barrier. RN and WG are specialised per call shape by the host (gemm.ts).
+// No workgroup memory, no barrier. ROWS, KC, RN and WG are specialised per call shape by the host
+// (gemm.ts).
 
 const ROWS: u32 = 16u;
 const KC: u32 = 1024u;

@@ -59,9 +59,11 @@ for (const core of GEMM_CORES) {
     async fn() {
       const gpu = await testGpu();
       const kernel = await matmulKernel(gpu, core);
-      // K = 2100: three windows of up to 1024 (first, middle, last); M = 20: two row tiles.
-      const M = 20, N = 600, K = 2100;
-      for (const [transA, transB] of [[false, false], [true, true]]) {
+      // K = 2100 takes several windows (first, middle, last) in both window shapes: M = 20 is one
+      // 32-row tile with K in five windows of 420; M = 40 is three 16-row tiles (32-row ones would
+      // pad it to 64) with K in three windows of 700.
+      const N = 600, K = 2100;
+      for (const [M, transA, transB] of [[20, false, false], [20, true, true], [40, false, true]] as const) {
         const a = randomArray(M * K, 7), b = randomArray(K * N, 8), bias = randomArray(N, 9);
         using ta = gpu.tensor(transA ? [K, M] : [M, K], a);
         using tb = gpu.tensor(transB ? [N, K] : [K, N], b);
