@@ -43,7 +43,7 @@ export const GEMM_CORES: readonly GemmCore[] = ["tiled", "register", "window"];
 const WINDOW_FLOATS = 16384;
 /**
  * Window shapes: rows of C per window (gemm_window.wgsl's ROWS; a window then holds up to
- * KC = WINDOW_FLOATS / ROWS values of k) and their speed relative to 16 rows, which decides
+ * WINDOW_FLOATS / ROWS values of k) and their speed relative to 16 rows, which decides
  * between them where 32 rows would pad M more (windowRowsFor). 32 rows read each value of B once
  * per 32 fmas instead of 16. Three interleaved A/B runs on llvmpipe: conv2d backward input
  * (N=32, 64->64, 16x16) 76-84 ms against 93-95 ms with 16 rows; GEMM 1024^3 (245-305 against
@@ -110,40 +110,31 @@ const WINDOW_VARIANTS: readonly GemmVariant[] = WINDOW_SHAPES.flatMap(({ rows })
     blockM: rows,
     blockN: 8 * wg,
     minM: WINDOW_MIN_M,
-    constants: { ROWS: rows, KC: WINDOW_FLOATS / rows, RN: 8, WG: wg },
+    constants: { ROWS: rows, RN: 8, WG: wg },
   }))
 );
 
+/**
+ * The register core's variants: 64 invocations along N, RM rows x RN columns each. The window core
+ * hands small M to the two narrow ones; the 1-row one takes every M.
+ */
+const REGISTER_VARIANTS: readonly GemmVariant[] = ([
+  [16, 2, ["register"]],
+  [4, 4, ["register", "window"]],
+  [1, 8, ["register", "window"]],
+] as const).map(([rows, columns, cores]) => ({
+  name: `register${rows}x${columns}`,
+  file: "gemm_register.wgsl",
+  cores,
+  blockM: rows,
+  blockN: 64 * columns,
+  minM: rows > 1 ? rows : 0,
+  constants: { RM: rows, RN: columns },
+}));
+
 const VARIANTS: readonly GemmVariant[] = [
   { name: "tiled", file: "gemm_tile.wgsl", cores: ["tiled"], blockM: 64, blockN: 64, minM: 0, constants: {} },
-  // 64 invocations along N; RM rows x RN columns each.
-  {
-    name: "register16x2",
-    file: "gemm_register.wgsl",
-    cores: ["register"],
-    blockM: 16,
-    blockN: 128,
-    minM: 16,
-    constants: { RM: 16, RN: 2 },
-  },
-  {
-    name: "register4x4",
-    file: "gemm_register.wgsl",
-    cores: ["register", "window"],
-    blockM: 4,
-    blockN: 256,
-    minM: 4,
-    constants: { RM: 4, RN: 4 },
-  },
-  {
-    name: "register1x8",
-    file: "gemm_register.wgsl",
-    cores: ["register", "window"],
-    blockM: 1,
-    blockN: 512,
-    minM: 0,
-    constants: { RM: 1, RN: 8 },
-  },
+  ...REGISTER_VARIANTS,
   ...WINDOW_VARIANTS,
 ];
 

@@ -6,18 +6,17 @@
 // about a cycle, a uniform-buffer load about 12 (an unrolled gather) and a storage-buffer load
 // about 50 (a scalar loop over the lanes). Loads, not fmas, set the speed. So A, the operand all
 // columns of a row share, is read from a uniform buffer: the host packs it (entry point `pack`,
-// through the kernel's loadA, into `scratch`) into 64 KiB windows of ROWS rows x up to KC values
-// of k, and records one dispatch of `main` per window with that window bound as `stagedA`. Each
+// through the kernel's loadA, into `scratch`) into 64 KiB windows of ROWS rows x up to
+// 16384 / ROWS values of k, and records one dispatch of `main` per window with that window bound as `stagedA`. Each
 // invocation owns RN columns of the window's ROWS rows of C, so a value of B, read once per
 // (k, column), feeds ROWS fmas. B is read through the kernel's column/cursor accessors: bColumn
 // sets up a column once (the index decoding, with divisions), bCursor places k once per window
 // and bNext steps it, so the k loop divides nothing. A window's sums are added into a [ROWS][N]
-// scratch tile (K longer than KC takes several windows), and `finish` hands the tile to storeC.
-// No workgroup memory, no barrier. ROWS, KC, RN and WG are specialised per call shape by the host
+// scratch tile (K longer than a window takes several), and `finish` hands the tile to storeC.
+// No workgroup memory, no barrier. ROWS, RN and WG are specialised per call shape by the host
 // (gemm.ts).
 
 const ROWS: u32 = 16u;
-const KC: u32 = 1024u;
 const RN: u32 = 8u;
 const WG: u32 = 64u;
 
