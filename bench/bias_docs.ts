@@ -6,18 +6,19 @@ import { Gpu } from "../kernels/gpu.ts";
 import { prototypeGridPng, runBiasStage } from "../pipeline/bias/mod.ts";
 import { mmdCritic } from "../pipeline/bias/mmd_critic.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
-import { Executor } from "../pipeline/executor.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
+import { Executor } from "../pipeline/model/executor.ts";
 import { cascadingRandomization, collectFeatures, sanityFigurePng } from "../pipeline/explain/mod.ts";
-import { type InMemoryData, readAll } from "../pipeline/in_memory.ts";
-import { loadModelFolder } from "../pipeline/model_folder.ts";
+import { type InMemoryData, readAll } from "../pipeline/data/in_memory.ts";
+import { loadModelFolder } from "../pipeline/model/model_folder.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const gpu = await Gpu.create();
 const what = Deno.args.length > 0 ? Deno.args : ["digits", "fashion", "timing"];
 await Deno.mkdir("docs", { recursive: true });
 
 function imagesOf(data: InMemoryData) {
-  const per = data.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(data.shape);
   return (indices: number[]) => {
     const out = new Float32Array(indices.length * per);
     indices.forEach((index, i) => out.set(data.images.subarray(index * per, (index + 1) * per), i * per));
@@ -26,7 +27,7 @@ function imagesOf(data: InMemoryData) {
 }
 
 async function* examplesOf(data: InMemoryData) {
-  const per = data.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(data.shape);
   for (let i = 0; i < data.count; i++) {
     yield { index: i, image: data.images.subarray(i * per, (i + 1) * per), label: data.labels[i] };
   }

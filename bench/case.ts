@@ -2,7 +2,7 @@
  * What a benchmark case is: a named piece of GPU work of known size, timed on our kernels and,
  * where one exists, on a peer library with the same inputs.
  */
-import { mulberry32 } from "../pipeline/data/prng.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
 
 /** One timed run. `ms` is the figure compared: GPU time where measured, else wall time. */
 export interface Sample {
@@ -45,9 +45,4 @@ export interface BenchCase {
 export function randomValues(count: number, seed: number): Float32Array {
   const random = mulberry32(seed);
   return Float32Array.from({ length: count }, () => 2 * random() - 1);
-}
-
-/** Product of a shape's dimensions. */
-export function elements(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }

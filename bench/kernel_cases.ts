@@ -18,8 +18,8 @@ import { poolKernels, type PoolWindow, recordMaxPool, recordMaxPoolBackward } fr
 import { recordSoftmaxXent, recordSoftmaxXentBackward, softmaxXentKernel } from "../kernels/softmax_xent.ts";
 import { attackKernels, recordAttackStep } from "../kernels/attack_step.ts";
 import { rbfGramKernels, recordGram, recordRowNorms } from "../kernels/rbf_gram.ts";
-import type { Tensor } from "../kernels/tensor.ts";
-import { type BenchCase, elements, randomValues, type Runner, type Target } from "./case.ts";
+import { sizeOf, type Tensor } from "../kernels/tensor.ts";
+import { type BenchCase, randomValues, type Runner, type Target } from "./case.ts";
 import type { GpuTimer } from "./timer.ts";
 import { hwio, nhwc, tf, tfjsRunner } from "./peers/tfjs.ts";
 
@@ -58,11 +58,11 @@ export function convCases(
 ): BenchCase[] {
   const { core, target } = options;
   const shapes = convShapes(geom);
-  const x = randomValues(elements(shapes.x), 1);
-  const w = randomValues(elements(shapes.w), 2);
-  const dy = randomValues(elements(shapes.y), 3);
-  const flops = 2 * elements(shapes.y) * elements(shapes.w.slice(1));
-  const bytes = 4 * (elements(shapes.x) + elements(shapes.w) + elements(shapes.y));
+  const x = randomValues(sizeOf(shapes.x), 1);
+  const w = randomValues(sizeOf(shapes.w), 2);
+  const dy = randomValues(sizeOf(shapes.y), 3);
+  const flops = 2 * sizeOf(shapes.y) * sizeOf(shapes.w.slice(1));
+  const bytes = 4 * (sizeOf(shapes.x) + sizeOf(shapes.w) + sizeOf(shapes.y));
   const shape = core ? `${label}, ${core} core` : label;
   const conv = {
     strides: [geom.strideH, geom.strideW] as [number, number],
@@ -173,7 +173,7 @@ export function poolCases(gpu: Gpu, timer: GpuTimer, shape: [number, number, num
   const [n, c, h, w] = shape;
   const window: PoolWindow = { kernelHeight: 2, kernelWidth: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 };
   const outShape = [n, c, h / 2, w / 2];
-  const inSize = elements(shape), outSize = elements(outShape);
+  const inSize = sizeOf(shape), outSize = sizeOf(outShape);
   const x = randomValues(inSize, 6), dy = randomValues(outSize, 7);
   const setup = async () => {
     const kernels = await poolKernels(gpu);
@@ -277,7 +277,7 @@ export function softmaxCases(gpu: Gpu, timer: GpuTimer, batch: number, classes: 
 
 /** One FGSM/PGD step (sign, step, projection onto the ball, clip) on a batch of images. */
 export function attackCase(gpu: Gpu, timer: GpuTimer, shape: [number, number, number, number]): BenchCase {
-  const size = elements(shape);
+  const size = sizeOf(shape);
   const x = randomValues(size, 9).map((v) => 0.5 + 0.5 * v);
   const grad = randomValues(size, 10);
   return {

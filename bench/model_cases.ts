@@ -4,11 +4,11 @@
  * saliency batch (forward with tape, input gradient, per-pixel map), each one command encoder.
  */
 import type { Gpu, Step } from "../kernels/gpu.ts";
-import type { Tensor } from "../kernels/tensor.ts";
+import { sizeOf, type Tensor } from "../kernels/tensor.ts";
 import { recordSaliencyMap, saliencyKernels } from "../kernels/saliency.ts";
-import { type ExecutableModel, Executor } from "../pipeline/executor.ts";
-import { parameterNames } from "../pipeline/graph.ts";
-import { type BenchCase, elements, randomValues, type Runner, type Target } from "./case.ts";
+import { type ExecutableModel, Executor } from "../pipeline/model/executor.ts";
+import { parameterNames } from "../pipeline/model/graph.ts";
+import { type BenchCase, randomValues, type Runner, type Target } from "./case.ts";
 import type { GpuTimer } from "./timer.ts";
 import { exportOnnx } from "./onnx_export.ts";
 import { ortRunner } from "./peers/ort.ts";
@@ -16,7 +16,7 @@ import { ortRunner } from "./peers/ort.ts";
 /** FLOPs of a model's passes (convolutions and dense layers) and the bytes its nodes touch. */
 export function passCost(exec: Executor, batch: number) {
   const shapes = exec.shapes(batch);
-  const size = (name: string) => elements(shapes.get(name)!);
+  const size = (name: string) => sizeOf(shapes.get(name)!);
   let forward = 0, firstLayer = 0, bytes = 0;
   for (const node of exec.graph.nodes) {
     const params = parameterNames(node).reduce((sum, p) => sum + exec.params.get(p)!.size, 0);
@@ -53,7 +53,7 @@ export async function modelCases(
   const cost = passCost(exec, batch);
   const inputShape = [batch, ...model.graph.input.shape];
   const classes = exec.outputShape(batch)[1];
-  const x = randomValues(elements(inputShape), 12).map((v) => 0.5 + 0.5 * v);
+  const x = randomValues(sizeOf(inputShape), 12).map((v) => 0.5 + 0.5 * v);
   const dOut = randomValues(batch * classes, 13);
   const shape = `${label}, batch ${batch}`;
   // The input and the loss gradient with respect to the output, uploaded once per runner.

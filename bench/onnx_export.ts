@@ -10,10 +10,10 @@
  * const session = await ort.InferenceSession.create(bytes);
  * ```
  */
-import type { Graph, GraphNode } from "../pipeline/graph.ts";
-import type { HostTensor } from "../pipeline/model_folder.ts";
-import type { Manifest } from "../pipeline/manifest.ts";
-import { onnx } from "../pipeline/onnx/proto.ts";
+import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
+import type { HostTensor } from "../pipeline/model/model_files.ts";
+import type { Manifest } from "../pipeline/model/manifest.ts";
+import { onnx } from "../pipeline/model/onnx/proto.ts";
 type Attribute = InstanceType<typeof onnx.AttributeProto>;
 
 const ints = (name: string, values: number[]): Attribute =>

@@ -9,9 +9,9 @@
  * const { graph, weights } = resnet18({ classes: 1000, size: 224, seed: 1 });
  * ```
  */
-import { gaussian } from "../pipeline/architectures.ts";
-import type { Graph, GraphNode } from "../pipeline/graph.ts";
-import type { HostTensor } from "../pipeline/model_folder.ts";
+import { gaussian } from "../pipeline/train/architectures.ts";
+import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
+import type { HostTensor } from "../pipeline/model/model_files.ts";
 
 export interface Resnet18Options {
   classes: number;

@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { Gpu } from "../kernels/gpu.ts";
 import { conv2dDefaults, type Conv2dGeometry } from "../kernels/conv2d.ts";
 import { GEMM_CORES } from "../kernels/gemm.ts";
-import { loadModelFolder } from "../pipeline/model_folder.ts";
+import { loadModelFolder } from "../pipeline/model/model_folder.ts";
 import type { BenchCase } from "./case.ts";
 import { attackCase, convCases, gemmCase, gramCase, poolCases, softmaxCases } from "./kernel_cases.ts";
 import { modelCases } from "./model_cases.ts";

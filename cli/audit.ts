@@ -12,8 +12,8 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
+import { assertReportWritable, writeReport } from "../pipeline/report/report_file.ts";
 import {
-  assertReportWritable,
   AssetWriter,
   batchedCount,
   biasAudit,
@@ -27,16 +27,15 @@ import {
   LOW_MARGIN,
   PGD_DEFAULTS,
   runAudit,
-  writeReport,
 } from "../pipeline/audit/mod.ts";
 import { readGroupsFile } from "../pipeline/bias/groups.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { Executor } from "../pipeline/executor.ts";
+import { Executor } from "../pipeline/model/executor.ts";
 import { defaultFeatureNode } from "../pipeline/explain/features.ts";
 import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
-import { Hierarchy, loadHierarchy } from "../pipeline/hierarchy.ts";
-import { InputError } from "../pipeline/input_error.ts";
-import { loadModel } from "../pipeline/load_model.ts";
+import { Hierarchy, loadHierarchy } from "../pipeline/model/hierarchy.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
 import { writeReportHtml } from "../pipeline/report/html.ts";
 import { startProgress } from "./progress.ts";
 import { runCommand, validateFlags } from "./run_command.ts";

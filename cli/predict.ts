@@ -9,14 +9,13 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
-import { pathExists, readInputFile } from "../pipeline/data/files.ts";
-import { Executor } from "../pipeline/executor.ts";
-import { InputError } from "../pipeline/input_error.ts";
-import { loadModel } from "../pipeline/load_model.ts";
-import { formatSummary, summarizeModel } from "../pipeline/model_summary.ts";
-import { writeAtomic } from "../pipeline/model_folder.ts";
-import { readNpy } from "../pipeline/npy.ts";
-import { predict } from "../pipeline/predict.ts";
+import { pathExists, readInputFile, writeAtomic } from "../pipeline/io/files.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
+import { formatSummary, summarizeModel } from "../pipeline/model/summary.ts";
+import { readNpy } from "../pipeline/formats/npy.ts";
+import { predict } from "../pipeline/model/predict.ts";
 import { runCommand, validateFlags } from "./run_command.ts";
 
 const USAGE = "usage: deno task predict --model DIR|FILE.onnx [--sidecar S.json] " +

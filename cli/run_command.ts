@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { NoAdapterError } from "../kernels/errors.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 
 /** Validates parsed flags with a zod schema; the first problem becomes an InputError. */
 export function validateFlags<T extends z.ZodType>(schema: T, values: unknown): z.infer<T> {

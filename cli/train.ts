@@ -12,18 +12,19 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
-import { buildConvnet, parameterCount } from "../pipeline/architectures.ts";
-import { pathExists } from "../pipeline/data/files.ts";
+import { buildConvnet, parameterCount } from "../pipeline/train/architectures.ts";
+import { pathExists } from "../pipeline/io/files.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { readAll } from "../pipeline/in_memory.ts";
-import { InputError } from "../pipeline/input_error.ts";
-import { loadModel } from "../pipeline/load_model.ts";
-import type { Manifest } from "../pipeline/manifest.ts";
-import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/marker.ts";
-import { saveModelFolder } from "../pipeline/model_folder.ts";
-import { removeCheckpoints, train, TrainSettingsSchema } from "../pipeline/train.ts";
+import { readAll } from "../pipeline/data/in_memory.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
+import type { Manifest } from "../pipeline/model/manifest.ts";
+import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/data/marker.ts";
+import { saveModelFolder } from "../pipeline/model/model_folder.ts";
+import { removeCheckpoints, train, TrainSettingsSchema } from "../pipeline/train/train.ts";
 import { startProgress } from "./progress.ts";
 import { runCommand, validateFlags } from "./run_command.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const csvInts = (what: string) =>
   z.string().regex(/^\d+(,\d+)*$/, `must be comma-separated integers (${what})`).transform((s) =>
@@ -131,7 +132,7 @@ async function main(args: string[]): Promise<void> {
       flags["marker-other-rate"],
       flags.seed,
     );
-    const per = trainData.shape.reduce((a, b) => a * b, 1);
+    const per = sizeOf(trainData.shape);
     marked.forEach((m, i) => {
       if (m) applyMarker(trainData.images.subarray(i * per, (i + 1) * per), trainData.shape, marker);
     });

@@ -19,9 +19,8 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import type { Gpu, Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import { elementGrid } from "./elementwise.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const AttackStepParams = d.struct({

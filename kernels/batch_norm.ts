@@ -17,10 +17,9 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import type { Gpu, Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import { channelDims, type ChannelSumKernel, channelSumKernel, recordChannelSum } from "./channel_sum.ts";
-import { elementGrid } from "./elementwise.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const BatchNormParams = d.struct({

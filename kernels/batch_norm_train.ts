@@ -6,9 +6,8 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { channelDims } from "./channel_sum.ts";
-import { elementGrid } from "./elementwise.ts";
+import { elementGrid, type Gpu, grid1d, type Step } from "./gpu.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
-import { type Gpu, grid1d, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
 
 const Params = d.struct({ N: d.u32, C: d.u32, HW: d.u32, eps: d.f32, momentum: d.f32 }).$name("BatchNormTrainParams");

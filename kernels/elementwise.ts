@@ -1,7 +1,6 @@
 /**
  * Elementwise kernels: clip (ReLU, ReLU6), leaky ReLU and sigmoid forward and backward, residual
- * add and in-place gradient accumulation, all one WGSL entry point chosen by an op code. Also the small dispatch helpers the
- * other non-GEMM kernel wrappers share (`elementGrid`).
+ * add and in-place gradient accumulation, all one WGSL entry point chosen by an op code.
  *
  * @example
  * ```ts
@@ -15,28 +14,12 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import { type Gpu, grid1d, type Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
-/** Invocations per workgroup of the one-item-per-invocation kernels. */
-export const ELEMENT_WORKGROUP = 256;
-
 /** Stands in for infinity in uniforms: the largest float32 is about 3.4028e38. */
 export const F32_BIG = 3.4e38;
-
-/**
- * The workgroup grid for `count` items at `perWorkgroup` items per workgroup, split over x and y
- * (see `grid1d`); kernels recover the linear workgroup index as `wid.x + wid.y * nwg.x`.
- */
-export function elementGrid(count: number, perWorkgroup = ELEMENT_WORKGROUP): [number, number] {
-  return grid1d(Math.ceil(count / perWorkgroup));
-}
-
-/** Throws an Error naming the kernel and tensor unless the tensor holds u32 values (indices, labels). */
-export function checkU32(kernel: string, name: string, tensor: TensorLike): void {
-  if (tensor.dtype !== "u32") throw new Error(`${kernel}: ${name} must be a u32 tensor, got ${tensor.dtype}`);
-}
 
 /** Bounds of a clip; `hi` may be Infinity (sent to the GPU as F32_BIG). */
 export interface ClipRange {

@@ -401,3 +401,14 @@ export function grid1d(count: number): [number, number] {
   const y = Math.ceil(count / MAX_WORKGROUPS_PER_DIM);
   return [Math.ceil(count / y), y];
 }
+
+/** Invocations per workgroup of the one-item-per-invocation kernels. */
+export const ELEMENT_WORKGROUP = 256;
+
+/**
+ * The workgroup grid for `count` items at `perWorkgroup` items per workgroup, split over x and y
+ * (see `grid1d`); kernels recover the linear workgroup index as `wid.x + wid.y * nwg.x`.
+ */
+export function elementGrid(count: number, perWorkgroup = ELEMENT_WORKGROUP): [number, number] {
+  return grid1d(Math.ceil(count / perWorkgroup));
+}

@@ -10,9 +10,8 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import { elementGrid } from "./elementwise.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
-import type { Gpu, Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
 
 const OptimizerParams = d.struct({

@@ -17,11 +17,10 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import type { Gpu, Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
-import { checkU32, elementGrid } from "./elementwise.ts";
+import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
 import { windowExtent } from "./window.ts";
-import { checkSizes, type TensorLike } from "./tensor.ts";
 
 /** A pooling window: size, stride and (symmetric) zero padding per axis. */
 export interface PoolWindow {

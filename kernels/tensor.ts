@@ -148,3 +148,8 @@ export function checkSizes(kernel: string, tensors: Record<string, [TensorLike, 
     }
   }
 }
+
+/** Throws an Error naming the kernel and tensor unless the tensor holds u32 values (indices, labels). */
+export function checkU32(kernel: string, name: string, tensor: TensorLike): void {
+  if (tensor.dtype !== "u32") throw new Error(`${kernel}: ${name} must be a u32 tensor, got ${tensor.dtype}`);
+}

@@ -14,10 +14,9 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import type { Gpu, Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import { checkU32, elementGrid } from "./elementwise.ts";
-import { checkSizes, type TensorLike } from "./tensor.ts";
+import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
 
 /** Largest k the kernel supports (MAX_K in top_k.wgsl). */
 export const TOP_K_MAX = 10;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AuditReportSchema } from "../pipeline/audit/report_schema.ts";
-import { saveModelFolder } from "../pipeline/model_folder.ts";
+import { AuditReportSchema } from "../pipeline/schema/report.ts";
+import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { bars, trainedBarsModel, writeIdx } from "./audit_fixture.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";

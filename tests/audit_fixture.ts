@@ -5,12 +5,12 @@
  */
 import { join } from "node:path";
 import type { Gpu } from "../kernels/gpu.ts";
-import { buildConvnet } from "../pipeline/architectures.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
-import { encodeIdx } from "../pipeline/idx.ts";
-import type { InMemoryData } from "../pipeline/in_memory.ts";
-import type { ModelFiles } from "../pipeline/model_folder.ts";
-import { train } from "../pipeline/train.ts";
+import { buildConvnet } from "../pipeline/train/architectures.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
+import { encodeIdx } from "../pipeline/formats/idx.ts";
+import type { InMemoryData } from "../pipeline/data/in_memory.ts";
+import type { ModelFiles } from "../pipeline/model/model_files.ts";
+import { train } from "../pipeline/train/train.ts";
 import { randomArray } from "./oracle.ts";
 
 const manifestFields = {

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { ImagePrediction } from "../pipeline/audit/evaluate.ts";
-import { summarizePredictions } from "../pipeline/audit/evaluate.ts";
+import { type ImagePrediction, summarizePredictions } from "../pipeline/audit/evaluate.ts";
 import { calibration, confusionMatrix } from "../pipeline/audit/metrics.ts";
 import { flipBrackets } from "../pipeline/audit/min_epsilon.ts";
-import { classifyMistakes, type Judgment, rectifiedTop1 } from "../pipeline/audit/mistakes.ts";
+import { type Judgment } from "../pipeline/schema/review.ts";
+import { classifyMistakes, rectifiedTop1 } from "../pipeline/audit/mistakes.ts";
 import { RobustnessAccumulator } from "../pipeline/audit/robustness.ts";
 import { trustWarnings } from "../pipeline/audit/trust_checks.ts";
 import { FASHION_MNIST_CLASSES } from "../pipeline/data/mod.ts";
-import { Hierarchy, loadHierarchy } from "../pipeline/hierarchy.ts";
+import { Hierarchy, loadHierarchy } from "../pipeline/model/hierarchy.ts";
 
 const FASHION = FASHION_MNIST_CLASSES;
 const fashion = () => loadHierarchy(new URL("../fixtures/hierarchies/fashion.json", import.meta.url).pathname, FASHION);

@@ -10,14 +10,15 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type AuditReport, AuditReportSchema } from "../pipeline/audit/report_schema.ts";
+import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import { formatGroupsCsv } from "../pipeline/bias/groups.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { readAll } from "../pipeline/in_memory.ts";
-import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/marker.ts";
+import { readAll } from "../pipeline/data/in_memory.ts";
+import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/data/marker.ts";
 import { writeIdx } from "./audit_fixture.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_fixture.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const MODELS = new URL("../fixtures/models/", import.meta.url).pathname;
 const available = ["digits", "digits-marked"].every((m) => existsSync(`${MODELS}${m}/weights.safetensors`));
@@ -29,7 +30,7 @@ function markedHalf(): Promise<{ dir: string; data: string; groups: string }> {
   cached ??= (async () => {
     const data = await readAll(await openDataSource("mnist:test"));
     const marked = chooseMarked(data.labels, 7, 0.5, 0.5, 2024);
-    const per = data.shape.reduce((a, b) => a * b, 1);
+    const per = sizeOf(data.shape);
     const groups = new Map<number, string>();
     marked.forEach((m, i) => {
       if (m) applyMarker(data.images.subarray(i * per, (i + 1) * per), data.shape, DIGITS_MARKER);

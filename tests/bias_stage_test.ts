@@ -4,10 +4,10 @@ import { runBiasStage } from "../pipeline/bias/bias_stage.ts";
 import { fisherGreater } from "../pipeline/bias/fisher.ts";
 import { confusionByGroup, flaggedGroups, groupFindings } from "../pipeline/bias/group_rates.ts";
 import { formatGroupsCsv, parseGroupsCsv } from "../pipeline/bias/groups.ts";
-import { BiasReportSchema } from "../pipeline/bias/report_schema.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
+import { BiasReportSchema } from "../pipeline/schema/bias.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
 import type { FeatureTable } from "../pipeline/explain/features.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 
 Deno.test("groups CSV: parses index,group rows; round-trips; bad rows are InputErrors naming file and line", () => {

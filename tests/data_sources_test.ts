@@ -4,8 +4,8 @@ import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { encode as encodePng } from "fast-png";
 import { encode as encodeJpeg } from "jpeg-js";
-import { encodeIdx } from "../pipeline/idx.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { encodeIdx } from "../pipeline/formats/idx.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import { decodeImage } from "../pipeline/data/decode_image.ts";
 import { toChw } from "../pipeline/data/image.ts";
 import {
@@ -17,7 +17,7 @@ import {
   openDataSource,
   openFashionMnist,
 } from "../pipeline/data/mod.ts";
-import { mulberry32, seededPermutation } from "../pipeline/data/prng.ts";
+import { mulberry32, seededPermutation } from "../pipeline/io/prng.ts";
 
 async function collect(source: DataSource): Promise<Example[]> {
   const out: Example[] = [];

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { Gpu } from "../kernels/gpu.ts";
-import { Executor } from "../pipeline/executor.ts";
-import { InputError } from "../pipeline/input_error.ts";
-import { recordCrossEntropyGradient } from "../pipeline/loss.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle, type OracleModel } from "./graph_oracle.ts";
 import { assertGradientMatches, meanXentOracle } from "./ops_oracle.ts";

@@ -1,12 +1,12 @@
 /** Small models with known gradients for the explanation tests: linear, and a ReLU MLP. */
 import type { Gpu } from "../kernels/gpu.ts";
-import { buildConvnet } from "../pipeline/architectures.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
-import type { ExecutableModel } from "../pipeline/executor.ts";
-import type { Graph } from "../pipeline/graph.ts";
-import type { InMemoryData } from "../pipeline/in_memory.ts";
-import type { HostTensor } from "../pipeline/model_folder.ts";
-import { train } from "../pipeline/train.ts";
+import { buildConvnet } from "../pipeline/train/architectures.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
+import type { ExecutableModel } from "../pipeline/model/executor.ts";
+import type { Graph } from "../pipeline/model/graph.ts";
+import type { InMemoryData } from "../pipeline/data/in_memory.ts";
+import type { HostTensor } from "../pipeline/model/model_files.ts";
+import { train } from "../pipeline/train/train.ts";
 import { randomArray } from "./oracle.ts";
 
 export type Chw = [number, number, number];

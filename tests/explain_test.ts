@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Executor } from "../pipeline/executor.ts";
+import { Executor } from "../pipeline/model/executor.ts";
 import { collectFeatures, defaultFeatureNode } from "../pipeline/explain/features.ts";
 import { averageRanks, spearman } from "../pipeline/explain/rank.ts";
 import { cascadingRandomization, randomisedLayers } from "../pipeline/explain/sanity.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import { linearModel, randomConvnet, randomImages } from "./explain_fixture.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle } from "./graph_oracle.ts";

@@ -4,7 +4,7 @@
  */
 import type { Conv2dGeometry } from "../kernels/conv2d.ts";
 import type { PoolWindow } from "../kernels/pool.ts";
-import type { Graph, GraphNode } from "../pipeline/graph.ts";
+import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
 import { conv2dForwardOracle } from "./conv_oracle.ts";
 import {
   addOracle,

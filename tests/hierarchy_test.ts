@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FASHION_MNIST_CLASSES } from "../pipeline/data/mod.ts";
-import { Hierarchy, type HierarchyNode, loadHierarchy } from "../pipeline/hierarchy.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { Hierarchy, type HierarchyNode, loadHierarchy } from "../pipeline/model/hierarchy.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 
 /** A random rooted tree as a parent array: node i > 0 hangs under a node before it. */
 const parentsArb = fc.integer({ min: 3, max: 14 }).chain((n) =>

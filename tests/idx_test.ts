@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
-import { decodeIdx, encodeIdx, MAX_IDX_BYTES, parseIdx } from "../pipeline/idx.ts";
-import { InputError } from "../pipeline/input_error.ts";
+import { decodeIdx, encodeIdx, MAX_IDX_BYTES, parseIdx } from "../pipeline/formats/idx.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 /** Expects an InputError whose one line names the file, then matches `pattern`. */
 const rejects = (bytes: Uint8Array, pattern: RegExp) =>
@@ -14,7 +15,7 @@ const rejects = (bytes: Uint8Array, pattern: RegExp) =>
 const gzip = (bytes: Uint8Array) => new Uint8Array(gzipSync(bytes));
 
 const idxArb = fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 4 }).chain((shape) => {
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = sizeOf(shape);
   return fc.record({
     shape: fc.constant(shape),
     data: fc.uint8Array({ minLength: count, maxLength: count }),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { gammaOf } from "../pipeline/bias/mmd.ts";
 import { mmdCritic } from "../pipeline/bias/mmd_critic.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { gramOracle, prototypeObjectiveOracle } from "./mmd_oracle.ts";
 

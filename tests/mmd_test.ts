@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { mulberry32, seededPermutation } from "../pipeline/data/prng.ts";
+import { mulberry32, seededPermutation } from "../pipeline/io/prng.ts";
 import { GramEngine } from "../pipeline/bias/gram.ts";
 import { gammaOf, medianBandwidth, mmd2, mmdTest } from "../pipeline/bias/mmd.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";

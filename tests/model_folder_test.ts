@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Tensor } from "../kernels/tensor.ts";
-import { Executor } from "../pipeline/executor.ts";
-import { InputError } from "../pipeline/input_error.ts";
-import { loadModelFolder, type ModelFiles, saveModelFolder } from "../pipeline/model_folder.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { type ModelFiles } from "../pipeline/model/model_files.ts";
+import { loadModelFolder, saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
-import { InputError } from "../pipeline/input_error.ts";
-import { parseNpyHeader, readNpy, writeNpy } from "../pipeline/npy.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { parseNpyHeader, readNpy, writeNpy } from "../pipeline/formats/npy.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 /** Files written by NumPy 2.4 (`np.save`, or `np.lib.format.write_array` for versions 2.0/3.0), base64. */
 const NUMPY = {
@@ -38,7 +39,7 @@ const rejects = (bytes: Uint8Array, pattern: RegExp) =>
 Deno.test("npy round-trips float32 arrays of any shape", () => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 5 }), fc.integer(), (shape, seed) => {
-      const count = shape.reduce((a, b) => a * b, 1);
+      const count = sizeOf(shape);
       const data = Float32Array.from({ length: count }, (_, i) => Math.fround(Math.sin(seed + i) * 1e3));
       const bytes = writeNpy({ shape, data });
       assert.equal(bytes.length - 4 * count, 128);

@@ -2,8 +2,9 @@
  * Builds ONNX models for tests, node by node, with seeded random initializers: the fixtures are
  * made here, never downloaded.
  */
-import { type NodeProto, onnx, type TensorProto } from "../pipeline/onnx/proto.ts";
+import { type NodeProto, onnx, type TensorProto } from "../pipeline/model/onnx/proto.ts";
 import { randomArray } from "./oracle.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 /** An attribute value, tagged with its ONNX type. */
 export type Attr =
@@ -72,7 +73,7 @@ export class OnnxBuilder {
 
   /** Adds a seeded uniform initializer in [-scale, scale) (+ offset); returns its name. */
   random(name: string, shape: number[], scale = 1, offset = 0, typed = false): string {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = sizeOf(shape);
     const data = randomArray(size, ++this.#seed).map((v) => offset + scale * v);
     return this.init(floatTensor(name, shape, data, typed));
   }

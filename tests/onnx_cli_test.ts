@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { AuditReportSchema } from "../pipeline/audit/report_schema.ts";
-import { loadModel } from "../pipeline/load_model.ts";
-import { saveModelFolder } from "../pipeline/model_folder.ts";
-import { writeNpy } from "../pipeline/npy.ts";
+import { AuditReportSchema } from "../pipeline/schema/report.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
+import { saveModelFolder } from "../pipeline/model/model_folder.ts";
+import { writeNpy } from "../pipeline/formats/npy.ts";
 import { bars, writeIdx } from "./audit_fixture.ts";
 import { runCli } from "./cli_helpers.ts";
 import { OnnxBuilder } from "./onnx_builder.ts";

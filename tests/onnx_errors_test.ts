@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { InputError } from "../pipeline/input_error.ts";
-import { loadModel } from "../pipeline/load_model.ts";
-import { writeNpy } from "../pipeline/npy.ts";
-import { onnx, type TensorProto } from "../pipeline/onnx/proto.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
+import { writeNpy } from "../pipeline/formats/npy.ts";
+import { onnx, type TensorProto } from "../pipeline/model/onnx/proto.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
 import { floatTensor, OnnxBuilder } from "./onnx_builder.ts";
 import { lenetFixture } from "./onnx_fixtures.ts";
 import { randomArray } from "./oracle.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const SIDECAR = { classes: ["a", "b", "c"], normalization: { mean: [0, 0, 0], std: [1, 1, 1] } };
 
@@ -32,7 +33,7 @@ function tinyModel(weight: TensorProto): Uint8Array {
 }
 
 function externalWeight(location: string, offset = 0, shape = [3, 3, 3, 3]): TensorProto {
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = sizeOf(shape);
   return {
     name: "w",
     dims: shape,

@@ -5,7 +5,7 @@
  * (depthwise convs, ReLU6, inverted residuals). Batch norm appears both folded into the conv before
  * it and as separate BatchNormalization nodes.
  */
-import type { Sidecar } from "../pipeline/onnx/sidecar.ts";
+import type { Sidecar } from "../pipeline/model/onnx/sidecar.ts";
 import { type Dim, floatTensor, int64Tensor, OnnxBuilder } from "./onnx_builder.ts";
 import { randomArray } from "./oracle.ts";
 

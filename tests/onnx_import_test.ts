@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { Executor } from "../pipeline/executor.ts";
-import { loadModel } from "../pipeline/load_model.ts";
-import { recordCrossEntropyGradient } from "../pipeline/loss.ts";
-import { saveModelFolder } from "../pipeline/model_folder.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import { loadModel } from "../pipeline/model/load_model.ts";
+import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
+import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { lenetFixture, mobilenetV2Fixture, type OnnxFixture, resnet18Fixture } from "./onnx_fixtures.ts";
 import { assertGradientMatchesOrt, assertLogitsMatch, OrtModel } from "./onnx_ort.ts";

@@ -13,11 +13,11 @@ import {
   recordSigmoidBackward,
 } from "../kernels/elementwise.ts";
 import type { Gpu } from "../kernels/gpu.ts";
-import { Executor } from "../pipeline/executor.ts";
-import type { Graph, GraphNode } from "../pipeline/graph.ts";
-import { recordCrossEntropyGradient } from "../pipeline/loss.ts";
-import type { HostTensor, ModelFiles } from "../pipeline/model_folder.ts";
-import { importOnnx } from "../pipeline/onnx/mod.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
+import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
+import type { HostTensor, ModelFiles } from "../pipeline/model/model_files.ts";
+import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle } from "./graph_oracle.ts";
 import { floatTensor, int64Tensor, OnnxBuilder } from "./onnx_builder.ts";

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { PoolWindow } from "../kernels/pool.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 type Values = ArrayLike<number>;
 
@@ -112,7 +113,7 @@ function forEachWindow(
 /** Max pooling: the first maximum in row-major window order wins; padding never does. */
 export function maxPoolOracle(x: Values, shape: readonly number[], w: PoolWindow) {
   const outShape = poolOutShape(shape, w);
-  const size = outShape.reduce((a, b) => a * b, 1);
+  const size = sizeOf(outShape);
   const y = new Float64Array(size), argmax = new Uint32Array(size);
   forEachWindow(shape, w, (o, inputs) => {
     let best = inputs[0];
@@ -131,7 +132,7 @@ export function maxPoolBackwardOracle(dy: Values, argmax: ArrayLike<number>, inp
 }
 
 export function avgPoolOracle(x: Values, shape: readonly number[], w: PoolWindow, countIncludePad = true) {
-  const y = new Float64Array(poolOutShape(shape, w).reduce((a, b) => a * b, 1));
+  const y = new Float64Array(sizeOf(poolOutShape(shape, w)));
   forEachWindow(shape, w, (o, inputs, area) => {
     for (const i of inputs) y[o] += x[i];
     y[o] /= countIncludePad ? area : inputs.length;
@@ -141,7 +142,7 @@ export function avgPoolOracle(x: Values, shape: readonly number[], w: PoolWindow
 
 /** Scatters each output gradient evenly over its window (by the forward's divisor). */
 export function avgPoolBackwardOracle(dy: Values, shape: readonly number[], w: PoolWindow, countIncludePad = true) {
-  const dx = new Float64Array(shape.reduce((a, b) => a * b, 1));
+  const dx = new Float64Array(sizeOf(shape));
   forEachWindow(shape, w, (o, inputs, area) => {
     for (const i of inputs) dx[i] += dy[o] / (countIncludePad ? area : inputs.length);
   });

@@ -22,6 +22,7 @@ import {
   poolOutShape,
 } from "./ops_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 /** A window with padding < kernel, and an [N, C, H, W] shape it yields a non-empty output on. */
 const caseArb = fc.record({
@@ -51,7 +52,6 @@ const caseArb = fc.record({
   return { shape, window };
 });
 
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const describe = (shape: readonly number[], w: PoolWindow) =>
   `[${shape}] k${w.kernelHeight}x${w.kernelWidth} s${w.strideH}x${w.strideW} p${w.padH}x${w.padW}`;
 

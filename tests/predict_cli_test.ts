@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { saveModelFolder } from "../pipeline/model_folder.ts";
-import { writeNpy } from "../pipeline/npy.ts";
+import { saveModelFolder } from "../pipeline/model/model_folder.ts";
+import { writeNpy } from "../pipeline/formats/npy.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
 import { graphForwardOracle } from "./graph_oracle.ts";
 import { assertGradientMatches, meanXentOracle } from "./ops_oracle.ts";

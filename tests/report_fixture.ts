@@ -12,12 +12,12 @@
  * ```
  */
 import { join } from "node:path";
-import { assetPath } from "../pipeline/asset_path.ts";
-import { type AuditReport, AuditReportSchema } from "../pipeline/audit/report_schema.ts";
-import type { BiasReport } from "../pipeline/bias/report_schema.ts";
-import { mulberry32 } from "../pipeline/data/prng.ts";
+import { assetPath } from "../pipeline/schema/asset_path.ts";
+import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
+import type { BiasReport } from "../pipeline/schema/bias.ts";
+import { mulberry32 } from "../pipeline/io/prng.ts";
 import { gridPng, imageTile, overlayTile, type Tile } from "../pipeline/explain/image_grid.ts";
-import type { ReviewSummary } from "../pipeline/review/review_schema.ts";
+import type { ReviewSummary } from "../pipeline/schema/review.ts";
 
 /** What the sample report contains. */
 export interface SampleReportOptions {

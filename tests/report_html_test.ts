@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import fc from "fast-check";
 import { parseHTML } from "linkedom";
-import { type AuditReport, AuditReportSchema } from "../pipeline/audit/report_schema.ts";
+import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import { confusionSvg, escapeHtml, renderReportHtml, sanitySvg, writeReportHtml } from "../pipeline/report/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
 

@@ -3,9 +3,10 @@
  * grouped convs, max, average and global pooling, clip (ReLU6), flatten and a dense head,
  * with seeded random weights and batch-norm statistics.
  */
-import type { Graph } from "../pipeline/graph.ts";
-import type { HostTensor, ModelFiles } from "../pipeline/model_folder.ts";
+import type { Graph } from "../pipeline/model/graph.ts";
+import type { HostTensor, ModelFiles } from "../pipeline/model/model_files.ts";
 import { randomArray } from "./oracle.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 export function resnetFixture(seed = 7): ModelFiles {
   const graph: Graph = {
@@ -99,7 +100,7 @@ export function resnetFixture(seed = 7): ModelFiles {
   const weights = new Map<string, HostTensor>();
   let s = seed;
   for (const [name, shape] of Object.entries(shapes)) {
-    const size = shape.reduce((a, b) => a * b, 1);
+    const size = sizeOf(shape);
     let data = randomArray(size, ++s);
     if (name.endsWith(".v")) data = data.map((v) => 0.5 + Math.abs(v)); // variances > 0
     if (name.endsWith(".g")) data = data.map((v) => 1 + 0.5 * v);

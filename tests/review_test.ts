@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DOMParser } from "linkedom";
-import { InputError } from "../pipeline/input_error.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import {
   appendJudgment,
   type JudgmentRecord,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InputError } from "../pipeline/input_error.ts";
-import { readSafetensors, writeSafetensors } from "../pipeline/safetensors.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { readSafetensors, writeSafetensors } from "../pipeline/formats/safetensors.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 /** Builds a safetensors file from a raw header (object or text) and a data area. */
 function build(header: unknown, data: Uint8Array, declaredLength?: bigint): Uint8Array {
@@ -23,8 +24,8 @@ const tensorArb = fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 4 }).cha
   fc.record({
     shape: fc.constant(shape),
     data: fc.float32Array({
-      minLength: shape.reduce((a, b) => a * b, 1),
-      maxLength: shape.reduce((a, b) => a * b, 1),
+      minLength: sizeOf(shape),
+      maxLength: sizeOf(shape),
     }),
   })
 );

@@ -9,6 +9,7 @@ import {
 } from "../kernels/saliency.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const REDUCERS: Record<ChannelReduce, (values: number[]) => number> = {
   maxAbs: (v) => Math.max(...v.map(Math.abs)),
@@ -33,7 +34,7 @@ Deno.test({
         fc.integer(),
         async ([batch, channels, side], total, firstRaw, reduce, multiply, seed) => {
           const shape = [batch, channels, side, side + 1];
-          const size = shape.reduce((a, b) => a * b, 1), plane = side * (side + 1);
+          const size = sizeOf(shape), plane = side * (side + 1);
           const first = Math.min(firstRaw, total - 1), samples = total - first;
           const x = randomArray(size, seed), base = randomArray(size, seed + 1), g = randomArray(size, seed + 2);
           using tx = gpu.tensor(shape, x);

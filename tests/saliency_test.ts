@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Executor } from "../pipeline/executor.ts";
-import {
-  bytesPerImage,
-  computeSaliency,
-  SALIENCY_METHODS,
-  type SaliencyOptions,
-} from "../pipeline/explain/saliency.ts";
+import { bytesPerImage, Executor } from "../pipeline/model/executor.ts";
+import { computeSaliency, SALIENCY_METHODS, type SaliencyOptions } from "../pipeline/explain/saliency.ts";
 import {
   type Chw,
   linearModel,

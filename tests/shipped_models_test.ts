@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { Executor } from "../pipeline/executor.ts";
-import { type InMemoryData, readAll } from "../pipeline/in_memory.ts";
-import { applyMarker } from "../pipeline/marker.ts";
-import { loadModelFolder } from "../pipeline/model_folder.ts";
-import { evaluateAccuracy } from "../pipeline/train.ts";
+import { Executor } from "../pipeline/model/executor.ts";
+import { type InMemoryData, readAll } from "../pipeline/data/in_memory.ts";
+import { applyMarker } from "../pipeline/data/marker.ts";
+import { loadModelFolder } from "../pipeline/model/model_folder.ts";
+import { evaluateAccuracy } from "../pipeline/train/train.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
+import { sizeOf } from "../kernels/tensor.ts";
 
 const MODELS = new URL("../fixtures/models/", import.meta.url).pathname;
 
@@ -49,7 +50,7 @@ Deno.test({
     assert.ok(cleanAccuracy >= 0.95, `clean accuracy ${cleanAccuracy}`);
 
     // The same non-7 test digits with and without the marker: how many does the model call 7?
-    const per = clean.shape.reduce((a, b) => a * b, 1);
+    const per = sizeOf(clean.shape);
     const others = [...clean.labels.keys()].filter((i) => clean.labels[i] !== 7);
     const subset = (stamp: boolean): InMemoryData => {
       const images = new Float32Array(others.length * per);

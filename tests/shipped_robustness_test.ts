@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AuditReportSchema } from "../pipeline/audit/report_schema.ts";
+import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { runCli } from "./cli_helpers.ts";
 
 const DIGITS = new URL("../fixtures/models/digits", import.meta.url).pathname;

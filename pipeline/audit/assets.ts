@@ -9,9 +9,9 @@
  * ```
  */
 import { join } from "node:path";
-import { assetPath } from "../asset_path.ts";
+import { assetPath } from "../schema/asset_path.ts";
 import { gridPng, type Tile } from "../explain/image_grid.ts";
-import { writeAtomic } from "../model_folder.ts";
+import { writeAtomic } from "../io/files.ts";
 
 /** Pixels per image pixel of a single-tile asset: 28x28 digits become 112x112. */
 const TILE_SCALE = 4;

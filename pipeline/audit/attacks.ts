@@ -19,7 +19,7 @@ import type { Step } from "../../kernels/gpu.ts";
 import { recordSoftmaxXent } from "../../kernels/softmax_xent.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
-import { recordCrossEntropyGradient } from "../loss.ts";
+import { recordCrossEntropyGradient } from "../model/loss.ts";
 import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
 
 export type AttackKind = "fgsm" | "pgd";

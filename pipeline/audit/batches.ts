@@ -8,7 +8,8 @@
  * ```
  */
 import type { DataSource } from "../data/types.ts";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 /** Consecutive examples of a source, images contiguous NCHW in the model's input range. */
 export interface ImageBatch {
@@ -38,7 +39,7 @@ export interface BatchOptions {
 export async function* imageBatches(source: DataSource, options: BatchOptions): AsyncGenerator<ImageBatch> {
   const { batchSize } = options;
   const total = Math.min(source.count, options.limit ?? Infinity);
-  const per = source.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(source.shape);
   let pending: { index: number; image: Float32Array; label: number }[] = [];
   const flush = (): ImageBatch => {
     const images = new Float32Array(pending.length * per);

@@ -12,13 +12,14 @@
 import { runBiasStage } from "../bias/bias_stage.ts";
 import type { Groups } from "../bias/groups.ts";
 import { prototypeGridPng } from "../bias/prototype_grid.ts";
-import type { BiasReport } from "../bias/report_schema.ts";
+import type { BiasReport } from "../schema/bias.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
 import type { SaliencyMethod } from "../explain/saliency.ts";
 import type { AssetWriter } from "./assets.ts";
 import { gatherImages } from "./gather.ts";
 import type { AuditContext } from "./gpu_batch.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 export interface BiasSettings {
   prototypes: number;
@@ -48,7 +49,7 @@ export async function biasAudit(
   // Every class's pictures from one more pass over the source, not one per class.
   const picks = report.classes.flatMap((c) => [...c.prototypes, ...c.criticisms].map((e) => e.index));
   const pixels = await images(picks);
-  const per = source.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(source.shape);
   const slot = new Map(picks.map((index, i) => [index, i]));
   const picked = (indices: number[]) => {
     const out = new Float32Array(indices.length * per);

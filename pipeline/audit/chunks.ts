@@ -15,9 +15,8 @@
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { z } from "zod";
-import { pathExists } from "../data/files.ts";
-import { InputError } from "../input_error.ts";
-import { writeAtomic } from "../model_folder.ts";
+import { pathExists, writeAtomic } from "../io/files.ts";
+import { InputError } from "../io/input_error.ts";
 import type { ImagePrediction } from "./evaluate.ts";
 import type { BatchRobustness } from "./robustness.ts";
 

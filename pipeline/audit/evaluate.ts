@@ -17,7 +17,7 @@ import { recordSoftmaxXent } from "../../kernels/softmax_xent.ts";
 import type { Step } from "../../kernels/gpu.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
-import type { Tape } from "../executor.ts";
+import type { Tape } from "../model/executor.ts";
 import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { calibration, type CalibrationBin, type ClassAccuracy, confusionMatrix, perClassAccuracy } from "./metrics.ts";
 

@@ -10,7 +10,7 @@
  * console.log(explanations.mistakes.length, explanations.sanity?.methods.length);
  * ```
  */
-import { mulberry32 } from "../data/prng.ts";
+import { mulberry32 } from "../io/prng.ts";
 import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
 import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
@@ -21,8 +21,9 @@ import type { AssetWriter } from "./assets.ts";
 import { confidenceOf, type ImagePrediction, predictBatch } from "./evaluate.ts";
 import { gatherImages } from "./gather.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
-import type { AuditReport } from "./report_schema.ts";
+import type { AuditReport } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 export type Explanations = NonNullable<AuditReport["explanations"]>;
 
@@ -52,7 +53,7 @@ export async function explainAudit(
   const sanityIndices = results.predictions.slice(0, settings.sanityImages).map((p) => p.index);
   const indices = [...mistakes.map((m) => m.index), ...flipped.map((f) => f.index), ...sanityIndices];
   const images = await gatherImages(source, indices, ctx.range);
-  const per = source.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(source.shape);
   const slice = (from: number, count: number) => images.slice(from * per, (from + count) * per);
   const shape = source.shape;
   const overlays = new Overlays(ctx, settings.method, shape, assets);

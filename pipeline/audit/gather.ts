@@ -10,6 +10,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { copyIntoRange } from "./batches.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 /** The images at `indices` (in that order, repeats allowed), NCHW, mapped from [0, 1] onto `range`. */
 export async function gatherImages(
@@ -17,7 +18,7 @@ export async function gatherImages(
   indices: readonly number[],
   range: readonly [number, number],
 ): Promise<Float32Array> {
-  const per = source.shape.reduce((a, b) => a * b, 1);
+  const per = sizeOf(source.shape);
   const out = new Float32Array(indices.length * per);
   const wanted = new Map<number, number[]>();
   indices.forEach((index, i) => wanted.set(index, [...(wanted.get(index) ?? []), i]));

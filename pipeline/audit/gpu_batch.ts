@@ -9,11 +9,10 @@
  * ```
  */
 import { type AttackKernels, attackKernels } from "../../kernels/attack_step.ts";
-import type { Tensor } from "../../kernels/tensor.ts";
+import { sizeOf, type Tensor } from "../../kernels/tensor.ts";
 import { type TopKKernel, topKKernel } from "../../kernels/top_k.ts";
-import { mulberry32 } from "../data/prng.ts";
-import type { Executor } from "../executor.ts";
-import { bytesPerImage } from "../explain/saliency.ts";
+import { mulberry32 } from "../io/prng.ts";
+import { bytesPerImage, type Executor } from "../model/executor.ts";
 import type { ImageBatch } from "./batches.ts";
 
 /** The executor and kernels every per-batch stage records with. */
@@ -47,7 +46,7 @@ const MAX_DEFAULT_BATCH = 64;
  */
 export function defaultBatchSize(exec: Executor, budget = 256 * 2 ** 20): number {
   let widest = 0;
-  for (const shape of exec.shapes(1).values()) widest = Math.max(widest, 4 * shape.reduce((a, b) => a * b, 1));
+  for (const shape of exec.shapes(1).values()) widest = Math.max(widest, 4 * sizeOf(shape));
   const byBinding = Math.floor(exec.gpu.limits.maxStorageBufferBindingSize / widest);
   const byBudget = Math.floor(budget / bytesPerImage(exec));
   return Math.max(1, Math.min(MAX_DEFAULT_BATCH, byBinding, byBudget));

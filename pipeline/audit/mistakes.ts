@@ -10,17 +10,12 @@
  * const rectified = rectifiedTop1(predictions, hierarchy, { depth: 1, judgments: new Map([[17, "label is wrong"]]) });
  * ```
  */
-import type { Hierarchy } from "../hierarchy.ts";
+import type { Hierarchy } from "../model/hierarchy.ts";
+import type { Judgments } from "../schema/review.ts";
 import { confidenceOf, type ImagePrediction, isCorrect, marginOf } from "./evaluate.ts";
 
 /** Margins (top-1 minus top-2 probability) below this mark an image as ambiguous by default. */
 export const LOW_MARGIN = 0.1;
-
-/** A human judgment of one mistake, as the review tool records it. */
-export type Judgment = "acceptable" | "not acceptable" | "label is wrong";
-
-/** Judgments by example index. */
-export type Judgments = ReadonlyMap<number, Judgment>;
 
 export interface TaxonomyOptions {
   /** Superclass depth for "same superclass" (1 = the root's children). */

@@ -47,17 +47,8 @@ export {
   perClassAccuracy,
 } from "./metrics.ts";
 export { bisectFlipEpsilons, type Bracket, flipBrackets } from "./min_epsilon.ts";
-export {
-  classifyMistakes,
-  type Judgment,
-  type Judgments,
-  LOW_MARGIN,
-  type MistakeCounts,
-  type MistakeItem,
-  rectifiedTop1,
-} from "./mistakes.ts";
-export { assertReportWritable, buildReport, REPORT_FILE, type ReportMeta, writeReport } from "./report.ts";
-export { type AuditReport, AuditReportSchema, REPORT_SCHEMA_VERSION } from "./report_schema.ts";
+export { classifyMistakes, LOW_MARGIN, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
+export { buildReport, type ReportMeta } from "./report.ts";
 export {
   type BatchRobustness,
   countZeroImages,

@@ -1,26 +1,17 @@
 /**
- * Assembles `report.json` from the stage results, validates it against the schema and writes it,
- * never over an existing report unless forced.
+ * Assembles the report object from the stage results (report/report_file.ts validates and writes it).
  *
  * @example
  * ```ts
- * await assertReportWritable("audit-report", false); // before spending minutes on the audit
- * const report = buildReport(results, meta);
- * await writeReport("audit-report", report, { force: false });
+ * const report = buildReport(results, { explanations, bias }, meta, seconds);
  * ```
  */
-import { join } from "node:path";
-import { InputError } from "../input_error.ts";
-import { writeAtomic } from "../model_folder.ts";
 import { confidenceOf, marginOf } from "./evaluate.ts";
-import { type AuditReport, AuditReportSchema, REPORT_SCHEMA_VERSION } from "./report_schema.ts";
+import { type AuditReport, REPORT_SCHEMA_VERSION } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
 
 /** Everything in the report that does not come from the stages. */
 export type ReportMeta = Pick<AuditReport, "model" | "data" | "adapter" | "config">;
-
-/** The report's file name inside the output folder. */
-export const REPORT_FILE = "report.json";
 
 /** Builds the report object (timings get a total); `createdAt` is now. */
 export function buildReport(
@@ -85,35 +76,4 @@ export function buildReport(
     ...stages,
     review: null,
   };
-}
-
-/** Throws an InputError when `dir` already holds a report and `force` is not set. */
-export async function assertReportWritable(dir: string, force: boolean): Promise<void> {
-  const path = join(dir, REPORT_FILE);
-  if (force) return;
-  try {
-    await Deno.stat(path);
-  } catch (e) {
-    // Not there, or `dir` is not a folder (the write reports that, naming --out).
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return;
-    throw e;
-  }
-  throw new InputError(`${path} exists: pass --force to overwrite it`);
-}
-
-/**
- * Validates the report against the schema (a failure is a bug, not bad input) and writes it
- * atomically to `dir/report.json`, creating `dir`. Returns the path written.
- */
-export async function writeReport(dir: string, report: AuditReport, options: { force: boolean }): Promise<string> {
-  const parsed = AuditReportSchema.safeParse(report);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`report does not match its schema at ${issue.path.join(".")}: ${issue.message}`);
-  }
-  await assertReportWritable(dir, options.force);
-  await Deno.mkdir(dir, { recursive: true });
-  const path = join(dir, REPORT_FILE);
-  await writeAtomic(path, new TextEncoder().encode(JSON.stringify(parsed.data, null, 1) + "\n"));
-  return path;
 }

@@ -18,7 +18,7 @@
  * const { curve, warnings } = robustness.finish();
  * ```
  */
-import type { Hierarchy } from "../hierarchy.ts";
+import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, cleanGradient, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { bisectFlipEpsilons, flipBrackets } from "./min_epsilon.ts";

@@ -16,16 +16,17 @@
  * console.log(results.evaluation.top1, results.robustness.curve);
  * ```
  */
-import { mulberry32 } from "../data/prng.ts";
+import { mulberry32 } from "../io/prng.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
-import type { Hierarchy } from "../hierarchy.ts";
+import type { Hierarchy } from "../model/hierarchy.ts";
 import { batchedCount, imageBatches } from "./batches.ts";
 import { type Chunk, ChunkStore } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { flipBrackets } from "./min_epsilon.ts";
-import { classifyMistakes, type Judgments, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
+import { type Judgments } from "../schema/review.ts";
+import { classifyMistakes, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
 import {
   type BatchRobustness,
   RobustnessAccumulator,
@@ -33,6 +34,7 @@ import {
   type RobustnessSettings,
   type RobustnessSummary,
 } from "./robustness.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 export interface AuditSettings {
   batchSize: number;
@@ -226,7 +228,7 @@ class FeatureStore {
   finish(predictions: readonly ImagePrediction[]): FeatureTable | null {
     if (this.node === null) return null;
     const { exec } = this.ctx;
-    const width = exec.shapes(1).get(this.node)!.slice(1).reduce((a, b) => a * b, 1);
+    const width = sizeOf(exec.shapes(1).get(this.node)!.slice(1));
     const kept = [...this.#classes.values()].flatMap((c) => c.rows.map((row, k) => ({ row, features: c.features[k] })));
     kept.sort((a, b) => a.row - b.row);
     const features = new Float32Array(kept.length * width);

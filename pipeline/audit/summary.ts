@@ -7,7 +7,7 @@
  * console.log(formatSummary(report));
  * ```
  */
-import type { AuditReport } from "./report_schema.ts";
+import type { AuditReport } from "../schema/report.ts";
 
 const LABEL_WIDTH = 22;
 const COLUMN_WIDTH = 9;

@@ -18,14 +18,14 @@
  * ```
  */
 import type { Gpu } from "../../kernels/gpu.ts";
-import type { Executor } from "../executor.ts";
+import type { Executor } from "../model/executor.ts";
 import type { FeatureTable } from "../explain/features.ts";
 import { computeSaliency, type SaliencyOptions } from "../explain/saliency.ts";
 import { confusionByGroup, flaggedGroups, type GroupConfusion, groupFindings } from "./group_rates.ts";
 import type { Groups } from "./groups.ts";
 import { mmdTest, subsampleRows } from "./mmd.ts";
 import { mmdCritic } from "./mmd_critic.ts";
-import type { BiasClass, BiasReport, MmdFindingReport } from "./report_schema.ts";
+import type { BiasClass, BiasReport, MmdFindingReport } from "../schema/bias.ts";
 
 export interface BiasOptions {
   /** Prototypes and criticisms per class (defaults 8 and 4). */

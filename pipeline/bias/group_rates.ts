@@ -11,7 +11,7 @@
  */
 import { fisherGreater } from "./fisher.ts";
 import type { Groups } from "./groups.ts";
-import type { GroupFindingReport } from "./report_schema.ts";
+import type { GroupFindingReport } from "../schema/bias.ts";
 
 /** Per group, a classes x classes confusion matrix: [label * classes + predicted] counts. */
 export type GroupConfusion = Map<string, Int32Array>;

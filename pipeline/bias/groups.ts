@@ -9,8 +9,8 @@
  * groups.get(0); // "marked"
  * ```
  */
-import { readInputFile } from "../data/files.ts";
-import { InputError } from "../input_error.ts";
+import { readInputFile } from "../io/files.ts";
+import { InputError } from "../io/input_error.ts";
 
 /** Example index -> group name. */
 export type Groups = Map<number, string>;

@@ -15,8 +15,8 @@
  * ```
  */
 import type { Gpu } from "../../kernels/gpu.ts";
-import { seededPermutation } from "../data/prng.ts";
-import { InputError } from "../input_error.ts";
+import { seededPermutation } from "../io/prng.ts";
+import { InputError } from "../io/input_error.ts";
 import { GramEngine } from "./gram.ts";
 
 /** Subsample size of the median heuristic (pairs grow as its square). */

@@ -24,7 +24,7 @@
  * ```
  */
 import type { Gpu } from "../../kernels/gpu.ts";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
 import { gammaOf, medianBandwidth } from "./mmd.ts";
 import { GramEngine } from "./gram.ts";
 

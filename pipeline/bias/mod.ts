@@ -27,4 +27,4 @@ export {
 } from "./mmd.ts";
 export { mmdCritic, type MmdCriticOptions, type MmdCriticResult } from "./mmd_critic.ts";
 export { prototypeGridPng } from "./prototype_grid.ts";
-export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "./report_schema.ts";
+export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "../schema/bias.ts";

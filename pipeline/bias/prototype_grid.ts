@@ -10,7 +10,7 @@
  * ```
  */
 import { gridPng, imageTile, overlayTile, type Tile } from "../explain/image_grid.ts";
-import type { BiasClass } from "./report_schema.ts";
+import type { BiasClass } from "../schema/bias.ts";
 
 /** PNG bytes of the prototype/criticism grid of `classes`; `images` returns NCHW images of example indices. */
 export async function prototypeGridPng(

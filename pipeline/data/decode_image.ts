@@ -12,7 +12,7 @@
  */
 import { convertIndexedToRgb, decode as decodePng, type DecodedPng } from "fast-png";
 import { decode as decodeJpeg } from "jpeg-js";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
 import type { RawImage } from "./image.ts";
 
 /** The largest image decoded, in pixels. */

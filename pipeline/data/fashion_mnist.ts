@@ -12,7 +12,8 @@
  * ```
  */
 import { join } from "node:path";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
+import { pathExists } from "../io/files.ts";
 import { openIdxPair } from "./idx_source.ts";
 import type { DataSource, ImageOptions } from "./types.ts";
 
@@ -33,20 +34,10 @@ export const FASHION_MNIST_CLASSES = [
   "Ankle boot",
 ];
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** The gzipped file if present, else the uncompressed one. */
 async function pick(dir: string, name: string): Promise<string> {
   const gz = join(dir, `${name}.gz`);
-  return (await exists(gz)) ? gz : join(dir, name);
+  return (await pathExists(gz)) ? gz : join(dir, name);
 }
 
 /**
@@ -62,7 +53,7 @@ export async function openFashionMnist(
   options: ImageOptions,
   dir = FASHION_MNIST_DIR,
 ): Promise<DataSource> {
-  if (!(await exists(dir))) {
+  if (!(await pathExists(dir))) {
     throw new InputError(
       `fashion-mnist not found under ${dir}: install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)`,
     );

@@ -13,9 +13,9 @@
  * ```
  */
 import { join } from "node:path";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
 import { decodeImage } from "./decode_image.ts";
-import { listFolder, readInputFile } from "./files.ts";
+import { listFolder, readInputFile } from "../io/files.ts";
 import { toChw } from "./image.ts";
 import type { DataSource, Example, ImageOptions } from "./types.ts";
 

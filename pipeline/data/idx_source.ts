@@ -9,9 +9,9 @@
  * console.log(source.count, source.classes);
  * ```
  */
-import { decodeIdx } from "../idx.ts";
-import { InputError } from "../input_error.ts";
-import { readInputFile } from "./files.ts";
+import { decodeIdx } from "../formats/idx.ts";
+import { InputError } from "../io/input_error.ts";
+import { readInputFile } from "../io/files.ts";
 import type { DataSource, ImageOptions } from "./types.ts";
 import { uint8Source } from "./uint8_source.ts";
 

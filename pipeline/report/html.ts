@@ -10,8 +10,8 @@
  */
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import type { AuditReport } from "../audit/report_schema.ts";
-import { writeAtomic } from "../model_folder.ts";
+import type { AuditReport } from "../schema/report.ts";
+import { writeAtomic } from "../io/files.ts";
 import { escapeHtml } from "./escape.ts";
 import { reportSections } from "./sections.ts";
 import { REPORT_CSS } from "./style.ts";

@@ -9,8 +9,8 @@
  * const nav = sections.map((s) => `<a href="#${s.id}">${s.title}</a>`).join("");
  * ```
  */
-import type { AuditReport } from "../audit/report_schema.ts";
-import type { BiasClass } from "../bias/report_schema.ts";
+import type { AuditReport } from "../schema/report.ts";
+import type { BiasClass } from "../schema/bias.ts";
 import { escapeHtml as h } from "./escape.ts";
 import { badge, type Column, figure, fixed, img, pct, pValue, table } from "./markup.ts";
 import {

@@ -18,13 +18,10 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import type { Judgment } from "../audit/mistakes.ts";
+import { JUDGMENTS } from "../schema/review.ts";
 
 /** The judgments file's name inside the report folder. */
 export const JUDGMENTS_FILE = "judgments.jsonl";
-
-/** The three answers a person can give, as the audit's mistake taxonomy names them. */
-export const JUDGMENTS = ["acceptable", "not acceptable", "label is wrong"] as const satisfies readonly Judgment[];
 
 export const ItemKindSchema = z.enum(["mistake", "adversarial"]);
 

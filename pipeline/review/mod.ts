@@ -12,6 +12,7 @@
  * await server.finished;
  * ```
  */
+export { JUDGMENTS } from "../schema/review.ts";
 export {
   appendJudgment,
   itemId,
@@ -21,7 +22,6 @@ export {
   type JudgmentLog,
   type JudgmentRecord,
   JudgmentRecordSchema,
-  JUDGMENTS,
   JUDGMENTS_FILE,
   type MalformedLine,
   readJudgments,
@@ -36,6 +36,6 @@ export {
   type ReviewPlan,
   ReviewPlanSchema,
 } from "./plan.ts";
-export { type ReviewSummary, ReviewSummarySchema } from "./review_schema.ts";
+export { type ReviewSummary, ReviewSummarySchema } from "../schema/review.ts";
 export { type ReviewServer, type ReviewServerOptions, startReviewServer } from "./server.ts";
 export { reviewSummary } from "./summary.ts";

@@ -9,9 +9,10 @@
  * const html = renderReviewPage(report, reviewItems(report), plan, log.judgments);
  * ```
  */
-import type { AuditReport } from "../audit/report_schema.ts";
+import type { AuditReport } from "../schema/report.ts";
 import { escapeHtml } from "../report/escape.ts";
-import { type JudgmentRecord, JUDGMENTS } from "./judgments.ts";
+import { JUDGMENTS } from "../schema/review.ts";
+import { type JudgmentRecord } from "./judgments.ts";
 import type { ReviewItem, ReviewPlan } from "./plan.ts";
 
 const STYLE = `

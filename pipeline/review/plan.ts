@@ -13,11 +13,10 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import type { AuditReport } from "../audit/report_schema.ts";
-import { pathExists } from "../data/files.ts";
-import { seededPermutation } from "../data/prng.ts";
-import { InputError } from "../input_error.ts";
-import { writeAtomic } from "../model_folder.ts";
+import type { AuditReport } from "../schema/report.ts";
+import { pathExists, writeAtomic } from "../io/files.ts";
+import { seededPermutation } from "../io/prng.ts";
+import { InputError } from "../io/input_error.ts";
 import { itemId, ItemIdSchema, type ItemKind } from "./judgments.ts";
 
 /** The plan's file name inside the report folder. */

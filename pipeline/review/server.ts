@@ -15,22 +15,14 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { writeReport } from "../audit/report.ts";
-import { type AuditReport, AuditReportSchema } from "../audit/report_schema.ts";
-import { readInputFile } from "../data/files.ts";
-import { InputError } from "../input_error.ts";
+import type { AuditReport } from "../schema/report.ts";
+import { InputError } from "../io/input_error.ts";
 import { renderReportHtml, writeReportHtml } from "../report/html.ts";
-import {
-  appendJudgment,
-  ItemIdSchema,
-  type JudgmentLog,
-  JUDGMENTS,
-  type MalformedLine,
-  readJudgments,
-} from "./judgments.ts";
+import { readReport, writeReport } from "../report/report_file.ts";
+import { JUDGMENTS, type ReviewSummary } from "../schema/review.ts";
+import { appendJudgment, ItemIdSchema, type JudgmentLog, type MalformedLine, readJudgments } from "./judgments.ts";
 import { renderReviewPage } from "./page.ts";
 import { loadOrCreatePlan, type ReviewItem, reviewItems, type ReviewPlan } from "./plan.ts";
-import type { ReviewSummary } from "./review_schema.ts";
 import { reviewSummary } from "./summary.ts";
 
 export interface ReviewServerOptions {
@@ -63,23 +55,6 @@ interface Review {
   items: Map<string, ReviewItem>;
   plan: ReviewPlan;
   log: JudgmentLog;
-}
-
-async function readReport(dir: string): Promise<AuditReport> {
-  const path = join(dir, "report.json");
-  const text = new TextDecoder().decode(await readInputFile(path));
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = AuditReportSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${path}: not an audit report at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  return parsed.data;
 }
 
 async function openReview(dir: string): Promise<Review> {

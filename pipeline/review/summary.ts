@@ -9,9 +9,9 @@
  * report.review = reviewSummary(report, log);
  * ```
  */
-import type { AuditReport } from "../audit/report_schema.ts";
+import type { AuditReport } from "../schema/report.ts";
 import type { ItemKind, JudgmentLog, JudgmentRecord } from "./judgments.ts";
-import type { ReviewSummary } from "./review_schema.ts";
+import type { ReviewSummary } from "../schema/review.ts";
 
 type Counts = ReviewSummary["mistakes"];
 

@@ -1,0 +1,97 @@
+/** Files: reading what a user names (failures as InputErrors), JSON, and atomic writes. */
+import { InputError } from "./input_error.ts";
+
+/** Turns the errors a user can cause (missing file, no permission, a folder) into an InputError. */
+function userError(path: string, e: unknown): unknown {
+  if (e instanceof Deno.errors.NotFound) return new InputError(`${path}: no such file or folder`);
+  if (e instanceof Deno.errors.PermissionDenied) return new InputError(`${path}: permission denied`);
+  if (e instanceof Deno.errors.IsADirectory) return new InputError(`${path}: is a folder, not a file`);
+  return e;
+}
+
+/**
+ * Reads a whole file; a missing or unreadable file is an InputError naming it.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readInputFile("labels.idx");
+ * ```
+ */
+export async function readInputFile(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw userError(path, e);
+  }
+}
+
+/**
+ * Lists a folder's entries sorted by name (JavaScript string order, so the same on every machine).
+ *
+ * @example
+ * ```ts
+ * const classes = (await listFolder("data")).filter((e) => e.isDirectory).map((e) => e.name);
+ * ```
+ */
+export async function listFolder(path: string): Promise<Deno.DirEntry[]> {
+  const entries: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) entries.push(entry);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotADirectory) throw new InputError(`${path}: not a folder`);
+    throw userError(path, e);
+  }
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * Whether something exists at `path` (file or folder).
+ *
+ * @example
+ * ```ts
+ * if (await pathExists("out/report.json")) console.log("exists");
+ * ```
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Reads and parses a JSON file; a missing file or bad JSON is an InputError naming it.
+ *
+ * @example
+ * ```ts
+ * const manifest = await readJson("model/manifest.json");
+ * ```
+ */
+export async function readJson(path: string): Promise<unknown> {
+  const text = new TextDecoder().decode(await readInputFile(path));
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Distinguishes the temporary files of concurrent writes within one process. */
+let writes = 0;
+
+/** Writes to a temporary file, flushes it to disk, then renames it over `path`. */
+export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.${Deno.pid}.${writes++}.tmp`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
+}

@@ -1,0 +1,147 @@
+/**
+ * The model graph: a zod-validated JSON list of nodes over a closed set of primitive ops.
+ *
+ * Every op here has a forward and a backward kernel. A node's output is named by the node's
+ * name; its inputs name the graph input or earlier nodes (the list is in execution order).
+ * Parameters are named tensors in the model's safetensors file.
+ *
+ * @example
+ * ```ts
+ * const graph = parseGraph(JSON.parse(await Deno.readTextFile("graph.json")), "graph.json");
+ * ```
+ */
+import { z } from "zod";
+import { InputError } from "../io/input_error.ts";
+
+const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
+const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
+const Name = z.string().min(1);
+
+const Conv2dNode = z.object({
+  op: z.literal("conv2d"),
+  stride: PositivePair.default([1, 1]),
+  padding: Pair.default([0, 0]),
+  dilation: PositivePair.default([1, 1]),
+  groups: z.number().int().min(1).default(1),
+  weight: Name,
+  bias: Name.optional(),
+});
+const DenseNode = z.object({ op: z.literal("dense"), weight: Name, bias: Name.optional() });
+const BatchNormNode = z.object({
+  op: z.literal("batch_norm"),
+  scale: Name,
+  shift: Name,
+  mean: Name,
+  variance: Name,
+  epsilon: z.number().min(0).default(1e-5),
+});
+const ReluNode = z.object({ op: z.literal("relu") });
+const ClipNode = z.object({ op: z.literal("clip"), min: z.number(), max: z.number() });
+const LeakyReluNode = z.object({ op: z.literal("leaky_relu"), alpha: z.number().min(0).default(0.01) });
+const SigmoidNode = z.object({ op: z.literal("sigmoid") });
+const PoolFields = {
+  kernel: PositivePair,
+  stride: PositivePair.optional(),
+  padding: Pair.default([0, 0]),
+};
+const MaxPoolNode = z.object({ op: z.literal("max_pool"), ...PoolFields });
+const AvgPoolNode = z.object({
+  op: z.literal("avg_pool"),
+  ...PoolFields,
+  countIncludePad: z.boolean().default(false),
+});
+const GlobalAvgPoolNode = z.object({ op: z.literal("global_avg_pool") });
+const AddNode = z.object({ op: z.literal("add") });
+/** Joins its inputs along the channel axis (axis 1), in input order. */
+const ConcatNode = z.object({ op: z.literal("concat") });
+const FlattenNode = z.object({ op: z.literal("flatten") });
+const ReshapeNode = z.object({
+  op: z.literal("reshape"),
+  /** Shape without the batch axis; one entry may be -1. */
+  shape: z.array(z.number().int().min(-1)).min(1),
+});
+
+const OpFields = z.discriminatedUnion("op", [
+  Conv2dNode,
+  DenseNode,
+  BatchNormNode,
+  ReluNode,
+  ClipNode,
+  LeakyReluNode,
+  SigmoidNode,
+  MaxPoolNode,
+  AvgPoolNode,
+  GlobalAvgPoolNode,
+  AddNode,
+  ConcatNode,
+  FlattenNode,
+  ReshapeNode,
+]);
+
+export const NodeSchema = z.intersection(
+  z.object({ name: Name, inputs: z.array(Name).min(1) }),
+  OpFields,
+);
+
+export const GraphSchema = z.object({
+  format: z.literal("convnet-graph"),
+  version: z.literal(1),
+  input: z.object({
+    name: Name,
+    shape: z.tuple([z.number().int().min(1), z.number().int().min(1), z.number().int().min(1)]),
+  }),
+  nodes: z.array(NodeSchema).min(1),
+  output: Name,
+});
+
+export type GraphNode = z.infer<typeof NodeSchema>;
+export type Graph = z.infer<typeof GraphSchema>;
+export type Op = GraphNode["op"];
+
+/** How many inputs each op takes (1 unless listed): [least, most]. */
+const ARITY: Partial<Record<Op, [number, number]>> = { add: [2, 2], concat: [2, Infinity] };
+
+/** Parameter names a node reads from the weights file. */
+export function parameterNames(node: GraphNode): string[] {
+  switch (node.op) {
+    case "conv2d":
+    case "dense":
+      return node.bias ? [node.weight, node.bias] : [node.weight];
+    case "batch_norm":
+      return [node.scale, node.shift, node.mean, node.variance];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Validates a graph: schema, unique names, inputs defined before use, arity, output defined.
+ * Throws an InputError naming the file and the node.
+ */
+export function parseGraph(json: unknown, source: string): Graph {
+  const parsed = GraphSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InputError(`${source}: invalid graph at ${issue.path.join(".") || "top level"}: ${issue.message}`);
+  }
+  const graph = parsed.data;
+  const defined = new Set([graph.input.name]);
+  for (const node of graph.nodes) {
+    if (defined.has(node.name)) throw new InputError(`${source}: node name "${node.name}" is used twice`);
+    for (const input of node.inputs) {
+      if (!defined.has(input)) {
+        throw new InputError(`${source}: node "${node.name}" reads "${input}", which no earlier node defines`);
+      }
+    }
+    const [least, most] = ARITY[node.op] ?? [1, 1];
+    if (node.inputs.length < least || node.inputs.length > most) {
+      const takes = least === most ? `${least}` : most === Infinity ? `${least} or more` : `${least} to ${most}`;
+      throw new InputError(
+        `${source}: node "${node.name}" (${node.op}) takes ${takes} input(s), got ${node.inputs.length}`,
+      );
+    }
+    defined.add(node.name);
+  }
+  if (!defined.has(graph.output)) throw new InputError(`${source}: output "${graph.output}" is not a node`);
+  return graph;
+}

@@ -1,0 +1,79 @@
+/**
+ * The one model loader the commands use: a model folder (manifest, graph, weights) or an `.onnx`
+ * file with its sidecar JSON. Either way the result is the same `ModelFiles`, with a SHA-256 that
+ * identifies the weights: of `weights.safetensors` for a folder, of the `.onnx` file itself.
+ *
+ * @example
+ * ```ts
+ * const { files, sha256, source } = await loadModel("models/resnet.onnx");
+ * console.log(source, sha256, files.manifest.classes.length);
+ * ```
+ */
+import { createHash } from "node:crypto";
+import { basename, dirname, join, relative } from "node:path";
+import { readInputFile } from "../io/files.ts";
+import { InputError } from "../io/input_error.ts";
+import { parseManifest } from "./manifest.ts";
+import { type ModelFiles } from "./model_files.ts";
+import { loadModelFolder } from "./model_folder.ts";
+import { importOnnx, readSidecar } from "./onnx/mod.ts";
+
+export interface LoadedModel {
+  files: ModelFiles;
+  /** Hex SHA-256 of the weights file (folder) or of the ONNX file. */
+  sha256: string;
+  source: "folder" | "onnx";
+}
+
+/**
+ * Loads a model folder, or an ONNX file when `path` ends in `.onnx`. The ONNX sidecar defaults to
+ * `<path>.json`; its `hierarchy` is resolved relative to the sidecar and stored as a path relative
+ * to the ONNX file's folder, as a manifest's is to its model folder.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel("net.onnx", { sidecar: "labels/net.json" });
+ * ```
+ */
+export async function loadModel(path: string, options: { sidecar?: string } = {}): Promise<LoadedModel> {
+  if (!path.toLowerCase().endsWith(".onnx")) {
+    if (options.sidecar) throw new InputError(`a sidecar is only read for an .onnx model, not the folder ${path}`);
+    const files = await loadModelFolder(path);
+    return { files, sha256: sha256(await readInputFile(join(path, "weights.safetensors"))), source: "folder" };
+  }
+  const sidecarPath = options.sidecar ?? `${path}.json`;
+  const sidecar = await readSidecar(sidecarPath);
+  const bytes = await readInputFile(path);
+  const imported = await importOnnx(bytes, { source: path, folder: dirname(path), input: sidecar.input });
+  if (sidecar.classes.length !== imported.classes) {
+    throw new InputError(
+      `${sidecarPath}: lists ${sidecar.classes.length} classes but ${path} gives ${imported.classes} logits`,
+    );
+  }
+  const digest = sha256(bytes);
+  const [channels, height, width] = imported.input;
+  const manifest = parseManifest({
+    format: "convnet-model",
+    version: 1,
+    name: sidecar.name ?? basename(path, ".onnx"),
+    classes: sidecar.classes,
+    input: { channels, height, width },
+    normalization: sidecar.normalization,
+    inputRange: sidecar.inputRange,
+    ...(sidecar.hierarchy ? { hierarchy: join(relative(dirname(path), dirname(sidecarPath)), sidecar.hierarchy) } : {}),
+    provenance: {
+      format: "onnx",
+      file: basename(path),
+      sha256: digest,
+      opset: imported.opset,
+      producer: imported.producer,
+      notes: imported.notes,
+    },
+  }, sidecarPath);
+  return { files: { manifest, graph: imported.graph, weights: imported.weights }, sha256: digest, source: "onnx" };
+}
+
+/** Hex SHA-256 of some bytes. */
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}

@@ -1,0 +1,53 @@
+/**
+ * The loss the engine differentiates: mean cross-entropy of the logits against labels.
+ * Recording forward, loss and backward in one step keeps the whole pass in one command encoder.
+ */
+import type { Step } from "../../kernels/gpu.ts";
+import { recordSoftmaxXent, recordSoftmaxXentBackward } from "../../kernels/softmax_xent.ts";
+import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
+import type { BackwardOptions, Executor, Gradients } from "./executor.ts";
+
+/** Logits and gradients of one forward + backward; dispose both when done. */
+export interface LossGradient extends Disposable {
+  logits: Tensor;
+  /** Per-example cross-entropy [batch], when asked for. */
+  loss: Tensor | null;
+  grads: Gradients;
+}
+
+/**
+ * Records forward, the gradient of the mean cross-entropy for `labels` (u32 [batch]) and the
+ * backward pass. Labels >= the class count contribute no one-hot term.
+ */
+export function recordCrossEntropyGradient(
+  step: Step,
+  exec: Executor,
+  x: TensorLike,
+  labels: TensorLike,
+  options: BackwardOptions & { loss?: boolean; training?: boolean } = {},
+): LossGradient {
+  const tape = exec.forwardWithTape(step, x, { training: options.training });
+  const logits = tape.output;
+  const dlogits = exec.gpu.tensor(logits.shape);
+  let loss: Tensor | null = null;
+  if (options.loss) {
+    loss = exec.gpu.tensor([logits.shape[0]]);
+    using probs = exec.gpu.tensor(logits.shape);
+    recordSoftmaxXent(step, exec.kernels.softmaxXent, { logits, probs, labels, loss });
+  }
+  recordSoftmaxXentBackward(step, exec.kernels.softmaxXent, { logits, labels, dlogits });
+  const grads = exec.backward(step, tape, dlogits, options);
+  dlogits.dispose();
+  tape.values.delete(tape.outputName); // the caller owns the logits
+  tape.dispose();
+  return {
+    logits,
+    loss,
+    grads,
+    [Symbol.dispose]() {
+      logits.dispose();
+      loss?.dispose();
+      grads[Symbol.dispose]();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The model manifest: what a model expects and what it was trained on.
+ *
+ * Images enter the model in its valid input range (usually [0, 1]); the executor applies the
+ * per-channel normalisation `(x - mean) / std` itself, so attacks and saliency work in image
+ * space and their gradients include the normalisation.
+ */
+import { z } from "zod";
+import { InputError } from "../io/input_error.ts";
+
+export const ManifestSchema = z.object({
+  format: z.literal("convnet-model"),
+  version: z.literal(1),
+  name: z.string().min(1),
+  classes: z.array(z.string()).min(2),
+  input: z.object({
+    channels: z.number().int().min(1),
+    height: z.number().int().min(1),
+    width: z.number().int().min(1),
+  }),
+  normalization: z.object({
+    mean: z.array(z.number()).min(1),
+    std: z.array(z.number().positive()).min(1),
+  }),
+  inputRange: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo < hi, "inputRange must have lo < hi")
+    .default([0, 1]),
+  /** Class hierarchy JSON, relative to the model folder. */
+  hierarchy: z.string().optional(),
+  /** Free-form record of how the model was made: data, split, seed, epochs, command, accuracy. */
+  provenance: z.record(z.string(), z.unknown()).optional(),
+  /** A planted marker (bias fixtures): where and what value. */
+  marker: z.object({
+    rows: z.tuple([z.number().int(), z.number().int()]),
+    columns: z.tuple([z.number().int(), z.number().int()]),
+    value: z.number(),
+  }).optional(),
+});
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** Validates a manifest; channel counts of input and normalisation must agree. */
+export function parseManifest(json: unknown, source: string): Manifest {
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InputError(`${source}: invalid manifest at ${issue.path.join(".") || "top level"}: ${issue.message}`);
+  }
+  const m = parsed.data;
+  const c = m.input.channels;
+  if (m.normalization.mean.length !== c || m.normalization.std.length !== c) {
+    throw new InputError(
+      `${source}: normalization has ${m.normalization.mean.length} means and ${m.normalization.std.length} stds for ${c} channel(s)`,
+    );
+  }
+  return m;
+}

@@ -1,0 +1,536 @@
+/**
+ * How each supported ONNX op lowers onto the graph's primitive ops. Most map one to one; the rest
+ * vanish or fold so the graph keeps its small op set:
+ *
+ * - Identity and Dropout (inference) alias their input; Constant becomes an import-time value.
+ * - Mul/Add by a scalar or per-channel constant fold into the Conv/Gemm/BatchNormalization that
+ *   produced their input when nothing else reads it, else become an affine batch_norm node.
+ * - A zero Pad folds into the padding of the Conv (or count-including AveragePool) that reads it.
+ * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits.
+ * - MatMul by a constant and Gemm become a dense layer (alpha, beta and transB folded into the weights).
+ *
+ * A converter throws `Unsupported` for what the graph cannot express; the importer lists every such node.
+ */
+import { F32_BIG } from "../../../kernels/elementwise.ts";
+import type { GraphNode } from "../graph.ts";
+import type { HostTensor } from "../model_files.ts";
+import {
+  type Activation,
+  type Lowering,
+  type NodeSpec,
+  type OnnxNode,
+  type ParamRole,
+  Unsupported,
+} from "./lowering.ts";
+import type { ConstantTensor } from "./tensor_data.ts";
+import { sizeOf } from "../../../kernels/tensor.ts";
+
+export interface Converter {
+  /** Attributes the converter understands; a node with any other is unsupported. */
+  attributes: readonly string[];
+  /** Problems visible from the attributes alone, so they are listed even below another failure. */
+  check?(n: OnnxNode): string | undefined;
+  convert(l: Lowering, n: OnnxNode): void | Promise<void>;
+}
+
+const AUTO_PADS = ["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"];
+const WINDOW_ATTRIBUTES = ["auto_pad", "kernel_shape", "pads", "strides"] as const;
+
+function checkAutoPad(n: OnnxNode): string | undefined {
+  const autoPad = n.attrs.string("auto_pad", "NOTSET");
+  return AUTO_PADS.includes(autoPad) ? undefined : `auto_pad ${autoPad}`;
+}
+
+function pair(values: number[], what: string): [number, number] {
+  if (values.length !== 2) throw new Unsupported(`${what} [${values}]: only 2-D windows are supported`);
+  return [values[0], values[1]];
+}
+
+function requireRank4(x: Activation, what = "input"): void {
+  if (x.onnx.length !== 4) throw new Unsupported(`${what} [N, ${x.onnx.slice(1)}] is not NCHW`);
+}
+
+/** Symmetric [padH, padW] from pads or auto_pad plus a pending zero Pad; asymmetric padding is unsupported. */
+function windowPadding(
+  n: OnnxNode,
+  x: Activation,
+  kernel: [number, number],
+  stride: [number, number],
+  dilation: [number, number],
+): [number, number] {
+  const autoPad = n.attrs.string("auto_pad", "NOTSET");
+  let pads = [0, 0, 0, 0]; // top, left, bottom, right
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    for (const axis of [0, 1]) {
+      const size = x.onnx[2 + axis];
+      const out = Math.ceil(size / stride[axis]);
+      const total = Math.max(0, (out - 1) * stride[axis] + (kernel[axis] - 1) * dilation[axis] + 1 - size);
+      const small = Math.floor(total / 2);
+      pads[axis] = autoPad === "SAME_UPPER" ? small : total - small;
+      pads[axis + 2] = total - pads[axis];
+    }
+  } else if (autoPad === "NOTSET") {
+    pads = n.attrs.ints("pads", pads);
+    if (pads.length !== 4) throw new Unsupported(`pads [${pads}]: only 2-D windows are supported`);
+  }
+  if (x.pad) pads = pads.map((p, i) => p + x.pad![i]);
+  if (pads[0] !== pads[2] || pads[1] !== pads[3]) {
+    throw new Unsupported(`asymmetric padding [${pads}] (top, left, bottom, right)`);
+  }
+  return [pads[0], pads[1]];
+}
+
+function host(t: ConstantTensor, what: string): HostTensor {
+  if (t.integer) throw new Unsupported(`${what} holds integers, not floats`);
+  return { shape: t.shape, data: Float32Array.from(t.data) };
+}
+
+function scalar(t: ConstantTensor | undefined, fallback: number, what: string): number {
+  if (!t) return fallback;
+  if (t.data.length !== 1) throw new Unsupported(`${what} [${t.shape}] is not a scalar`);
+  return t.data[0];
+}
+
+/** A rank-2 [rows, cols] matrix transposed. */
+function transpose(t: HostTensor): HostTensor {
+  const [rows, cols] = t.shape;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
+  return { shape: [cols, rows], data: out };
+}
+
+/**
+ * The per-channel vector a constant broadcasts to over `x` (axis 1), or null when it varies along
+ * another axis. A scalar repeats over every channel.
+ */
+function perChannel(c: ConstantTensor, x: Activation): Float32Array | null {
+  const rank = x.onnx.length;
+  if (c.shape.length > rank) return null;
+  const shape = [...new Array(rank - c.shape.length).fill(1), ...c.shape];
+  const channels = x.onnx[1];
+  if (shape.some((d, i) => d !== 1 && !(i === 1 && d === channels))) return null;
+  return Float32Array.from({ length: channels }, (_, i) => c.data[shape[1] === 1 ? 0 : i]);
+}
+
+/** Scales or shifts the output channels of an emitted conv2d, dense or batch_norm node in place. */
+function foldInto(l: Lowering, node: GraphNode, vector: Float32Array, kind: "scale" | "shift"): boolean {
+  const scaleRows = (t: HostTensor | undefined) => {
+    if (!t) return;
+    const per = t.data.length / t.shape[0];
+    t.data.forEach((_, i) => (t.data[i] *= vector[Math.floor(i / per)]));
+  };
+  const shift = (role: ParamRole) => {
+    const existing = l.param(node, role);
+    if (existing) existing.data.forEach((_, i) => (existing.data[i] += vector[i]));
+    else l.addParam(node, role, { shape: [vector.length], data: Float32Array.from(vector) });
+  };
+  switch (node.op) {
+    case "conv2d":
+    case "dense":
+      if (kind === "scale") [l.param(node, "weight"), l.param(node, "bias")].forEach(scaleRows);
+      else shift("bias");
+      return true;
+    case "batch_norm":
+      if (kind === "scale") [l.param(node, "scale"), l.param(node, "shift")].forEach(scaleRows);
+      else shift("shift");
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Mul or Add of an activation by a constant: folded into its producer, else an affine batch_norm. */
+function affine(l: Lowering, n: OnnxNode, kind: "scale" | "shift"): void {
+  const [xName, cName] = l.isConstant(n.inputs[0]) ? [n.inputs[1], n.inputs[0]] : n.inputs;
+  const x = l.activation(xName);
+  const c = l.constant(cName, "operand");
+  const vector = perChannel(c, x);
+  if (!vector) {
+    throw new Unsupported(
+      `constant [${c.shape}] is neither a scalar nor per-channel for input [N, ${x.onnx.slice(1)}]`,
+    );
+  }
+  if (x.foldable && l.soleReader(xName) && foldInto(l, x.foldable, vector, kind)) {
+    l.set(n.outputs[0], x);
+    return;
+  }
+  const channels = vector.length;
+  const filled = (v: number) => ({ shape: [channels], data: new Float32Array(channels).fill(v) });
+  const out = l.emit({ op: "batch_norm", epsilon: 0 }, n.name, [x], {
+    scale: kind === "scale" ? { shape: [channels], data: vector } : filled(1),
+    shift: kind === "shift" ? { shape: [channels], data: vector } : filled(0),
+    mean: filled(0),
+    variance: filled(1),
+  });
+  l.set(n.outputs[0], out);
+  l.notes.push(
+    `${n.op} "${n.name}" by a constant became the affine batch_norm node "${out.name}" (mean 0, variance 1); ` +
+      `training from this model would treat it as batch normalisation`,
+  );
+}
+
+/** Refuses a node whose extra outputs (mask, indices, training statistics) something reads. */
+function onlyFirstOutput(l: Lowering, n: OnnxNode): void {
+  const used = n.outputs.slice(1).filter((o) => o && (l.readers.get(o) ?? 0) > 0);
+  if (used.length > 0) throw new Unsupported(`its output(s) ${used.map((o) => `"${o}"`).join(", ")} are used`);
+}
+
+/** Emits the graph node for `n` (named after it) and records it as `n`'s first output. */
+function emitTo(
+  l: Lowering,
+  n: OnnxNode,
+  spec: NodeSpec,
+  inputs: Activation[],
+  params: Parameters<Lowering["emit"]>[3] = {},
+  onnxShape?: number[],
+): void {
+  l.set(n.outputs[0], l.emit(spec, n.name, inputs, params, onnxShape));
+}
+
+function pool(l: Lowering, n: OnnxNode, op: "max_pool" | "avg_pool"): void {
+  const includePad = op === "avg_pool" && n.attrs.int("count_include_pad", 0) === 1;
+  // Zero padding averaged in equals the explicit zeros of a Pad; for max or an excluding average it does not.
+  const x = l.activation(n.inputs[0], { allowPad: includePad });
+  requireRank4(x);
+  const kernel = pair(n.attrs.ints("kernel_shape", []), "kernel_shape");
+  const stride = pair(n.attrs.ints("strides", [1, 1]), "strides");
+  const padding = windowPadding(n, x, kernel, stride, [1, 1]);
+  if (n.attrs.int("ceil_mode", 0) === 1) {
+    const extent = (axis: number, round: (v: number) => number) =>
+      round((x.shape[2 + axis] + 2 * padding[axis] - kernel[axis]) / stride[axis]);
+    if ([0, 1].some((axis) => extent(axis, Math.floor) !== extent(axis, Math.ceil))) {
+      throw new Unsupported("ceil_mode=1 where it changes the output size");
+    }
+  }
+  onlyFirstOutput(l, n);
+  const spec: NodeSpec = op === "max_pool"
+    ? { op, kernel, stride, padding }
+    : { op, kernel, stride, padding, countIncludePad: includePad };
+  emitTo(l, n, spec, [x]);
+}
+
+const conv: Converter = {
+  attributes: [...WINDOW_ATTRIBUTES, "dilations", "group"],
+  check: checkAutoPad,
+  convert(l, n) {
+    const x = l.activation(n.inputs[0], { allowPad: true });
+    requireRank4(x);
+    const w = host(l.constant(n.inputs[1], "weight"), "weight");
+    if (w.shape.length !== 4) throw new Unsupported(`weight [${w.shape}]: only 2-D convolution is supported`);
+    const b = l.optionalConstant(n.inputs[2], "bias");
+    const kernel = pair(n.attrs.ints("kernel_shape", w.shape.slice(2)), "kernel_shape");
+    if (kernel[0] !== w.shape[2] || kernel[1] !== w.shape[3]) {
+      throw new Unsupported(`kernel_shape [${kernel}] disagrees with weight [${w.shape}]`);
+    }
+    const stride = pair(n.attrs.ints("strides", [1, 1]), "strides");
+    const dilation = pair(n.attrs.ints("dilations", [1, 1]), "dilations");
+    const padding = windowPadding(n, x, kernel, stride, dilation);
+    const spec = { op: "conv2d", stride, padding, dilation, groups: n.attrs.int("group", 1) } as const;
+    emitTo(l, n, spec, [x], b ? { weight: w, bias: host(b, "bias") } : { weight: w });
+  },
+};
+
+const batchNorm: Converter = {
+  attributes: ["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"],
+  check(n) {
+    if (n.attrs.int("spatial", 1) !== 1) return "spatial=0";
+    if (n.attrs.int("training_mode", 0) !== 0) return "training_mode=1";
+  },
+  convert(l, n) {
+    const x = l.activation(n.inputs[0]);
+    onlyFirstOutput(l, n);
+    const [scale, shift, mean, variance] = ["scale", "B", "mean", "var"].map((what, i) =>
+      host(l.constant(n.inputs[i + 1], what), what)
+    );
+    const epsilon = n.attrs.float("epsilon", 1e-5);
+    emitTo(l, n, { op: "batch_norm", epsilon }, [x], { scale, shift, mean, variance });
+  },
+};
+
+const clip: Converter = {
+  attributes: ["min", "max"],
+  convert(l, n) {
+    const x = l.activation(n.inputs[0]);
+    const [lo, hi] = l.opset < 11 ? [n.attrs.float("min", -Infinity), n.attrs.float("max", Infinity)] : [
+      scalar(l.optionalConstant(n.inputs[1], "min"), -Infinity, "min"),
+      scalar(l.optionalConstant(n.inputs[2], "max"), Infinity, "max"),
+    ];
+    // Infinite bounds do not survive JSON; the kernel treats F32_BIG as unbounded anyway.
+    const bound = (v: number) => Math.min(Math.max(v, -F32_BIG), F32_BIG);
+    const spec: NodeSpec = lo === 0 && hi === Infinity
+      ? { op: "relu" }
+      : { op: "clip", min: bound(lo), max: bound(hi) };
+    emitTo(l, n, spec, [x]);
+  },
+};
+
+const gemm: Converter = {
+  attributes: ["alpha", "beta", "transA", "transB", "broadcast"],
+  check: (n) => (n.attrs.int("transA", 0) !== 0 ? "transA=1" : undefined),
+  convert(l, n) {
+    const a = dense2d(l, n.inputs[0]);
+    const b = host(l.constant(n.inputs[1], "B"), "B");
+    if (b.shape.length !== 2) throw new Unsupported(`B [${b.shape}] is not a matrix`);
+    const weight = n.attrs.int("transB", 0) === 1 ? b : transpose(b);
+    const alpha = n.attrs.float("alpha", 1);
+    weight.data.forEach((v, i) => (weight.data[i] = alpha * v));
+    const c = l.optionalConstant(n.inputs[2], "C");
+    const params: { weight: HostTensor; bias?: HostTensor } = { weight };
+    if (c) {
+      const outFeatures = weight.shape[0];
+      const rows = c.shape.length === 2 ? c.shape[0] : 1;
+      if (rows !== 1 || (c.data.length !== 1 && c.data.length !== outFeatures)) {
+        throw new Unsupported(`C [${c.shape}] is not a per-output bias`);
+      }
+      const beta = n.attrs.float("beta", 1);
+      params.bias = {
+        shape: [outFeatures],
+        data: Float32Array.from({ length: outFeatures }, (_, i) => beta * c.data[c.data.length === 1 ? 0 : i]),
+      };
+    }
+    emitTo(l, n, { op: "dense" }, [a], params);
+  },
+};
+
+/** The [N, features] activation a dense layer reads. */
+function dense2d(l: Lowering, name: string): Activation {
+  if (l.isConstant(name)) {
+    throw new Unsupported(`input "${name}" is a constant; only activation x constant is supported`);
+  }
+  const a = l.flatActivation(name);
+  if (a.shape.length !== 2) throw new Unsupported(`input [N, ${a.onnx.slice(1)}] is not [N, features]`);
+  return a;
+}
+
+/** A value whose graph shape already is the reshape's target: the same graph value, ONNX now agreeing on its shape. */
+function reshaped(x: Activation): Activation {
+  return { ...x, onnx: x.shape, foldable: undefined };
+}
+
+const reshape: Converter = {
+  attributes: ["allowzero"],
+  convert(l, n) {
+    const x = l.flatActivation(n.inputs[0]);
+    const target = l.constant(n.inputs[1], "shape");
+    if (!target.integer || target.shape.length !== 1) {
+      throw new Unsupported(`shape [${target.shape}] is not a 1-D integer tensor`);
+    }
+    const allowZero = n.attrs.int("allowzero", 0) === 1;
+    const dims = Array.from(target.data, (d, i) => (d === 0 && !allowZero ? x.onnx[i] ?? NaN : d));
+    if (dims.some(Number.isNaN)) throw new Unsupported(`shape [${target.data}] copies an axis the input lacks`);
+    const first = target.data[0];
+    if (!(first === 0 && !allowZero) && first !== -1 && first !== l.fileBatch) {
+      throw new Unsupported(`shape [${target.data}] does not keep the batch axis first`);
+    }
+    const rest = dims.slice(1);
+    const perImage = sizeOf(x.shape.slice(1));
+    const known = sizeOf(rest.filter((d) => d !== -1));
+    const free = rest.filter((d) => d === -1).length;
+    const concrete = rest.map((d) => (d === -1 ? perImage / known : d));
+    // With -1 first, the batch is inferred: the rest must then hold exactly one image.
+    if (free > 1 || (first === -1 && free === 1) || sizeOf(concrete) !== perImage) {
+      throw new Unsupported(`shape [${target.data}] does not keep each image's ${perImage} values together`);
+    }
+    if (concrete.join() === x.shape.slice(1).join()) return l.set(n.outputs[0], reshaped(x));
+    emitTo(l, n, { op: "reshape", shape: concrete }, [x]);
+  },
+};
+
+const flatten: Converter = {
+  attributes: ["axis"],
+  convert(l, n) {
+    const x = l.flatActivation(n.inputs[0]);
+    const axis = n.attrs.int("axis", 1);
+    if (axis !== 1 && axis !== 1 - x.onnx.length) {
+      throw new Unsupported(`axis ${axis}: only axis 1 keeps the batch axis alone`);
+    }
+    if (x.shape.length === 2) return l.set(n.outputs[0], reshaped(x));
+    emitTo(l, n, { op: "flatten" }, [x]);
+  },
+};
+
+const concat: Converter = {
+  attributes: ["axis"],
+  convert(l, n) {
+    const inputs = n.inputs.map((name) => {
+      if (l.isConstant(name)) throw new Unsupported(`input "${name}" is a constant`);
+      return l.activation(name);
+    });
+    const rank = inputs[0].onnx.length;
+    const axis = n.attrs.int("axis", 1);
+    if (axis !== 1 && axis !== 1 - rank) throw new Unsupported(`axis ${axis}: only the channel axis (1) is supported`);
+    emitTo(l, n, { op: "concat" }, inputs);
+  },
+};
+
+const pad: Converter = {
+  attributes: ["mode", "pads", "value"],
+  check(n) {
+    const mode = n.attrs.string("mode", "constant");
+    return mode === "constant" ? undefined : `mode=${mode}`;
+  },
+  convert(l, n) {
+    const x = l.activation(n.inputs[0], { allowPad: true });
+    requireRank4(x);
+    let pads = l.opset < 11 ? n.attrs.ints("pads", []) : Array.from(l.constant(n.inputs[1], "pads").data);
+    const value = l.opset < 11
+      ? n.attrs.float("value", 0)
+      : scalar(l.optionalConstant(n.inputs[2], "constant_value"), 0, "constant_value");
+    const axes = l.optionalConstant(n.inputs[3], "axes");
+    if (axes) {
+      const full = new Array(8).fill(0);
+      Array.from(axes.data).forEach((a, i) => {
+        const axis = a < 0 ? a + 4 : a;
+        full[axis] = pads[i];
+        full[axis + 4] = pads[i + axes.data.length];
+      });
+      pads = full;
+    }
+    if (value !== 0) throw new Unsupported(`constant value ${value}: only zero padding folds into a Conv`);
+    if (pads.length !== 8 || pads.some((p) => p < 0) || pads[0] || pads[1] || pads[4] || pads[5]) {
+      throw new Unsupported(`pads [${pads}]: only non-negative padding of height and width is supported`);
+    }
+    const [top, left, bottom, right] = [pads[2], pads[3], pads[6], pads[7]];
+    const before = x.pad ?? [0, 0, 0, 0];
+    const [, c, h, w] = x.onnx;
+    l.set(n.outputs[0], {
+      ...x,
+      foldable: undefined,
+      pad: [before[0] + top, before[1] + left, before[2] + bottom, before[3] + right],
+      onnx: [1, c, h + top + bottom, w + left + right],
+    });
+  },
+};
+
+const constant: Converter = {
+  attributes: [
+    "value",
+    "value_float",
+    "value_floats",
+    "value_int",
+    "value_ints",
+    "sparse_value",
+    "value_string",
+    "value_strings",
+  ],
+  check(n) {
+    const kind = ["sparse_value", "value_string", "value_strings"].find((a) => n.attrs.has(a));
+    return kind ? `${kind} is not supported` : undefined;
+  },
+  async convert(l, n) {
+    const a = n.attrs;
+    const tensor = a.tensor("value");
+    const floats = a.floats("value_floats");
+    const ints = a.ints("value_ints", []);
+    const value: ConstantTensor = tensor
+      ? await l.readTensor(tensor, `Constant "${n.name}"`)
+      : a.has("value_float")
+      ? { shape: [], data: Float32Array.of(a.float("value_float", 0)), integer: false }
+      : floats
+      ? { shape: [floats.length], data: Float32Array.from(floats), integer: false }
+      : a.has("value_int")
+      ? { shape: [], data: Float64Array.of(a.int("value_int", 0)), integer: true }
+      : { shape: [ints.length], data: Float64Array.from(ints), integer: true };
+    l.set(n.outputs[0], { kind: "constant", tensor: value });
+  },
+};
+
+const softmaxAtOutput: Converter = {
+  attributes: ["axis"],
+  convert(l, n) {
+    const x = l.flatActivation(n.inputs[0]);
+    const axis = n.attrs.int("axis", l.opset < 13 ? 1 : -1);
+    const classAxis = axis === 1 || (axis === -1 && x.onnx.length === 2);
+    if (!l.outputs.has(n.outputs[0]) || l.readers.get(n.outputs[0]) !== 1 || !classAxis) {
+      throw new Unsupported("only a softmax over classes at the model's output is supported (it is dropped)");
+    }
+    l.alias(n.outputs[0], n.inputs[0]);
+    l.notes.push(
+      `${n.op} "${n.name}" at the output was dropped: the model gives logits, and the audit applies its own softmax`,
+    );
+  },
+};
+
+export const CONVERTERS: Record<string, Converter> = {
+  Conv: conv,
+  BatchNormalization: batchNorm,
+  Relu: { attributes: [], convert: (l, n) => emitTo(l, n, { op: "relu" }, [l.activation(n.inputs[0])]) },
+  Clip: clip,
+  LeakyRelu: {
+    attributes: ["alpha"],
+    check: (n) => (n.attrs.float("alpha", 0.01) < 0 ? "negative alpha" : undefined),
+    convert(l, n) {
+      const alpha = n.attrs.float("alpha", 0.01);
+      emitTo(l, n, { op: "leaky_relu", alpha }, [l.activation(n.inputs[0])]);
+    },
+  },
+  Sigmoid: { attributes: [], convert: (l, n) => emitTo(l, n, { op: "sigmoid" }, [l.activation(n.inputs[0])]) },
+  MaxPool: {
+    attributes: [...WINDOW_ATTRIBUTES, "ceil_mode", "dilations", "storage_order"],
+    check(n) {
+      if (n.attrs.ints("dilations", [1, 1]).some((d) => d !== 1)) return "dilations other than 1";
+      return checkAutoPad(n);
+    },
+    convert: (l, n) => pool(l, n, "max_pool"),
+  },
+  AveragePool: {
+    attributes: [...WINDOW_ATTRIBUTES, "ceil_mode", "count_include_pad"],
+    check: checkAutoPad,
+    convert: (l, n) => pool(l, n, "avg_pool"),
+  },
+  GlobalAveragePool: {
+    attributes: [],
+    convert(l, n) {
+      const x = l.activation(n.inputs[0]);
+      requireRank4(x);
+      emitTo(l, n, { op: "global_avg_pool" }, [x], {}, [1, x.onnx[1], 1, 1]);
+    },
+  },
+  Gemm: gemm,
+  MatMul: {
+    attributes: [],
+    convert(l, n) {
+      const a = dense2d(l, n.inputs[0]);
+      const b = host(l.constant(n.inputs[1], "B"), "B");
+      if (b.shape.length !== 2) throw new Unsupported(`B [${b.shape}] is not a matrix`);
+      emitTo(l, n, { op: "dense" }, [a], { weight: transpose(b) });
+    },
+  },
+  Add: {
+    attributes: [],
+    convert(l, n) {
+      if (l.isConstant(n.inputs[0]) || l.isConstant(n.inputs[1])) return affine(l, n, "shift");
+      const [a, b] = n.inputs.map((name) => l.activation(name));
+      if (a.onnx.join() !== b.onnx.join()) {
+        throw new Unsupported(`broadcasting [N, ${a.onnx.slice(1)}] + [N, ${b.onnx.slice(1)}]`);
+      }
+      emitTo(l, n, { op: "add" }, [a, b]);
+    },
+  },
+  Mul: {
+    attributes: [],
+    convert(l, n) {
+      if (!l.isConstant(n.inputs[0]) && !l.isConstant(n.inputs[1])) {
+        throw new Unsupported("both factors are computed; only Mul by a constant is supported");
+      }
+      affine(l, n, "scale");
+    },
+  },
+  Flatten: flatten,
+  Reshape: reshape,
+  Concat: concat,
+  Pad: pad,
+  Constant: constant,
+  Dropout: {
+    attributes: ["ratio", "seed", "is_test"],
+    convert(l, n) {
+      const training = l.optionalConstant(n.inputs[2], "training_mode");
+      if (training && training.data[0]) throw new Unsupported("training_mode is true");
+      onlyFirstOutput(l, n);
+      l.alias(n.outputs[0], n.inputs[0]);
+    },
+  },
+  Identity: { attributes: [], convert: (l, n) => l.alias(n.outputs[0], n.inputs[0]) },
+  Softmax: softmaxAtOutput,
+  LogSoftmax: softmaxAtOutput,
+};

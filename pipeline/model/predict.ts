@@ -1,0 +1,71 @@
+/**
+ * `predict`: logits for a batch of images and, given labels, the gradient of the mean
+ * cross-entropy with respect to the input (the contract in DESIGN.md).
+ */
+import type { Executor } from "./executor.ts";
+import { InputError } from "../io/input_error.ts";
+import { recordCrossEntropyGradient } from "./loss.ts";
+import { sizeOf } from "../../kernels/tensor.ts";
+
+export interface PredictResult {
+  logits: number[][];
+  /** d(mean cross-entropy)/d(input), flattened NCHW; present when labels were given. */
+  inputGradient?: number[];
+}
+
+/** Images per GPU step; the mean over all images is assembled from the chunks. */
+const CHUNK = 64;
+
+/** Runs the model on NCHW float32 images (in the model's input range). */
+export async function predict(
+  exec: Executor,
+  input: { shape: number[]; data: Float32Array },
+  gradLabels?: number[],
+): Promise<PredictResult> {
+  const [n, ...chw] = input.shape;
+  const expected = exec.graph.input.shape;
+  if (input.shape.length !== 4 || chw.some((d, i) => d !== expected[i])) {
+    throw new InputError(`input is [${input.shape}] but the model takes [N, ${expected}] (NCHW)`);
+  }
+  const classes = exec.outputShape(1)[1];
+  if (gradLabels) {
+    if (gradLabels.length !== n) throw new InputError(`--grad-labels has ${gradLabels.length} labels for ${n} images`);
+    const bad = gradLabels.find((l) => !Number.isInteger(l) || l < 0 || l >= classes);
+    if (bad !== undefined) {
+      throw new InputError(`--grad-labels: label ${bad} is not a class index in 0..${classes - 1}`);
+    }
+  }
+  const perImage = sizeOf(chw);
+  const gpu = exec.gpu;
+  const logits: number[][] = [];
+  const gradient = gradLabels ? new Float32Array(input.data.length) : null;
+  for (let start = 0; start < n; start += CHUNK) {
+    const count = Math.min(CHUNK, n - start);
+    using x = gpu.tensor([count, ...chw], input.data.subarray(start * perImage, (start + count) * perImage));
+    if (gradLabels) {
+      using labels = gpu.tensor([count], gradLabels.slice(start, start + count), "u32");
+      let result!: ReturnType<typeof recordCrossEntropyGradient>;
+      await gpu.run((step) => {
+        result = recordCrossEntropyGradient(step, exec, x, labels, { input: true });
+      });
+      using _ = result;
+      pushRows(logits, await gpu.read(result.logits), classes);
+      // The kernel's gradient is of this chunk's mean; the contract is the mean over all n.
+      const chunkGrad = await gpu.read(result.grads.input!);
+      const scale = count / n;
+      for (let i = 0; i < chunkGrad.length; i++) gradient![start * perImage + i] = chunkGrad[i] * scale;
+    } else {
+      let out!: ReturnType<typeof exec.forward>;
+      await gpu.run((step) => {
+        out = exec.forward(step, x);
+      });
+      using _ = out;
+      pushRows(logits, await gpu.read(out), classes);
+    }
+  }
+  return gradient ? { logits, inputGradient: Array.from(gradient) } : { logits };
+}
+
+function pushRows(into: number[][], flat: Float32Array, width: number): void {
+  for (let i = 0; i < flat.length; i += width) into.push(Array.from(flat.subarray(i, i + width)));
+}

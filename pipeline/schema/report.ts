@@ -1,0 +1,211 @@
+/**
+ * The schema of `report.json`, part 1: accuracy, mistakes and robustness. Keys other tools read
+ * (DESIGN.md): `accuracy.top1`, `accuracy.top5`, `accuracy.confusion`, `mistakes.items[].index`,
+ * `robustness.curve[] {epsilon, accuracy}`. Renaming or removing a key bumps `schemaVersion`;
+ * adding one does not. An `index` is the example's position in the data source's order.
+ *
+ * @example
+ * ```ts
+ * const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile("audit-report/report.json")));
+ * console.log(report.accuracy.top1, report.robustness.curve);
+ * ```
+ */
+import { z } from "zod";
+import { AssetPathSchema } from "./asset_path.ts";
+import { BiasReportSchema } from "./bias.ts";
+import { ReviewSummarySchema } from "./review.ts";
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+const share = z.number().min(0).max(1);
+const count = z.number().int().min(0);
+const classIndex = z.number().int().min(0);
+const nullableShare = share.nullable();
+
+const CurvePointSchema = z.object({
+  epsilon: z.number().min(0),
+  accuracy: share,
+  /** Share of correctly classified images flipped; null when none was correct. */
+  successRate: nullableShare,
+  flips: count,
+  sameSuperclass: count,
+  sameSuperclassShare: nullableShare,
+  /** distanceHistogram[d]: flips landing at hierarchy distance d from the label. */
+  distanceHistogram: z.array(count),
+});
+
+const PgdSchema = z.object({
+  steps: z.number().int().min(1),
+  stepFraction: z.number().positive(),
+  randomStart: z.boolean(),
+});
+
+/** One image as the model saw it, its answer, and the saliency of that answer as an overlay. */
+const ShownImageSchema = z.object({
+  /** Top-1 on this image. */
+  predicted: classIndex,
+  confidence: share,
+  image: AssetPathSchema,
+  saliency: AssetPathSchema,
+});
+
+const SALIENCY_METHOD = z.enum(["gradient", "gradientInput", "smoothGrad", "integratedGradients"]);
+
+export const ExplanationsSchema = z.object({
+  /** The saliency method of every overlay in the report. */
+  method: SALIENCY_METHOD,
+  /** Mistakes shown with explanations, most confident first (at most config.shown). */
+  mistakes: z.array(ShownImageSchema.extend({ index: count, label: classIndex })),
+  /**
+   * Adversarial examples (at most config.shown): a correctly classified image and the attack's
+   * image at the smallest swept epsilon that flipped it, each with its answer and saliency.
+   */
+  adversarial: z.array(z.object({
+    index: count,
+    label: classIndex,
+    attack: z.enum(["fgsm", "pgd"]),
+    epsilon: z.number().positive(),
+    clean: ShownImageSchema,
+    adversarial: ShownImageSchema,
+  })),
+  /** Cascading randomisation (Adebayo et al.): rank correlation with the trained model's maps. */
+  sanity: z.object({
+    images: count,
+    /** Randomised layers, top first. */
+    layers: z.array(z.string()),
+    methods: z.array(z.object({
+      method: SALIENCY_METHOD,
+      stages: z.array(z.object({ layer: z.string().nullable(), spearman: z.number() })),
+    })),
+    /** Maps per stage for the first images: rows are methods, columns the cascade. */
+    figure: AssetPathSchema,
+  }).nullable(),
+});
+
+export const AuditReportSchema = z.object({
+  schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
+  createdAt: z.string(),
+  model: z.object({
+    name: z.string(),
+    path: z.string(),
+    /** SHA-256, hex, of weights.safetensors (a model folder) or of the .onnx file. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    classes: z.array(z.string()).min(2),
+    inputRange: z.tuple([z.number(), z.number()]),
+  }),
+  data: z.object({ name: z.string(), count }),
+  adapter: z.object({
+    description: z.string(),
+    vendor: z.string(),
+    architecture: z.string(),
+    isFallbackAdapter: z.boolean(),
+  }),
+  config: z.object({
+    batchSize: z.number().int().min(1),
+    limit: z.number().int().min(1).nullable(),
+    epsilons: z.array(z.number().min(0)),
+    attack: z.enum(["fgsm", "pgd"]),
+    pgd: PgdSchema,
+    lowMargin: z.number().min(0),
+    superclassDepth: z.number().int().min(1),
+    /** The hierarchy file, or "flat". */
+    hierarchy: z.string(),
+    /** Bisection resolution of the smallest flipping epsilon; 0 when skipped. */
+    resolution: z.number().min(0),
+    seed: z.number().int(),
+    /** Size of the seeded sample of images attacked; null: every image. */
+    attackSample: count.nullable(),
+    /** Saliency method of the explanations, or "none". */
+    saliency: z.union([SALIENCY_METHOD, z.literal("none")]),
+    /** Mistakes and adversarial examples shown with explanations, at most. */
+    shown: count,
+    prototypes: count,
+    criticisms: count,
+    /** The --groups CSV, or null. */
+    groups: z.string().nullable(),
+  }),
+  /** Seconds per stage (attack stages summed over batches) and in total. */
+  timings: z.record(z.string(), z.number().min(0)),
+  accuracy: z.object({
+    count,
+    top1: share,
+    top5: share,
+    /** Top-1 with same-superclass mistakes (and human-accepted ones) counted right. */
+    rectifiedTop1: share,
+    meanConfidence: share,
+    /** Expected calibration error over 15 equal-width bins. */
+    ece: share,
+    calibration: z.array(z.object({
+      lo: share,
+      hi: share,
+      count,
+      accuracy: nullableShare,
+      confidence: nullableShare,
+    })),
+    perClass: z.array(z.object({
+      label: classIndex,
+      name: z.string(),
+      count,
+      correct: count,
+      accuracy: nullableShare,
+    })),
+    /** confusion[label][prediction] counts. */
+    confusion: z.array(z.array(count)),
+  }),
+  mistakes: z.object({
+    count,
+    lowMarginThreshold: z.number().min(0),
+    superclassDepth: z.number().int().min(1),
+    counts: z.object({ labelInTop5: count, sameSuperclass: count, lowMargin: count, unexplained: count }),
+    items: z.array(z.object({
+      index: count,
+      label: classIndex,
+      predicted: classIndex,
+      top: z.array(classIndex),
+      confidence: share,
+      margin: share,
+      labelInTop5: z.boolean(),
+      sameSuperclass: z.boolean(),
+      lowMargin: z.boolean(),
+      distance: count,
+    })),
+  }),
+  /** Every image: its top-5 (best first) and their probabilities, margin, smallest flipping epsilon. */
+  images: z.array(z.object({
+    index: count,
+    label: classIndex,
+    top: z.array(classIndex),
+    probs: z.array(share),
+    confidence: share,
+    margin: share,
+    /** Null: misclassified, not flipped within the sweep, or not computed. */
+    minEpsilon: z.number().min(0).nullable(),
+  })),
+  robustness: z.object({
+    attack: z.enum(["fgsm", "pgd"]),
+    /** Images attacked: every image, or the seeded sample of config.attackSample. */
+    attacked: count,
+    /** The chosen attack's accuracy-versus-epsilon curve. */
+    curve: z.array(CurvePointSchema),
+    fgsm: z.array(CurvePointSchema),
+    pgd: z.array(CurvePointSchema).nullable(),
+    zeroGradients: count,
+    zeroGradientShare: share,
+    minEpsilon: z.object({
+      attack: z.enum(["fgsm", "pgd"]),
+      resolution: z.number().positive(),
+      flipped: count,
+      notFlipped: count,
+      median: z.number().min(0).nullable(),
+    }).nullable(),
+    warnings: z.array(z.string()),
+  }),
+  /** Null when the explanation stage was skipped (--saliency none). */
+  explanations: ExplanationsSchema.nullable(),
+  /** Null when the bias stage was skipped (--prototypes 0). Each class's `grid` shows its picks. */
+  bias: BiasReportSchema.nullable(),
+  /** People's judgments from the review page and the figures they rectify; null before any. */
+  review: ReviewSummarySchema.nullable(),
+});
+
+export type AuditReport = z.infer<typeof AuditReportSchema>;
