@@ -7,9 +7,11 @@
  *
  * @example
  * ```ts
- * const store = await ChunkStore.open("audit-report", { seed: 1, batchSize: 64 }, { resume: true });
+ * declare function replay(chunk: Chunk): void;
+ * declare const next: Omit<Chunk, "batch">;
+ * const store = await ChunkStore.open("audit-report", { seed: 1, batchSize: 64 }, { resume: true, force: false });
  * for (let b = 0; b < store.completed; b++) replay(await store.read(b));
- * await store.write({ batch: store.completed, ... });
+ * await store.write({ ...next, batch: store.completed });
  * ```
  */
 import { Buffer } from "node:buffer";

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { importOnnx, readSidecar } from "../../onnx/pipeline/onnx/mod.ts";
+ * import { importOnnx, readSidecar } from "./mod.ts";
  * const sidecar = await readSidecar("net.onnx.json");
  * const imported = await importOnnx(await Deno.readFile("net.onnx"), { source: "net.onnx", folder: ".", input: sidecar.input });
  * ```
