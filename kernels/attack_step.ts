@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await attackKernels(gpu);
  * const origin = gpu.tensor([1, 1, 1, 2], [0.5, 0.98]);

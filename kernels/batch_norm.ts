@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await batchNormKernels(gpu);
  * const x = gpu.tensor([1, 2, 1, 1], [3, 5]);

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernel = await channelSumKernel(gpu);
  * const dy = gpu.tensor([2, 3], [1, 2, 3, 4, 5, 6]); // dense layer output gradient [B, C]

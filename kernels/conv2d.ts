@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await conv2dKernels(gpu);
  * const geom = { ...conv2dDefaults, batch: 1, inChannels: 1, inHeight: 3, inWidth: 3,

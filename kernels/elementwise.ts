@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernel = await elementwiseKernel(gpu);
  * const x = gpu.tensor([4], [-2, -0.5, 0.5, 7]);

@@ -194,7 +194,10 @@ export class Gpu implements Disposable {
    *
    * @example
    * ```ts
-   * const [loss, logits] = (await gpu.readMany([lossTensor, logitsTensor])).map((b) => new Float32Array(b));
+   * const gpu = await Gpu.create();
+   * const loss = gpu.tensor([1], [0.5]), labels = gpu.tensor([2], [3, 1], "u32");
+   * const [lossBytes, labelBytes] = await gpu.readMany([loss, labels]);
+   * console.log(new Float32Array(lossBytes), new Uint32Array(labelBytes)); // [0.5] [3, 1]
    * ```
    */
   async readMany(tensors: readonly TensorLike[]): Promise<ArrayBuffer[]> {

@@ -3,11 +3,14 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
+ * const kernel = await matmulKernel(gpu);
  * const a = gpu.tensor([2, 3], [1, 2, 3, 4, 5, 6]);
  * const b = gpu.tensor([3, 1], [1, 1, 1]);
  * const c = gpu.tensor([2, 1]);
- * await gpu.run((step) => matmul(step, kernel, { a, b, c }));
+ * await gpu.run((step) => recordMatmul(step, kernel, { a, b, c, M: 2, N: 1, K: 3 }));
+ * console.log(await gpu.read(c)); // [6, 15]
  * ```
  */
 import tgpu from "typegpu";

@@ -4,8 +4,13 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
+ * const gpu = await Gpu.create();
  * const kernel = await optimizerKernel(gpu);
- * await gpu.run((step) => recordOptimizerStep(step, kernel, { weight, grad, first, second, t: 1, config }));
+ * const weight = gpu.tensor([2], [1, 2]), grad = gpu.tensor([2], [0.5, -1]), first = gpu.zeros([2]);
+ * const config: OptimizerConfig = { kind: "sgd", lr: 0.1, momentum: 0.9, weightDecay: 0 };
+ * await gpu.run((step) => recordOptimizerStep(step, kernel, { weight, grad, first, t: 1, config }));
+ * console.log(await gpu.read(weight)); // [0.95, 2.1]: the first step has no momentum yet
  * ```
  */
 import tgpu from "typegpu";

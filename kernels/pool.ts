@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await poolKernels(gpu);
  * const window = { kernelHeight: 2, kernelWidth: 2, strideH: 2, strideW: 2, padH: 0, padW: 0 };

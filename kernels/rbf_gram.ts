@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await rbfGramKernels(gpu);
  * const x = gpu.tensor([3, 2], [0, 0, 1, 0, 0, 2]);

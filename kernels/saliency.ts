@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernels = await saliencyKernels(gpu);
  * const g = gpu.tensor([1, 3, 1, 2], [1, -4, 2, 3, -3, 0]); // a gradient, 3 channels of 1 x 2

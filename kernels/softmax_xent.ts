@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernel = await softmaxXentKernel(gpu);
  * const logits = gpu.tensor([1, 2], [0, 0]);

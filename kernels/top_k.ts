@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "./gpu.ts";
  * const gpu = await Gpu.create();
  * const kernel = await topKKernel(gpu);
  * const x = gpu.tensor([1, 4], [0.1, 0.7, 0.1, 0.1]);
