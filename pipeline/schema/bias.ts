@@ -5,7 +5,8 @@
  *
  * @example
  * ```ts
- * const bias = BiasReportSchema.parse(JSON.parse(text).bias);
+ * const report = JSON.parse(await Deno.readTextFile("audit-report/report.json"));
+ * const bias = BiasReportSchema.parse(report.bias);
  * console.log(bias.classes.filter((c) => c.flagged).map((c) => c.name));
  * ```
  */
