@@ -74,7 +74,8 @@ function jpegPixels(bytes: Uint8Array): RawImage {
  *
  * @example
  * ```ts
- * const { width, height, channels, data } = decodeImage(bytes, "images/cat/001.jpg");
+ * const path = "images/cat/001.jpg";
+ * const { width, height, channels, data } = decodeImage(await Deno.readFile(path), path);
  * ```
  */
 export function decodeImage(bytes: Uint8Array, path: string): RawImage {

@@ -3,6 +3,7 @@
  *
  * @example
  * ```ts
+ * declare const source: DataSource;
  * for await (const { index, image, label } of source.examples()) console.log(index, label, image.length);
  * ```
  */

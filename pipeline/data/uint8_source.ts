@@ -28,7 +28,10 @@ export interface Uint8Images {
  *
  * @example
  * ```ts
- * for await (const { index, image, label } of uint8Source("x", classes, images, { channels: 3 }).examples()) {}
+ * const images = { pixels: new Uint8Array([0, 255]), labels: new Uint8Array([0, 1]), height: 1, width: 1, channels: 1 };
+ * const reversed = uint8Source("x", ["dark", "light"], images, { channels: 3 }, new Uint32Array([1, 0]));
+ * for await (const { index, image, label } of reversed.examples()) console.log(index, label, image);
+ * // 0 1 [1, 1, 1], then 1 0 [0, 0, 0]
  * ```
  */
 export function uint8Source(
