@@ -5,7 +5,11 @@
  *
  * @example
  * ```ts
- * const exec = await Executor.create(gpu, await loadModelFolder("fixtures/models/digits"));
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * import { Executor } from "../model/executor.ts";
+ * import { loadModelFolder } from "../model/model_folder.ts";
+ * import { openDataSource } from "../data/mod.ts";
+ * const exec = await Executor.create(await Gpu.create(), await loadModelFolder("fixtures/models/digits"));
  * const source = await openDataSource("mnist:test");
  * const table = await collectFeatures(exec, source.examples());
  * console.log(table.count, table.width); // 2000 1568

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * declare const image: Float32Array, saliencyMap: Float32Array; // [1, 28, 28] and its [28, 28] map
  * const tile = imageTile(image, [1, 28, 28]);
  * const hot = overlayTile(image, [1, 28, 28], saliencyMap);
  * await Deno.writeFile("grid.png", gridPng([[tile, hot]], { scale: 3 }));

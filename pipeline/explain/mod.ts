@@ -5,6 +5,8 @@
  *
  * @example
  * ```ts
+ * import type { Executor } from "../model/executor.ts";
+ * declare const exec: Executor, images: Float32Array, count: number;
  * const { maps } = await computeSaliency(exec, images, count, { method: "smoothGrad", samples: 25 });
  * const sanity = await cascadingRandomization(exec, images, count, { methods: ["gradient"] });
  * ```

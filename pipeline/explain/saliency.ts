@@ -15,7 +15,11 @@
  *
  * @example
  * ```ts
- * const exec = await Executor.create(gpu, await loadModelFolder("fixtures/models/digits"));
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * import { Executor } from "../model/executor.ts";
+ * import { loadModelFolder } from "../model/model_folder.ts";
+ * declare const images: Float32Array; // 16 images of the model's input shape, back to back
+ * const exec = await Executor.create(await Gpu.create(), await loadModelFolder("fixtures/models/digits"));
  * const { maps } = await computeSaliency(exec, images, 16, { method: "integratedGradients", steps: 64 });
  * ```
  */

@@ -18,6 +18,8 @@
  *
  * @example
  * ```ts
+ * import type { Executor } from "../model/executor.ts";
+ * declare const exec: Executor, images: Float32Array; // 8 images of the model's input shape
  * const report = await cascadingRandomization(exec, images, 8, { methods: ["gradient", "smoothGrad"] });
  * for (const m of report.methods) console.log(m.method, m.stages.map((s) => s.spearman.toFixed(2)));
  * ```

@@ -6,6 +6,9 @@
  *
  * @example
  * ```ts
+ * import type { Executor } from "../model/executor.ts";
+ * import { cascadingRandomization } from "./sanity.ts";
+ * declare const exec: Executor, image: Float32Array; // one [1, 28, 28] image
  * const report = await cascadingRandomization(exec, image, 1, { keepMaps: true });
  * await Deno.writeFile("docs/sanity.png", sanityFigurePng(report, image, [1, 28, 28]));
  * ```
