@@ -12,8 +12,14 @@
  *
  * @example
  * ```ts
+ * import { collectFeatures } from "../explain/features.ts";
+ * import type { Executor } from "../model/executor.ts";
+ * import type { DataSource } from "../data/types.ts";
+ * import type { Manifest } from "../model/manifest.ts";
+ * import type { Groups } from "./groups.ts";
+ * declare const exec: Executor, manifest: Manifest, source: DataSource, groups: Groups;
  * const table = await collectFeatures(exec, source.examples());
- * const bias = await runBiasStage(gpu, { table, classNames: manifest.classes, groups });
+ * const bias = await runBiasStage(exec.gpu, { table, classNames: manifest.classes, groups });
  * console.log(bias.classes.filter((c) => c.flagged).map((c) => c.name));
  * ```
  */

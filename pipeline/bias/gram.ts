@@ -6,7 +6,9 @@
  *
  * @example
  * ```ts
- * using engine = await GramEngine.create(gpu, features, 128);
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * declare const features: Float32Array; // rows of 128 values
+ * using engine = await GramEngine.create(await Gpu.create(), features, 128);
  * const sums = await engine.rowSums(0.5); // sum_j exp(-0.5 |x_i - x_j|^2) for every i
  * ```
  */

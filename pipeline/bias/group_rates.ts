@@ -5,6 +5,10 @@
  *
  * @example
  * ```ts
+ * import type { FeatureTable } from "../explain/features.ts";
+ * import type { Groups } from "./groups.ts";
+ * declare const table: FeatureTable, groups: Groups;
+ * declare const pool: (string | undefined)[], prototypes: (string | undefined)[]; // class 7's rows' groups
  * const confusion = confusionByGroup(table, groups, 10);
  * const findings = groupFindings(confusion, 7, { classes: 10, pool, prototypes, comparisons: 20 });
  * ```

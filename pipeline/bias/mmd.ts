@@ -10,7 +10,9 @@
  *
  * @example
  * ```ts
- * const result = await mmdTest(gpu, marked, clean, 128, { permutations: 1000, seed: 1 });
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * declare const marked: Float32Array, clean: Float32Array; // rows of 128 features each
+ * const result = await mmdTest(await Gpu.create(), marked, clean, 128, { permutations: 1000, seed: 1 });
  * console.log(result.unbiased, result.pValue);
  * ```
  */

@@ -20,6 +20,9 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * declare const features: Float32Array; // rows of 128 values
+ * const gpu = await Gpu.create();
  * const { prototypes, criticisms } = await mmdCritic(gpu, features, 128, { prototypes: 8, criticisms: 4 });
  * ```
  */

@@ -5,9 +5,14 @@
  *
  * @example
  * ```ts
+ * import { collectFeatures } from "../explain/features.ts";
+ * import type { Executor } from "../model/executor.ts";
+ * import type { DataSource } from "../data/types.ts";
+ * import type { Manifest } from "../model/manifest.ts";
+ * declare const exec: Executor, manifest: Manifest, source: DataSource;
  * const table = await collectFeatures(exec, source.examples());
  * const groups = await readGroupsFile("groups.csv", { count: source.count });
- * const bias = await runBiasStage(gpu, { table, classNames: manifest.classes, groups });
+ * const bias = await runBiasStage(exec.gpu, { table, classNames: manifest.classes, groups });
  * ```
  */
 export { type BiasInput, type BiasOptions, runBiasStage } from "./bias_stage.ts";

@@ -5,6 +5,9 @@
  *
  * @example
  * ```ts
+ * import type { BiasReport } from "../schema/bias.ts";
+ * declare const report: BiasReport;
+ * declare function images(indices: number[]): Promise<Float32Array>; // the source's images, NCHW
  * const png = await prototypeGridPng(report.classes.slice(0, 2), images, [1, 28, 28]);
  * await Deno.writeFile("docs/prototypes_digits.png", png);
  * ```
