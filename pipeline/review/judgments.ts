@@ -79,7 +79,7 @@ export function itemId(kind: ItemKind, index: number): string {
  *
  * @example
  * ```ts
- * await appendJudgment(dir, { item: "adversarial:4", kind: "adversarial", index: 4,
+ * await appendJudgment("audit-report", { item: "adversarial:4", kind: "adversarial", index: 4,
  *   judgment: "not acceptable", explanationShown: false, at: new Date().toISOString() });
  * ```
  */
@@ -128,7 +128,7 @@ function parseLine(text: string, known: ReadonlySet<string>): JudgmentRecord | s
  *
  * @example
  * ```ts
- * const log = await readJudgments(dir, new Set(["mistake:17", "adversarial:4"]));
+ * const log = await readJudgments("audit-report", new Set(["mistake:17", "adversarial:4"]));
  * for (const m of log.malformed) console.error(`judgments.jsonl:${m.line}: ${m.reason}`);
  * ```
  */

@@ -6,6 +6,8 @@
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const items = reviewItems(report);
  * const plan = await loadOrCreatePlan("audit-report", items);
  * console.log(items.filter((item) => plan.explanationShown[item.id]).length, "shown with explanations");
@@ -53,6 +55,8 @@ export type ReviewPlan = z.infer<typeof ReviewPlanSchema>;
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * reviewItems(report).map((item) => item.id); // ["mistake:17", "mistake:3", "adversarial:0", ...]
  * ```
  */
@@ -96,6 +100,7 @@ export function reviewItems(report: AuditReport): ReviewItem[] {
  *
  * @example
  * ```ts
+ * declare const items: ReviewItem[];
  * makePlan(items, 12345).explanationShown["mistake:17"]; // true or false, the same for seed 12345
  * ```
  */
@@ -138,6 +143,8 @@ async function readPlan(path: string, items: readonly ReviewItem[]): Promise<Rev
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const plan = await loadOrCreatePlan("audit-report", reviewItems(report));
  * ```
  */

@@ -5,7 +5,11 @@
  *
  * @example
  * ```ts
- * const log = await readJudgments(dir, new Set(reviewItems(report).map((item) => item.id)));
+ * import { readJudgments } from "./judgments.ts";
+ * import { reviewItems } from "./plan.ts";
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport; // read from audit-report/report.json
+ * const log = await readJudgments("audit-report", new Set(reviewItems(report).map((item) => item.id)));
  * report.review = reviewSummary(report, log);
  * ```
  */
@@ -45,6 +49,8 @@ function acceptedShare(judgments: readonly JudgmentRecord[]): number | null {
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const summary = reviewSummary(report, { judgments: new Map(), lines: 0, malformed: [] });
  * summary.rectifiedTop1 === report.accuracy.top1; // nothing judged yet (up to rounding)
  * ```
