@@ -4,6 +4,8 @@
  *
  * @example
  * ```ts
+ * import { imageTile } from "../explain/image_grid.ts";
+ * declare const pixels: Float32Array; // one [1, 28, 28] image
  * const assets = new AssetWriter("audit-report");
  * const path = await assets.tile("mistake-12", imageTile(pixels, [1, 28, 28])); // "assets/mistake-12.png"
  * ```

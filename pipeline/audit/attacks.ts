@@ -10,6 +10,9 @@
  *
  * @example
  * ```ts
+ * import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * import type { ImageBatch } from "./batches.ts";
+ * declare const ctx: AuditContext, hostBatch: ImageBatch;
  * using batch = GpuBatch.upload(ctx, hostBatch);
  * const { predictions } = await attackBatch(ctx, batch, 0.1, { kind: "pgd" });
  * ```
@@ -63,6 +66,8 @@ export interface AttackResult {
  *
  * @example
  * ```ts
+ * import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * declare const ctx: AuditContext, batch: GpuBatch; // a batch of two images
  * const fgsm = await attackBatch(ctx, batch, [0.1, 0.05], { kind: "fgsm", readImages: true });
  * const targeted = await attackBatch(ctx, batch, 0.1, { kind: "pgd", targets: [3, 3] });
  * ```

@@ -4,7 +4,10 @@
  *
  * @example
  * ```ts
+ * import { openDataSource } from "../data/mod.ts";
+ * const source = await openDataSource("mnist"); // 2,000 images
  * for await (const batch of imageBatches(source, { batchSize: 64, range: [0, 1] })) console.log(batch.count);
+ * // 64 (31 times), then 16
  * ```
  */
 import type { DataSource } from "../data/types.ts";

@@ -5,6 +5,14 @@
  *
  * @example
  * ```ts
+ * import type { DataSource } from "../data/types.ts";
+ * import type { Manifest } from "../model/manifest.ts";
+ * import { AssetWriter } from "./assets.ts";
+ * import type { AuditContext } from "./gpu_batch.ts";
+ * import type { AuditResults } from "./run_audit.ts";
+ * declare const ctx: AuditContext, source: DataSource, results: AuditResults, manifest: Manifest;
+ * const settings: BiasSettings = { prototypes: 8, criticisms: 4, method: "gradient", seed: 0 };
+ * const assets = new AssetWriter("audit-report");
  * const bias = await biasAudit(ctx, source, results.features!, manifest.classes, settings, assets);
  * console.log(bias.classes.filter((c) => c.flagged).map((c) => c.name));
  * ```

@@ -5,6 +5,11 @@
  *
  * @example
  * ```ts
+ * import type { DataSource } from "../data/types.ts";
+ * import type { Manifest } from "../model/manifest.ts";
+ * import { imageBatches } from "./batches.ts";
+ * import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * declare const ctx: AuditContext, source: DataSource, manifest: Manifest;
  * const evaluation = new EvaluationAccumulator(manifest.classes);
  * for await (const host of imageBatches(source, { batchSize: 64, range: [0, 1] })) {
  *   using batch = GpuBatch.upload(ctx, host);

@@ -6,6 +6,11 @@
  *
  * @example
  * ```ts
+ * import type { DataSource } from "../data/types.ts";
+ * import { AssetWriter } from "./assets.ts";
+ * import type { AuditContext } from "./gpu_batch.ts";
+ * import type { AuditResults } from "./run_audit.ts";
+ * declare const ctx: AuditContext, source: DataSource, results: AuditResults, settings: ExplainSettings;
  * const explanations = await explainAudit(ctx, source, results, settings, new AssetWriter("audit-report"));
  * console.log(explanations.mistakes.length, explanations.sanity?.methods.length);
  * ```

@@ -5,7 +5,9 @@
  *
  * @example
  * ```ts
- * const images = await gatherImages(source, [12, 7], [0, 1]); // NCHW, in the order asked
+ * import { openDataSource } from "../data/mod.ts";
+ * const source = await openDataSource("mnist");
+ * const images = await gatherImages(source, [12, 7], [0, 1]); // NCHW, in the order asked: 2 x 784 values
  * ```
  */
 import type { DataSource } from "../data/types.ts";

@@ -4,7 +4,14 @@
  *
  * @example
  * ```ts
- * const ctx = await createAuditContext(exec, manifest.inputRange, 1);
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * import { Executor } from "../model/executor.ts";
+ * import { loadModelFolder } from "../model/model_folder.ts";
+ * import type { ImageBatch } from "./batches.ts";
+ * declare const hostBatch: ImageBatch;
+ * const model = await loadModelFolder("fixtures/models/digits");
+ * const exec = await Executor.create(await Gpu.create(), model);
+ * const ctx = await createAuditContext(exec, model.manifest.inputRange, 1);
  * using batch = GpuBatch.upload(ctx, hostBatch);
  * ```
  */

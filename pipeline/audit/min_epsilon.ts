@@ -12,7 +12,11 @@
  *
  * @example
  * ```ts
- * const brackets = flipBrackets(clean, labels, curvePredictions, epsilons);
+ * import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * declare const ctx: AuditContext, batch: GpuBatch;
+ * declare const clean: Uint32Array, sweep: Uint32Array[]; // clean answers; answers under attack per epsilon
+ * const epsilons = [0.05, 0.1, 0.2];
+ * const brackets = flipBrackets(clean, batch.host.labels, sweep, epsilons);
  * const smallest = await bisectFlipEpsilons(ctx, batch, clean, brackets, 1 / 256, { kind: "pgd" });
  * ```
  */

@@ -6,8 +6,12 @@
  *
  * @example
  * ```ts
+ * import type { Hierarchy } from "../model/hierarchy.ts";
+ * import type { ImagePrediction } from "./evaluate.ts";
+ * declare const predictions: ImagePrediction[], hierarchy: Hierarchy;
  * const mistakes = classifyMistakes(predictions, hierarchy, { depth: 1 });
- * const rectified = rectifiedTop1(predictions, hierarchy, { depth: 1, judgments: new Map([[17, "label is wrong"]]) });
+ * const judgments = new Map([[17, "label is wrong" as const]]);
+ * const rectified = rectifiedTop1(predictions, hierarchy, { depth: 1, judgments });
  * ```
  */
 import type { Hierarchy } from "../model/hierarchy.ts";

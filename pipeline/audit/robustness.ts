@@ -13,7 +13,11 @@
  *
  * @example
  * ```ts
- * const robustness = new RobustnessAccumulator(settings, hierarchy);
+ * import type { Hierarchy } from "../model/hierarchy.ts";
+ * import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * declare const ctx: AuditContext, batch: GpuBatch, clean: Uint32Array; // clean: the batch's clean answers
+ * declare const settings: RobustnessSettings, hierarchy: Hierarchy;
+ * const robustness = new RobustnessAccumulator(settings, hierarchy, ctx.range[1] - ctx.range[0]);
  * robustness.add(await robustnessBatch(ctx, batch, clean, settings));
  * const { curve, warnings } = robustness.finish();
  * ```

@@ -4,7 +4,8 @@
  *
  * @example
  * ```ts
- * console.log(formatSummary(report));
+ * import { readReport } from "../report/report_file.ts";
+ * console.log(formatSummary(await readReport("audit-report")));
  * ```
  */
 import type { AuditReport } from "../schema/report.ts";

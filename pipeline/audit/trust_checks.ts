@@ -5,7 +5,11 @@
  *
  * @example
  * ```ts
- * const warnings = trustWarnings({ fgsm, pgd, chosen: pgd, rangeWidth: 1, zeroGradients: 3, count: 500 });
+ * const fgsm = [{ epsilon: 0.1, accuracy: 0.4, successRate: 0.5 }];
+ * const pgd = [{ epsilon: 0.1, accuracy: 0.6, successRate: 0.25 }];
+ * const input = { fgsm, pgd, chosen: pgd, chosenName: "PGD", rangeWidth: 1, zeroGradients: 3, count: 500 };
+ * const warnings = trustWarnings(input);
+ * // ["PGD is weaker than FGSM at epsilon 0.1 (accuracy 60.0% vs 40.0%): the iterative attack is failing (...)"]
  * ```
  */
 
