@@ -1,13 +1,15 @@
 /**
- * Writes a model graph (pipeline/graph.ts) with its weights as an ONNX model (opset 13), so that
+ * Writes a model graph (pipeline/model/graph.ts) with its weights as an ONNX model (opset 13), so that
  * ONNX Runtime can run the very network our executor runs. The manifest's normalisation becomes a
  * Sub and a Div in front, as the executor records it first. Bench-only: the project reads ONNX
- * (pipeline/onnx/) but has no use for writing it.
+ * (pipeline/model/onnx/) but has no use for writing it.
  *
  * @example
  * ```ts
+ * import { resnet18 } from "./resnet18.ts";
+ * const { graph, weights } = resnet18({ classes: 10, size: 32, seed: 1 });
  * const bytes = exportOnnx(graph, weights, { mean: [0, 0, 0], std: [1, 1, 1] });
- * const session = await ort.InferenceSession.create(bytes);
+ * await Deno.writeFile("resnet18.onnx", bytes); // what peers/ort.ts hands ONNX Runtime
  * ```
  */
 import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
