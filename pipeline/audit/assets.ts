@@ -1,6 +1,6 @@
 /**
  * The report's pictures: PNG files under `OUT/assets/`, named by what they show, written
- * atomically; the report refers to them by report-relative path (see asset_path.ts).
+ * atomically; the report refers to them by report-relative path (see schema/asset_path.ts).
  *
  * @example
  * ```ts
