@@ -4,6 +4,8 @@
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport; // what the audit assembled
  * await assertReportWritable("audit-report", false); // before spending minutes on the audit
  * await writeReport("audit-report", report, { force: false });
  * const again = await readReport("audit-report");
