@@ -8,12 +8,16 @@
  *
  * @example
  * ```ts
+ * import { Gpu } from "../../kernels/gpu.ts";
+ * import type { Tensor } from "../../kernels/tensor.ts";
+ * import { loadModelFolder } from "./model_folder.ts";
+ * declare const image: Float32Array;
  * const gpu = await Gpu.create();
  * const exec = await Executor.create(gpu, await loadModelFolder("fixtures/models/digits"));
  * using x = gpu.tensor([1, 1, 28, 28], image);
- * let logits!: Tensor;
+ * let logits: Tensor | undefined;
  * await gpu.run((step) => { logits = exec.forward(step, x); });
- * console.log(await gpu.read(logits));
+ * console.log(await gpu.read(logits!));
  * ```
  */
 import type { Gpu, Step } from "../../kernels/gpu.ts";
@@ -22,7 +26,8 @@ import { recordAccumulate } from "../../kernels/elementwise.ts";
 import { compileEngineKernels, type EngineKernels } from "../../kernels/mod.ts";
 import { sizeOf, type Tensor, type TensorLike } from "../../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
-import { type BackwardOutput, graphShapes, type Layer, type LayerContext, LAYERS } from "./layers.ts";
+import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";
+import { graphShapes } from "./shapes.ts";
 import { InputError } from "../io/input_error.ts";
 import type { Manifest } from "./manifest.ts";
 import type { HostTensor } from "./model_files.ts";

@@ -37,6 +37,13 @@ const BatchNormNode = z.object({
 });
 const ReluNode = z.object({ op: z.literal("relu") });
 const ClipNode = z.object({ op: z.literal("clip"), min: z.number(), max: z.number() });
+
+/**
+ * How far a clip bound reaches: an unbounded side is stored as plus or minus this, because JSON has
+ * no Infinity. It is a finite float32 (the largest is about 3.4028e38), and the clip kernel sends an
+ * infinite bound to the GPU as this same value, so a stored bound and an infinite one act alike.
+ */
+export const CLIP_BOUND = 3.4e38;
 const LeakyReluNode = z.object({ op: z.literal("leaky_relu"), alpha: z.number().min(0).default(0.01) });
 const SigmoidNode = z.object({ op: z.literal("sigmoid") });
 const PoolFields = {
@@ -97,6 +104,8 @@ export const GraphSchema = z.object({
 export type GraphNode = z.infer<typeof NodeSchema>;
 export type Graph = z.infer<typeof GraphSchema>;
 export type Op = GraphNode["op"];
+/** The node type of one op, e.g. `NodeOf<"conv2d">`. */
+export type NodeOf<O extends Op> = Extract<GraphNode, { op: O }>;
 
 /** How many inputs each op takes (1 unless listed): [least, most]. */
 const ARITY: Partial<Record<Op, [number, number]>> = { add: [2, 2], concat: [2, Infinity] };

@@ -1,12 +1,12 @@
 /**
- * What each graph op does: its output shape, its forward recording and its backward recording.
+ * What each graph op records on the GPU: its forward and its backward.
  *
- * The executor walks the graph and calls these; they only record kernels into the step (no
- * readback). Shapes are checked here so a mismatch names the node and both shapes.
+ * The executor walks the graph and calls these at the shapes `shapes.ts` inferred and checked;
+ * they only record kernels into the step (no readback). Each maps the node's attributes onto its
+ * kernels' arguments (a convolution's geometry, a pooling window).
  */
 import {
   type Conv2dGeometry,
-  conv2dOutputSize,
   recordConv2dBackwardInput,
   recordConv2dBackwardWeight,
   recordConv2dForward,
@@ -29,7 +29,6 @@ import type { EngineKernels } from "../../kernels/mod.ts";
 import { recordBatchNorm, recordBatchNormBackward, recordBatchNormParamGrads } from "../../kernels/batch_norm.ts";
 import { recordBatchNormTrainBackward, recordBatchStats } from "../../kernels/batch_norm_train.ts";
 import {
-  poolOutputSize,
   type PoolWindow,
   recordAvgPool,
   recordAvgPoolBackward,
@@ -39,8 +38,7 @@ import {
   recordMaxPoolBackward,
 } from "../../kernels/pool.ts";
 import { sizeOf, type Tensor, type TensorLike } from "../../kernels/tensor.ts";
-import type { Graph, GraphNode } from "./graph.ts";
-import { InputError } from "../io/input_error.ts";
+import type { GraphNode, NodeOf, Op } from "./graph.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -77,25 +75,11 @@ export interface BackwardOutput {
   params: Map<string, Tensor>;
 }
 
+/** One op's recordings; `outShape` and `inputShapes` are the ones `shapes.ts` inferred. */
 export interface Layer<N extends GraphNode = GraphNode> {
-  outputShape(node: N, inputs: number[][], paramShape: (name: string) => number[]): number[];
   forward(ctx: LayerContext, node: N, inputs: TensorLike[], inputShapes: number[][], outShape: number[]): ForwardOutput;
   backward(ctx: LayerContext, node: N, args: BackwardArgs): BackwardOutput;
 }
-
-function shapeError(node: GraphNode, message: string): InputError {
-  return new InputError(`node "${node.name}" (${node.op}): ${message}`);
-}
-
-function fmt(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-function requireRank(node: GraphNode, shape: number[], rank: number, what = "input"): void {
-  if (shape.length !== rank) throw shapeError(node, `${what} ${fmt(shape)} must have ${rank} dims`);
-}
-
-type NodeOf<O extends GraphNode["op"]> = Extract<GraphNode, { op: O }>;
 
 function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dGeometry {
   return {
@@ -117,31 +101,6 @@ function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dG
 }
 
 const conv2d: Layer<NodeOf<"conv2d">> = {
-  outputShape(node, [x], paramShape) {
-    requireRank(node, x, 4);
-    const w = paramShape(node.weight);
-    requireRank(node, w, 4, `weight "${node.weight}"`);
-    if (w[1] * node.groups !== x[1]) {
-      throw shapeError(
-        node,
-        `input ${fmt(x)} has ${x[1]} channels but weight "${node.weight}" ${
-          fmt(w)
-        } with ${node.groups} group(s) expects ${w[1] * node.groups}`,
-      );
-    }
-    if (node.bias) {
-      const b = paramShape(node.bias);
-      if (b.length !== 1 || b[0] !== w[0]) {
-        throw shapeError(node, `bias ${fmt(b)} must be [${w[0]}] for weight ${fmt(w)}`);
-      }
-    }
-    try {
-      const { outHeight, outWidth } = conv2dOutputSize(convGeometry(node, x, w));
-      return [x[0], w[0], outHeight, outWidth];
-    } catch (e) {
-      throw shapeError(node, `input ${fmt(x)}, weight ${fmt(w)}: ${(e as Error).message}`);
-    }
-  },
   forward(ctx, node, [x], [xShape], outShape) {
     const weight = ctx.param(node.weight);
     const y = ctx.alloc(outShape);
@@ -181,23 +140,6 @@ function biasGradient(ctx: LayerContext, dy: TensorLike): Tensor {
 }
 
 const dense: Layer<NodeOf<"dense">> = {
-  outputShape(node, [x], paramShape) {
-    const w = paramShape(node.weight);
-    requireRank(node, w, 2, `weight "${node.weight}"`);
-    if (x.length !== 2 || x[1] !== w[1]) {
-      throw shapeError(
-        node,
-        `input ${fmt(x)} does not match weight "${node.weight}" ${fmt(w)}: expected [batch, ${w[1]}]`,
-      );
-    }
-    if (node.bias) {
-      const b = paramShape(node.bias);
-      if (b.length !== 1 || b[0] !== w[0]) {
-        throw shapeError(node, `bias ${fmt(b)} must be [${w[0]}] for weight ${fmt(w)}`);
-      }
-    }
-    return [x[0], w[0]];
-  },
   forward(ctx, node, [x], [xShape], outShape) {
     const weight = ctx.param(node.weight);
     const y = ctx.alloc(outShape);
@@ -243,7 +185,6 @@ const dense: Layer<NodeOf<"dense">> = {
 
 function clipLayer<N extends NodeOf<"relu"> | NodeOf<"clip">>(range: (node: N) => ClipRange): Layer<N> {
   return {
-    outputShape: (_node, [x]) => x,
     forward(ctx, node, [x], _shapes, outShape) {
       const y = ctx.alloc(outShape);
       recordClip(ctx.step, ctx.kernels.elementwise, { x, y, range: range(node) });
@@ -259,7 +200,6 @@ function clipLayer<N extends NodeOf<"relu"> | NodeOf<"clip">>(range: (node: N) =
 }
 
 const leakyRelu: Layer<NodeOf<"leaky_relu">> = {
-  outputShape: (_node, [x]) => x,
   forward(ctx, node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
     recordLeakyRelu(ctx.step, ctx.kernels.elementwise, { x, y, alpha: node.alpha });
@@ -274,7 +214,6 @@ const leakyRelu: Layer<NodeOf<"leaky_relu">> = {
 };
 
 const sigmoid: Layer<NodeOf<"sigmoid">> = {
-  outputShape: (_node, [x]) => x,
   forward(ctx, _node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
     recordSigmoid(ctx.step, ctx.kernels.elementwise, { x, y });
@@ -289,10 +228,6 @@ const sigmoid: Layer<NodeOf<"sigmoid">> = {
 };
 
 const add: Layer<NodeOf<"add">> = {
-  outputShape(node, [a, b]) {
-    if (fmt(a) !== fmt(b)) throw shapeError(node, `inputs ${fmt(a)} and ${fmt(b)} must have the same shape`);
-    return a;
-  },
   forward(ctx, _node, [a, b], _shapes, outShape) {
     const out = ctx.alloc(outShape);
     recordAdd(ctx.step, ctx.kernels.elementwise, { a, b, out });
@@ -315,15 +250,6 @@ const add: Layer<NodeOf<"add">> = {
  * contiguous block, so forward copies one block per image and input, and backward copies back.
  */
 const concat: Layer<NodeOf<"concat">> = {
-  outputShape(node, inputs) {
-    for (const x of inputs) requireRank(node, x, inputs[0].length);
-    const [first] = inputs;
-    const mismatch = inputs.find((x) => x.some((d, i) => i !== 1 && d !== first[i]));
-    if (first.length < 2 || mismatch) {
-      throw shapeError(node, `inputs ${inputs.map(fmt).join(", ")} must agree on every axis but the channel axis`);
-    }
-    return [first[0], inputs.reduce((sum, x) => sum + x[1], 0), ...first.slice(2)];
-  },
   forward(ctx, _node, inputs, inputShapes, outShape) {
     const y = ctx.alloc(outShape);
     forEachConcatBlock(
@@ -362,36 +288,19 @@ function forEachConcatBlock(
 }
 
 /** Flatten and reshape: a copy under the new shape (and the gradient copied back). */
-function reshapeLayer<N extends NodeOf<"flatten"> | NodeOf<"reshape">>(
-  target: (node: N, x: number[]) => number[],
-): Layer<N> {
-  return {
-    outputShape: (node, [x]) => target(node, x),
-    forward(ctx, _node, [x], _shapes, outShape) {
-      const y = ctx.alloc(outShape);
-      ctx.step.copy(x, y);
-      return { output: y };
-    },
-    backward(ctx, _node, { inputShapes: [xShape], dy, wantInput }) {
-      if (!wantInput[0]) return { inputs: [null], params: new Map() };
-      const dx = ctx.alloc(xShape);
-      ctx.step.copy(dy, dx);
-      return { inputs: [dx], params: new Map() };
-    },
-  };
-}
-
-function reshapeTarget(node: NodeOf<"reshape">, x: number[]): number[] {
-  const rest = sizeOf(x.slice(1));
-  const known = sizeOf(node.shape.filter((d) => d !== -1));
-  const free = node.shape.filter((d) => d === -1).length;
-  if (free > 1) throw shapeError(node, `shape ${fmt(node.shape)} has more than one -1`);
-  const shape = node.shape.map((d) => (d === -1 ? rest / known : d));
-  if (shape.some((d) => !Number.isInteger(d)) || sizeOf(shape) !== rest) {
-    throw shapeError(node, `cannot reshape input ${fmt(x)} to [batch, ${node.shape.join(", ")}]`);
-  }
-  return [x[0], ...shape];
-}
+const reshape: Layer = {
+  forward(ctx, _node, [x], _shapes, outShape) {
+    const y = ctx.alloc(outShape);
+    ctx.step.copy(x, y);
+    return { output: y };
+  },
+  backward(ctx, _node, { inputShapes: [xShape], dy, wantInput }) {
+    if (!wantInput[0]) return { inputs: [null], params: new Map() };
+    const dx = ctx.alloc(xShape);
+    ctx.step.copy(dy, dx);
+    return { inputs: [dx], params: new Map() };
+  },
+};
 
 function batchNormParams(ctx: LayerContext, node: NodeOf<"batch_norm">) {
   return {
@@ -404,16 +313,6 @@ function batchNormParams(ctx: LayerContext, node: NodeOf<"batch_norm">) {
 }
 
 const batchNorm: Layer<NodeOf<"batch_norm">> = {
-  outputShape(node, [x], paramShape) {
-    if (x.length < 2) throw shapeError(node, `input ${fmt(x)} needs a channel axis`);
-    for (const name of [node.scale, node.shift, node.mean, node.variance]) {
-      const p = paramShape(name);
-      if (p.length !== 1 || p[0] !== x[1]) {
-        throw shapeError(node, `parameter "${name}" ${fmt(p)} must be [${x[1]}] for input ${fmt(x)}`);
-      }
-    }
-    return x;
-  },
   forward(ctx, node, [x], _shapes, outShape) {
     const p = batchNormParams(ctx, node);
     const y = ctx.alloc(outShape);
@@ -487,18 +386,7 @@ function poolWindow(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">): PoolWindow {
   };
 }
 
-function poolShape(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">, x: number[]): number[] {
-  requireRank(node, x, 4);
-  try {
-    const { outHeight, outWidth } = poolOutputSize(x[2], x[3], poolWindow(node));
-    return [x[0], x[1], outHeight, outWidth];
-  } catch (e) {
-    throw shapeError(node, `input ${fmt(x)}: ${(e as Error).message}`);
-  }
-}
-
 const maxPool: Layer<NodeOf<"max_pool">> = {
-  outputShape: (node, [x]) => poolShape(node, x),
   forward(ctx, node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
     const argmax = ctx.alloc(outShape, "u32");
@@ -514,7 +402,6 @@ const maxPool: Layer<NodeOf<"max_pool">> = {
 };
 
 const avgPool: Layer<NodeOf<"avg_pool">> = {
-  outputShape: (node, [x]) => poolShape(node, x),
   forward(ctx, node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
     recordAvgPool(ctx.step, ctx.kernels.pool, {
@@ -535,10 +422,6 @@ const avgPool: Layer<NodeOf<"avg_pool">> = {
 };
 
 const globalAvgPool: Layer<NodeOf<"global_avg_pool">> = {
-  outputShape(node, [x]) {
-    requireRank(node, x, 4);
-    return [x[0], x[1]];
-  },
   forward(ctx, _node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
     recordGlobalAvgPool(ctx.step, ctx.kernels.pool, { x, y });
@@ -552,7 +435,8 @@ const globalAvgPool: Layer<NodeOf<"global_avg_pool">> = {
   },
 };
 
-export const LAYERS: { [O in GraphNode["op"]]: Layer<NodeOf<O>> } = {
+/** Every op's recordings. */
+export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   conv2d,
   dense,
   relu: clipLayer<NodeOf<"relu">>(() => RELU_RANGE),
@@ -561,33 +445,10 @@ export const LAYERS: { [O in GraphNode["op"]]: Layer<NodeOf<O>> } = {
   sigmoid,
   add,
   concat,
-  flatten: reshapeLayer<NodeOf<"flatten">>((_node, x) => [x[0], sizeOf(x.slice(1))]),
-  reshape: reshapeLayer<NodeOf<"reshape">>(reshapeTarget),
+  flatten: reshape,
+  reshape,
   batch_norm: batchNorm,
   max_pool: maxPool,
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
 };
-
-/**
- * The shape of every value of a graph at a batch size, from the input's and the parameters'
- * shapes; a mismatch is an InputError naming the node and both shapes.
- *
- * @example
- * ```ts
- * const shapes = graphShapes(model.graph, (name) => model.weights.get(name)!.shape, 1);
- * console.log(shapes.get(model.graph.output)); // [1, classes]
- * ```
- */
-export function graphShapes(
-  graph: Graph,
-  paramShape: (name: string) => number[],
-  batch: number,
-): Map<string, number[]> {
-  const shapes = new Map([[graph.input.name, [batch, ...graph.input.shape]]]);
-  for (const node of graph.nodes) {
-    const inputs = node.inputs.map((i) => shapes.get(i)!);
-    shapes.set(node.name, (LAYERS[node.op] as Layer).outputShape(node, inputs, paramShape));
-  }
-  return shapes;
-}

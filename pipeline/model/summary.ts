@@ -6,14 +6,14 @@
  *
  * @example
  * ```ts
+ * import { loadModelFolder } from "./model_folder.ts";
  * const summary = summarizeModel(await loadModelFolder("fixtures/models/digits"));
  * console.log(formatSummary(summary));
  * ```
  */
 import type { GraphNode } from "./graph.ts";
-import { graphShapes } from "./layers.ts";
 import type { ModelFiles } from "./model_files.ts";
-import { sizeOf } from "../../kernels/tensor.ts";
+import { graphShapes, sizeOf } from "./shapes.ts";
 
 export interface LayerSummary {
   name: string;
@@ -84,6 +84,8 @@ function nodeFlops(node: GraphNode, inputs: number[][], out: number[], weight: n
  *
  * @example
  * ```ts
+ * import type { ModelFiles } from "./model_files.ts";
+ * declare const model: ModelFiles;
  * const { parameters, flops } = summarizeModel(model);
  * ```
  */
@@ -130,6 +132,8 @@ function flopsText(n: number): string {
  *
  * @example
  * ```ts
+ * import type { ModelFiles } from "./model_files.ts";
+ * declare const model: ModelFiles;
  * console.log(formatSummary(summarizeModel(model)));
  * ```
  */

@@ -3,14 +3,14 @@
  * constant, or a zero padding waiting for the conv that absorbs it), the graph nodes emitted so far
  * with their shapes, and the parameters they read.
  *
- * Shapes are tracked at batch 1 and checked by the graph's own layer rules as each node is emitted,
+ * Shapes are tracked at batch 1 and checked by the graph's own shape rules as each node is emitted,
  * so an importer error names the node. Two shapes are kept per value because ONNX's
  * GlobalAveragePool keeps [N, C, 1, 1] where the graph's global_avg_pool gives [N, C].
  */
 import type { GraphNode } from "../graph.ts";
 import { InputError } from "../../io/input_error.ts";
-import { type Layer, LAYERS } from "../layers.ts";
 import type { HostTensor } from "../model_files.ts";
+import { outputShape } from "../shapes.ts";
 import type { Attributes, TensorProto } from "./proto.ts";
 import { type ConstantTensor, readTensor, type TensorOrigin } from "./tensor_data.ts";
 
@@ -158,7 +158,7 @@ export class Lowering {
   /**
    * Emits a graph node reading `inputs`, its parameters stored as `<node>.<suffix>` (the tensors
    * are taken, not copied); returns the activation it produces, its shape checked by the graph's
-   * layer rules.
+   * shape rules.
    */
   emit(
     spec: NodeSpec,
@@ -174,8 +174,7 @@ export class Lowering {
       this.weights.set(paramNames[role], tensor);
     }
     const node = { ...spec, ...paramNames, name, inputs: inputs.map((v) => v.name) } as GraphNode;
-    const layer = LAYERS[node.op] as Layer;
-    const shape = layer.outputShape(node, inputs.map((v) => v.shape), (p) => this.weights.get(p)!.shape);
+    const shape = outputShape(node, inputs.map((v) => v.shape), (p) => this.weights.get(p)!.shape);
     this.nodes.push(node);
     return { kind: "activation", name, shape, onnx: onnxShape ?? shape, foldable: node };
   }

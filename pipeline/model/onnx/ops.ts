@@ -11,8 +11,7 @@
  *
  * A converter throws `Unsupported` for what the graph cannot express; the importer lists every such node.
  */
-import { F32_BIG } from "../../../kernels/elementwise.ts";
-import type { GraphNode } from "../graph.ts";
+import { CLIP_BOUND, type GraphNode } from "../graph.ts";
 import type { HostTensor } from "../model_files.ts";
 import {
   type Activation,
@@ -23,7 +22,7 @@ import {
   Unsupported,
 } from "./lowering.ts";
 import type { ConstantTensor } from "./tensor_data.ts";
-import { sizeOf } from "../../../kernels/tensor.ts";
+import { sizeOf } from "../shapes.ts";
 
 export interface Converter {
   /** Attributes the converter understands; a node with any other is unsupported. */
@@ -255,8 +254,8 @@ const clip: Converter = {
       scalar(l.optionalConstant(n.inputs[1], "min"), -Infinity, "min"),
       scalar(l.optionalConstant(n.inputs[2], "max"), Infinity, "max"),
     ];
-    // Infinite bounds do not survive JSON; the kernel treats F32_BIG as unbounded anyway.
-    const bound = (v: number) => Math.min(Math.max(v, -F32_BIG), F32_BIG);
+    // Infinite bounds do not survive JSON; CLIP_BOUND is finite and acts as unbounded on the GPU.
+    const bound = (v: number) => Math.min(Math.max(v, -CLIP_BOUND), CLIP_BOUND);
     const spec: NodeSpec = lo === 0 && hi === Infinity
       ? { op: "relu" }
       : { op: "clip", min: bound(lo), max: bound(hi) };

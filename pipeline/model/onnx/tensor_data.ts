@@ -5,7 +5,9 @@
  *
  * @example
  * ```ts
- * const t = await readTensor(initializer, { source: "net.onnx", folder: "." });
+ * import type { TensorProto } from "./proto.ts";
+ * declare const initializer: TensorProto;
+ * const t = await readTensor(initializer, { source: "net.onnx", folder: "." }, 'initializer "conv1.weight"');
  * console.log(t.shape, t.data.length);
  * ```
  */
@@ -13,7 +15,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { InputError } from "../../io/input_error.ts";
 import { decodeFloats, type Dtype, DTYPE_SIZES } from "../../formats/safetensors.ts";
 import { int, onnx, type TensorProto } from "./proto.ts";
-import { sizeOf } from "../../../kernels/tensor.ts";
+import { sizeOf } from "../shapes.ts";
 
 /** A tensor's values: float32 for float types, float64 (exact) for integer types. */
 export interface ConstantTensor {
@@ -45,7 +47,10 @@ const INT_SIZES: Partial<Record<number, number>> = { [T.INT64]: 8, [T.INT32]: 4 
  *
  * @example
  * ```ts
- * const shape = await readTensor(shapeInitializer, origin, 'initializer "shape"'); // integer: true
+ * import type { TensorProto } from "./proto.ts";
+ * declare const shapeInitializer: TensorProto;
+ * const shape = await readTensor(shapeInitializer, { source: "net.onnx", folder: "." }, 'initializer "shape"');
+ * shape.integer; // true for an int64 shape
  * ```
  */
 export async function readTensor(t: TensorProto, origin: TensorOrigin, what: string): Promise<ConstantTensor> {
@@ -82,6 +87,8 @@ export async function readTensor(t: TensorProto, origin: TensorOrigin, what: str
  *
  * @example
  * ```ts
+ * import type { TensorProto } from "./proto.ts";
+ * declare const initializer: TensorProto;
  * if (unreadableType(initializer)) console.log("quantized or non-numeric");
  * ```
  */
