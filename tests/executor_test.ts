@@ -6,14 +6,61 @@ import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle, type OracleModel } from "./graph_oracle.ts";
 import { assertGradientMatches, meanXentOracle } from "./ops_oracle.ts";
-import { assertClose } from "./oracle.ts";
+import { assertClose, randomArray } from "./oracle.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
+import type { Graph } from "../pipeline/model/graph.ts";
+import type { HostTensor, ModelFiles } from "../pipeline/model/model_files.ts";
 
 const BATCH = 3;
 const LABELS = [1, 4, 0];
 
-function fixture() {
-  const model = resnetFixture();
+/**
+ * Convolution, max and average pooling with a different stride and padding on each axis (stride
+ * [1, 2], padding [0, 1]), concatenated into a dense head. On a 5x5 image with 3x3 windows every
+ * output is 3x3 whichever axis gets which stride and padding, so only the values show a swap.
+ */
+function asymmetricFixture(): ModelFiles {
+  const window = { stride: [1, 2] as [number, number], padding: [0, 1] as [number, number] };
+  const graph: Graph = {
+    format: "convnet-graph",
+    version: 1,
+    input: { name: "image", shape: [2, 5, 5] },
+    nodes: [
+      {
+        name: "conv",
+        op: "conv2d",
+        inputs: ["image"],
+        ...window,
+        dilation: [1, 1],
+        groups: 1,
+        weight: "conv.w",
+        bias: "conv.b",
+      },
+      { name: "max", op: "max_pool", inputs: ["image"], kernel: [3, 3], ...window },
+      { name: "avg", op: "avg_pool", inputs: ["image"], kernel: [3, 3], ...window, countIncludePad: false },
+      { name: "cat", op: "concat", inputs: ["conv", "max", "avg"] },
+      { name: "flat", op: "flatten", inputs: ["cat"] },
+      { name: "fc", op: "dense", inputs: ["flat"], weight: "fc.w", bias: "fc.b" },
+    ],
+    output: "fc",
+  };
+  const shapes: [string, number[]][] = [["conv.w", [3, 2, 3, 3]], ["conv.b", [3]], ["fc.w", [5, 63]], ["fc.b", [5]]];
+  const weights = new Map<string, HostTensor>(
+    shapes.map(([name, shape], i) => [name, { shape, data: randomArray(shape.reduce((a, b) => a * b), 20 + i) }]),
+  );
+  const manifest: ModelFiles["manifest"] = {
+    format: "convnet-model",
+    version: 1,
+    name: "asymmetric-windows",
+    classes: ["a", "b", "c", "d", "e"],
+    input: { channels: 2, height: 5, width: 5 },
+    normalization: { mean: [0.5, 0.4], std: [0.25, 0.5] },
+    inputRange: [0, 1],
+  };
+  return { graph, weights, manifest };
+}
+
+function fixture(model = resnetFixture()) {
   const oracle: OracleModel = {
     graph: model.graph,
     weights: model.weights,
@@ -38,36 +85,48 @@ async function gpuGradients(gpu: Gpu, exec: Executor, x: Float64Array, shape: nu
   return { logits: await gpu.read(result.logits), input: await gpu.read(result.grads.input!), params };
 }
 
+/**
+ * Forward + mean cross-entropy + backward on the GPU against the float64 oracle: the logits, and by
+ * finite differences the input gradient and every trainable parameter's gradient.
+ */
+async function checkAgainstOracle(model: ModelFiles, training: boolean, what: string) {
+  const gpu = await testGpu();
+  const { oracle, x, inputShape } = fixture(model);
+  using exec = await Executor.create(gpu, model);
+  const got = await gpuGradients(gpu, exec, x, inputShape, training);
+
+  const expected = graphForwardOracle(oracle, x, BATCH, { training });
+  assertClose(got.logits, expected.data, 64, `logits (${what})`, 10);
+
+  const loss = (params?: Map<string, ArrayLike<number>>) => (input: Float64Array) =>
+    meanXentOracle(graphForwardOracle(oracle, input, BATCH, { params, training }).data, BATCH, 5, LABELS);
+  const fd = { samples: 16, h: 1e-4, tol: 2e-3 };
+  assertGradientMatches(loss(), x, got.input, `input gradient (${what})`, fd);
+
+  // Every trainable parameter has a gradient, checked by finite differences on sampled coordinates.
+  const trainable = [...model.weights.keys()].filter((n) => !/\.(m|v)$/.test(n));
+  assert.deepEqual([...got.params.keys()].sort(), trainable.sort());
+  for (const name of trainable) {
+    const base = Float64Array.from(model.weights.get(name)!.data);
+    const paramLoss = (values: Float64Array) => loss(new Map([[name, values]]))(x);
+    assertGradientMatches(paramLoss, base, got.params.get(name)!, `d loss / d ${name} (${what})`, fd);
+  }
+}
+
 for (const training of [false, true]) {
   const mode = training ? "training mode (batch statistics)" : "inference mode";
   Deno.test({
     name: `executor: a ResNet-style graph matches the float64 oracle forward and backward, ${mode}`,
     ...gpuTest,
-    async fn() {
-      const gpu = await testGpu();
-      const { model, oracle, x, inputShape } = fixture();
-      using exec = await Executor.create(gpu, model);
-      const got = await gpuGradients(gpu, exec, x, inputShape, training);
-
-      const expected = graphForwardOracle(oracle, x, BATCH, { training });
-      assertClose(got.logits, expected.data, 64, `logits (${mode})`, 10);
-
-      const loss = (params?: Map<string, ArrayLike<number>>) => (input: Float64Array) =>
-        meanXentOracle(graphForwardOracle(oracle, input, BATCH, { params, training }).data, BATCH, 5, LABELS);
-      const fd = { samples: 16, h: 1e-4, tol: 2e-3 };
-      assertGradientMatches(loss(), x, got.input, `input gradient (${mode})`, fd);
-
-      // Every trainable parameter has a gradient, checked by finite differences on sampled coordinates.
-      const trainable = [...model.weights.keys()].filter((n) => !/\.(m|v)$/.test(n));
-      assert.deepEqual([...got.params.keys()].sort(), trainable.sort());
-      for (const name of trainable) {
-        const base = Float64Array.from(model.weights.get(name)!.data);
-        const paramLoss = (values: Float64Array) => loss(new Map([[name, values]]))(x);
-        assertGradientMatches(paramLoss, base, got.params.get(name)!, `d loss / d ${name} (${mode})`, fd);
-      }
-    },
+    fn: () => checkAgainstOracle(resnetFixture(), training, mode),
   });
 }
+
+Deno.test({
+  name: "executor: convolution and pooling with a different stride and padding per axis match the float64 oracle",
+  ...gpuTest,
+  fn: () => checkAgainstOracle(asymmetricFixture(), false, "stride [1, 2], padding [0, 1]"),
+});
 
 Deno.test({
   name: "executor: training mode moves batch-norm running statistics by momentum 0.1 toward the batch's",

@@ -1,22 +1,12 @@
 /**
- * Float64 forward pass of a model graph, built from the per-op oracles: the reference the
- * executor is checked against, and (through finite differences) its backward.
+ * Float64 forward pass of a model graph: the reference the executor is checked against, and
+ * (through finite differences) its backward. Convolution and pooling read their geometry straight
+ * from the node's attributes (index 0 is height, 1 is width) in plain loops of their own, so a
+ * stride or padding the executor maps onto the wrong axis shows here as a different answer.
+ * Elementwise ops, batch norm and concatenation use the per-op oracles.
  */
-import type { Conv2dGeometry } from "../kernels/conv2d.ts";
-import type { PoolWindow } from "../kernels/pool.ts";
-import type { Graph, GraphNode } from "../pipeline/model/graph.ts";
-import { conv2dForwardOracle } from "./conv_oracle.ts";
-import {
-  addOracle,
-  avgPoolOracle,
-  batchNormOracle,
-  clipOracle,
-  concatOracle,
-  leakyReluOracle,
-  maxPoolOracle,
-  poolOutShape,
-  sigmoidOracle,
-} from "./ops_oracle.ts";
+import type { Graph, GraphNode, NodeOf } from "../pipeline/model/graph.ts";
+import { addOracle, batchNormOracle, clipOracle, concatOracle, leakyReluOracle, sigmoidOracle } from "./ops_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
 
 export interface OracleValue {
@@ -30,16 +20,86 @@ export interface OracleModel {
   normalization: { mean: number[]; std: number[] };
 }
 
-function poolWindow(node: Extract<GraphNode, { op: "max_pool" | "avg_pool" }>): PoolWindow {
-  const stride = node.stride ?? node.kernel;
-  return {
-    kernelHeight: node.kernel[0],
-    kernelWidth: node.kernel[1],
-    strideH: stride[0],
-    strideW: stride[1],
-    padH: node.padding[0],
-    padW: node.padding[1],
-  };
+/** A sliding window as a conv or pooling node gives it: [height, width] pairs. */
+interface Window {
+  kernel: readonly number[];
+  stride: readonly number[];
+  padding: readonly number[];
+  dilation: readonly number[];
+}
+
+/**
+ * Slides `win` over an h x w plane in floor mode: the output height and width, and for each output
+ * pixel (row-major) the [kernel tap, input pixel] pairs whose tap lands inside the plane (padding
+ * reads nothing). Taps and pixels are row-major indices into the kernel and the plane.
+ */
+function slide(h: number, w: number, win: Window): { oh: number; ow: number; taps: [number, number][][] } {
+  const [oh, ow] = [h, w].map((size, a) =>
+    Math.floor((size + 2 * win.padding[a] - win.dilation[a] * (win.kernel[a] - 1) - 1) / win.stride[a]) + 1
+  );
+  if (!(oh >= 1 && ow >= 1)) throw new Error(`graph oracle: window over ${h}x${w} has an empty output`);
+  const taps: [number, number][][] = [];
+  for (let oy = 0; oy < oh; oy++) {
+    for (let ox = 0; ox < ow; ox++) {
+      const inside: [number, number][] = [];
+      for (let r = 0; r < win.kernel[0]; r++) {
+        const iy = oy * win.stride[0] - win.padding[0] + r * win.dilation[0];
+        for (let s = 0; s < win.kernel[1]; s++) {
+          const ix = ox * win.stride[1] - win.padding[1] + s * win.dilation[1];
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) inside.push([r * win.kernel[1] + s, iy * w + ix]);
+        }
+      }
+      taps.push(inside);
+    }
+  }
+  return { oh, ow, taps };
+}
+
+/** Grouped conv2d of x with weight [Cout, Cin / groups, R, S] and an optional bias. */
+function conv2d(
+  node: NodeOf<"conv2d">,
+  x: OracleValue,
+  weight: ArrayLike<number>,
+  weightShape: number[],
+  bias?: ArrayLike<number>,
+): OracleValue {
+  const [n, c, h, w] = x.shape;
+  const [co, cPerGroup, r, s] = weightShape;
+  const { oh, ow, taps } = slide(h, w, { ...node, kernel: [r, s] });
+  const coPerGroup = co / node.groups;
+  const y = new Float64Array(n * co * oh * ow);
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < co; o++) {
+      const firstChannel = Math.floor(o / coPerGroup) * cPerGroup;
+      taps.forEach((inside, p) => {
+        let sum = bias ? bias[o] : 0;
+        for (let k = 0; k < cPerGroup; k++) {
+          const plane = (b * c + firstChannel + k) * h * w;
+          const kernel = (o * cPerGroup + k) * r * s;
+          for (const [tap, pixel] of inside) sum += weight[kernel + tap] * x.data[plane + pixel];
+        }
+        y[(b * co + o) * oh * ow + p] = sum;
+      });
+    }
+  }
+  return { shape: [n, co, oh, ow], data: y };
+}
+
+/** Max or average pooling of each channel; the average divides by the kernel area or by the real taps. */
+function pool(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">, x: OracleValue): OracleValue {
+  const [n, c, h, w] = x.shape;
+  const { oh, ow, taps } = slide(h, w, { ...node, stride: node.stride ?? node.kernel, dilation: [1, 1] });
+  const area = node.kernel[0] * node.kernel[1];
+  const y = new Float64Array(n * c * oh * ow);
+  for (let plane = 0; plane < n * c; plane++) {
+    taps.forEach((inside, p) => {
+      const values = inside.map(([, pixel]) => x.data[plane * h * w + pixel]);
+      y[plane * oh * ow + p] = node.op === "max_pool"
+        ? Math.max(...values)
+        : values.reduce((sum, v) => sum + v, 0) / (node.countIncludePad ? area : values.length);
+    });
+  }
+  return { shape: [n, c, oh, ow], data: y };
 }
 
 /** Per-channel mean and biased variance over N and the spatial dims. */
@@ -94,28 +154,8 @@ function forwardNode(
 ): OracleValue {
   const [a, b] = inputs;
   switch (node.op) {
-    case "conv2d": {
-      const ws = paramShape(node.weight);
-      const geom: Conv2dGeometry = {
-        batch: a.shape[0],
-        inChannels: a.shape[1],
-        inHeight: a.shape[2],
-        inWidth: a.shape[3],
-        outChannels: ws[0],
-        kernelHeight: ws[2],
-        kernelWidth: ws[3],
-        strideH: node.stride[0],
-        strideW: node.stride[1],
-        padH: node.padding[0],
-        padW: node.padding[1],
-        dilationH: node.dilation[0],
-        dilationW: node.dilation[1],
-        groups: node.groups,
-      };
-      const data = conv2dForwardOracle(geom, a.data, param(node.weight), node.bias ? param(node.bias) : undefined);
-      const perMap = data.length / (geom.batch * geom.outChannels);
-      return { shape: [geom.batch, geom.outChannels, ...spatial(perMap, geom)], data };
-    }
+    case "conv2d":
+      return conv2d(node, a, param(node.weight), paramShape(node.weight), node.bias ? param(node.bias) : undefined);
     case "dense": {
       const [o, i] = paramShape(node.weight);
       const data = matmulOracle(a.data, param(node.weight), a.shape[0], o, i, false, true);
@@ -148,19 +188,16 @@ function forwardNode(
       return { shape: [a.shape[0], channels, ...a.shape.slice(2)], data: concatOracle(inputs) };
     }
     case "max_pool":
-      return {
-        shape: poolOutShape(a.shape, poolWindow(node)),
-        data: maxPoolOracle(a.data, a.shape, poolWindow(node)).y,
-      };
     case "avg_pool":
-      return {
-        shape: poolOutShape(a.shape, poolWindow(node)),
-        data: avgPoolOracle(a.data, a.shape, poolWindow(node), node.countIncludePad),
-      };
+      return pool(node, a);
     case "global_avg_pool": {
       const [n, ch, hh, ww] = a.shape;
-      const window = { kernelHeight: hh, kernelWidth: ww, strideH: 1, strideW: 1, padH: 0, padW: 0 };
-      return { shape: [n, ch], data: avgPoolOracle(a.data, a.shape, window) };
+      const data = new Float64Array(n * ch);
+      for (let i = 0; i < data.length; i++) {
+        for (let j = 0; j < hh * ww; j++) data[i] += a.data[i * hh * ww + j];
+        data[i] /= hh * ww;
+      }
+      return { shape: [n, ch], data };
     }
     case "add":
       return { shape: a.shape, data: addOracle(a.data, b!.data) };
@@ -169,12 +206,4 @@ function forwardNode(
     case "reshape":
       return { shape: [a.shape[0], ...node.shape], data: a.data };
   }
-}
-
-function spatial(perMap: number, geom: Conv2dGeometry): [number, number] {
-  const { padH, padW, dilationH, dilationW, kernelHeight, kernelWidth, strideH, strideW } = geom;
-  const oh = Math.floor((geom.inHeight + 2 * padH - dilationH * (kernelHeight - 1) - 1) / strideH) + 1;
-  const ow = Math.floor((geom.inWidth + 2 * padW - dilationW * (kernelWidth - 1) - 1) / strideW) + 1;
-  if (oh * ow !== perMap) throw new Error("conv oracle: unexpected output size");
-  return [oh, ow];
 }
