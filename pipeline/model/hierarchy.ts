@@ -18,7 +18,8 @@
  *
  * @example
  * ```ts
- * const h = await loadHierarchy("fixtures/hierarchies/fashion.json", manifest.classes);
+ * const classes = ["T-shirt/top", "Trouser", "Pullover"];
+ * const h = await loadHierarchy("fixtures/hierarchies/fashion.json", classes);
  * h.distance(0, 2); // T-shirt/top to Pullover: 2 (siblings under "tops")
  * h.sameSuperclass(0, 2, 1); // true
  * ```
@@ -160,7 +161,8 @@ export class Hierarchy {
  *
  * @example
  * ```ts
- * const h = await loadHierarchy("fixtures/hierarchies/fashion.json", manifest.classes);
+ * declare const classes: string[];
+ * const h = await loadHierarchy("fixtures/hierarchies/fashion.json", classes);
  * ```
  */
 export async function loadHierarchy(path: string, classes: readonly string[]): Promise<Hierarchy> {

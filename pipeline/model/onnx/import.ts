@@ -52,6 +52,7 @@ export interface OnnxImport {
  *
  * @example
  * ```ts
+ * declare const bytes: Uint8Array;
  * const { graph, weights } = await importOnnx(bytes, { source: "net.onnx", folder: ".", input: [3, 64, 64] });
  * ```
  */

@@ -26,6 +26,7 @@ export type Int64 = number | { toNumber(): number; toString(): string };
  *
  * @example
  * ```ts
+ * declare const tensor: TensorProto;
  * const dims = (tensor.dims ?? []).map((d) => int(d, "tensor dims"));
  * ```
  */
@@ -41,7 +42,7 @@ export function int(value: Int64 | null | undefined, what: string): number {
  *
  * @example
  * ```ts
- * const model = decodeModel(bytes, "model.onnx");
+ * const model = decodeModel(await Deno.readFile("model.onnx"), "model.onnx");
  * ```
  */
 export function decodeModel(bytes: Uint8Array, source: string): onnxProto.onnx.ModelProto {
