@@ -7,6 +7,8 @@
  *
  * @example
  * ```ts
+ * import { join } from "node:path";
+ * import { renderReportHtml } from "../pipeline/report/mod.ts";
  * const { dir, report } = await sampleReportFolder({ classNames: ["cat", "<b>dog</b>"], bias: false });
  * const html = await renderReportHtml(report, (path) => Deno.readFile(join(dir, path)));
  * ```

@@ -4,7 +4,16 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { parseHTML } from "linkedom";
 import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
-import { confusionSvg, escapeHtml, renderReportHtml, sanitySvg, writeReportHtml } from "../pipeline/report/mod.ts";
+import {
+  confusionSvg,
+  type HtmlValue,
+  joinHtml,
+  raw,
+  renderReportHtml,
+  safeHtml,
+  sanitySvg,
+  writeReportHtml,
+} from "../pipeline/report/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
 
 const SCRIPT_NAME = "<script>alert(1)</script>";
@@ -64,12 +73,59 @@ Deno.test("report fixture: report.json is schema-valid, equals the returned repo
   }
 });
 
-Deno.test("escapeHtml: escapes & < > \" ' and an HTML parser reads the original text back", () => {
-  assert.equal(escapeHtml(`<a href="x">Tom & 'J'</a>`), "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;J&#39;&lt;/a&gt;");
-  const text = `&amp; <b>"it's"</b>`;
-  const document = parse(`<p title="${escapeHtml(text)}">${escapeHtml(text)}</p>`);
-  assert.equal(document.querySelector("p").textContent, text);
-  assert.equal(document.querySelector("p").getAttribute("title"), text);
+/** The five entities the pages use, written out by hand. */
+const ENTITY = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" } as const;
+const escaped = (text: string) => [...text].map((c) => ENTITY[c as keyof typeof ENTITY] ?? c).join("");
+const unescaped = (markup: string) =>
+  markup.replace(
+    /&(amp|lt|gt|quot|#39);/g,
+    (e) => ({ "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'" })[e]!,
+  );
+
+/** `safeHtml` called as a template would call it, with literal parts `strings`. */
+function template(strings: string[], values: HtmlValue[]): string {
+  return String(safeHtml(Object.assign([...strings], { raw: strings }), ...values));
+}
+
+const anyText = fc.oneof(
+  fc.string({ unit: "binary" }),
+  fc.string({ unit: "grapheme" }),
+  fc.constantFrom(SCRIPT_NAME, MODEL_NAME, "&amp;"),
+);
+
+Deno.test("safeHtml: an interpolated string comes out with no < > \" ' and no & but the five entities, and reads back as itself", () => {
+  fc.assert(
+    fc.property(anyText, (text) => {
+      const markup = String(safeHtml`${text}`);
+      assert.doesNotMatch(markup, /[<>"']/);
+      assert.doesNotMatch(markup, /&(?!(amp|lt|gt|quot|#39);)/);
+      assert.equal(unescaped(markup), text);
+      assert.equal(markup, escaped(text));
+    }),
+  );
+  // An HTML parser reads the text back, as element text and as an attribute value.
+  fc.assert(
+    fc.property(fc.string(), (text) => {
+      const p = parse(String(safeHtml`<p title="${text}">${text}</p>`)).querySelector("p");
+      assert.equal(p.textContent, text);
+      assert.equal(p.getAttribute("title"), text);
+    }),
+  );
+});
+
+Deno.test("safeHtml: literal parts and safe values pass through unchanged; numbers, arrays and nothing as documented", () => {
+  fc.assert(
+    fc.property(fc.array(anyText, { minLength: 1, maxLength: 4 }), anyText, anyText, (strings, text, markup) => {
+      const values = strings.slice(1).map(() => text);
+      assert.equal(template(strings, values), strings.join(escaped(text)));
+      assert.equal(String(safeHtml`<b>${raw(markup)}</b>`), `<b>${markup}</b>`);
+      assert.equal(String(safeHtml`${safeHtml`<i>${text}</i>`}`), `<i>${escaped(text)}</i>`);
+      assert.equal(String(safeHtml`${[text, raw(markup), [text]]}`), escaped(text) + markup + escaped(text));
+      assert.equal(String(joinHtml([raw(markup), text], text)), markup + escaped(text) + escaped(text));
+    }),
+  );
+  fc.assert(fc.property(fc.double(), (n) => assert.equal(String(safeHtml`${n}`), String(n))));
+  assert.equal(String(safeHtml`a${null}${undefined}${false}${""}${[]}b${0}`), "ab0");
 });
 
 Deno.test("report html: self-contained: images are data URIs, links are in-page, no URL, script, font or stylesheet link", async () => {
@@ -199,14 +255,14 @@ Deno.test("report html: a class named <script> and a model name with & \" ' < > 
 });
 
 Deno.test("plots: class and layer names reach the SVG as escaped text", () => {
-  const confusion = confusionSvg([[2, 1], [0, 3]], [`<b>&'"`, "</svg><i>"]);
+  const confusion = String(confusionSvg([[2, 1], [0, 3]], [`<b>&'"`, "</svg><i>"]));
   assert.ok(confusion.includes(`&lt;b&gt;&amp;'"`));
   assert.ok(confusion.includes("&lt;/svg&gt;&lt;i&gt;"));
   assert.doesNotMatch(confusion, /<b>|<i>|<\/svg>.+<\/svg>/s);
-  const sanity = sanitySvg([{
+  const sanity = String(sanitySvg([{
     method: "gradient",
     stages: [{ layer: null, spearman: 1 }, { layer: "<x&y>", spearman: 0.2 }],
-  }]);
+  }]));
   assert.ok(sanity.includes("&lt;x&amp;y&gt;"));
   assert.equal(parse(`<div>${sanity}</div>`).querySelectorAll("svg").length, 1);
 });

@@ -4,6 +4,7 @@
  *
  * @example
  * ```ts
+ * import { AuditReportSchema } from "../schema/report.ts";
  * const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile("audit-report/report.json")));
  * const path = await writeReportHtml("audit-report", report); // "audit-report/index.html"
  * ```
@@ -12,8 +13,8 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { AuditReport } from "../schema/report.ts";
 import { writeAtomic } from "../io/files.ts";
-import { escapeHtml } from "./escape.ts";
-import { reportSections } from "./sections.ts";
+import { joinHtml, safeHtml } from "./safe_html.ts";
+import { reportSections } from "./sections/mod.ts";
 import { REPORT_CSS } from "./style.ts";
 
 /** The HTML report's file name inside the report folder. */
@@ -37,7 +38,10 @@ function assetPaths(report: AuditReport): Set<string> {
  *
  * @example
  * ```ts
- * const html = await renderReportHtml(report, (path) => Deno.readFile(join("audit-report", path)));
+ * import { join } from "node:path";
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
+ * const page = await renderReportHtml(report, (path) => Deno.readFile(join("audit-report", path)));
  * ```
  */
 export async function renderReportHtml(
@@ -53,8 +57,8 @@ export async function renderReportHtml(
     if (uri === undefined) throw new Error(`report html: asset ${path} is shown but was not read`);
     return uri;
   });
-  const title = `Audit of ${escapeHtml(report.model.name)}`;
-  return `<!doctype html>
+  const title = safeHtml`Audit of ${report.model.name}`;
+  return String(safeHtml`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -65,16 +69,16 @@ export async function renderReportHtml(
 <body>
 <header>
 <h1>${title}</h1>
-<p class="sub">on ${escapeHtml(report.data.name)}: ${report.accuracy.count} images · ${escapeHtml(report.createdAt)}</p>
+<p class="sub">on ${report.data.name}: ${report.accuracy.count} images · ${report.createdAt}</p>
 </header>
-<nav><div>${sections.map((s) => `<a href="#${s.id}">${s.title}</a>`).join("")}</div></nav>
+<nav><div>${sections.map((s) => safeHtml`<a href="#${s.id}">${s.title}</a>`)}</div></nav>
 <main>
-${sections.map((s) => `<section id="${s.id}">\n<h2>${s.title}</h2>\n${s.body}\n</section>`).join("\n")}
+${joinHtml(sections.map((s) => safeHtml`<section id="${s.id}">\n<h2>${s.title}</h2>\n${s.body}\n</section>`), "\n")}
 </main>
 <footer>report.json schema version ${report.schemaVersion}</footer>
 </body>
 </html>
-`;
+`);
 }
 
 /**
@@ -82,6 +86,8 @@ ${sections.map((s) => `<section id="${s.id}">\n<h2>${s.title}</h2>\n${s.body}\n<
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * console.log(`open ${await writeReportHtml("audit-report", report)}`);
  * ```
  */

@@ -1,14 +1,14 @@
 /**
- * Small HTML builders for the report: number formats, tables with right-aligned numeric columns,
- * badges, figures and embedded images. Cell and body arguments are HTML already; plain strings
- * from the report go through `escapeHtml` first.
+ * The report's shared building blocks: number formats, tables with right-aligned numeric columns,
+ * fact tables, stat tiles, badges, figures and embedded images. Every text argument is escaped (by
+ * `safeHtml`); pass `safeHtml` markup where a cell or caption holds more than text.
  *
  * @example
  * ```ts
- * const html = table([{ title: "class" }, { title: "accuracy", numeric: true }], [[escapeHtml(name), pct(0.93)]]);
+ * const perClass = table([{ title: "class" }, { title: "accuracy", numeric: true }], [["<cat>", pct(0.93)]]);
  * ```
  */
-import { escapeHtml } from "./escape.ts";
+import { type HtmlValue, joinHtml, type SafeHtml, safeHtml } from "./safe_html.ts";
 
 /** A table column: its heading, and whether it holds numbers (right-aligned, tabular digits). */
 export interface Column {
@@ -38,37 +38,69 @@ export function pValue(p: number): string {
  *
  * @example
  * ```ts
- * table([{ title: "stage" }, { title: "seconds", numeric: true }], [["attack", "2.4"]]);
+ * table([{ title: "stage" }, { title: "seconds", numeric: true }], [["attack", "2.4"]], { id: "timings" });
  * ```
  */
 export function table(
   columns: readonly Column[],
-  rows: readonly string[][],
-  options: { id?: string; keys?: readonly (string | number)[]; caption?: string } = {},
-): string {
+  rows: readonly HtmlValue[][],
+  options: { id?: string; keys?: readonly (string | number)[]; caption?: HtmlValue } = {},
+): SafeHtml {
   const cls = (c: Column) => [c.numeric ? "num" : "", c.cell ?? ""].filter(Boolean).join(" ");
-  const attr = (c: Column) => (cls(c) ? ` class="${cls(c)}"` : "");
-  const head = columns.map((c) => `<th${c.numeric ? ' class="num"' : ""}>${c.title}</th>`).join("");
+  const attr = (c: Column) => cls(c) && safeHtml` class="${cls(c)}"`;
+  const head = columns.map((c) => safeHtml`<th${c.numeric && safeHtml` class="num"`}>${c.title}</th>`);
   const body = rows.map((cells, r) => {
-    const key = options.keys ? ` data-key="${escapeHtml(String(options.keys[r]))}"` : "";
-    return `<tr${key}>${cells.map((cell, c) => `<td${attr(columns[c])}>${cell}</td>`).join("")}</tr>`;
-  }).join("\n");
-  const id = options.id ? ` id="${escapeHtml(options.id)}"` : "";
-  const caption = options.caption ? `<caption>${options.caption}</caption>` : "";
-  return `<table${id}>${caption}<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
+    const key = options.keys && safeHtml` data-key="${options.keys[r]}"`;
+    return safeHtml`<tr${key}>${cells.map((cell, c) => safeHtml`<td${attr(columns[c])}>${cell}</td>`)}</tr>`;
+  });
+  const id = options.id && safeHtml` id="${options.id}"`;
+  const caption = options.caption ? safeHtml`<caption>${options.caption}</caption>` : "";
+  return safeHtml`<table${id}>${caption}<thead><tr>${head}</tr></thead>
+<tbody>
+${joinHtml(body, "\n")}
+</tbody></table>`;
+}
+
+/**
+ * A two-column table of names and values.
+ *
+ * @example
+ * ```ts
+ * import { safeHtml } from "./safe_html.ts";
+ * facts([["model", safeHtml`<code>${"models/cnn"}</code>`], ["classes", "10"]]);
+ * ```
+ */
+export function facts(rows: readonly [string, HtmlValue][]): SafeHtml {
+  return safeHtml`<table class="facts"><tbody>${
+    joinHtml(rows.map(([k, v]) => safeHtml`<tr><th scope="row">${k}</th><td>${v}</td></tr>`), "\n")
+  }</tbody></table>`;
+}
+
+/**
+ * A headline number in a tile, with its label and an optional note.
+ *
+ * @example
+ * ```ts
+ * stat("top-1", pct(0.931), "of 10000 images");
+ * ```
+ */
+export function stat(label: string, value: string, note = ""): SafeHtml {
+  return safeHtml`<div class="stat"><div class="stat-value">${value}</div><div class="stat-label">${label}</div>${
+    note && safeHtml`<div class="stat-note">${note}</div>`
+  }</div>`;
 }
 
 /** A small label; `kind` picks its colour (see the stylesheet's .badge-* rules). */
-export function badge(text: string, kind: "info" | "warn" | "bad"): string {
-  return `<span class="badge badge-${kind}">${escapeHtml(text)}</span>`;
+export function badge(text: string, kind: "info" | "warn" | "bad"): SafeHtml {
+  return safeHtml`<span class="badge badge-${kind}">${text}</span>`;
 }
 
-/** A chart or picture with a caption (caption is HTML). */
-export function figure(body: string, caption: string): string {
-  return `<figure>${body}<figcaption>${caption}</figcaption></figure>`;
+/** A chart or picture with a caption. */
+export function figure(body: HtmlValue, caption: HtmlValue): SafeHtml {
+  return safeHtml`<figure>${body}<figcaption>${caption}</figcaption></figure>`;
 }
 
-/** An `<img>` of a data URI; `alt` is plain text. */
-export function img(dataUri: string, alt: string): string {
-  return `<img src="${dataUri}" alt="${escapeHtml(alt)}">`;
+/** An `<img>` of a data URI, with `alt` text. */
+export function img(dataUri: string, alt: string): SafeHtml {
+  return safeHtml`<img src="${dataUri}" alt="${alt}">`;
 }

@@ -1,10 +1,12 @@
 /**
  * The report's charts as inline SVG markup: Observable Plot drawing into a linkedom document, so
  * no browser is needed. Text (class and layer names) reaches the SVG as DOM text nodes, which the
- * serializer escapes.
+ * serializer escapes: that is why a chart's markup is trusted (`raw`) as it is.
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const svg = confusionSvg(report.accuracy.confusion, report.model.classes);
  * const curves = robustnessSvg([{ name: "FGSM", points: report.robustness.fgsm }]);
  * const legend = seriesLegend(["FGSM"]);
@@ -12,7 +14,7 @@
  */
 import * as Plot from "@observablehq/plot";
 import { parseHTML } from "linkedom";
-import { escapeHtml } from "./escape.ts";
+import { joinHtml, raw, type SafeHtml, safeHtml } from "./safe_html.ts";
 
 /** One calibration bin: confidences in [lo, hi), and the accuracy among them (null when empty). */
 export interface CalibrationBin {
@@ -43,12 +45,13 @@ const LABEL_CHARS = 18;
 const HISTOGRAM_BINS = 20;
 
 /** The SVG markup of a Plot chart, rendered with a DOM of its own. */
-function render(options: Plot.PlotOptions): string {
+function render(options: Plot.PlotOptions): SafeHtml {
   // linkedom's types need the DOM lib, which Deno leaves out; Plot only calls standard DOM methods.
   const { document } = parseHTML("<!doctype html><html><body></body></html>") as unknown as {
     document: Plot.PlotOptions["document"];
   };
-  return Plot.plot({ ...options, document }).outerHTML;
+  // Plot builds the SVG with DOM calls and linkedom serializes it, escaping every text and attribute.
+  return raw(Plot.plot({ ...options, document }).outerHTML);
 }
 
 /**
@@ -76,7 +79,7 @@ function labelRoom(labels: string[]): number {
  * const svg = confusionSvg([[5, 1], [0, 4]], ["cat", "dog"]);
  * ```
  */
-export function confusionSvg(confusion: number[][], names: string[], classes?: number[]): string {
+export function confusionSvg(confusion: number[][], names: string[], classes?: number[]): SafeHtml {
   const shown = classes ?? names.map((_, i) => i);
   const cells = shown.flatMap((label) =>
     shown.map((predicted) => ({ label, predicted, n: confusion[label][predicted] }))
@@ -115,10 +118,12 @@ export function confusionSvg(confusion: number[][], names: string[], classes?: n
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const svg = reliabilitySvg(report.accuracy.calibration);
  * ```
  */
-export function reliabilitySvg(bins: readonly CalibrationBin[]): string {
+export function reliabilitySvg(bins: readonly CalibrationBin[]): SafeHtml {
   const filled = bins.filter((b) => b.count > 0 && b.accuracy !== null);
   return render({
     width: 420,
@@ -144,15 +149,19 @@ function seriesMarks<T>(rows: T[], x: keyof T & string, y: keyof T & string, z: 
  *
  * @example
  * ```ts
- * const caption = `${seriesLegend(["FGSM", "PGD"])} Accuracy versus epsilon.`;
+ * import { safeHtml } from "./safe_html.ts";
+ * const caption = safeHtml`${seriesLegend(["FGSM", "PGD"])} Accuracy versus epsilon.`;
  * ```
  */
-export function seriesLegend(names: readonly string[]): string {
-  return names.map((name, i) =>
-    `<span class="legend"><span class="swatch" style="background:${SERIES_COLORS[i % SERIES_COLORS.length]}"></span>${
-      escapeHtml(name)
-    }</span>`
-  ).join(" ");
+export function seriesLegend(names: readonly string[]): SafeHtml {
+  return joinHtml(
+    names.map((name, i) =>
+      safeHtml`<span class="legend"><span class="swatch" style="background:${
+        SERIES_COLORS[i % SERIES_COLORS.length]
+      }"></span>${name}</span>`
+    ),
+    " ",
+  );
 }
 
 /**
@@ -160,10 +169,12 @@ export function seriesLegend(names: readonly string[]): string {
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
  * const svg = robustnessSvg([{ name: "FGSM", points: report.robustness.fgsm }]);
  * ```
  */
-export function robustnessSvg(curves: readonly NamedCurve[]): string {
+export function robustnessSvg(curves: readonly NamedCurve[]): SafeHtml {
   const rows = curves.flatMap((c) =>
     c.points.map((p) => ({ attack: c.name, epsilon: p.epsilon, accuracy: p.accuracy }))
   );
@@ -185,7 +196,7 @@ export function robustnessSvg(curves: readonly NamedCurve[]): string {
  * const svg = minEpsilonHistogramSvg([0.02, 0.05, 0.05, 0.11]);
  * ```
  */
-export function minEpsilonHistogramSvg(values: readonly number[]): string {
+export function minEpsilonHistogramSvg(values: readonly number[]): SafeHtml {
   // Binned here, not by Plot.binX, to know the tallest bar: integer ticks for small counts.
   const width = Math.max(...values, 1e-9) / HISTOGRAM_BINS;
   const bins = Array.from({ length: HISTOGRAM_BINS }, (_, b) => ({ lo: b * width, hi: (b + 1) * width, n: 0 }));
@@ -206,10 +217,10 @@ export function minEpsilonHistogramSvg(values: readonly number[]): string {
  *
  * @example
  * ```ts
- * const svg = sanitySvg(report.explanations.sanity.methods);
+ * const svg = sanitySvg([{ method: "gradient", stages: [{ layer: null, spearman: 1 }, { layer: "fc", spearman: 0.1 }] }]);
  * ```
  */
-export function sanitySvg(series: readonly SanitySeries[]): string {
+export function sanitySvg(series: readonly SanitySeries[]): SafeHtml {
   const rows = series.flatMap((s) => s.stages.map((st, stage) => ({ method: s.method, stage, spearman: st.spearman })));
   const stages = series[0]?.stages ?? [];
   const tick = (i: number) => tickLabel(stages[i]?.layer ?? "trained");

@@ -1,13 +1,17 @@
+import { raw } from "./safe_html.ts";
+
 /**
  * The report's stylesheet, inlined into index.html: system fonts, one readable column, tables with
  * right-aligned tabular numbers, a sticky navigation bar, and pixelated images (inputs are tiny).
+ * Markup as is (`raw`): a stylesheet is not HTML text, its quotes must stay quotes, and this one is ours.
  *
  * @example
  * ```ts
- * const head = `<style>${REPORT_CSS}</style>`;
+ * import { safeHtml } from "./safe_html.ts";
+ * const head = safeHtml`<style>${REPORT_CSS}</style>`;
  * ```
  */
-export const REPORT_CSS = `
+export const REPORT_CSS = raw(`
 :root {
   --fg: #1d2430; --muted: #667085; --line: #e4e7ec; --bg: #fff; --soft: #f6f7f9; --accent: #2f5aa8;
   font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -78,4 +82,4 @@ figure > img { max-width: 100%; height: auto; }
 .warnings li { color: #93370d; }
 details summary { cursor: pointer; color: var(--accent); margin: 12px 0; }
 footer { max-width: 1120px; margin: 40px auto; padding: 0 24px; color: var(--muted); font-size: 0.8rem; }
-`;
+`);

@@ -6,16 +6,23 @@
  *
  * @example
  * ```ts
- * const html = renderReviewPage(report, reviewItems(report), plan, log.judgments);
+ * import type { AuditReport } from "../schema/report.ts";
+ * import type { JudgmentLog } from "./judgments.ts";
+ * import { reviewItems, type ReviewPlan } from "./plan.ts";
+ * declare const report: AuditReport;
+ * declare const plan: ReviewPlan;
+ * declare const log: JudgmentLog;
+ * const page = renderReviewPage(report, reviewItems(report), plan, log.judgments);
  * ```
  */
 import type { AuditReport } from "../schema/report.ts";
-import { escapeHtml } from "../report/escape.ts";
+import { className, joinHtml, raw, type SafeHtml, safeHtml } from "../report/mod.ts";
 import { JUDGMENTS } from "../schema/review.ts";
 import { type JudgmentRecord } from "./judgments.ts";
 import type { ReviewItem, ReviewPlan } from "./plan.ts";
 
-const STYLE = `
+// The page's own stylesheet and script, as is (`raw`): not HTML text, and written here, not read from a report.
+const STYLE = raw(`
 body { font: 15px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 72rem; padding: 1rem; color: #222; }
 main { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 1rem; }
 .card { border: 1px solid #ccc; border-radius: 6px; padding: 0.75rem; }
@@ -32,10 +39,10 @@ dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
 button { margin: 0 0.25rem 0.25rem 0; padding: 0.3rem 0.6rem; cursor: pointer; }
 button[aria-pressed="true"] { background: #2a7; color: #fff; border-color: #2a7; }
 .status { font-size: 0.85rem; color: #555; margin: 0.25rem 0 0; }
-`;
+`);
 
 // Reads the item and the judgment from data attributes: no report text ever reaches the script.
-const SCRIPT = `
+const SCRIPT = raw(`
 const progress = document.getElementById("progress");
 const cards = document.querySelectorAll(".card");
 const showProgress = () => {
@@ -66,38 +73,34 @@ for (const card of cards) {
   }
 }
 showProgress();
-`;
+`);
 
-function className(report: AuditReport, label: number): string {
-  return report.model.classes[label] ?? `class ${label}`;
-}
-
-function figure(src: string, caption: string, extraClass = ""): string {
-  const cls = extraClass ? ` class="${extraClass}"` : "";
-  return `<figure${cls}><img src="/${escapeHtml(src)}" alt="${escapeHtml(caption)}">` +
-    `<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+function figure(src: string, caption: string, extraClass = ""): SafeHtml {
+  const cls = extraClass && safeHtml` class="${extraClass}"`;
+  return safeHtml`<figure${cls}><img src="/${src}" alt="${caption}"><figcaption>${caption}</figcaption></figure>`;
 }
 
 /** The saliency overlay and, when the bias stage made one, the predicted class's prototype grid. */
-function explanation(report: AuditReport, item: ReviewItem): string {
+function explanation(report: AuditReport, item: ReviewItem): SafeHtml {
   const grid = report.bias?.classes.find((c) => c.label === item.predicted)?.grid;
   const name = className(report, item.predicted);
-  return figure(item.saliency, `why "${name}" (${report.explanations?.method} saliency)`, "explanation") +
-    (grid ? figure(grid, `what the model thinks "${name}" looks like`, "explanation grid") : "");
+  return safeHtml`${figure(item.saliency, `why "${name}" (${report.explanations?.method} saliency)`, "explanation")}${
+    grid && figure(grid, `what the model thinks "${name}" looks like`, "explanation grid")
+  }`;
 }
 
-function card(report: AuditReport, item: ReviewItem, shown: boolean, judged: JudgmentRecord | undefined): string {
+function card(report: AuditReport, item: ReviewItem, shown: boolean, judged: JudgmentRecord | undefined): SafeHtml {
   const title = item.attack === null
-    ? `Mistake on image #${item.index}`
-    : `Adversarial example of image #${item.index} (${item.attack.name.toUpperCase()}, &epsilon; = ${item.attack.epsilon})`;
+    ? safeHtml`Mistake on image #${item.index}`
+    : safeHtml`Adversarial example of image #${item.index} (${item.attack.name.toUpperCase()}, &epsilon; = ${item.attack.epsilon})`;
   const buttons = JUDGMENTS.map((j) =>
-    `<button type="button" data-judgment="${j}" aria-pressed="${judged?.judgment === j}">${j}</button>`
-  ).join("");
-  return `<section class="card${judged ? " judged" : ""}" data-item="${escapeHtml(item.id)}" data-explained="${shown}">
+    safeHtml`<button type="button" data-judgment="${j}" aria-pressed="${String(judged?.judgment === j)}">${j}</button>`
+  );
+  return safeHtml`<section class="card${judged && " judged"}" data-item="${item.id}" data-explained="${String(shown)}">
 <h2>${title}</h2>
-<div class="images">${figure(item.image, "the image")}${shown ? explanation(report, item) : ""}</div>
-<dl><dt>Model's answer</dt><dd class="answer">${escapeHtml(className(report, item.predicted))}</dd>
-<dt>Label</dt><dd class="label">${escapeHtml(className(report, item.label))}</dd></dl>
+<div class="images">${figure(item.image, "the image")}${shown && explanation(report, item)}</div>
+<dl><dt>Model's answer</dt><dd class="answer">${className(report, item.predicted)}</dd>
+<dt>Label</dt><dd class="label">${className(report, item.label)}</dd></dl>
 <div class="buttons">${buttons}</div>
 <p class="status" role="status">${judged ? `Judged: ${judged.judgment}` : "Not judged yet"}</p>
 </section>`;
@@ -109,6 +112,13 @@ function card(report: AuditReport, item: ReviewItem, shown: boolean, judged: Jud
  *
  * @example
  * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * import type { JudgmentLog } from "./judgments.ts";
+ * import { reviewItems, type ReviewPlan } from "./plan.ts";
+ * declare const report: AuditReport;
+ * declare const plan: ReviewPlan;
+ * declare const log: JudgmentLog;
+ * const items = reviewItems(report);
  * const response = new Response(renderReviewPage(report, items, plan, log.judgments), {
  *   headers: { "content-type": "text/html; charset=utf-8" },
  * });
@@ -121,26 +131,26 @@ export function renderReviewPage(
   judgments: ReadonlyMap<string, JudgmentRecord>,
 ): string {
   const cards = items.map((item) => card(report, item, plan.explanationShown[item.id], judgments.get(item.id)));
-  return `<!doctype html>
+  return String(safeHtml`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Review: ${escapeHtml(report.model.name)} on ${escapeHtml(report.data.name)}</title>
+<title>Review: ${report.model.name} on ${report.data.name}</title>
 <style>${STYLE}</style>
 </head>
 <body>
 <header>
-<h1>Review: ${escapeHtml(report.model.name)} on ${escapeHtml(report.data.name)}</h1>
+<h1>Review: ${report.model.name} on ${report.data.name}</h1>
 <p>For each image, is the model's answer acceptable? Answer "label is wrong" when the image does not show its label.
 Some images come with an explanation of the answer, some without.</p>
 <p><a href="/report">The audit report</a> &middot; <span id="progress"></span></p>
 </header>
 <main>
-${cards.join("\n")}
+${joinHtml(cards, "\n")}
 </main>
 <script>${SCRIPT}</script>
 </body>
 </html>
-`;
+`);
 }

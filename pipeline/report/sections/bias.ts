@@ -1,0 +1,134 @@
+/**
+ * The biases section: MMD-critic prototypes and criticisms per predicted class, the group findings
+ * and MMD tests behind a flag, flagged classes first.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * import type { Embed } from "./section.ts";
+ * declare const report: AuditReport;
+ * declare const embed: Embed;
+ * const section = report.bias ? biasSection(report.bias, embed) : null; // id "bias"
+ * ```
+ */
+import type { AuditReport } from "../../schema/report.ts";
+import type { BiasClass } from "../../schema/bias.ts";
+import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
+import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
+import type { Embed, Section } from "./section.ts";
+
+function groupFindings(c: BiasClass): SafeHtml | null {
+  if (!c.groups || c.groups.length === 0) return null;
+  return table(
+    [
+      { title: "group" },
+      { title: "in pool", numeric: true },
+      { title: "pool share", numeric: true },
+      { title: "prototype share", numeric: true },
+      { title: "into class", numeric: true },
+      { title: "rest into class", numeric: true },
+      { title: "rate ratio", numeric: true },
+      { title: "p", numeric: true },
+      { title: "adjusted p", numeric: true },
+    ],
+    c.groups.map((g) => [
+      g.group,
+      String(g.poolCount),
+      pct(g.poolShare),
+      pct(g.prototypeShare),
+      `${g.intoClass.count}/${g.intoClass.of} (${pct(g.intoClass.rate)})`,
+      `${g.restIntoClass.count}/${g.restIntoClass.of} (${pct(g.restIntoClass.rate)})`,
+      fixed(g.rateRatio, 2),
+      pValue(g.pValue),
+      pValue(g.adjustedPValue),
+    ]),
+    { caption: "Group findings" },
+  );
+}
+
+function mmdTests(c: BiasClass): SafeHtml | null {
+  if (!c.mmd || c.mmd.length === 0) return null;
+  return table(
+    [
+      { title: "groups" },
+      { title: "sizes", numeric: true },
+      { title: "MMD² (biased)", numeric: true },
+      { title: "MMD² (unbiased)", numeric: true },
+      { title: "sigma", numeric: true },
+      { title: "p", numeric: true },
+      { title: "permutations", numeric: true },
+    ],
+    c.mmd.map((t) => [
+      `${t.groups[0]} vs ${t.groups[1]}`,
+      `${t.sizes[0]} / ${t.sizes[1]}`,
+      fixed(t.biased, 4),
+      fixed(t.unbiased, 4),
+      fixed(t.sigma, 3),
+      pValue(t.pValue),
+      String(t.permutations),
+    ]),
+    { caption: "MMD two-sample tests" },
+  );
+}
+
+/** An image number, with its group where known. */
+function example(e: { index: number; group?: string }): SafeHtml {
+  return safeHtml`#${e.index}${e.group !== undefined && safeHtml` <span class="muted">(${e.group})</span>`}`;
+}
+
+function listOrNone(items: readonly SafeHtml[]): SafeHtml | string {
+  return items.length > 0 ? joinHtml(items, ", ") : "none";
+}
+
+function biasClass(c: BiasClass, embed: Embed): SafeHtml {
+  const flag = c.flagged &&
+    safeHtml` ${badge("flagged", "bad")} ${joinHtml(c.flaggedGroups.map((g) => badge(g, "warn")), " ")}`;
+  const criticisms = c.criticisms.map((e) =>
+    safeHtml`${example(e)} <span class="muted">witness ${fixed(e.witness, 3)}</span>`
+  );
+  return safeHtml`<article class="bias-class${c.flagged && " flagged"}" data-class="${c.label}">
+<h3><span class="name">${c.name}</span> <span class="muted">#${c.label}</span>${flag}</h3>
+<p>${c.poolSize} images predicted as this class${c.sigma !== null && `; RBF sigma ${fixed(c.sigma, 3)}`}.</p>
+${
+    c.grid &&
+    figure(
+      img(embed(c.grid), `prototypes and criticisms of ${c.name}`),
+      safeHtml`Prototypes, then criticisms, then (when computed) the prototypes' mean saliency.`,
+    )
+  }
+<p><strong>Prototypes:</strong> ${listOrNone(c.prototypes.map(example))}<br>
+<strong>Criticisms:</strong> ${listOrNone(criticisms)}</p>
+${groupFindings(c)}
+${mmdTests(c)}
+</article>`;
+}
+
+/**
+ * The biases section, for a report with a bias stage.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * declare const bias: NonNullable<AuditReport["bias"]>;
+ * const body = biasSection(bias, (path) => `data:image/png;base64,${path}`).body;
+ * ```
+ */
+export function biasSection(bias: NonNullable<AuditReport["bias"]>, embed: Embed): Section {
+  const s = bias.settings;
+  // Flagged classes first: they are what the reader came for.
+  const classes = [...bias.classes].sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.label - b.label);
+  return {
+    id: "bias",
+    title: "Biases",
+    body:
+      safeHtml`<p class="settings">MMD-critic in the features of node <code>${s.featureNode}</code>, per predicted class: prototypes
+${s.prototypes}, criticisms ${s.criticisms}. ${
+        s.comparisons === 0
+          ? safeHtml`No group metadata was given (<code>--groups FILE</code>), so no class can be flagged.`
+          : safeHtml`MMD tests with ${s.permutations} permutations. A class is flagged when a group is predicted into it at least
+${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
+(${s.significance}).`
+      }</p>
+${joinHtml(classes.map((c) => biasClass(c, embed)), "\n")}`,
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * The sections of the HTML report, one module each, from an audit report to safe HTML. Images come
+ * as data URIs from `embed`, so a section never touches the file system.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * import { safeHtml } from "../safe_html.ts";
+ * declare const report: AuditReport;
+ * declare const dataUris: Map<string, string>;
+ * const sections = reportSections(report, (path) => dataUris.get(path)!);
+ * const nav = safeHtml`<nav>${sections.map((s) => safeHtml`<a href="#${s.id}">${s.title}</a>`)}</nav>`;
+ * ```
+ */
+import type { AuditReport } from "../../schema/report.ts";
+import { accuracySection } from "./accuracy.ts";
+import { biasSection } from "./bias.ts";
+import { mistakesSection } from "./mistakes.ts";
+import { robustnessSection } from "./robustness.ts";
+import { sanitySection } from "./sanity.ts";
+import type { Embed, Section } from "./section.ts";
+import { summarySection } from "./summary.ts";
+
+export type { Embed, Section } from "./section.ts";
+
+/**
+ * The report's sections in page order, summary first; those without data (no explanations, no bias
+ * stage) are left out.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * declare const report: AuditReport;
+ * declare const embed: Embed;
+ * const ids = reportSections(report, embed).map((s) => s.id); // ["summary", "accuracy", ...]
+ * ```
+ */
+export function reportSections(report: AuditReport, embed: Embed): Section[] {
+  const sanity = report.explanations?.sanity ?? null;
+  return [
+    summarySection(report),
+    accuracySection(report),
+    mistakesSection(report, embed),
+    robustnessSection(report, embed),
+    ...(sanity ? [sanitySection(sanity, embed)] : []),
+    ...(report.bias ? [biasSection(report.bias, embed)] : []),
+  ];
+}

@@ -1,0 +1,131 @@
+/**
+ * The report's summary: headline numbers, what was audited on what adapter, the mistake taxonomy,
+ * the robustness curve in one row, flagged bias classes, warnings, the human review's figures (once
+ * people judged items) and the stage timings.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * declare const report: AuditReport;
+ * const { id, body } = summarySection(report); // "summary"
+ * ```
+ */
+import type { AuditReport } from "../../schema/report.ts";
+import { badge, facts, fixed, pct, stat, table } from "../markup.ts";
+import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
+import type { Section } from "./section.ts";
+
+const SHA_PREFIX = 12;
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|warp|software/i;
+
+function adapterText(report: AuditReport): SafeHtml {
+  const { description, vendor, architecture, isFallbackAdapter } = report.adapter;
+  const detail = [vendor, architecture].filter(Boolean).join(", ");
+  const software = isFallbackAdapter || SOFTWARE_ADAPTER.test(description);
+  // Timings on a CPU rasteriser say nothing about GPU speed: say so next to them.
+  const note = software && safeHtml` ${badge(isFallbackAdapter ? "fallback adapter" : "software renderer", "warn")}`;
+  return safeHtml`${description}${detail && safeHtml` <span class="muted">(${detail})</span>`}${note}`;
+}
+
+function reviewFacts(review: NonNullable<AuditReport["review"]>): SafeHtml {
+  const judged = (["mistakes", "adversarial"] as const).map((kind) => {
+    const j = review[kind];
+    return [kind, String(j.judged), String(j.acceptable), String(j.notAcceptable), String(j.labelWrong)];
+  });
+  return safeHtml`<div id="review" class="block"><h3>Human review</h3>
+<div class="cols">${
+    facts([
+      ["human-rectified top-1", pct(review.rectifiedTop1)],
+      ["rectified robustness", pct(review.rectifiedRobustness)],
+      ["accepted, with explanation", pct(review.agreement.withExplanation)],
+      ["accepted, without explanation", pct(review.agreement.withoutExplanation)],
+      ["judgment lines", `${review.lines} (${review.malformedLines} malformed, skipped)`],
+    ])
+  }
+${
+    table([
+      { title: "judged items" },
+      { title: "judged", numeric: true },
+      { title: "acceptable", numeric: true },
+      { title: "not acceptable", numeric: true },
+      { title: "label wrong", numeric: true },
+    ], judged)
+  }</div></div>`;
+}
+
+function flaggedBias(bias: AuditReport["bias"]): SafeHtml {
+  const flagged = bias?.classes.filter((c) => c.flagged) ?? [];
+  if (bias === null) return safeHtml`<p class="muted">Bias stage skipped.</p>`;
+  if (flagged.length === 0) return safeHtml`<p>No class flagged.</p>`;
+  return safeHtml`<ul class="flagged">${
+    flagged.map((c) =>
+      safeHtml`<li data-class="${c.label}"><span class="name">${c.name}</span> <span class="muted">(groups: ${
+        joinHtml(c.flaggedGroups, ", ")
+      })</span></li>`
+    )
+  }</ul>`;
+}
+
+/**
+ * The summary section, first on the page.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../../schema/report.ts";
+ * import { safeHtml } from "../safe_html.ts";
+ * declare const report: AuditReport;
+ * const nav = safeHtml`<a href="#${summarySection(report).id}">Summary</a>`;
+ * ```
+ */
+export function summarySection(report: AuditReport): Section {
+  const { accuracy: a, mistakes: m, robustness: r, model } = report;
+  const epsilons = r.curve.map((p) => safeHtml`<th class="num">${p.epsilon}</th>`);
+  const accuracies = r.curve.map((p) => safeHtml`<td class="num">${pct(p.accuracy)}</td>`);
+  const median = r.minEpsilon?.median ?? null;
+  const timings = Object.entries(report.timings).map(([stage, s]) => [stage, s.toFixed(2)]);
+  const body = safeHtml`<div class="stats">
+${stat("top-1", pct(a.top1))}
+${stat("top-5", pct(a.top5))}
+${stat("rectified top-1", pct(a.rectifiedTop1), `same superclass counted right (depth ${m.superclassDepth})`)}
+${stat("ECE", fixed(a.ece), "15 bins")}
+${stat("mistakes", String(m.count), `of ${a.count} images`)}
+</div>
+<div class="cols">
+${
+    facts([
+      ["model", safeHtml`${model.name} <code title="sha256">${model.sha256.slice(0, SHA_PREFIX)}</code>`],
+      ["model path", safeHtml`<code>${model.path}</code>`],
+      ["classes", String(model.classes.length)],
+      ["data", `${report.data.name}, ${report.data.count} images`],
+      ["adapter", adapterText(report)],
+      ["hierarchy", report.config.hierarchy],
+      ["created", report.createdAt],
+    ])
+  }
+${
+    table([{ title: "mistake taxonomy" }, { title: "images", numeric: true }], [
+      ["label in top-5", String(m.counts.labelInTop5)],
+      [`same superclass (depth ${m.superclassDepth})`, String(m.counts.sameSuperclass)],
+      [`low margin (< ${m.lowMarginThreshold})`, String(m.counts.lowMargin)],
+      ["none of these", String(m.counts.unexplained)],
+    ])
+  }
+</div>
+<div class="block"><h3>Robustness (${r.attack.toUpperCase()}${
+    r.attacked < report.accuracy.count && `, seeded sample of ${r.attacked} images`
+  })</h3>
+<table class="wide"><thead><tr><th>epsilon</th>${epsilons}</tr></thead><tbody><tr><th scope="row">accuracy</th>${accuracies}</tr></tbody></table>
+<p>Median smallest flipping epsilon: <strong>${median === null ? "–" : median.toFixed(4)}</strong>${
+    r.minEpsilon &&
+    safeHtml` <span class="muted">(${r.minEpsilon.flipped} flipped, ${r.minEpsilon.notFlipped} not)</span>`
+  }</p></div>
+<div class="block"><h3>Flagged bias classes</h3>${flaggedBias(report.bias)}</div>
+<div class="block"><h3>Warnings</h3>${
+    r.warnings.length === 0
+      ? safeHtml`<p class="muted">None.</p>`
+      : safeHtml`<ul class="warnings">${r.warnings.map((w) => safeHtml`<li>${w}</li>`)}</ul>`
+  }</div>
+${report.review && reviewFacts(report.review)}
+<div class="block"><h3>Timings</h3>${table([{ title: "stage" }, { title: "seconds", numeric: true }], timings)}</div>`;
+  return { id: "summary", title: "Summary", body };
+}
