@@ -6,7 +6,6 @@
  * Writes {"logits": [[...], ...], "inputGradient": [...]} (the gradient only with --grad-labels);
  * --summary prints the graph instead: nodes, output shapes, parameter count, FLOPs per image.
  */
-import { parseArgs } from "node:util";
 import { z } from "zod";
 import { Gpu } from "../kernels/gpu.ts";
 import { pathExists, readInputFile, writeAtomic } from "../pipeline/io/files.ts";
@@ -16,47 +15,35 @@ import { loadModel } from "../pipeline/model/load_model.ts";
 import { formatSummary, summarizeModel } from "../pipeline/model/summary.ts";
 import { readNpy } from "../pipeline/formats/npy.ts";
 import { predict } from "../pipeline/model/predict.ts";
-import { runCommand, validateFlags } from "./run_command.ts";
+import { parseFlags } from "./flags.ts";
+import { runCommand } from "./run_command.ts";
 
-const USAGE = "usage: deno task predict --model DIR|FILE.onnx [--sidecar S.json] " +
-  "(--input X.npy [--grad-labels 3,1] --out R.json [--force] | --summary)";
-
-const Flags = z.object({
-  model: z.string({ error: "is required" }).min(1),
-  sidecar: z.string().min(1).optional(),
-  summary: z.boolean().default(false),
-  input: z.string().min(1).optional(),
-  out: z.string().min(1).optional(),
-  "grad-labels": z.string().regex(/^\d+(,\d+)*$/, "must be comma-separated class indices, e.g. 3,1").optional(),
-  force: z.boolean().default(false),
-  verbose: z.boolean().default(false),
-}).superRefine((flags, ctx) => {
-  if (flags.summary) return;
-  for (const key of ["input", "out"] as const) {
-    if (!flags[key]) ctx.addIssue({ code: "custom", path: [key], message: "is required" });
-  }
-});
+const command = {
+  name: "predict",
+  summary: "Writes the logits of the images in X.npy (NCHW float32) to R.json, with --grad-labels also the input " +
+    "gradient of the mean cross-entropy for those labels; --summary prints the graph instead, and needs neither " +
+    "--input nor --out. The sidecar of an .onnx model is FILE.onnx.json unless --sidecar names one.",
+  flags: z.object({
+    model: z.string({ error: "is required" }).min(1).meta({ value: "DIR|FILE.onnx" }),
+    sidecar: z.string().min(1).optional().meta({ value: "S.json" }),
+    summary: z.boolean().default(false),
+    input: z.string().min(1).optional().meta({ value: "X.npy" }),
+    out: z.string().min(1).optional().meta({ value: "R.json" }),
+    "grad-labels": z.string().regex(/^\d+(,\d+)*$/, "must be comma-separated class indices, e.g. 3,1").optional()
+      .meta({ value: "3,1" }),
+    force: z.boolean().default(false),
+    verbose: z.boolean().default(false),
+  }).superRefine((flags, ctx) => {
+    if (flags.summary) return;
+    for (const key of ["input", "out"] as const) {
+      if (!flags[key]) ctx.addIssue({ code: "custom", path: [key], message: "is required" });
+    }
+  }),
+};
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: "string" },
-      sidecar: { type: "string" },
-      summary: { type: "boolean" },
-      input: { type: "string" },
-      out: { type: "string" },
-      "grad-labels": { type: "string" },
-      force: { type: "boolean" },
-      verbose: { type: "boolean" },
-      help: { type: "boolean" },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const flags = validateFlags(Flags, values);
+  const flags = parseFlags(command, args);
+  if (!flags) return;
   if (flags.summary) {
     const { files, sha256, source } = await loadModel(flags.model, { sidecar: flags.sidecar });
     console.log(`${flags.model} (${source}, sha256 ${sha256})`);
@@ -69,7 +56,7 @@ async function main(args: string[]): Promise<void> {
   }
   const { files } = await loadModel(flags.model, { sidecar: flags.sidecar });
   const input = readNpy(await readInputFile(flags.input!), flags.input!);
-  const labels = flags["grad-labels"]?.split(",").map(Number);
+  const labels = flags.gradLabels?.split(",").map(Number);
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, files);
   const result = await predict(exec, input, labels);
