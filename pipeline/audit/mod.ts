@@ -1,15 +1,29 @@
 /**
- * The audit stages, after Stock & Cisse (ECCV 2018): evaluation and calibration, the mistake
- * taxonomy and rectified accuracy, FGSM/PGD robustness with smallest flipping epsilons and where
- * flips land in the class hierarchy, and the report they make.
+ * The audit, after Stock & Cisse (ECCV 2018): `audit` runs it from its options (audit.ts); the
+ * stages it runs are exported too: evaluation and calibration, the mistake taxonomy and rectified
+ * accuracy, FGSM/PGD robustness with smallest flipping epsilons and where flips land in the class
+ * hierarchy, the explanations, the bias stage, and the report they make.
  *
  * @example
  * ```ts
- * const ctx = await createAuditContext(exec, manifest.inputRange, seed);
- * const results = await runAudit(ctx, source, hierarchy, settings);
- * await writeReport("audit-report", buildReport(results, meta, seconds), { force: false });
+ * const outcome = await audit({ data: "mnist", limit: 200, out: "audit-report", force: true });
+ * if (!outcome.stopped) console.log(formatSummary(outcome.report));
  * ```
  */
+export {
+  audit,
+  type AuditHooks,
+  type AuditOptions,
+  AuditOptionsSchema,
+  type AuditOutcome,
+  type AuditStage,
+  DEFAULT_ATTACK_SAMPLE,
+  reportConfig,
+  type ResolvedAudit,
+  resumeFingerprint,
+  runSettings,
+  type StageProgress,
+} from "./audit.ts";
 export {
   attackBatch,
   type AttackKind,
@@ -61,11 +75,11 @@ export {
 } from "./robustness.ts";
 export {
   attackSample,
-  type AuditHooks,
   type AuditResults,
   type AuditSettings,
   type FlippedImage,
   runAudit,
+  type RunAuditHooks,
 } from "./run_audit.ts";
 export { formatSummary } from "./summary.ts";
 export { TRUST_THRESHOLDS, trustWarnings } from "./trust_checks.ts";

@@ -12,8 +12,12 @@
  *
  * @example
  * ```ts
- * const results = await runAudit(ctx, source, hierarchy, settings, { progress: (done) => bar.update(done) });
- * console.log(results.evaluation.top1, results.robustness.curve);
+ * import type { DataSource } from "../data/types.ts";
+ * import type { Hierarchy } from "../model/hierarchy.ts";
+ * import type { AuditContext } from "./gpu_batch.ts";
+ * declare const ctx: AuditContext, source: DataSource, hierarchy: Hierarchy, settings: AuditSettings;
+ * const results = await runAudit(ctx, source, hierarchy, settings, { progress: (done) => console.error(done) });
+ * if (results) console.log(results.evaluation.top1, results.robustness.curve);
  * ```
  */
 import { mulberry32 } from "../io/prng.ts";
@@ -56,7 +60,8 @@ export interface AuditSettings {
   judgments?: Judgments;
 }
 
-export interface AuditHooks {
+/** What the batch pass reports to, writes to and stops on. */
+export interface RunAuditHooks {
   /** After each batch: images done, and the stage now running within the batch. */
   progress?(done: number, stage: string): void;
   /** Where finished batches go (and come back from, when resuming). */
@@ -98,7 +103,7 @@ export async function runAudit(
   source: DataSource,
   hierarchy: Hierarchy,
   settings: AuditSettings,
-  hooks: AuditHooks = {},
+  hooks: RunAuditHooks = {},
 ): Promise<AuditResults | null> {
   const evaluation = new EvaluationAccumulator(hierarchy.classes);
   const robustness = new RobustnessAccumulator(settings.robustness, hierarchy, ctx.range[1] - ctx.range[0]);

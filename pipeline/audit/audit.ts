@@ -1,0 +1,324 @@
+/**
+ * The audit from its options: one zod schema holds every option with its default; the run's
+ * settings, the report's `config` and the resume fingerprint are each derived from the options once
+ * the model, the data and the adapter have filled in what they decide (the batch size, the default
+ * epsilons, the hierarchy, the feature node). `audit` runs the stages in order: the batch pass
+ * (evaluation, features, attacks; resumable), the explanations, the bias stage, then writes
+ * OUT/report.json and OUT/index.html and removes the finished batches.
+ *
+ * @example
+ * ```ts
+ * const outcome = await audit({ limit: 100, out: "audit-report" });
+ * if (!outcome.stopped) console.log(outcome.report.accuracy.top1, outcome.paths.html);
+ * ```
+ */
+import { dirname, join } from "node:path";
+import { z } from "zod";
+import { Gpu } from "../../kernels/gpu.ts";
+import { readGroupsFile } from "../bias/groups.ts";
+import { openDataSource } from "../data/mod.ts";
+import { defaultFeatureNode } from "../explain/features.ts";
+import { SALIENCY_METHODS } from "../explain/saliency.ts";
+import { InputError } from "../io/input_error.ts";
+import { Executor } from "../model/executor.ts";
+import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
+import { loadModel } from "../model/load_model.ts";
+import { writeReportHtml } from "../report/html.ts";
+import { assertReportWritable, writeReport } from "../report/report_file.ts";
+import type { AuditReport } from "../schema/report.ts";
+import { AssetWriter } from "./assets.ts";
+import { PGD_DEFAULTS, type PgdSettings } from "./attacks.ts";
+import { batchedCount } from "./batches.ts";
+import { biasAudit } from "./bias_audit.ts";
+import { ChunkStore } from "./chunks.ts";
+import { explainAudit } from "./explain_stage.ts";
+import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
+import { LOW_MARGIN } from "./mistakes.ts";
+import { buildReport } from "./report.ts";
+import { DEFAULT_EPSILONS } from "./robustness.ts";
+import { type AuditSettings, runAudit } from "./run_audit.ts";
+
+/** Images attacked by default: a seeded sample this size keeps the default audit to minutes here. */
+export const DEFAULT_ATTACK_SAMPLE = 512;
+
+const count = z.number().int().min(0);
+
+/** Every option of the audit, with its default. */
+export const AuditOptionsSchema = z.object({
+  /** A model folder, or an .onnx file. */
+  model: z.string().min(1).default("fixtures/models/digits"),
+  /** The .onnx model's sidecar JSON (default: the model's path + ".json"). */
+  sidecar: z.string().min(1).optional(),
+  /** The data source (see pipeline/data/mod.ts). */
+  data: z.string().min(1).default("mnist"),
+  /** The report folder. */
+  out: z.string().min(1).default("./audit-report"),
+  /** Audit the first this many images only. */
+  limit: z.number().int().min(1).optional(),
+  /** Images per GPU batch (default: from the adapter's limits). */
+  batchSize: z.number().int().min(1).max(4096).optional(),
+  /** L-infinity radii of the sweep, sorted and deduplicated (default: DEFAULT_EPSILONS x the range width). */
+  epsilons: z.array(z.number().min(0)).transform((e) => [...new Set(e)].sort((a, b) => a - b)).optional(),
+  /** The attack of the main curve and of the smallest flipping epsilons. */
+  attack: z.enum(["pgd", "fgsm"]).default("pgd"),
+  /** Images attacked: a seeded sample of this many, or all. */
+  attackSample: z.union([z.literal("all"), z.number().int().min(1)]).default(DEFAULT_ATTACK_SAMPLE),
+  pgdSteps: z.number().int().min(1).max(1000).default(PGD_DEFAULTS.steps),
+  pgdStepFraction: z.number().positive().max(1).default(PGD_DEFAULTS.stepFraction),
+  /** Saliency method of the explanations; "none" skips them. */
+  saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
+  /** Mistakes and adversarial examples shown with explanations, at most. */
+  shown: count.default(16),
+  /** Images of the sanity check (0 skips it). */
+  sanityImages: count.default(4),
+  /** MMD-critic prototypes per class (0 skips the bias stage). */
+  prototypes: count.default(8),
+  criticisms: count.default(4),
+  /** A CSV file `index,group` for the group findings. */
+  groups: z.string().min(1).optional(),
+  /** The node whose activations are the features (default: the final dense's input). */
+  featureNode: z.string().min(1).optional(),
+  /** Feature rows kept per predicted class at most. */
+  featuresPerClass: z.number().int().min(2).default(2048),
+  /** The class hierarchy file (default: the model's, else flat). */
+  hierarchy: z.string().min(1).optional(),
+  superclassDepth: z.number().int().min(1).default(1),
+  /** Margin below which a mistake counts as ambiguous. */
+  lowMargin: z.number().min(0).max(1).default(LOW_MARGIN),
+  /** Skip the bisection of each image's smallest flipping epsilon. */
+  skipMinEpsilon: z.boolean().default(false),
+  seed: z.number().int().min(0).default(1),
+  /** Continue the unfinished audit in `out` from its finished batches. */
+  resume: z.boolean().default(false),
+  /** Overwrite a report, or discard an unfinished audit, in `out`. */
+  force: z.boolean().default(false),
+});
+/** The audit's options as given: every one may be left out. */
+export type AuditOptions = z.input<typeof AuditOptionsSchema>;
+
+/** The options with what the model, the data and the adapter decide filled in. */
+export interface ResolvedAudit {
+  options: z.output<typeof AuditOptionsSchema>;
+  model: { sha256: string };
+  data: { name: string; count: number };
+  batchSize: number;
+  epsilons: number[];
+  pgd: PgdSettings;
+  /** Bisection resolution of the smallest flipping epsilon: 1/256 of the range width, 0 when skipped. */
+  resolution: number;
+  /** null: every image is attacked. */
+  attackSample: number | null;
+  /** The hierarchy file read, null for a flat one. */
+  hierarchyPath: string | null;
+  /** null when the bias stage is skipped. */
+  featureNode: string | null;
+}
+
+/** The batch pass's settings. */
+export function runSettings(r: ResolvedAudit): AuditSettings {
+  const { options } = r;
+  return {
+    batchSize: r.batchSize,
+    limit: options.limit,
+    lowMargin: options.lowMargin,
+    depth: options.superclassDepth,
+    robustness: {
+      epsilons: r.epsilons,
+      attack: options.attack,
+      pgd: r.pgd,
+      resolution: r.resolution,
+      depth: options.superclassDepth,
+    },
+    attackSample: r.attackSample,
+    seed: options.seed,
+    featureNode: r.featureNode,
+    featuresPerClass: options.featuresPerClass,
+  };
+}
+
+/** The report's `config`: the settings a reader needs to interpret the figures. */
+export function reportConfig(r: ResolvedAudit): AuditReport["config"] {
+  const { options } = r;
+  return {
+    batchSize: r.batchSize,
+    limit: options.limit ?? null,
+    epsilons: r.epsilons,
+    attack: options.attack,
+    pgd: r.pgd,
+    lowMargin: options.lowMargin,
+    superclassDepth: options.superclassDepth,
+    hierarchy: r.hierarchyPath ?? "flat",
+    resolution: r.resolution,
+    seed: options.seed,
+    attackSample: r.attackSample,
+    saliency: options.saliency,
+    shown: options.shown,
+    prototypes: options.prototypes,
+    criticisms: options.criticisms,
+    groups: options.groups ?? null,
+  };
+}
+
+/**
+ * What a resumed run must share with the run it continues: the model, the data and every setting
+ * that shapes a batch's results. It is the report's config less the settings that only the stages
+ * after the batch pass read, so a setting added to the config is covered unless listed here.
+ */
+export function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
+  const { hierarchy: _h, saliency: _s, shown: _n, prototypes: _p, criticisms: _c, groups: _g, ...batchShaping } =
+    reportConfig(r);
+  return {
+    model: r.model.sha256,
+    data: r.data.name,
+    count: r.data.count,
+    featureNode: r.featureNode,
+    featuresPerClass: r.options.featuresPerClass,
+    ...batchShaping,
+  };
+}
+
+/** The audit's stages, in the order they run. */
+export type AuditStage = "batches" | "explanations" | "bias";
+
+/** Where a stage's progress goes. */
+export interface StageProgress {
+  /** `done` of the stage's total; `step`: the part of a batch now running (the batch pass only). */
+  update(done: number, step?: string): void;
+  stop(): void;
+}
+
+/** What the caller sees of, and how it stops, a running audit. */
+export interface AuditHooks {
+  /** Called as each stage starts, with its total (images for the batch pass, 1 for the others). */
+  stage?(stage: AuditStage, total: number): StageProgress;
+  /** Aborting stops the batch pass after the batch in flight; the finished batches stay for `resume`. */
+  signal?: AbortSignal;
+}
+
+/** A finished audit (its report and the files written), or one stopped by the signal. */
+export type AuditOutcome =
+  | { stopped: false; report: AuditReport; paths: { report: string; html: string } }
+  | { stopped: true; batchesKept: number };
+
+/**
+ * Runs the audit. Inputs that do not fit the options (a missing model, epsilons beyond the input
+ * range, an unknown feature node...) throw an InputError naming the option by its flag; options
+ * outside the schema throw its ZodError.
+ */
+export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): Promise<AuditOutcome> {
+  const started = performance.now();
+  const options = AuditOptionsSchema.parse(input);
+  await assertReportWritable(options.out, options.force || options.resume);
+  const { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups } = await openInputs(options);
+  const total = batchedCount(source, options.limit);
+
+  using gpu = await Gpu.create();
+  using exec = await Executor.create(gpu, model);
+  const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
+  if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
+    throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
+  }
+  const ctx = await createAuditContext(exec, range, options.seed);
+  const width = range[1] - range[0];
+  const resolved: ResolvedAudit = {
+    options,
+    model: { sha256 },
+    data: { name: source.name, count: total },
+    batchSize: options.batchSize ?? defaultBatchSize(exec),
+    epsilons,
+    pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
+    resolution: options.skipMinEpsilon ? 0 : width / 256,
+    attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
+    hierarchyPath,
+    featureNode,
+  };
+  const chunks = await ChunkStore.open(options.out, resumeFingerprint(resolved), {
+    resume: options.resume,
+    force: options.force,
+  });
+
+  const batches = hooks.stage?.("batches", total);
+  const results = await runAudit(ctx, source, hierarchy, runSettings(resolved), {
+    progress: (done, step) => batches?.update(done, step),
+    chunks,
+    signal: hooks.signal,
+  }).finally(() => batches?.stop());
+  if (!results) return { stopped: true, batchesKept: chunks.completed };
+
+  const assets = new AssetWriter(options.out);
+  const timed = async <T>(stage: AuditStage, work: () => Promise<T>): Promise<T> => {
+    const progress = hooks.stage?.(stage, 1);
+    const t0 = performance.now();
+    try {
+      return await work();
+    } finally {
+      results.timings[stage] = (performance.now() - t0) / 1000;
+      progress?.update(1);
+      progress?.stop();
+    }
+  };
+  const method = options.saliency === "none" ? "gradient" : options.saliency;
+  const { attack, seed } = options;
+  const explanations = options.saliency === "none" ? null : await timed("explanations", () =>
+    explainAudit(
+      ctx,
+      source,
+      results,
+      { method, shown: options.shown, sanityImages: options.sanityImages, attack, pgd: resolved.pgd, seed },
+      assets,
+    ));
+  const features = results.features;
+  const bias = features === null ? null : await timed("bias", () =>
+    biasAudit(
+      ctx,
+      source,
+      features,
+      model.manifest.classes,
+      { prototypes: options.prototypes, criticisms: options.criticisms, groups, method, seed },
+      assets,
+    ));
+  const report = buildReport(results, { explanations, bias }, {
+    model: {
+      name: model.manifest.name,
+      path: options.model,
+      sha256,
+      classes: model.manifest.classes,
+      inputRange: range,
+    },
+    data: { name: source.name, count: results.evaluation.count },
+    adapter: gpu.adapter,
+    config: reportConfig(resolved),
+  }, (performance.now() - started) / 1000);
+  const reportPath = await writeReport(options.out, report, { force: true });
+  const htmlPath = await writeReportHtml(options.out, report);
+  await chunks.remove();
+  return { stopped: false, report, paths: { report: reportPath, html: htmlPath } };
+}
+
+/** Reads the model, the hierarchy, the data source and the groups, checking the options against them. */
+async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
+  const { files: model, sha256, source: modelSource } = await loadModel(options.model, { sidecar: options.sidecar });
+  const { manifest } = model;
+  const range = manifest.inputRange;
+  const width = range[1] - range[0];
+  const epsilons = options.epsilons ?? DEFAULT_EPSILONS.map((e) => e * width);
+  const outside = epsilons.find((e) => e > width);
+  if (outside !== undefined) {
+    throw new InputError(`--epsilons: ${outside} is outside [0, ${width}], the width of the model's input range`);
+  }
+  // A manifest's hierarchy is relative to its model folder; an ONNX file's to the file's folder.
+  const modelDir = modelSource === "onnx" ? dirname(options.model) : options.model;
+  const hierarchyPath = options.hierarchy ?? (manifest.hierarchy ? join(modelDir, manifest.hierarchy) : null);
+  const hierarchy = hierarchyPath
+    ? await loadHierarchy(hierarchyPath, manifest.classes)
+    : Hierarchy.flat(manifest.classes);
+  if (options.superclassDepth > hierarchy.maxDepth) {
+    throw new InputError(
+      `--superclass-depth: ${options.superclassDepth} is deeper than the hierarchy's leaves (${hierarchy.maxDepth})`,
+    );
+  }
+  const { channels, height, width: imageWidth } = manifest.input;
+  const source = await openDataSource(options.data, { channels, height, width: imageWidth });
+  const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
+  return { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups };
+}
