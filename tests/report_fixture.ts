@@ -298,6 +298,32 @@ function sampleReview(top1: number, count: number): ReviewSummary {
   };
 }
 
+/** Markup that would run a script, make an element or add an attribute wherever a page let it in unescaped. */
+export const HOSTILE = `<script>alert(1)</script><i a="1">&amp;'"</i> " onmouseover="x`;
+
+/**
+ * The report with `HOSTILE` appended to every string it holds, timings' stage names included, asset
+ * paths aside. Enum strings (the attack's name) change too, so the result no longer passes the
+ * schema: a page must be safe whatever the report holds, not because the schema said so.
+ *
+ * @example
+ * ```ts
+ * const { report } = await sampleReportFolder();
+ * const hostile = hostileReport(report); // hostile.model.classes[0] === "cat" + HOSTILE
+ * ```
+ */
+export function hostileReport(report: AuditReport): AuditReport {
+  const spoil = (value: unknown, key: string): unknown => {
+    if (typeof value === "string") return value.startsWith("assets/") ? value : value + HOSTILE;
+    if (Array.isArray(value)) return value.map((v) => spoil(v, ""));
+    if (value === null || typeof value !== "object") return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [key === "timings" ? k + HOSTILE : k, spoil(v, k)]),
+    );
+  };
+  return spoil(report, "") as AuditReport;
+}
+
 /**
  * Writes a sample report folder (report.json and assets/) in a fresh temporary folder.
  *

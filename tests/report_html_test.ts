@@ -14,7 +14,7 @@ import {
   sanitySvg,
   writeReportHtml,
 } from "../pipeline/report/mod.ts";
-import { sampleReportFolder } from "./report_fixture.ts";
+import { HOSTILE, hostileReport, sampleReportFolder } from "./report_fixture.ts";
 
 const SCRIPT_NAME = "<script>alert(1)</script>";
 const MODEL_NAME = `Tom & "Jerry's" <net></title>`;
@@ -90,7 +90,7 @@ function template(strings: string[], values: HtmlValue[]): string {
 const anyText = fc.oneof(
   fc.string({ unit: "binary" }),
   fc.string({ unit: "grapheme" }),
-  fc.constantFrom(SCRIPT_NAME, MODEL_NAME, "&amp;"),
+  fc.constantFrom(HOSTILE, "&amp;"),
 );
 
 Deno.test("safeHtml: an interpolated string comes out with no < > \" ' and no & but the five entities, and reads back as itself", () => {
@@ -249,6 +249,32 @@ Deno.test("report html: a class named <script> and a model name with & \" ' < > 
     assert.equal(document.querySelector('#per-class tr[data-key="1"] td.name').textContent, SCRIPT_NAME);
     const heatmap = [...document.querySelectorAll("#accuracy svg")].find((s) => s.textContent.includes("predicted"));
     assert.ok(heatmap.outerHTML.includes("&lt;script&gt;alert(1)&lt;"), "the tick label is escaped in the SVG");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: every string of the report, made hostile, is shown as text and only as text", async () => {
+  const { dir, report } = await sampleReportFolder({ review: true });
+  try {
+    const page = await renderReportHtml(hostileReport(report), reader(dir));
+    // Unescaped, the payload would make a script, <i> elements and onmouseover attributes (in any case:
+    // the attack's name is shown upper-cased).
+    assert.doesNotMatch(page, /<script|<i[ >]|onmouseover="/i);
+    const document = parse(page);
+    assert.equal(document.querySelectorAll("script, i").length, 0);
+    for (const element of document.querySelectorAll("*")) {
+      for (const name of element.getAttributeNames()) assert.doesNotMatch(name, /^on/i, `${element.tagName} ${name}`);
+    }
+    // Shown as text: names in cells and headings, the attack's name, a stage of the timings, an image's alt text.
+    assert.equal(document.querySelector('#per-class tr[data-key="1"] td.name').textContent, `dog${HOSTILE}`);
+    assert.equal(document.querySelector("title").textContent, `Audit of sample-convnet${HOSTILE}`);
+    const text = document.body.textContent;
+    for (const shown of [`PGD${HOSTILE.toUpperCase()}`, `evaluate${HOSTILE}`, `hierarchy.json${HOSTILE}`]) {
+      assert.ok(text.includes(shown), shown);
+    }
+    const alts = [...document.querySelectorAll("#bias img")].map((img) => img.getAttribute("alt"));
+    assert.ok(alts.includes(`prototypes and criticisms of dog${HOSTILE}`), alts.join());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -17,7 +17,7 @@ import {
   startReviewServer,
 } from "../pipeline/review/mod.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
-import { sampleReportFolder } from "./report_fixture.ts";
+import { HOSTILE, hostileReport, sampleReportFolder } from "./report_fixture.ts";
 
 // The sample report: 24 images, 19 right (top-1 19/24); its three most confident mistakes are
 // images 8, 13 and 18, and its two adversarial examples come from images 1 and 2.
@@ -208,6 +208,35 @@ Deno.test("the review page escapes class names and shows explanations (with the 
   assert.equal(card("mistake:8").querySelectorAll('[aria-pressed="true"]').length, 0);
   assert.ok(document.querySelector('a[href="/report"]'));
   assert.ok(!/(src|href)="(https?:)?\/\//.test(html), "no external URLs");
+});
+
+Deno.test("the review page shows every string of a hostile report as text and only as text", async () => {
+  const { report } = await sampleReportFolder();
+  const hostile = hostileReport(report);
+  const plan: ReviewPlan = {
+    seed: 1,
+    createdAt: AT,
+    explanationShown: Object.fromEntries(ITEMS.map((id) => [id, true])),
+  };
+  const html = renderReviewPage(hostile, reviewItems(hostile), plan, new Map());
+  // Unescaped, the payload would make scripts, <i> elements and onmouseover attributes (upper-cased in titles).
+  assert.equal(html.match(/<script/gi)!.length, 1, "only the page's own script");
+  assert.doesNotMatch(html, /<i[ >]|onmouseover="/i);
+  const document = new DOMParser().parseFromString(html, "text/html");
+  assert.equal(document.querySelectorAll("script").length, 1);
+  assert.equal(document.querySelectorAll("i").length, 0);
+  for (const element of document.querySelectorAll("*")) {
+    for (const name of element.getAttributeNames()) assert.doesNotMatch(name, /^on/i, `${element.tagName} ${name}`);
+  }
+  const card = document.querySelector('[data-item="mistake:13"]')!;
+  assert.equal(card.querySelector(".label")!.textContent, `dog${HOSTILE}`);
+  assert.equal(
+    card.querySelector("figure.explanation img")!.getAttribute("alt"),
+    `why "trout${HOSTILE}" (gradient${HOSTILE} saliency)`,
+  );
+  const adversarial = document.querySelector('[data-item="adversarial:1"] h2')!.textContent;
+  assert.ok(adversarial.includes(`(PGD${HOSTILE.toUpperCase()}, ε = `), adversarial);
+  assert.equal(document.querySelector("h1")!.textContent, `Review: sample-convnet${HOSTILE} on sample-bars${HOSTILE}`);
 });
 
 Deno.test("the asset route serves the report's PNGs and nothing else", async () => {
