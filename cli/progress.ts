@@ -5,12 +5,14 @@
 import cliProgress from "cli-progress";
 import process from "node:process";
 
+/** A running bar. */
 export interface Progress {
   update(done: number, fields?: Record<string, string>): void;
   stop(): void;
 }
 
-const SILENT: Progress = { update() {}, stop() {} };
+/** A bar that shows nothing. */
+export const SILENT: Progress = { update() {}, stop() {} };
 
 /** Starts a bar for `total` items of a named stage. `fields` appear after the ETA. */
 export function startProgress(

@@ -51,6 +51,8 @@ export interface EpochReport {
 }
 
 export interface TrainProgress {
+  /** Called once the data is read, as the training (kernels, checkpoint) starts. */
+  start?(): void;
   /** Called after every batch of an epoch. */
   batch?(epoch: number, done: number, total: number, loss: number): void;
   /** Called after every epoch, once its checkpoint is on disk. */
@@ -148,6 +150,7 @@ export async function train(
   outDir: string,
   options: { resume?: boolean; progress?: TrainProgress } = {},
 ): Promise<{ weights: Map<string, HostTensor>; history: EpochReport[] }> {
+  options.progress?.start?.();
   await Deno.mkdir(outDir, { recursive: true });
   const resumed = options.resume ? await loadCheckpoint(outDir, settings) : null;
   const weights = resumed?.weights ?? model.weights;
