@@ -3,7 +3,10 @@
  *
  * @example
  * ```ts
- * const report = buildReport(results, { explanations, bias }, meta, seconds);
+ * import type { AuditResults } from "./run_audit.ts";
+ * declare const results: AuditResults, meta: ReportMeta;
+ * const report = buildReport(results, { explanations: null, bias: null }, meta, 12.5);
+ * console.log(report.accuracy.top1, report.timings.total);
  * ```
  */
 import { confidenceOf, marginOf } from "./evaluate.ts";
