@@ -3,7 +3,6 @@
  * forward pass: the model is exported from our graph (onnx_export.ts) and fed the same input.
  * Its time is wall-clock time of `session.run`, the work being on the CPU.
  */
-import * as ort from "onnxruntime-node";
 import type { Runner } from "../case.ts";
 
 /** A runner for one forward pass of `model` on `input` ([batch, ...inputShape]). */
@@ -13,6 +12,9 @@ export async function ortRunner(
   input: Float32Array,
   shape: number[],
 ): Promise<Runner> {
+  // Loaded here, not at the top: its native build may be absent (the GPU host's pack leaves it out), and
+  // then only this peer reports the error instead of the whole bench failing to start.
+  const ort = await import("onnxruntime-node");
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ["cpu"],
     graphOptimizationLevel: "all",
