@@ -9,12 +9,9 @@
  *   accessors that do no division in the k loop. Below 8 rows of C it hands over to the register
  *   variants.
  *
- * Measured on llvmpipe, two shared cores (bench/ --cores, conv N=32 64->64 16x16 3x3 and GEMM
- * 1024^3, GFLOP/s over several runs): window 4.9-8.4 and 4.0-7.2, register 1.1-2.0 and 1.8,
- * tiled 1.1-1.4 and 1.5; the tiled core also takes 20-25 s to JIT-compile there, the others under
- * a second. Tried on the window core and dropped: k unrolled 2x or 4x, 16 columns per invocation,
- * dispatching N in cache-sized slices, and fully unrolled windows with constant offsets (minutes
- * to compile, no faster): see bench/README.md.
+ * On llvmpipe the window core is several times faster than the other two, and the tiled core
+ * takes tens of seconds to JIT-compile there; bench/README.md has the figures, and what was tried
+ * on the window core and dropped.
  *
  * A caller defines its kernel once with its accessor WGSL (`defineGemmKernels`) on a layout that
  * spreads `gemmEntries`, compiles it for a device (`compileGemm`) and records it with
@@ -45,9 +42,7 @@ const WINDOW_FLOATS = 16384;
  * Window shapes: rows of C per window (gemm_window.wgsl's ROWS; a window then holds up to
  * WINDOW_FLOATS / ROWS values of k) and their speed relative to 16 rows, which decides
  * between them where 32 rows would pad M more (windowRowsFor). 32 rows read each value of B once
- * per 32 fmas instead of 16. Three interleaved A/B runs on llvmpipe: conv2d backward input
- * (N=32, 64->64, 16x16) 76-84 ms against 93-95 ms with 16 rows; GEMM 1024^3 (245-305 against
- * 263-291 ms) and the other conv cases the same within the run-to-run noise.
+ * per 32 fmas instead of 16; the speeds are from A/B runs on llvmpipe (bench/README.md).
  */
 const WINDOW_SHAPES = [{ rows: 16, speed: 1 }, { rows: 32, speed: 1.1 }] as const;
 /** Below this many rows of C the window core's 16-row windows waste too much: register instead. */
@@ -99,8 +94,7 @@ interface GemmVariant {
 
 /**
  * The window core's variants per window shape: WG invocations along N, RN columns x ROWS rows
- * each; the narrower one keeps small N parallel (GEMM 1024^3 on llvmpipe, two runs: 8 columns x
- * 16 invocations 6.4 and 5.6 GFLOP/s, 4 x 16 4.9 and 5.2).
+ * each; the narrower one keeps small N parallel (measured on llvmpipe: bench/README.md).
  */
 const WINDOW_VARIANTS: readonly GemmVariant[] = WINDOW_SHAPES.flatMap(({ rows }) =>
   [64, 16].map((wg) => ({
