@@ -129,8 +129,8 @@ async function moduleGraph(file: string): Promise<string[]> {
   return graph.modules.map((m) => m.specifier);
 }
 
-Deno.test("shapes: shape inference and the model summary load no kernel module", async () => {
-  for (const file of ["../pipeline/model/shapes.ts", "../pipeline/model/summary.ts"]) {
+Deno.test("shapes: shape inference, the model summary and the ONNX importer load no kernel module", async () => {
+  for (const file of ["../pipeline/model/shapes.ts", "../pipeline/model/summary.ts", "../pipeline/model/onnx/mod.ts"]) {
     const modules = await moduleGraph(file);
     assert.ok(modules.some((s) => s.endsWith("/pipeline/model/shapes.ts")), `${file}: shapes.ts in its graph`);
     assert.deepEqual(modules.filter((s) => s.includes("/kernels/")), [], file);

@@ -38,7 +38,7 @@ import {
   type RobustnessSettings,
   type RobustnessSummary,
 } from "./robustness.ts";
-import { sizeOf } from "../../kernels/tensor.ts";
+import { sizeOf } from "../io/shape.ts";
 
 export interface AuditSettings {
   batchSize: number;

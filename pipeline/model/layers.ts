@@ -37,7 +37,8 @@ import {
   recordMaxPool,
   recordMaxPoolBackward,
 } from "../../kernels/pool.ts";
-import { sizeOf, type Tensor, type TensorLike } from "../../kernels/tensor.ts";
+import { sizeOf } from "../io/shape.ts";
+import { type Tensor, type TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */

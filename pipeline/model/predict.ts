@@ -5,7 +5,7 @@
 import type { Executor } from "./executor.ts";
 import { InputError } from "../io/input_error.ts";
 import { recordCrossEntropyGradient } from "./loss.ts";
-import { sizeOf } from "../../kernels/tensor.ts";
+import { sizeOf } from "../io/shape.ts";
 
 export interface PredictResult {
   logits: number[][];

@@ -9,20 +9,13 @@
  */
 import type { Graph, GraphNode, NodeOf, Op } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
+import { sizeOf } from "../io/shape.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];
 
 /** An op's output shape from its input shapes (batch axis first) and its parameters' shapes. */
 type ShapeRule<N extends GraphNode> = (node: N, inputs: readonly number[][], paramShape: ParamShape) => number[];
-
-/**
- * Number of elements of a shape. The model layer keeps its own (kernels/tensor.ts has the GPU's)
- * so that shape inference and the importer need no kernel module.
- */
-export function sizeOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 function shapeError(node: GraphNode, message: string): InputError {
   return new InputError(`node "${node.name}" (${node.op}): ${message}`);

@@ -13,7 +13,8 @@
  */
 import type { GraphNode } from "./graph.ts";
 import type { ModelFiles } from "./model_files.ts";
-import { graphShapes, sizeOf } from "./shapes.ts";
+import { sizeOf } from "../io/shape.ts";
+import { graphShapes } from "./shapes.ts";
 
 export interface LayerSummary {
   name: string;
