@@ -22,7 +22,8 @@ import { sizeOf } from "../pipeline/io/shape.ts";
 import { type Tensor } from "../kernels/tensor.ts";
 import { type BenchCase, randomValues, type Runner, type Target } from "./case.ts";
 import type { GpuTimer } from "./timer.ts";
-import { hwio, nhwc, tf, tfjsRunner } from "./peers/tfjs.ts";
+import type * as tf from "@tensorflow/tfjs-core";
+import { hwio, nhwc, type Tfjs, tfjsRunner } from "./peers/tfjs.ts";
 
 /** What a GPU case sets up: the tensors it owns and the work it records. */
 interface Setup {
@@ -79,7 +80,7 @@ export function convCases(
         return { tensors: Object.values(t), record: (step: Step) => record(step, t, kernels) };
       }),
     );
-  const peer = (inputs: () => tf.Tensor[], op: (t: tf.Tensor[]) => tf.Tensor) =>
+  const peer = (inputs: (tfjs: Tfjs) => tf.Tensor[], op: (tfjs: Tfjs, t: tf.Tensor[]) => tf.Tensor) =>
     core ? undefined : { name: "tfjs-webgpu", start: () => tfjsRunner(inputs, op) };
   const nhwcShape = (s: number[]) => [s[0], s[2], s[3], s[1]] as [number, number, number, number];
   const [R, S, Cin, Cout] = [geom.kernelHeight, geom.kernelWidth, shapes.w[1], geom.outChannels];
@@ -93,8 +94,8 @@ export function convCases(
       target,
       start: ours((s, t, k) => recordConv2dForward(s, k, { x: t.x, weight: t.w, y: t.y, geom })),
       peer: peer(
-        () => [nhwc(x, shapes.x), hwio(w, shapes.w)],
-        ([a, b]) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, conv.strides, conv.pad),
+        (tfjs) => [nhwc(tfjs, x, shapes.x), hwio(tfjs, w, shapes.w)],
+        (tfjs, [a, b]) => tfjs.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, conv.strides, conv.pad),
       ),
     },
     {
@@ -106,9 +107,9 @@ export function convCases(
       target,
       start: ours((s, t, k) => recordConv2dBackwardInput(s, k, { dy: t.y, weight: t.w, dx: t.x, geom })),
       peer: peer(
-        () => [nhwc(dy, shapes.y), hwio(w, shapes.w)],
-        ([d, f]) =>
-          tf.engine().runKernel("Conv2DBackpropInput", { dy: d, filter: f }, {
+        (tfjs) => [nhwc(tfjs, dy, shapes.y), hwio(tfjs, w, shapes.w)],
+        (tfjs, [d, f]) =>
+          tfjs.engine().runKernel("Conv2DBackpropInput", { dy: d, filter: f }, {
             strides: conv.strides,
             pad: conv.pad,
             dataFormat: "NHWC",
@@ -127,9 +128,9 @@ export function convCases(
         recordConv2dBackwardWeight(s, k, { dy: t.y, x: t.x, dweight: t.w, geom });
       }),
       peer: peer(
-        () => [nhwc(x, shapes.x), nhwc(dy, shapes.y)],
-        ([a, d]) =>
-          tf.engine().runKernel("Conv2DBackpropFilter", { x: a, dy: d }, {
+        (tfjs) => [nhwc(tfjs, x, shapes.x), nhwc(tfjs, dy, shapes.y)],
+        (tfjs, [a, d]) =>
+          tfjs.engine().runKernel("Conv2DBackpropFilter", { x: a, dy: d }, {
             strides: conv.strides,
             pad: conv.pad,
             dataFormat: "NHWC",
@@ -163,7 +164,11 @@ export function gemmCase(gpu: Gpu, timer: GpuTimer, n: number, options: { core?:
       ),
     peer: options.core ? undefined : {
       name: "tfjs-webgpu",
-      start: () => tfjsRunner(() => [tf.tensor2d(a, [n, n]), tf.tensor2d(b, [n, n])], ([ta, tb]) => tf.matMul(ta, tb)),
+      start: () =>
+        tfjsRunner(
+          (tfjs) => [tfjs.tensor2d(a, [n, n]), tfjs.tensor2d(b, [n, n])],
+          (tfjs, [ta, tb]) => tfjs.matMul(ta, tb),
+        ),
     },
   };
   return c;
