@@ -7,14 +7,8 @@
  * --summary prints the graph instead: nodes, output shapes, parameter count, FLOPs per image.
  */
 import { z } from "zod";
-import { Gpu } from "../kernels/gpu.ts";
-import { pathExists, readInputFile, writeAtomic } from "../pipeline/io/files.ts";
-import { Executor } from "../pipeline/model/executor.ts";
-import { InputError } from "../pipeline/io/input_error.ts";
-import { loadModel } from "../pipeline/model/load_model.ts";
-import { formatSummary, summarizeModel } from "../pipeline/model/summary.ts";
-import { readNpy } from "../pipeline/formats/npy.ts";
-import { predict } from "../pipeline/model/predict.ts";
+import { predictFile } from "../pipeline/model/predict.ts";
+import { describeModel } from "../pipeline/model/summary.ts";
 import { parseFlags } from "./flags.ts";
 import { runCommand } from "./run_command.ts";
 
@@ -45,22 +39,17 @@ async function main(args: string[]): Promise<void> {
   const flags = parseFlags(command, args);
   if (!flags) return;
   if (flags.summary) {
-    const { files, sha256, source } = await loadModel(flags.model, { sidecar: flags.sidecar });
-    console.log(`${flags.model} (${source}, sha256 ${sha256})`);
-    console.log(formatSummary(summarizeModel(files)));
+    console.log(await describeModel(flags.model, { sidecar: flags.sidecar }));
     return;
   }
-  const out = flags.out!;
-  if (!flags.force && await pathExists(out)) {
-    throw new InputError(`${out} exists: pass --force to overwrite it`);
-  }
-  const { files } = await loadModel(flags.model, { sidecar: flags.sidecar });
-  const input = readNpy(await readInputFile(flags.input!), flags.input!);
-  const labels = flags.gradLabels?.split(",").map(Number);
-  using gpu = await Gpu.create();
-  using exec = await Executor.create(gpu, files);
-  const result = await predict(exec, input, labels);
-  await writeAtomic(out, new TextEncoder().encode(JSON.stringify(result)));
+  await predictFile({
+    model: flags.model,
+    sidecar: flags.sidecar,
+    input: flags.input!,
+    out: flags.out!,
+    gradLabels: flags.gradLabels?.split(",").map(Number),
+    force: flags.force,
+  });
 }
 
 if (import.meta.main) await runCommand("predict", main);

@@ -1,11 +1,20 @@
 /**
  * `predict`: logits for a batch of images and, given labels, the gradient of the mean
  * cross-entropy with respect to the input (the contract in DESIGN.md).
+ *
+ * @example
+ * ```ts
+ * await predictFile({ model: "fixtures/models/digits", input: "x.npy", out: "r.json", gradLabels: [3] });
+ * ```
  */
-import type { Executor } from "./executor.ts";
+import { Gpu } from "../../kernels/gpu.ts";
+import { readNpy } from "../formats/npy.ts";
+import { pathExists, readInputFile, writeAtomic } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
-import { recordCrossEntropyGradient } from "./loss.ts";
 import { sizeOf } from "../io/shape.ts";
+import { Executor } from "./executor.ts";
+import { loadModel } from "./load_model.ts";
+import { recordCrossEntropyGradient } from "./loss.ts";
 
 export interface PredictResult {
   logits: number[][];
@@ -64,6 +73,35 @@ export async function predict(
     }
   }
   return gradient ? { logits, inputGradient: Array.from(gradient) } : { logits };
+}
+
+/** What `deno task predict` does: read an .npy batch, run a model folder or .onnx file, write the result. */
+export interface PredictFileOptions {
+  /** A model folder or an .onnx file. */
+  model: string;
+  /** The .onnx file's sidecar (default: FILE.onnx.json). */
+  sidecar?: string;
+  /** NCHW float32 images in the model's input range. */
+  input: string;
+  /** Where `{"logits", "inputGradient"}` is written (atomically). */
+  out: string;
+  /** One class per image: the gradient of the mean cross-entropy for these labels is written too. */
+  gradLabels?: number[];
+  /** Overwrite `out` if it exists. */
+  force?: boolean;
+}
+
+/** Runs `predict` from files to a file; a bad path, shape or label is an InputError. */
+export async function predictFile(options: PredictFileOptions): Promise<void> {
+  if (!options.force && await pathExists(options.out)) {
+    throw new InputError(`${options.out} exists: pass --force to overwrite it`);
+  }
+  const { files } = await loadModel(options.model, { sidecar: options.sidecar });
+  const input = readNpy(await readInputFile(options.input), options.input);
+  using gpu = await Gpu.create();
+  using exec = await Executor.create(gpu, files);
+  const result = await predict(exec, input, options.gradLabels);
+  await writeAtomic(options.out, new TextEncoder().encode(JSON.stringify(result)));
 }
 
 function pushRows(into: number[][], flat: Float32Array, width: number): void {

@@ -12,6 +12,7 @@
  * ```
  */
 import type { GraphNode } from "./graph.ts";
+import { loadModel } from "./load_model.ts";
 import type { ModelFiles } from "./model_files.ts";
 import { sizeOf } from "../io/shape.ts";
 import { graphShapes } from "./shapes.ts";
@@ -159,4 +160,18 @@ export function formatSummary(s: ModelSummary): string {
     `${flopsText(s.flops)} per image (${count(s.flops)}; a multiply-add counts 2)`,
     ...s.notes.map((n) => `note: ${n}`),
   ].join("\n");
+}
+
+/**
+ * The summary of a model folder or .onnx file as `deno task predict --summary` prints it: a line
+ * naming the file, its kind and SHA-256, then the table.
+ *
+ * @example
+ * ```ts
+ * console.log(await describeModel("fixtures/models/digits"));
+ * ```
+ */
+export async function describeModel(path: string, options: { sidecar?: string } = {}): Promise<string> {
+  const { files, sha256, source } = await loadModel(path, options);
+  return `${path} (${source}, sha256 ${sha256})\n${formatSummary(summarizeModel(files))}`;
 }
