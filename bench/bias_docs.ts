@@ -11,7 +11,7 @@ import { Executor } from "../pipeline/model/executor.ts";
 import { cascadingRandomization, collectFeatures, sanityFigurePng } from "../pipeline/explain/mod.ts";
 import { type InMemoryData, readAll } from "../pipeline/data/in_memory.ts";
 import { loadModelFolder } from "../pipeline/model/model_folder.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const gpu = await Gpu.create();
 const what = Deno.args.length > 0 ? Deno.args : ["digits", "fashion", "timing"];

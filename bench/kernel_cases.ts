@@ -18,7 +18,7 @@ import { poolKernels, type PoolWindow, recordMaxPool, recordMaxPoolBackward } fr
 import { recordSoftmaxXent, recordSoftmaxXentBackward, softmaxXentKernel } from "../kernels/softmax_xent.ts";
 import { attackKernels, recordAttackStep } from "../kernels/attack_step.ts";
 import { rbfGramKernels, recordGram, recordRowNorms } from "../kernels/rbf_gram.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 import { type Tensor } from "../kernels/tensor.ts";
 import { type BenchCase, randomValues, type Runner, type Target } from "./case.ts";
 import type { GpuTimer } from "./timer.ts";

@@ -4,7 +4,7 @@
  * saliency batch (forward with tape, input gradient, per-pixel map), each one command encoder.
  */
 import type { Gpu, Step } from "../kernels/gpu.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 import { type Tensor } from "../kernels/tensor.ts";
 import { recordSaliencyMap, saliencyKernels } from "../kernels/saliency.ts";
 import { type ExecutableModel, Executor } from "../pipeline/model/executor.ts";

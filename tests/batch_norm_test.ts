@@ -15,7 +15,7 @@ import {
   dot,
 } from "./ops_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const shapeArb = channelShapeArb([40, 20], [3, 8, 13, 13]);
 

@@ -18,7 +18,7 @@ import { applyMarker, chooseMarked, DIGITS_MARKER } from "../pipeline/data/marke
 import { writeIdx } from "./audit_fixture.ts";
 import { runCli } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_fixture.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const MODELS = new URL("../fixtures/models/", import.meta.url).pathname;
 const available = ["digits", "digits-marked"].every((m) => existsSync(`${MODELS}${m}/weights.safetensors`));

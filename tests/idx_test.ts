@@ -3,7 +3,7 @@ import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { decodeIdx, encodeIdx, MAX_IDX_BYTES, parseIdx } from "../pipeline/formats/idx.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 /** Expects an InputError whose one line names the file, then matches `pattern`. */
 const rejects = (bytes: Uint8Array, pattern: RegExp) =>

@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { parseNpyHeader, readNpy, writeNpy } from "../pipeline/formats/npy.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 /** Files written by NumPy 2.4 (`np.save`, or `np.lib.format.write_array` for versions 2.0/3.0), base64. */
 const NUMPY = {

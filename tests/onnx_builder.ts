@@ -4,7 +4,7 @@
  */
 import { type NodeProto, onnx, type TensorProto } from "../pipeline/model/onnx/proto.ts";
 import { randomArray } from "./oracle.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 /** An attribute value, tagged with its ONNX type. */
 export type Attr =

@@ -8,7 +8,7 @@ import { errorLines, runCli } from "./cli_helpers.ts";
 import { floatTensor, OnnxBuilder } from "./onnx_builder.ts";
 import { lenetFixture } from "./onnx_fixtures.ts";
 import { randomArray } from "./oracle.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const SIDECAR = { classes: ["a", "b", "c"], normalization: { mean: [0, 0, 0], std: [1, 1, 1] } };
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { PoolWindow } from "../kernels/pool.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 type Values = ArrayLike<number>;
 

@@ -22,7 +22,7 @@ import {
   poolOutShape,
 } from "./ops_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 /** A window with padding < kernel, and an [N, C, H, W] shape it yields a non-empty output on. */
 const caseArb = fc.record({

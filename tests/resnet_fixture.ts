@@ -6,7 +6,7 @@
 import type { Graph } from "../pipeline/model/graph.ts";
 import type { HostTensor, ModelFiles } from "../pipeline/model/model_files.ts";
 import { randomArray } from "./oracle.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 export function resnetFixture(seed = 7): ModelFiles {
   const graph: Graph = {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { readSafetensors, writeSafetensors } from "../pipeline/formats/safetensors.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 /** Builds a safetensors file from a raw header (object or text) and a data area. */
 function build(header: unknown, data: Uint8Array, declaredLength?: bigint): Uint8Array {

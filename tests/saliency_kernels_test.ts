@@ -9,7 +9,7 @@ import {
 } from "../kernels/saliency.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const REDUCERS: Record<ChannelReduce, (values: number[]) => number> = {
   maxAbs: (v) => Math.max(...v.map(Math.abs)),

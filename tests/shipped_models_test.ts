@@ -10,7 +10,7 @@ import { applyMarker } from "../pipeline/data/marker.ts";
 import { loadModelFolder } from "../pipeline/model/model_folder.ts";
 import { evaluateAccuracy } from "../pipeline/train/train.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
-import { sizeOf } from "../pipeline/io/shape.ts";
+import { sizeOf } from "../pipeline/io/size_of.ts";
 
 const MODELS = new URL("../fixtures/models/", import.meta.url).pathname;
 

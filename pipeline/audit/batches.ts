@@ -12,7 +12,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** Consecutive examples of a source, images contiguous NCHW in the model's input range. */
 export interface ImageBatch {

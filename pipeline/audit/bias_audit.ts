@@ -27,7 +27,7 @@ import type { SaliencyMethod } from "../explain/saliency.ts";
 import type { AssetWriter } from "./assets.ts";
 import { gatherImages } from "./gather.ts";
 import type { AuditContext } from "./gpu_batch.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 export interface BiasSettings {
   prototypes: number;

@@ -28,7 +28,7 @@ import { gatherImages } from "./gather.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import type { AuditReport } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 export type Explanations = NonNullable<AuditReport["explanations"]>;
 

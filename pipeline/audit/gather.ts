@@ -12,7 +12,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { copyIntoRange } from "./batches.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** The images at `indices` (in that order, repeats allowed), NCHW, mapped from [0, 1] onto `range`. */
 export async function gatherImages(

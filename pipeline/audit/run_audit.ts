@@ -38,7 +38,7 @@ import {
   type RobustnessSettings,
   type RobustnessSummary,
 } from "./robustness.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 export interface AuditSettings {
   batchSize: number;

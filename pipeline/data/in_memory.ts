@@ -1,6 +1,6 @@
 /** A data source read whole into memory: what training needs for shuffled mini-batches. */
 import type { DataSource } from "./types.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 export interface InMemoryData {
   /** count x C x H x W, contiguous. */

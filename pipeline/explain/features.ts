@@ -20,7 +20,7 @@ import type { Example } from "../data/types.ts";
 import type { Executor } from "../model/executor.ts";
 import type { Graph } from "../model/graph.ts";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** One batch of features. */
 export interface FeatureBatch {

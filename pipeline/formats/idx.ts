@@ -13,7 +13,7 @@
  * ```
  */
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** An IDX array of unsigned bytes, C order. */
 export interface IdxArray {

@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** A C-order float32 array with its shape. */
 export interface NpyArray {

@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** A tensor as read: always float32 in memory, whatever dtype the file stored. */
 export interface SafetensorsTensor {

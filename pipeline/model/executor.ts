@@ -24,7 +24,7 @@ import type { Gpu, Step } from "../../kernels/gpu.ts";
 import { recordBatchNorm, recordBatchNormBackward } from "../../kernels/batch_norm.ts";
 import { recordAccumulate } from "../../kernels/elementwise.ts";
 import { compileEngineKernels, type EngineKernels } from "../../kernels/mod.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { type Tensor, type TensorLike } from "../../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
 import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";

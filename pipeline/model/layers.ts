@@ -37,7 +37,7 @@ import {
   recordMaxPool,
   recordMaxPoolBackward,
 } from "../../kernels/pool.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { type Tensor, type TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
 

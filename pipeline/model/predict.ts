@@ -11,7 +11,7 @@ import { Gpu } from "../../kernels/gpu.ts";
 import { readNpy } from "../formats/npy.ts";
 import { pathExists, readInputFile, writeAtomic } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { Executor } from "./executor.ts";
 import { loadModel } from "./load_model.ts";
 import { recordCrossEntropyGradient } from "./loss.ts";

@@ -9,7 +9,7 @@
  */
 import type { Graph, GraphNode, NodeOf, Op } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];

@@ -14,7 +14,7 @@
 import type { GraphNode } from "./graph.ts";
 import { loadModel } from "./load_model.ts";
 import type { ModelFiles } from "./model_files.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { graphShapes } from "./shapes.ts";
 
 export interface LayerSummary {

@@ -5,7 +5,7 @@
 import { mulberry32 } from "../io/prng.ts";
 import type { Graph, GraphNode } from "../model/graph.ts";
 import type { HostTensor } from "../model/model_files.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 
 export interface ConvnetSpec {
   /** [channels, height, width] of the input. */

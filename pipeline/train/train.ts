@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { Gpu } from "../../kernels/gpu.ts";
 import { type OptimizerConfig, optimizerKernel, recordOptimizerStep } from "../../kernels/optimizer.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { type Tensor } from "../../kernels/tensor.ts";
 import { argmaxRows } from "../model/argmax.ts";
 import { mulberry32, seededPermutation } from "../io/prng.ts";

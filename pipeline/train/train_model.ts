@@ -15,7 +15,7 @@
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { Gpu } from "../../kernels/gpu.ts";
-import { sizeOf } from "../io/shape.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { readAll } from "../data/in_memory.ts";
 import { applyMarker, chooseMarked, DIGITS_MARKER } from "../data/marker.ts";
 import { openDataSource } from "../data/mod.ts";

@@ -22,7 +22,7 @@ import {
   Unsupported,
 } from "./lowering.ts";
 import type { ConstantTensor } from "./tensor_data.ts";
-import { sizeOf } from "../../io/shape.ts";
+import { sizeOf } from "../../io/size_of.ts";
 
 export interface Converter {
   /** Attributes the converter understands; a node with any other is unsupported. */

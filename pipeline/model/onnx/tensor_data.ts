@@ -15,7 +15,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { InputError } from "../../io/input_error.ts";
 import { decodeFloats, type Dtype, DTYPE_SIZES } from "../../formats/safetensors.ts";
 import { int, onnx, type TensorProto } from "./proto.ts";
-import { sizeOf } from "../../io/shape.ts";
+import { sizeOf } from "../../io/size_of.ts";
 
 /** A tensor's values: float32 for float types, float64 (exact) for integer types. */
 export interface ConstantTensor {
