@@ -15,12 +15,21 @@ import {
 } from "./kernel.ts";
 import { BufferPool, type DType, Tensor, type TensorLike } from "./tensor.ts";
 
+/** How the WebGPU backend the process runs was chosen. */
+export type BackendChoice = "explicit" | "probed" | "cached" | "hardware" | "default";
+
 /** What the audit reports about the adapter it ran on. */
 export interface AdapterReport {
   description: string;
   vendor: string;
   architecture: string;
   isFallbackAdapter: boolean;
+  /** The backend the process runs, as `DENO_WEBGPU_BACKEND` names it ("vulkan", "gl", ...); "default" when unset. */
+  backend: string;
+  /** What is known of the adapter's driver ("" when unknown: Deno's GPUAdapterInfo has no driver field). */
+  driver: string;
+  /** How `backend` was chosen: set by the user, measured now, read from the cache, a hardware adapter, or Deno's default. */
+  backendChoice: BackendChoice;
 }
 
 /** Limits requested from the adapter: as high as it allows, since defaults are low. */
@@ -63,6 +72,8 @@ export class Gpu implements Disposable {
 
   /** Acquires an adapter and a device with the limits the kernels need. */
   static async create(options: GPURequestAdapterOptions = { powerPreference: "high-performance" }): Promise<Gpu> {
+    // Deno reads the variable when the process's first adapter is requested.
+    const backend = Deno.env.get("DENO_WEBGPU_BACKEND") || "default";
     const adapter = await navigator.gpu?.requestAdapter(options);
     if (!adapter) throw new NoAdapterError();
     const requiredLimits: Record<string, number> = {};
@@ -78,6 +89,9 @@ export class Gpu implements Disposable {
       isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
         // deno-lint-ignore no-explicit-any
         ((adapter as any).isFallbackAdapter ?? false),
+      backend,
+      driver: "",
+      backendChoice: backend === "default" ? "default" : "explicit",
     });
   }
 
