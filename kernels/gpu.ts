@@ -4,6 +4,7 @@
  */
 import tgpu, { type TgpuBuffer, type TgpuRoot } from "typegpu";
 import type * as d from "typegpu/data";
+import { adapterDriver, checkCachedAdapter, chooseBackend } from "./backend.ts";
 import { DeviceLostError, GpuError, NoAdapterError } from "./errors.ts";
 import {
   type Bindings,
@@ -26,9 +27,12 @@ export interface AdapterReport {
   isFallbackAdapter: boolean;
   /** The backend the process runs, as `DENO_WEBGPU_BACKEND` names it ("vulkan", "gl", ...); "default" when unset. */
   backend: string;
-  /** What is known of the adapter's driver ("" when unknown: Deno's GPUAdapterInfo has no driver field). */
+  /** What is known of the adapter's driver, e.g. "Mesa 22.3.6-1+deb12u2" ("" when unknown; see `adapterDriver`). */
   driver: string;
-  /** How `backend` was chosen: set by the user, measured now, read from the cache, a hardware adapter, or Deno's default. */
+  /**
+   * How `backend` was chosen (see `kernels/backend.ts`): set by the user, measured now, read from the
+   * cache (or from the parent process's choice), a hardware adapter found now, or Deno's default.
+   */
   backendChoice: BackendChoice;
 }
 
@@ -72,9 +76,10 @@ export class Gpu implements Disposable {
 
   /** Acquires an adapter and a device with the limits the kernels need. */
   static async create(options: GPURequestAdapterOptions = { powerPreference: "high-performance" }): Promise<Gpu> {
-    // Deno reads the variable when the process's first adapter is requested.
-    const backend = Deno.env.get("DENO_WEBGPU_BACKEND") || "default";
+    // Deno reads the backend's variable at the process's first adapter request: choose it before.
+    const decision = await chooseBackend();
     const adapter = await navigator.gpu?.requestAdapter(options);
+    await checkCachedAdapter(decision, adapter?.info.description ?? null);
     if (!adapter) throw new NoAdapterError();
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
@@ -89,9 +94,9 @@ export class Gpu implements Disposable {
       isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??
         // deno-lint-ignore no-explicit-any
         ((adapter as any).isFallbackAdapter ?? false),
-      backend,
-      driver: "",
-      backendChoice: backend === "default" ? "default" : "explicit",
+      backend: decision.backend,
+      driver: adapterDriver(info),
+      backendChoice: decision.choice,
     });
   }
 
