@@ -365,6 +365,9 @@ export async function sampleReportFolder(
       vendor: "mesa",
       architecture: "",
       isFallbackAdapter: true,
+      backend: "gl",
+      driver: "Mesa 22.3.6",
+      backendChoice: "probed",
     },
     config: {
       batchSize: 8,

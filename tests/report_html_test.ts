@@ -270,11 +270,42 @@ Deno.test("report html: every string of the report, made hostile, is shown as te
     assert.equal(document.querySelector('#per-class tr[data-key="1"] td.name').textContent, `dog${HOSTILE}`);
     assert.equal(document.querySelector("title").textContent, `Audit of sample-convnet${HOSTILE}`);
     const text = document.body.textContent;
-    for (const shown of [`PGD${HOSTILE.toUpperCase()}`, `evaluate${HOSTILE}`, `hierarchy.json${HOSTILE}`]) {
+    const shownHostile = [`PGD${HOSTILE.toUpperCase()}`, `evaluate${HOSTILE}`, `hierarchy.json${HOSTILE}`];
+    for (const shown of [...shownHostile, `gl${HOSTILE}`, `Mesa 22.3.6${HOSTILE}`]) {
       assert.ok(text.includes(shown), shown);
     }
     const alts = [...document.querySelectorAll("#bias img")].map((img) => img.getAttribute("alt"));
     assert.ok(alts.includes(`prototypes and criticisms of dog${HOSTILE}`), alts.join());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The summary's fact rows, label to cell text. */
+// deno-lint-ignore no-explicit-any
+const summaryFacts = (document: any): Map<string, string> =>
+  new Map(
+    [...document.querySelectorAll("#summary table.facts tr")].map((tr) => [
+      tr.querySelector("th").textContent,
+      tr.querySelector("td").textContent,
+    ]),
+  );
+
+Deno.test("report html: the summary names the backend, how it was chosen and the driver, escaped; an older report shows neither row", async () => {
+  const { dir, report } = await sampleReportFolder({ explanations: false, bias: false });
+  try {
+    const adapter = { ...report.adapter, backend: `gl<b>&"`, driver: "", backendChoice: "cached" as const };
+    const html = await renderReportHtml({ ...report, adapter }, reader(dir));
+    assert.ok(html.includes("gl&lt;b&gt;&amp;&quot;"));
+    assert.doesNotMatch(html, /<b>/);
+    const rows = summaryFacts(parse(html));
+    assert.equal(rows.get("adapter"), "llvmpipe (LLVM 15.0.6, 256 bits) (mesa) fallback adapter");
+    assert.equal(rows.get("backend"), `gl<b>&" (measured fastest here before)`);
+    assert.equal(rows.get("driver"), "unknown");
+    const { backend: _b, driver: _d, backendChoice: _c, ...older } = report.adapter;
+    const olderRows = summaryFacts(parse(await renderReportHtml({ ...report, adapter: older }, reader(dir))));
+    assert.equal(olderRows.get("adapter"), rows.get("adapter"));
+    assert.ok(!olderRows.has("backend") && !olderRows.has("driver"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

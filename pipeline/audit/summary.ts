@@ -1,6 +1,7 @@
 /**
- * The terminal summary of an audit report: accuracy, rectified accuracy, the mistake taxonomy,
- * the FGSM and PGD accuracy-versus-epsilon curves, warnings and timings, as aligned plain text.
+ * The terminal summary of an audit report: what it ran on (adapter, backend, driver), accuracy,
+ * rectified accuracy, the mistake taxonomy, the FGSM and PGD accuracy-versus-epsilon curves,
+ * warnings and timings, as aligned plain text.
  *
  * @example
  * ```ts
@@ -8,6 +9,7 @@
  * console.log(formatSummary(await readReport("audit-report")));
  * ```
  */
+import { ranOnLine } from "../report/ran_on.ts";
 import type { AuditReport } from "../schema/report.ts";
 
 const LABEL_WIDTH = 22;
@@ -23,7 +25,8 @@ function row(label: string, cells: string[]): string {
 export function formatSummary(report: AuditReport): string {
   const { accuracy: a, mistakes: m, robustness: r, config } = report;
   const lines = [
-    `audit of ${report.model.name} on ${report.data.name}: ${a.count} images, ${report.adapter.description}`,
+    `audit of ${report.model.name} on ${report.data.name}: ${a.count} images`,
+    `ran on ${ranOnLine(report.adapter)}`,
     "",
     row("accuracy", [
       `top-1 ${pct(a.top1)}   top-5 ${pct(a.top5)}   ` +

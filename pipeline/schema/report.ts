@@ -82,6 +82,29 @@ export const ExplanationsSchema = z.object({
   }).nullable(),
 });
 
+/** The ways the WebGPU backend can have been chosen (kernels/gpu.ts `BackendChoice`). */
+export const BACKEND_CHOICES = ["explicit", "probed", "cached", "hardware", "default"] as const;
+
+/**
+ * The adapter the audit ran on. `backend`, `driver` and `backendChoice` came later: optional, so a
+ * report written before them still parses (and is rewritten without them, not with invented values).
+ */
+export const AdapterSchema = z.object({
+  description: z.string(),
+  vendor: z.string(),
+  architecture: z.string(),
+  isFallbackAdapter: z.boolean(),
+  /** The WebGPU backend, as `DENO_WEBGPU_BACKEND` names it ("vulkan", "gl", ...); "default": Deno's own pick. */
+  backend: z.string().optional(),
+  /** What the adapter says of its driver; "" when it says nothing. */
+  driver: z.string().optional(),
+  /** How the backend was chosen: the variable, a probe now, the cached probe, a hardware adapter, or not at all. */
+  backendChoice: z.enum(BACKEND_CHOICES).optional(),
+});
+
+/** The report's `adapter` part. */
+export type ReportAdapter = z.infer<typeof AdapterSchema>;
+
 export const AuditReportSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
   createdAt: z.string(),
@@ -94,12 +117,7 @@ export const AuditReportSchema = z.object({
     inputRange: z.tuple([z.number(), z.number()]),
   }),
   data: z.object({ name: z.string(), count }),
-  adapter: z.object({
-    description: z.string(),
-    vendor: z.string(),
-    architecture: z.string(),
-    isFallbackAdapter: z.boolean(),
-  }),
+  adapter: AdapterSchema,
   config: z.object({
     batchSize: z.number().int().min(1),
     limit: z.number().int().min(1).nullable(),

@@ -1,7 +1,7 @@
 /**
- * The report's summary: headline numbers, what was audited on what adapter, the mistake taxonomy,
- * the robustness curve in one row, flagged bias classes, warnings, the human review's figures (once
- * people judged items) and the stage timings.
+ * The report's summary: headline numbers, what was audited on what adapter, backend and driver, the
+ * mistake taxonomy, the robustness curve in one row, flagged bias classes, warnings, the human
+ * review's figures (once people judged items) and the stage timings.
  *
  * @example
  * ```ts
@@ -12,7 +12,8 @@
  */
 import type { AuditReport } from "../../schema/report.ts";
 import { badge, facts, fixed, pct, stat, table } from "../markup.ts";
-import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
+import { backendChoiceText, driverText } from "../ran_on.ts";
+import { type HtmlValue, joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Section } from "./section.ts";
 
 const SHA_PREFIX = 12;
@@ -25,6 +26,18 @@ function adapterText(report: AuditReport): SafeHtml {
   // Timings on a CPU rasteriser say nothing about GPU speed: say so next to them.
   const note = software && safeHtml` ${badge(isFallbackAdapter ? "fallback adapter" : "software renderer", "warn")}`;
   return safeHtml`${description}${detail && safeHtml` <span class="muted">(${detail})</span>`}${note}`;
+}
+
+/** The backend and driver rows, where the report records them (older reports do not). */
+function backendFacts(adapter: AuditReport["adapter"]): [string, HtmlValue][] {
+  const rows: [string, HtmlValue][] = [];
+  const how = backendChoiceText(adapter);
+  if (adapter.backend !== undefined) {
+    rows.push(["backend", safeHtml`${adapter.backend}${how && safeHtml` <span class="muted">(${how})</span>`}`]);
+  }
+  const driver = driverText(adapter);
+  if (driver !== null) rows.push(["driver", driver]);
+  return rows;
 }
 
 function reviewFacts(review: NonNullable<AuditReport["review"]>): SafeHtml {
@@ -98,6 +111,7 @@ ${
       ["classes", String(model.classes.length)],
       ["data", `${report.data.name}, ${report.data.count} images`],
       ["adapter", adapterText(report)],
+      ...backendFacts(report.adapter),
       ["hierarchy", report.config.hierarchy],
       ["created", report.createdAt],
     ])
