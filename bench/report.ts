@@ -3,6 +3,7 @@
  * targets met), a table for the terminal and a JSON document for files.
  */
 import type { AdapterReport } from "../kernels/gpu.ts";
+import { ranOnLine } from "../pipeline/report/ran_on.ts";
 import type { Target } from "./case.ts";
 import type { Measured, Timing } from "./measure.ts";
 import type { Probes } from "./probes.ts";
@@ -23,6 +24,7 @@ export interface CaseFigures {
 export interface BenchReport {
   date: string;
   deno: typeof Deno.version;
+  /** The adapter, the WebGPU backend and how it was chosen, the driver: every figure depends on them. */
   adapter: AdapterReport;
   /** How `ms` was measured for our cases: GPU timestamps, or wall clock where not offered. */
   timing: string;
@@ -58,7 +60,7 @@ const percent = (v: number) => `${(100 * v).toFixed(0)}%`;
 export function table(report: BenchReport): string {
   const p = report.probes;
   const head = [
-    `adapter: ${report.adapter.description} (fallback: ${report.adapter.isFallbackAdapter}), Deno ${report.deno.deno}, ${report.date}`,
+    `ran on ${ranOnLine(report.adapter)}; Deno ${report.deno.deno}, ${report.date}`,
     `timing: ${report.timing}, best of ${report.runs} after a warm-up, peers interleaved with ours`,
     `probed peaks: fma ${fixed(p.fmaGflops)} GFLOP/s; kernel memory ${fixed(p.kernelGbps)} GB/s (read ${
       fixed(p.readGbps)

@@ -1,7 +1,9 @@
 /**
  * `deno task bench`: times our kernels and whole models on this machine's adapter against the
  * adapter's probed peaks and against peer libraries run in the same process on the same inputs,
- * and prints a table (bench/README.md says how to read it).
+ * and prints a table (bench/README.md says how to read it), headed by the adapter, the WebGPU
+ * backend and the driver it ran on. It warns on a software Vulkan adapter (lavapipe), where GL is
+ * usually several times faster.
  *
  *   deno task bench [--only conv2d,gemm,...] [--runs 5] [--cores] [--json [--out FILE]]
  *
@@ -9,8 +11,8 @@
  * --runs   timed runs per case after the warm-up (best kept)
  * --cores  also time the conv2d and GEMM cases on every GEMM core (the tiled one compiles for
  *          minutes on llvmpipe)
- * --json   write every figure as JSON, with the adapter, Deno version and date: to --out FILE, or
- *          to stdout (the table then goes to stderr)
+ * --json   write every figure as JSON, with the adapter, backend, driver, Deno version and date: to
+ *          --out FILE, or to stdout (the table then goes to stderr)
  */
 import { parseArgs } from "node:util";
 import { Gpu } from "../kernels/gpu.ts";
@@ -25,6 +27,7 @@ import { probeAdapter } from "./probes.ts";
 import { measure } from "./measure.ts";
 import { type BenchReport, figures, table } from "./report.ts";
 import { GpuTimer } from "./timer.ts";
+import { cachedProbe, softwareVulkanWarning } from "./backend_warning.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -41,6 +44,9 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a posit
 
 const gpu = await Gpu.create();
 using timer = new GpuTimer(gpu);
+// Before the minutes of measuring, so a run on the slow backend can be stopped and started on the fast one.
+const backendWarning = softwareVulkanWarning(gpu.adapter, await cachedProbe());
+if (backendWarning) console.warn(backendWarning);
 
 /** The conv2d shape of the speed targets, and the audit's own (digits block 2 at batch 64). */
 const convTarget: Conv2dGeometry = {
