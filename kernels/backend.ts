@@ -164,9 +164,9 @@ let processChoice: Promise<BackendDecision> | null = null;
 
 /** The process's backend decision, made once (every later call gets the same answer). */
 export function chooseBackend(): Promise<BackendDecision> {
-  processChoice ??= decideBackend(machineContext()).catch((e) => {
+  processChoice ??= decideBackend(machineContext()).catch((e): BackendDecision => {
     log(`choice failed: ${message(e)}`);
-    return { backend: Deno.env.get(BACKEND_VARIABLE) || "default", choice: "default" as const };
+    return { backend: "default", choice: "default" };
   });
   return processChoice;
 }
@@ -196,7 +196,8 @@ export function cacheFile(env: { get(name: string): string | undefined } = Deno.
 function machineContext(): ChoiceContext {
   return {
     env: Deno.env,
-    candidates: CANDIDATES[Deno.build.os] ?? [],
+    // Without leave to start the probes, choose nothing (rather than cache a failure that is not the machine's).
+    candidates: Deno.permissions.querySync({ name: "run" }).state === "granted" ? CANDIDATES[Deno.build.os] ?? [] : [],
     machineKey,
     readCache: async () => JSON.parse(await Deno.readTextFile(cacheFile())) as CachedChoice,
     writeCache: async (choice) => {
