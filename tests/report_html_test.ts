@@ -300,7 +300,7 @@ Deno.test("report html: the summary names the backend, how it was chosen and the
     assert.doesNotMatch(html, /<b>/);
     const rows = summaryFacts(parse(html));
     assert.equal(rows.get("adapter"), "llvmpipe (LLVM 15.0.6, 256 bits) (mesa) fallback adapter");
-    assert.equal(rows.get("backend"), `gl<b>&" (measured fastest here before)`);
+    assert.equal(rows.get("backend"), `gl<b>&" (measured fastest here, from the cache)`);
     assert.equal(rows.get("driver"), "unknown");
     const { backend: _b, driver: _d, backendChoice: _c, ...older } = report.adapter;
     const olderRows = summaryFacts(parse(await renderReportHtml({ ...report, adapter: older }, reader(dir))));

@@ -22,7 +22,7 @@ import type { ReportAdapter } from "../schema/report.ts";
 const CHOICE_WORDS: Record<NonNullable<ReportAdapter["backendChoice"]>, string> = {
   explicit: "set by DENO_WEBGPU_BACKEND",
   probed: "measured fastest here",
-  cached: "measured fastest here before",
+  cached: "measured fastest here, from the cache",
   hardware: "hardware adapter",
   default: "Deno's pick, not measured",
 };
