@@ -9,6 +9,7 @@ import {
   type CachedChoice,
   cacheFile,
   type ChoiceContext,
+  chooseBackend,
   CHOSEN_VARIABLE,
   decideBackend,
   type MachineKey,
@@ -174,6 +175,12 @@ Deno.test("backend cache file: under $XDG_CACHE_HOME, else ~/.cache", () => {
   const env = (vars: Record<string, string>) => ({ get: (name: string) => vars[name] });
   assert.equal(cacheFile(env({ XDG_CACHE_HOME: "/c", HOME: "/h" })), "/c/convnet-audit/backend.json");
   assert.equal(cacheFile(env({ HOME: "/h" })), "/h/.cache/convnet-audit/backend.json");
+});
+
+Deno.test("backend choice: a process decides once, however many devices it creates", async () => {
+  const first = chooseBackend();
+  assert.equal(chooseBackend(), first, "the same decision, not a second one");
+  assert.equal(await chooseBackend(), await first);
 });
 
 /** Gpu.create's adapter report from a fresh process whose environment has no backend variable. */
