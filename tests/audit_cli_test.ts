@@ -48,6 +48,8 @@ Deno.test({
     assert.ok(report.robustness.fgsm.every((p, i) => i === 0 || p.accuracy <= report.robustness.fgsm[i - 1].accuracy));
     assert.ok(report.config.hierarchy.endsWith("hierarchy.json"));
     assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
+    // The report and the summary's "ran on" line name the backend the audit ran on.
+    assert.ok(result.stdout.includes(`, backend ${report.adapter.backend} (`), `backend ${report.adapter.backend}`);
     for (const line of [/top-1 \d+\.\d%/, /rectified top-1/, /mistakes \(\d+\)/, /FGSM accuracy/, /PGD accuracy/]) {
       assert.match(result.stdout, line);
     }
