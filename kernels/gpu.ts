@@ -79,16 +79,20 @@ export class Gpu implements Disposable {
     // Deno reads the backend's variable at the process's first adapter request: choose it before.
     const decision = await chooseBackend();
     const adapter = await navigator.gpu?.requestAdapter(options);
-    await checkCachedAdapter(decision, adapter?.info.description ?? null);
-    if (!adapter) throw new NoAdapterError();
+    if (!adapter) {
+      await checkCachedAdapter(decision, null);
+      throw new NoAdapterError();
+    }
+    const info = adapter.info;
+    const description = info.description || info.device || "unknown adapter";
+    await checkCachedAdapter(decision, description);
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
     // Timestamps cost nothing unless written; benchmarks time GPU work with them where offered.
     const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query") ? ["timestamp-query"] : [];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-    const info = adapter.info;
     return new Gpu(device, {
-      description: info.description || info.device || "unknown adapter",
+      description,
       vendor: info.vendor,
       architecture: info.architecture,
       isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ??

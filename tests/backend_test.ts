@@ -204,7 +204,7 @@ async function adapterInFreshProcess(cacheHome: string): Promise<Record<string, 
   return JSON.parse(decoder.decode(output.stdout).trim().split("\n").pop()!);
 }
 
-Deno.test("backend choice on this machine: with lavapipe and llvmpipe installed, GL is probed, then read from the cache", async () => {
+Deno.test("backend choice on this machine: with lavapipe and llvmpipe installed, GL is probed, then read from the cache until the adapter changes", async () => {
   const lavapipe = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"].some((dir) =>
     existsSync(dir) && [...Deno.readDirSync(dir)].some((entry) => entry.name.startsWith("lvp_icd"))
   );
@@ -215,11 +215,19 @@ Deno.test("backend choice on this machine: with lavapipe and llvmpipe installed,
     assert.deepEqual([first.backend, first.backendChoice, first.isFallbackAdapter], ["gl", "probed", true]);
     assert.match(String(first.driver), /^Mesa \d+\.\d+/);
     const file = JSON.parse(await Deno.readTextFile(`${cacheHome}/convnet-audit/backend.json`)) as CachedChoice;
+    assert.equal(file.description, first.description);
     assert.deepEqual(file.probes.map((p) => p.backend), ["vulkan", "gl"]);
     assert.ok(file.probes.every((p) => "report" in p && p.report.isFallbackAdapter), JSON.stringify(file.probes));
 
     const second = await adapterInFreshProcess(cacheHome);
     assert.deepEqual([second.backend, second.backendChoice], ["gl", "cached"]);
+
+    // An adapter other than the cached one: this process keeps its backend, the next one probes again.
+    const path = `${cacheHome}/convnet-audit/backend.json`;
+    await Deno.writeTextFile(path, JSON.stringify({ ...file, description: "another adapter" }));
+    const third = await adapterInFreshProcess(cacheHome);
+    assert.deepEqual([third.backend, third.backendChoice], ["gl", "cached"]);
+    assert.ok(!existsSync(path), "the stale cache is dropped");
   } finally {
     await Deno.remove(cacheHome, { recursive: true });
   }
