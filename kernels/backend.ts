@@ -24,8 +24,9 @@ import type { ProbeReport } from "./backend_probe.ts";
 /** The variable Deno reads for its WebGPU backend. */
 export const BACKEND_VARIABLE = "DENO_WEBGPU_BACKEND";
 /**
- * Set beside `BACKEND_VARIABLE` when this module set it, so a child process (which inherits both)
- * takes the value as the parent's choice rather than the user's.
+ * Set beside `BACKEND_VARIABLE` when this module set it, to "BACKEND CHOICE" ("gl cached",
+ * "vulkan hardware"), so a child process (which inherits both) takes the value as the parent's
+ * choice rather than the user's.
  */
 export const CHOSEN_VARIABLE = "CONVNET_AUDIT_BACKEND_CHOSEN";
 /** Set to 1 to probe again rather than read the cache. */
@@ -86,16 +87,22 @@ export interface ChoiceContext {
  */
 export async function decideBackend(ctx: ChoiceContext): Promise<BackendDecision> {
   const set = ctx.env.get(BACKEND_VARIABLE);
-  if (set) return { backend: set, choice: ctx.env.get(CHOSEN_VARIABLE) === set ? "cached" : "explicit" };
+  if (set) {
+    const [chosen, how] = (ctx.env.get(CHOSEN_VARIABLE) ?? "").split(" ");
+    return { backend: set, choice: chosen !== set ? "explicit" : how === "hardware" ? "hardware" : "cached" };
+  }
   if (ctx.candidates.length < 2) return { backend: "default", choice: "default" };
   const key = await ctx.machineKey();
   const reprobe = ctx.env.get(REPROBE_VARIABLE) === "1";
   const cached = reprobe ? null : await ctx.readCache().catch(() => null);
   let decision: BackendDecision;
   if (cached && sameKey(cached.key, key)) {
-    decision = cached.found === "default"
-      ? { backend: "default", choice: "default" }
-      : { backend: cached.backend, choice: "cached", expectedDescription: cached.description };
+    decision = cached.found === "default" ? { backend: "default", choice: "default" } : {
+      backend: cached.backend,
+      // A hardware adapter stays one; a measured choice is now the cache's.
+      choice: cached.found === "hardware" ? "hardware" : "cached",
+      expectedDescription: cached.description,
+    };
     ctx.log(`${decision.backend} from the cache (${cached.found} on ${cached.date})`);
   } else {
     if (cached) ctx.log(`machine changed (${changedParts(cached.key, key).join(", ")}): probing again`);
@@ -107,7 +114,7 @@ export async function decideBackend(ctx: ChoiceContext): Promise<BackendDecision
   }
   if (decision.backend !== "default") {
     ctx.env.set(BACKEND_VARIABLE, decision.backend);
-    ctx.env.set(CHOSEN_VARIABLE, decision.backend);
+    ctx.env.set(CHOSEN_VARIABLE, `${decision.backend} ${decision.choice === "hardware" ? "hardware" : "cached"}`);
   }
   return decision;
 }

@@ -30,8 +30,9 @@ export interface AdapterReport {
   /** What is known of the adapter's driver, e.g. "Mesa 22.3.6-1+deb12u2" ("" when unknown; see `adapterDriver`). */
   driver: string;
   /**
-   * How `backend` was chosen (see `kernels/backend.ts`): set by the user, measured now, read from the
-   * cache (or from the parent process's choice), a hardware adapter found now, or Deno's default.
+   * How `backend` was chosen (see `kernels/backend.ts`): set by the user, measured now, a measurement
+   * read from the cache (or the parent process's), a hardware adapter (found now or cached), or
+   * Deno's default.
    */
   backendChoice: BackendChoice;
 }

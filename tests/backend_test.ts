@@ -72,6 +72,7 @@ Deno.test("backend choice: among software adapters the faster probe wins, and th
     assert.deepEqual([decision.backend, decision.choice], [faster, "probed"]);
     assert.deepEqual(machine.probed, ["vulkan", "gl"], "each backend probed once");
     assert.equal(machine.env.get(BACKEND_VARIABLE), faster);
+    assert.equal(machine.env.get(CHOSEN_VARIABLE), `${faster} cached`, "children take it as the cache's");
     assert.equal(machine.written.length, 1);
     assert.equal(machine.written[0].backend, faster);
     assert.deepEqual(machine.written[0].key, KEY);
@@ -84,6 +85,13 @@ Deno.test("backend choice: a hardware adapter wins over a faster software one, t
   const gpuOnBoth = fakeMachine({ vulkan: hardware("NVIDIA H200"), gl: hardware("NVIDIA H200") });
   assert.deepEqual(await decideBackend(gpuOnBoth.ctx), { backend: "vulkan", choice: "hardware" });
   assert.equal(gpuOnBoth.env.get(BACKEND_VARIABLE), "vulkan");
+  assert.equal(gpuOnBoth.env.get(CHOSEN_VARIABLE), "vulkan hardware");
+  // Read back from the cache, a hardware adapter is still said to be one.
+  const again = fakeMachine({ vulkan: new Error("not probed"), gl: new Error("not probed") }, {
+    cache: gpuOnBoth.written[0],
+  });
+  const cachedGpu = await decideBackend(again.ctx);
+  assert.deepEqual([cachedGpu.backend, cachedGpu.choice, again.probed], ["vulkan", "hardware", []]);
 });
 
 Deno.test("backend choice: a cache with the machine's key is used without probing", async () => {
@@ -134,14 +142,18 @@ Deno.test("backend choice: a variable the user set wins, and a child takes its p
   assert.deepEqual(user.written, []);
   // A user's value that differs from the one this tool chose in the parent is the user's.
   const child = fakeMachine({ vulkan: software(10), gl: software(90) }, {
-    env: { [BACKEND_VARIABLE]: "gl", [CHOSEN_VARIABLE]: "gl" },
+    env: { [BACKEND_VARIABLE]: "gl", [CHOSEN_VARIABLE]: "gl cached" },
   });
   assert.deepEqual(await decideBackend(child.ctx), { backend: "gl", choice: "cached" });
+  const gpuChild = fakeMachine({ vulkan: software(10), gl: software(90) }, {
+    env: { [BACKEND_VARIABLE]: "vulkan", [CHOSEN_VARIABLE]: "vulkan hardware" },
+  });
+  assert.deepEqual(await decideBackend(gpuChild.ctx), { backend: "vulkan", choice: "hardware" });
   const overridden = fakeMachine({ vulkan: software(10), gl: software(90) }, {
-    env: { [BACKEND_VARIABLE]: "metal", [CHOSEN_VARIABLE]: "gl" },
+    env: { [BACKEND_VARIABLE]: "metal", [CHOSEN_VARIABLE]: "gl cached" },
   });
   assert.deepEqual(await decideBackend(overridden.ctx), { backend: "metal", choice: "explicit" });
-  assert.deepEqual([...child.probed, ...overridden.probed], []);
+  assert.deepEqual([...child.probed, ...gpuChild.probed, ...overridden.probed], []);
 });
 
 Deno.test("backend choice: a failing probe leaves the other backend; all failing leaves Deno's default, cached", async () => {
