@@ -1,5 +1,5 @@
 /**
- * The HTML report's door: `index.safeHtml` rendered from an audit report, self-contained (inline CSS,
+ * The HTML report's door: `index.html` rendered from an audit report, self-contained (inline CSS,
  * SVG charts drawn with Observable Plot, images as data URIs), its charts, and the `safeHtml` template
  * that escapes whatever the page shows.
  *
