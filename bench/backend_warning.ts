@@ -12,7 +12,7 @@
  * if (warning) console.warn(warning);
  * ```
  */
-import { type CachedChoice, cacheFile, machineKey } from "../kernels/backend.ts";
+import { machineKey, readCachedChoice, sameKey } from "../kernels/backend.ts";
 import type { AdapterReport } from "../kernels/gpu.ts";
 
 /** A probe of this machine's backends: milliseconds per backend that answered, and when. */
@@ -43,15 +43,9 @@ export function softwareVulkanWarning(adapter: AdapterReport, probe: BackendProb
 
 /** The probe times of the backend choice's cache, when it holds a probe of this machine; else null. */
 export async function cachedProbe(): Promise<BackendProbe | null> {
-  let cached: CachedChoice;
-  try {
-    cached = JSON.parse(await Deno.readTextFile(cacheFile()));
-  } catch {
-    return null; // no probe yet (an explicit DENO_WEBGPU_BACKEND skips it)
-  }
-  const key = await machineKey();
-  const parts = new Set([...Object.keys(key), ...Object.keys(cached.key ?? {})]);
-  if ([...parts].some((part) => key[part] !== cached.key[part])) return null; // another machine's, or an old one
+  // No cache yet (an explicit DENO_WEBGPU_BACKEND skips the probe), or another machine's, or an old one.
+  const cached = await readCachedChoice().catch(() => null);
+  if (!cached || !sameKey(cached.key ?? {}, await machineKey())) return null;
   const ms: Record<string, number> = {};
   for (const p of cached.probes ?? []) if ("report" in p && p.report.ms !== undefined) ms[p.backend] = p.report.ms;
   return { ms, date: cached.date };

@@ -155,7 +155,8 @@ function describe(report: ProbeReport): string {
   return `${report.description} (${kind})${report.ms === undefined ? "" : `, ${report.ms.toFixed(1)} ms`}`;
 }
 
-function sameKey(a: MachineKey, b: MachineKey): boolean {
+/** Whether two machine keys agree in every part (a part only one of them has differs). */
+export function sameKey(a: MachineKey, b: MachineKey): boolean {
   return changedParts(a, b).length === 0;
 }
 
@@ -193,6 +194,11 @@ function log(text: string): void {
   if (Deno.args.includes("--verbose")) console.error(`backend: ${text}`);
 }
 
+/** The cached choice, as written; throws when there is no cache file or it is not JSON. */
+export async function readCachedChoice(): Promise<CachedChoice> {
+  return JSON.parse(await Deno.readTextFile(cacheFile())) as CachedChoice;
+}
+
 /** The cache file: `$XDG_CACHE_HOME/convnet-audit/backend.json`, or under `~/.cache`. */
 export function cacheFile(env: { get(name: string): string | undefined } = Deno.env): string {
   const home = env.get("HOME") ?? env.get("USERPROFILE") ?? ".";
@@ -206,7 +212,7 @@ function machineContext(): ChoiceContext {
     // Without leave to start the probes, choose nothing (rather than cache a failure that is not the machine's).
     candidates: Deno.permissions.querySync({ name: "run" }).state === "granted" ? CANDIDATES[Deno.build.os] ?? [] : [],
     machineKey,
-    readCache: async () => JSON.parse(await Deno.readTextFile(cacheFile())) as CachedChoice,
+    readCache: readCachedChoice,
     writeCache: async (choice) => {
       const path = cacheFile();
       await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
