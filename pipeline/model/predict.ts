@@ -58,9 +58,11 @@ export async function predict(
         result = recordCrossEntropyGradient(step, exec, x, labels, { input: true });
       });
       using _ = result;
-      pushRows(logits, await gpu.read(result.logits), classes);
+      // Logits and gradient come back in one readback.
+      const [logitBytes, gradBytes] = await gpu.readMany([result.logits, result.grads.input!]);
+      pushRows(logits, new Float32Array(logitBytes), classes);
       // The kernel's gradient is of this chunk's mean; the contract is the mean over all n.
-      const chunkGrad = await gpu.read(result.grads.input!);
+      const chunkGrad = new Float32Array(gradBytes);
       const scale = count / n;
       for (let i = 0; i < chunkGrad.length; i++) gradient![start * perImage + i] = chunkGrad[i] * scale;
     } else {
