@@ -8,6 +8,7 @@
 import { conv2dDefaults, type Conv2dGeometry, conv2dKernels, recordConv2dForward } from "./conv2d.ts";
 import { Gpu, type Step } from "./gpu.ts";
 import { matmulKernel, recordMatmul } from "./matmul.ts";
+import { sizeOf } from "./tensor.ts";
 
 /** What one probe subprocess reports. */
 export interface ProbeReport {
@@ -56,8 +57,10 @@ async function probe(): Promise<ProbeReport> {
   const [matmul, conv] = await Promise.all([matmulKernel(gpu), conv2dKernels(gpu)]);
   const filled = (size: number) => Float32Array.from({ length: size }, (_, i) => (i % 7) / 7);
   const a = gpu.tensor([n, n], filled(n * n)), b = gpu.tensor([n, n], filled(n * n)), c = gpu.tensor([n, n]);
-  const x = gpu.tensor([CONV.batch, CONV.inChannels, CONV.inHeight, CONV.inWidth], filled(8 * 64 * 16 * 16));
-  const weight = gpu.tensor([CONV.outChannels, CONV.inChannels, 3, 3], filled(64 * 64 * 9));
+  const xShape = [CONV.batch, CONV.inChannels, CONV.inHeight, CONV.inWidth];
+  const weightShape = [CONV.outChannels, CONV.inChannels, CONV.kernelHeight, CONV.kernelWidth];
+  const x = gpu.tensor(xShape, filled(sizeOf(xShape)));
+  const weight = gpu.tensor(weightShape, filled(sizeOf(weightShape)));
   const y = gpu.tensor([CONV.batch, CONV.outChannels, CONV.inHeight, CONV.inWidth]);
   const gemmMs = await bestOf(gpu, (step) => recordMatmul(step, matmul, { a, b, c, M: n, N: n, K: n }));
   const convMs = await bestOf(gpu, (step) => recordConv2dForward(step, conv, { x, weight, y, geom: CONV }));
