@@ -154,6 +154,7 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     { resume: options.resume, progress: run.progress },
   );
   const final = history[history.length - 1];
+  const parameters = parameterCount(trained);
   manifest.provenance = {
     command: run.command,
     data: options.data,
@@ -167,7 +168,7 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     epochs: settings.epochs,
     settings,
     ...(init ? { init: { path: options.init, format: init.source, sha256: init.sha256 } } : { widths: options.widths }),
-    parameters: parameterCount(trained),
+    parameters,
     testAccuracy: final.testAccuracy,
     history,
     trainingSeconds: Math.round((performance.now() - started) / 100) / 10,
@@ -182,7 +183,7 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     folder: options.out,
     testAccuracy: final.testAccuracy,
     testCount: testData.count,
-    parameters: parameterCount(trained),
+    parameters,
   };
 }
 
