@@ -19,7 +19,7 @@ import { recordSoftmaxXent, recordSoftmaxXentBackward, softmaxXentKernel } from 
 import { attackKernels, recordAttackStep } from "../kernels/attack_step.ts";
 import { rbfGramKernels, recordGram, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { sizeOf } from "../pipeline/io/size_of.ts";
-import { type Tensor } from "../kernels/tensor.ts";
+import type { Tensor } from "../kernels/tensor.ts";
 import { type BenchCase, randomValues, type Runner, type Target } from "./case.ts";
 import type { GpuTimer } from "./timer.ts";
 import type * as tf from "@tensorflow/tfjs-core";

@@ -5,7 +5,7 @@
  */
 import type { Gpu, Step } from "../kernels/gpu.ts";
 import { sizeOf } from "../pipeline/io/size_of.ts";
-import { type Tensor } from "../kernels/tensor.ts";
+import type { Tensor } from "../kernels/tensor.ts";
 import { recordSaliencyMap, saliencyKernels } from "../kernels/saliency.ts";
 import { type ExecutableModel, Executor } from "../pipeline/model/executor.ts";
 import { parameterNames } from "../pipeline/model/graph.ts";

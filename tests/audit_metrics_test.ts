@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { type ImagePrediction, summarizePredictions } from "../pipeline/audit/evaluate.ts";
 import { calibration, confusionMatrix } from "../pipeline/audit/metrics.ts";
 import { flipBrackets } from "../pipeline/audit/min_epsilon.ts";
-import { type Judgment } from "../pipeline/schema/review.ts";
+import type { Judgment } from "../pipeline/schema/review.ts";
 import { classifyMistakes, rectifiedTop1 } from "../pipeline/audit/mistakes.ts";
 import { RobustnessAccumulator } from "../pipeline/audit/robustness.ts";
 import { trustWarnings } from "../pipeline/audit/trust_checks.ts";

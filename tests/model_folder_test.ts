@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Tensor } from "../kernels/tensor.ts";
 import { Executor } from "../pipeline/model/executor.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
-import { type ModelFiles } from "../pipeline/model/model_files.ts";
+import type { ModelFiles } from "../pipeline/model/model_files.ts";
 import { loadModelFolder, saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { resnetFixture } from "./resnet_fixture.ts";

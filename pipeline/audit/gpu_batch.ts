@@ -17,7 +17,7 @@
  */
 import { type AttackKernels, attackKernels } from "../../kernels/attack_step.ts";
 import { sizeOf } from "../io/size_of.ts";
-import { type Tensor } from "../../kernels/tensor.ts";
+import type { Tensor } from "../../kernels/tensor.ts";
 import { type TopKKernel, topKKernel } from "../../kernels/top_k.ts";
 import { mulberry32 } from "../io/prng.ts";
 import { bytesPerImage, type Executor } from "../model/executor.ts";

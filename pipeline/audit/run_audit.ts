@@ -29,7 +29,7 @@ import { type Chunk, ChunkStore } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { flipBrackets } from "./min_epsilon.ts";
-import { type Judgments } from "../schema/review.ts";
+import type { Judgments } from "../schema/review.ts";
 import { classifyMistakes, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
 import {
   type BatchRobustness,

@@ -25,7 +25,7 @@ import { recordBatchNorm, recordBatchNormBackward } from "../../kernels/batch_no
 import { recordAccumulate } from "../../kernels/elementwise.ts";
 import { compileEngineKernels, type EngineKernels } from "../../kernels/mod.ts";
 import { sizeOf } from "../io/size_of.ts";
-import { type Tensor, type TensorLike } from "../../kernels/tensor.ts";
+import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
 import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";
 import { graphShapes } from "./shapes.ts";

@@ -38,7 +38,7 @@ import {
   recordMaxPoolBackward,
 } from "../../kernels/pool.ts";
 import { sizeOf } from "../io/size_of.ts";
-import { type Tensor, type TensorLike } from "../../kernels/tensor.ts";
+import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */

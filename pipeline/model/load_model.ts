@@ -14,7 +14,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { readInputFile } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 import { parseManifest } from "./manifest.ts";
-import { type ModelFiles } from "./model_files.ts";
+import type { ModelFiles } from "./model_files.ts";
 import { loadModelFolder } from "./model_folder.ts";
 import { importOnnx, readSidecar } from "./onnx/mod.ts";
 

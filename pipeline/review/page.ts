@@ -18,7 +18,7 @@
 import type { AuditReport } from "../schema/report.ts";
 import { className, joinHtml, raw, type SafeHtml, safeHtml } from "../report/mod.ts";
 import { JUDGMENTS } from "../schema/review.ts";
-import { type JudgmentRecord } from "./judgments.ts";
+import type { JudgmentRecord } from "./judgments.ts";
 import type { ReviewItem, ReviewPlan } from "./plan.ts";
 
 // The page's own stylesheet and script, as is (`raw`): not HTML text, and written here, not read from a report.

@@ -11,7 +11,7 @@ import { z } from "zod";
 import type { Gpu } from "../../kernels/gpu.ts";
 import { type OptimizerConfig, optimizerKernel, recordOptimizerStep } from "../../kernels/optimizer.ts";
 import { sizeOf } from "../io/size_of.ts";
-import { type Tensor } from "../../kernels/tensor.ts";
+import type { Tensor } from "../../kernels/tensor.ts";
 import { argmaxRows } from "../model/argmax.ts";
 import { mulberry32, seededPermutation } from "../io/prng.ts";
 import { Executor } from "../model/executor.ts";
@@ -22,7 +22,7 @@ import { recordCrossEntropyGradient } from "../model/loss.ts";
 import { applyMarker } from "../data/marker.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { writeAtomic } from "../io/files.ts";
-import { type HostTensor } from "../model/model_files.ts";
+import type { HostTensor } from "../model/model_files.ts";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.ts";
 
 export const TrainSettingsSchema = z.object({
