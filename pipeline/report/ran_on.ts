@@ -32,7 +32,10 @@ export function backendChoiceText(adapter: ReportAdapter): string | null {
   return adapter.backendChoice ? CHOICE_WORDS[adapter.backendChoice] : null;
 }
 
-/** The driver as the adapter names it, "unknown" when it names none; null in a report written before drivers were recorded. */
+/**
+ * The driver as the report records it, "unknown" when nothing was known of it; null in a report
+ * written before drivers were recorded.
+ */
 export function driverText(adapter: ReportAdapter): string | null {
   return adapter.driver === undefined ? null : adapter.driver || "unknown";
 }

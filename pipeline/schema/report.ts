@@ -96,7 +96,7 @@ export const AdapterSchema = z.object({
   isFallbackAdapter: z.boolean(),
   /** The WebGPU backend, as `DENO_WEBGPU_BACKEND` names it ("vulkan", "gl", ...); "default": Deno's own pick. */
   backend: z.string().optional(),
-  /** What the adapter says of its driver; "" when it says nothing. */
+  /** What is known of the adapter's driver (the installed Mesa or NVIDIA version); "" when unknown. */
   driver: z.string().optional(),
   /** How the backend was chosen: the variable, a probe now, the cached probe, a hardware adapter, or not at all. */
   backendChoice: z.enum(BACKEND_CHOICES).optional(),
