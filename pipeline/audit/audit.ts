@@ -97,7 +97,7 @@ export const AuditOptionsSchema = z.object({
 export type AuditOptions = z.input<typeof AuditOptionsSchema>;
 
 /** The options with what the model, the data and the adapter decide filled in. */
-export interface ResolvedAudit {
+interface ResolvedAudit {
   options: z.output<typeof AuditOptionsSchema>;
   model: { sha256: string };
   data: { name: string; count: number };
@@ -115,7 +115,7 @@ export interface ResolvedAudit {
 }
 
 /** The batch pass's settings. */
-export function runSettings(r: ResolvedAudit): AuditSettings {
+function runSettings(r: ResolvedAudit): AuditSettings {
   const { options } = r;
   return {
     batchSize: r.batchSize,
@@ -137,7 +137,7 @@ export function runSettings(r: ResolvedAudit): AuditSettings {
 }
 
 /** The report's `config`: the settings a reader needs to interpret the figures. */
-export function reportConfig(r: ResolvedAudit): AuditReport["config"] {
+function reportConfig(r: ResolvedAudit): AuditReport["config"] {
   const { options } = r;
   return {
     batchSize: r.batchSize,
@@ -164,7 +164,7 @@ export function reportConfig(r: ResolvedAudit): AuditReport["config"] {
  * that shapes a batch's results. It is the report's config less the settings that only the stages
  * after the batch pass read, so a setting added to the config is covered unless listed here.
  */
-export function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
+function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
   const { hierarchy: _h, saliency: _s, shown: _n, prototypes: _p, criticisms: _c, groups: _g, ...batchShaping } =
     reportConfig(r);
   return {

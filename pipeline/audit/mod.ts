@@ -18,10 +18,6 @@ export {
   type AuditOutcome,
   type AuditStage,
   DEFAULT_ATTACK_SAMPLE,
-  reportConfig,
-  type ResolvedAudit,
-  resumeFingerprint,
-  runSettings,
   type StageProgress,
 } from "./audit.ts";
 export {
