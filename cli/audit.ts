@@ -65,28 +65,33 @@ async function main(args: string[]): Promise<void> {
   if (!flags) return;
   const { json, quiet: silent, verbose: _, ...options } = flags;
   const quiet = silent || json;
-  // Ctrl-C during the batch pass stops it after the batch in flight; a second one quits at once.
+  // Ctrl-C during the batch pass stops it after the batch in flight; a second one, or one at any
+  // other time, quits at once (Deno.exit, so the out folder's lock is released on the way).
   const stop = new AbortController();
+  let inBatches = false;
   const onInterrupt = () => {
+    if (!inBatches) Deno.exit(130);
     if (!quiet) console.error("\naudit: stopping after the batch in flight (Ctrl-C again to quit at once)");
     if (stop.signal.aborted) Deno.exit(130);
     stop.abort();
   };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   const outcome = await audit(options, {
     signal: stop.signal,
+    notice: (line) => console.error(`audit: ${line}`),
     stage(stage: AuditStage, total: number): StageProgress {
       const batches = stage === "batches";
       const bar = startProgress(batches ? "audit" : stage, total, { quiet, fields: batches ? ["stage"] : [] });
-      if (batches) Deno.addSignalListener("SIGINT", onInterrupt);
+      if (batches) inBatches = true;
       return {
         update: (done, step) => bar.update(done, step === undefined ? {} : { stage: step }),
         stop() {
           bar.stop();
-          if (batches) Deno.removeSignalListener("SIGINT", onInterrupt);
+          if (batches) inBatches = false;
         },
       };
     },
-  });
+  }).finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
   if (outcome.stopped) {
     console.error(`audit: stopped; ${outcome.batchesKept} finished batches kept in ${options.out}: --resume continues`);
     Deno.exit(130);

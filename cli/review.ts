@@ -26,6 +26,7 @@ async function main(args: string[]): Promise<void> {
   const flags = parseFlags(command, args);
   if (!flags) return;
   const server = await startReviewServer({ dir: flags.report, port: flags.port });
+  if (server.tookOver) console.error(`review: ${server.tookOver}`);
   for (const m of server.malformed) {
     console.error(`${join(flags.report, JUDGMENTS_FILE)}:${m.line}: skipped: ${m.reason}`);
   }

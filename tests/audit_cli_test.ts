@@ -180,12 +180,21 @@ Deno.test({
     assert.ok(kept >= 2 && kept < 12, `${kept} of 12 batches kept after the kill`);
     assert.ok(!(await exists(join(out, "report.json"))), "no report from a killed run");
 
+    // The killed run's lock is stale: the next run names it, takes it over, and releases it.
+    assert.equal(JSON.parse(await Deno.readTextFile(join(out, ".convnet-audit.lock"))).pid, child.pid);
     const refused = await runCli("audit", args(out));
     assert.equal(refused.code, 2);
-    assert.match(errorLines(refused)[0], /holds an unfinished audit: pass --resume to continue it, or --force/);
+    assert.deepEqual(errorLines(refused).length, 2, refused.stderr);
+    assert.match(errorLines(refused)[0], new RegExp(`took over the stale lock of pid ${child.pid} on host `));
+    assert.match(errorLines(refused)[1], /holds an unfinished audit: pass --resume to continue it, or --force/);
+    assert.ok(!(await exists(join(out, ".convnet-audit.lock"))), "lock released after the refusal");
 
+    // A write the kill cut short leaves a temporary file; the resumed run sweeps it.
+    const leftover = join(out, "partial", `batch-000011.json.${child.pid}.7.tmp`);
+    await Deno.writeTextFile(leftover, "{");
     const resumed = await runCli("audit", [...args(out), "--resume"]);
     assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok(!(await exists(leftover)), "leftover temp swept on --resume");
     const read = async (folder: string) => {
       const { createdAt: _, timings, ...rest } = JSON.parse(await Deno.readTextFile(join(folder, "report.json")));
       return { rest, timings };
@@ -229,6 +238,7 @@ Deno.test({
     const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
     assert.ok(kept >= 1 && kept < 3, `${kept} of 3 batches kept`);
     assert.ok(!(await exists(join(out, "report.json"))), "no report from an interrupted run");
+    assert.ok(!(await exists(join(out, ".convnet-audit.lock"))), "lock released on Ctrl-C");
   },
 });
 

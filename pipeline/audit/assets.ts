@@ -15,6 +15,9 @@ import { assetPath } from "../schema/asset_path.ts";
 import { gridPng, type Tile } from "../explain/image_grid.ts";
 import { writeAtomic } from "../io/files.ts";
 
+/** The folder, inside the report folder, that holds the pictures. */
+export const ASSETS_DIR = "assets";
+
 /** Pixels per image pixel of a single-tile asset: 28x28 digits become 112x112. */
 const TILE_SCALE = 4;
 
@@ -27,7 +30,7 @@ export class AssetWriter {
   async png(name: string, bytes: Uint8Array): Promise<string> {
     const path = assetPath(name);
     if (!this.#made) {
-      await Deno.mkdir(join(this.reportDir, "assets"), { recursive: true });
+      await Deno.mkdir(join(this.reportDir, ASSETS_DIR), { recursive: true });
       this.#made = true;
     }
     await writeAtomic(join(this.reportDir, path), bytes);

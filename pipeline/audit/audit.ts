@@ -4,7 +4,8 @@
  * the model, the data and the adapter have filled in what they decide (the batch size, the default
  * epsilons, the hierarchy, the feature node). `audit` runs the stages in order: the batch pass
  * (evaluation, features, attacks; resumable), the explanations, the bias stage, then writes
- * OUT/report.json and OUT/index.html and removes the finished batches.
+ * OUT/report.json and OUT/index.html and removes the finished batches. OUT is the tool's own
+ * (io/out_folder.ts): marked, and locked while the audit runs.
  *
  * @example
  * ```ts
@@ -20,17 +21,18 @@ import { openDataSource } from "../data/mod.ts";
 import { defaultFeatureNode } from "../explain/features.ts";
 import { SALIENCY_METHODS } from "../explain/saliency.ts";
 import { InputError } from "../io/input_error.ts";
+import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
 import { loadModel } from "../model/load_model.ts";
 import { writeReportHtml } from "../report/html.ts";
 import { assertReportWritable, writeReport } from "../report/report_file.ts";
 import type { AuditReport } from "../schema/report.ts";
-import { AssetWriter } from "./assets.ts";
+import { ASSETS_DIR, AssetWriter } from "./assets.ts";
 import { PGD_DEFAULTS, type PgdSettings } from "./attacks.ts";
 import { batchedCount } from "./batches.ts";
 import { biasAudit } from "./bias_audit.ts";
-import { ChunkStore } from "./chunks.ts";
+import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { explainAudit } from "./explain_stage.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
@@ -193,6 +195,8 @@ export interface AuditHooks {
   stage?(stage: AuditStage, total: number): StageProgress;
   /** Aborting stops the batch pass after the batch in flight; the finished batches stay for `resume`. */
   signal?: AbortSignal;
+  /** Called with a line worth telling the user that is not an error (a stale lock taken over). */
+  notice?(line: string): void;
 }
 
 /** A finished audit (its report and the files written), or one stopped by the signal. */
@@ -209,6 +213,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const started = performance.now();
   const options = AuditOptionsSchema.parse(input);
   await assertReportWritable(options.out, options.force || options.resume);
+  await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
   const { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups } = await openInputs(options);
   const total = batchedCount(source, options.limit);
 
@@ -232,6 +237,18 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     hierarchyPath,
     featureNode,
   };
+  using folder = await claimOutFolder(options.out, {
+    flag: "--out",
+    command: "audit",
+    force: options.force,
+    create: !options.resume,
+    marker: true,
+    tempFolders: ["", ASSETS_DIR, PARTIAL_DIR],
+  });
+  if (folder === null) throw nothingToResume(options.out);
+  if (folder.tookOver) hooks.notice?.(folder.tookOver);
+  // Under the lock: a run that ended between the first look and the claim may have written a report.
+  await assertReportWritable(options.out, options.force || options.resume);
   const chunks = await ChunkStore.open(options.out, resumeFingerprint(resolved), {
     resume: options.resume,
     force: options.force,

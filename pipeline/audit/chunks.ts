@@ -17,8 +17,9 @@
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { z } from "zod";
-import { pathExists, writeAtomic } from "../io/files.ts";
+import { isAtomicTemp, pathExists, writeAtomic } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
+import { removeOwnFiles } from "../io/out_folder.ts";
 import type { ImagePrediction } from "./evaluate.ts";
 import type { BatchRobustness } from "./robustness.ts";
 
@@ -58,6 +59,13 @@ export interface Chunk {
 
 const chunkName = (batch: number) => `batch-${String(batch).padStart(6, "0")}.json`;
 
+/** The files of `partial/` this tool writes: chunks, run.json and their temporary files. Others stay. */
+const isOwnFile = (name: string) => /^batch-\d{6}\.json$/.test(name) || name === RUN_FILE || isAtomicTemp(name);
+
+/** The refusal of --resume when `outDir` holds no partial audit. */
+export const nothingToResume = (outDir: string) =>
+  new InputError(`--resume: ${outDir} holds no partial audit to resume`);
+
 /** The chunks of one run in a report folder. */
 export class ChunkStore {
   private constructor(
@@ -69,7 +77,7 @@ export class ChunkStore {
   /**
    * Opens the run's chunk folder. With `resume`, the earlier run must have the same fingerprint;
    * its consecutive chunks from batch 0 count. Without it, an earlier partial run is discarded only
-   * when `force` says so.
+   * when `force` says so, and only the files this tool wrote there.
    */
   static async open(
     outDir: string,
@@ -80,7 +88,7 @@ export class ChunkStore {
     const expected = JSON.stringify(fingerprint);
     const previous = await readText(join(dir, RUN_FILE));
     if (options.resume) {
-      if (previous === null) throw new InputError(`--resume: ${outDir} holds no partial audit to resume`);
+      if (previous === null) throw nothingToResume(outDir);
       if (previous.trim() !== expected) {
         throw new InputError(
           `--resume: the partial audit in ${outDir} was run with other settings (model, data or flags); ` +
@@ -95,9 +103,7 @@ export class ChunkStore {
       throw new InputError(`${dir} holds an unfinished audit: pass --resume to continue it, or --force to start over`);
     }
     try {
-      await Deno.remove(dir, { recursive: true }).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      await removeOwnFiles(dir, isOwnFile);
       await Deno.mkdir(dir, { recursive: true });
       await writeAtomic(join(dir, RUN_FILE), new TextEncoder().encode(expected + "\n"));
     } catch (e) {
@@ -147,9 +153,9 @@ export class ChunkStore {
     this.completed++;
   }
 
-  /** Removes the chunks once the report that summarises them is written. */
+  /** Removes the chunks once the report that summarises them is written (and the folder, unless others' files are there). */
   async remove(): Promise<void> {
-    await Deno.remove(this.dir, { recursive: true });
+    await removeOwnFiles(this.dir, isOwnFile);
   }
 }
 

@@ -82,16 +82,44 @@ export async function readJson(path: string): Promise<unknown> {
 /** Distinguishes the temporary files of concurrent writes within one process. */
 let writes = 0;
 
-/** Writes to a temporary file, flushes it to disk, then renames it over `path`. */
+/** The temporary files of writeAtomic: `NAME.PID.N.tmp`. */
+const ATOMIC_TEMP = /^.+\.\d+\.\d+\.tmp$/;
+
+/**
+ * Whether a file name is one of writeAtomic's temporary files (left behind only by a killed process).
+ *
+ * @example
+ * ```ts
+ * isAtomicTemp("report.json.4242.0.tmp"); // true
+ * ```
+ */
+export function isAtomicTemp(name: string): boolean {
+  return ATOMIC_TEMP.test(name);
+}
+
+/**
+ * Writes to a temporary file, flushes it to disk, then renames it over `path`; a failed write
+ * removes its temporary file.
+ *
+ * @example
+ * ```ts
+ * await writeAtomic("out/report.json", new TextEncoder().encode("{}"));
+ * ```
+ */
 export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const tmp = `${path}.${Deno.pid}.${writes++}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {}); // the write's own error is the one to report
+    throw e;
   }
-  await Deno.rename(tmp, path);
 }

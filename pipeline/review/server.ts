@@ -1,7 +1,8 @@
 /**
  * The review server on 127.0.0.1: the review page, the report, the report's images, and the
  * judgments people POST. Each judgment is appended to judgments.jsonl, then the summary is
- * recomputed and written into report.json (as `review`) and index.html; writes happen one at a time.
+ * recomputed and written into report.json (as `review`) and index.html; writes happen one at a time,
+ * and the folder is locked (io/out_folder.ts) while the server runs, so no audit writes into it meanwhile.
  *
  * Routes: GET `/` the review page; GET `/report` the report's HTML; GET `/assets/NAME.png` an image;
  * POST `/judgments` `{item, judgment}` → the new summary; GET `/summary` the current summary.
@@ -17,8 +18,9 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { AuditReport } from "../schema/report.ts";
 import { InputError } from "../io/input_error.ts";
+import { claimOutFolder } from "../io/out_folder.ts";
 import { renderReportHtml, writeReportHtml } from "../report/html.ts";
-import { readReport, writeReport } from "../report/report_file.ts";
+import { readReport, REPORT_FILE, writeReport } from "../report/report_file.ts";
 import { JUDGMENTS, type ReviewSummary } from "../schema/review.ts";
 import { appendJudgment, ItemIdSchema, type JudgmentLog, type MalformedLine, readJudgments } from "./judgments.ts";
 import { renderReviewPage } from "./page.ts";
@@ -37,7 +39,9 @@ export interface ReviewServer {
   url: string;
   /** Lines of judgments.jsonl skipped at start as malformed. */
   malformed: MalformedLine[];
-  /** Resolves when the server has stopped. */
+  /** A line naming the stale lock on the folder that was taken over, null when there was none. */
+  tookOver: string | null;
+  /** Resolves when the server has stopped and released the folder. */
   finished: Promise<void>;
   /** Stops taking requests, lets those under way (and their writes) finish. */
   shutdown(): Promise<void>;
@@ -168,19 +172,35 @@ function handler(review: Review): (request: Request) => Promise<Response> {
  * ```
  */
 export async function startReviewServer(options: ReviewServerOptions): Promise<ReviewServer> {
-  const review = await openReview(options.dir);
-  await writeReviewedReport(review);
+  // Only locked, not marked: the review writes into a report folder, whoever made it.
+  const folder = await claimOutFolder(options.dir, {
+    flag: "--report",
+    command: "review",
+    force: false,
+    create: false,
+    marker: false,
+    tempFolders: [""],
+  });
+  if (folder === null) throw new InputError(`${join(options.dir, REPORT_FILE)}: no such file or folder`);
   let server: Deno.HttpServer<Deno.NetAddr>;
+  let review: Review;
   try {
+    review = await openReview(options.dir);
+    await writeReviewedReport(review);
     server = Deno.serve({ hostname: "127.0.0.1", port: options.port, onListen: () => {} }, handler(review));
   } catch (e) {
+    folder.release();
     if (e instanceof Deno.errors.AddrInUse) throw new InputError(`port ${options.port} is in use: pass another --port`);
     throw e;
   }
   return {
     url: `http://127.0.0.1:${server.addr.port}/`,
     malformed: review.log.malformed,
-    finished: server.finished,
-    shutdown: () => server.shutdown(),
+    tookOver: folder.tookOver,
+    finished: server.finished.finally(() => folder.release()),
+    shutdown: async () => {
+      await server.shutdown();
+      folder.release();
+    },
   };
 }
