@@ -57,7 +57,8 @@ export async function pathExists(path: string): Promise<boolean> {
     await Deno.stat(path);
     return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
+    // A file where a folder of the path should be: nothing can exist below it.
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
   }
 }

@@ -20,7 +20,7 @@
  * ```
  */
 import { join } from "node:path";
-import { isAtomicTemp } from "./files.ts";
+import { isAtomicTemp, pathExists } from "./files.ts";
 import { InputError } from "./input_error.ts";
 
 /** The marker: present in a folder the tool created or was allowed (by --force) to write into. */
@@ -115,16 +115,6 @@ async function holdsForeignEntries(dir: string): Promise<boolean> {
   return false;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
-}
-
 /**
  * Throws the InputError a claim would, without writing anything: the folder is held by a live
  * run, or it is non-empty, unmarked and `force` is not set. A missing folder passes.
@@ -132,7 +122,7 @@ async function exists(path: string): Promise<boolean> {
 export async function assertOutFolderUsable(dir: string, options: { flag: string; force: boolean }): Promise<void> {
   const holder = await readLock(dir);
   if (holder !== null && (holder === "unreadable" || !isStale(holder))) throw inUse(dir, options.flag, holder);
-  if (!options.force && !(await exists(join(dir, MARKER_FILE))) && await holdsForeignEntries(dir)) {
+  if (!options.force && !(await pathExists(join(dir, MARKER_FILE))) && await holdsForeignEntries(dir)) {
     throw notOurs(dir, options.flag);
   }
 }
@@ -235,7 +225,7 @@ export async function claimOutFolder(dir: string, options: ClaimOptions): Promis
   const { flag, command } = options;
   const cannotWrite = (e: unknown) =>
     new InputError(`${flag} ${dir}: cannot write there (${e instanceof Error ? e.message : e})`);
-  if (!(await exists(dir))) {
+  if (!(await pathExists(dir))) {
     if (!options.create) return null;
     try {
       await Deno.mkdir(dir, { recursive: true });
@@ -270,7 +260,7 @@ export async function claimOutFolder(dir: string, options: ClaimOptions): Promis
 /** Writes the marker, after checking that an unmarked folder is empty or `force` is set. */
 async function mark(dir: string, options: ClaimOptions): Promise<void> {
   const path = join(dir, MARKER_FILE);
-  if (await exists(path)) return;
+  if (await pathExists(path)) return;
   if (!options.force && await holdsForeignEntries(dir)) throw notOurs(dir, options.flag);
   const marker = { tool: "convnet-audit", command: options.command, createdAt: new Date().toISOString() };
   await Deno.writeTextFile(path, JSON.stringify(marker) + "\n");
