@@ -335,7 +335,13 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     );
   }
   const { channels, height, width: imageWidth } = manifest.input;
-  const source = await openDataSource(options.data, { channels, height, width: imageWidth });
+  const source = await openDataSource(options.data, {
+    channels,
+    height,
+    width: imageWidth,
+    ...(manifest.preprocess ? { preprocess: manifest.preprocess } : {}),
+    ...(manifest.wnids ? { classIds: manifest.wnids } : {}),
+  });
   const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
   return { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups };
 }

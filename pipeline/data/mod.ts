@@ -18,6 +18,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { PreprocessSchema, WnidSchema } from "../schema/preprocess.ts";
 import { openFashionMnist } from "./fashion_mnist.ts";
 import { openFolder } from "./folder.ts";
 import { openIdxPair } from "./idx_source.ts";
@@ -48,6 +49,8 @@ const ImageOptionsSchema = z.object({
   channels: z.union([z.literal(1), z.literal(3)]).optional(),
   height: side.optional(),
   width: side.optional(),
+  preprocess: PreprocessSchema.optional(),
+  classIds: z.array(WnidSchema).readonly().optional(),
 });
 
 const FIXED: Record<string, (options: ImageOptions) => Promise<DataSource>> = {

@@ -7,6 +7,7 @@
  * for await (const { index, image, label } of source.examples()) console.log(index, label, image.length);
  * ```
  */
+import type { Preprocess } from "../schema/preprocess.ts";
 
 /** One labelled image. `index` is its position in the source's order. */
 export interface Example {
@@ -26,9 +27,16 @@ export interface DataSource {
   examples(): AsyncIterable<Example>;
 }
 
-/** What a caller may ask of the images: channel count (1 grey, 3 RGB) and size (bilinear resize). */
+/**
+ * What a caller may ask of the images: channel count (1 grey, 3 RGB) and size (bilinear resize),
+ * or, where the model declares it, torchvision's resize-and-crop (`preprocess`, which then sets the
+ * size). `classIds` are the model's WordNet ids in output order: sources labelled by wnid (ImageNet)
+ * map their labels onto them.
+ */
 export interface ImageOptions {
   channels?: number;
   height?: number;
   width?: number;
+  preprocess?: Preprocess;
+  classIds?: readonly string[];
 }

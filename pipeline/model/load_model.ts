@@ -60,6 +60,8 @@ export async function loadModel(path: string, options: { sidecar?: string } = {}
     input: { channels, height, width },
     normalization: sidecar.normalization,
     inputRange: sidecar.inputRange,
+    ...(sidecar.wnids ? { wnids: sidecar.wnids } : {}),
+    ...(sidecar.preprocess ? { preprocess: sidecar.preprocess } : {}),
     ...(sidecar.hierarchy ? { hierarchy: join(relative(dirname(path), dirname(sidecarPath)), sidecar.hierarchy) } : {}),
     provenance: {
       format: "onnx",

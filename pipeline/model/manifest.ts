@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { PreprocessSchema, WnidSchema } from "../schema/preprocess.ts";
 
 export const ManifestSchema = z.object({
   format: z.literal("convnet-model"),
@@ -24,6 +25,10 @@ export const ManifestSchema = z.object({
   }),
   inputRange: z.tuple([z.number(), z.number()]).refine(([lo, hi]) => lo < hi, "inputRange must have lo < hi")
     .default([0, 1]),
+  /** The WordNet id of each class, in output order (ImageNet models; see data/imagenet.ts). */
+  wnids: z.array(WnidSchema).optional(),
+  /** How images are resized and cropped before they enter the model (default: resized to the input). */
+  preprocess: PreprocessSchema.optional(),
   /** Class hierarchy JSON, relative to the model folder. */
   hierarchy: z.string().optional(),
   /** Free-form record of how the model was made: data, split, seed, epochs, command, accuracy. */
@@ -50,6 +55,21 @@ export function parseManifest(json: unknown, source: string): Manifest {
   if (m.normalization.mean.length !== c || m.normalization.std.length !== c) {
     throw new InputError(
       `${source}: normalization has ${m.normalization.mean.length} means and ${m.normalization.std.length} stds for ${c} channel(s)`,
+    );
+  }
+  if (m.wnids) {
+    if (m.wnids.length !== m.classes.length) {
+      throw new InputError(`${source}: lists ${m.wnids.length} wnids for ${m.classes.length} classes`);
+    }
+    const seen = new Set<string>();
+    for (const w of m.wnids) {
+      if (seen.has(w)) throw new InputError(`${source}: wnid ${w} is listed twice`);
+      seen.add(w);
+    }
+  }
+  if (m.preprocess && (m.preprocess.crop !== m.input.height || m.preprocess.crop !== m.input.width)) {
+    throw new InputError(
+      `${source}: preprocess crops ${m.preprocess.crop}x${m.preprocess.crop} but the input is ${m.input.height}x${m.input.width}`,
     );
   }
   return m;

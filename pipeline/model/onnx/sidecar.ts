@@ -2,7 +2,7 @@
  * The sidecar JSON beside an ONNX file (`net.onnx.json` by default): what a manifest needs that
  * ONNX does not carry. `classes` and `normalization` are required; `input` [C, H, W] only where
  * the file's input dims are symbolic; `inputRange` defaults to [0, 1]; `hierarchy` is a path
- * relative to the sidecar's folder.
+ * relative to the sidecar's folder; `wnids` and `preprocess` as in the manifest (ImageNet models).
  *
  * @example
  * ```ts
@@ -24,6 +24,8 @@ export const SidecarSchema = z.object({
   inputRange: ManifestSchema.shape.inputRange,
   input: z.tuple([Dim, Dim, Dim]).optional(),
   hierarchy: ManifestSchema.shape.hierarchy,
+  wnids: ManifestSchema.shape.wnids,
+  preprocess: ManifestSchema.shape.preprocess,
 }).strict();
 
 export type Sidecar = z.infer<typeof SidecarSchema>;
