@@ -47,7 +47,7 @@ const command = {
     groups: option.groups.meta({ value: "FILE" }),
     "feature-node": option.featureNode.meta({ value: "NAME" }),
     "features-per-class": numberFlag(option.featuresPerClass),
-    hierarchy: option.hierarchy.meta({ value: "FILE" }),
+    hierarchy: option.hierarchy.meta({ value: "FILE|wordnet" }),
     "superclass-depth": numberFlag(option.superclassDepth),
     "low-margin": numberFlag(option.lowMargin),
     "skip-min-epsilon": option.skipMinEpsilon,

@@ -25,6 +25,7 @@ import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
 import { loadModel } from "../model/load_model.ts";
+import { wordnetHierarchy } from "../model/wordnet.ts";
 import { writeReportHtml } from "../report/html.ts";
 import { assertReportWritable, writeReport } from "../report/report_file.ts";
 import type { AuditReport } from "../schema/report.ts";
@@ -82,7 +83,7 @@ export const AuditOptionsSchema = z.object({
   featureNode: z.string().min(1).optional(),
   /** Feature rows kept per predicted class at most. */
   featuresPerClass: z.number().int().min(2).default(2048),
-  /** The class hierarchy file (default: the model's, else flat). */
+  /** The class hierarchy file, or "wordnet": WordNet 3.0 over the model's wnids (default: the model's file, else flat). */
   hierarchy: z.string().min(1).optional(),
   superclassDepth: z.number().int().min(1).default(1),
   /** Margin below which a mistake counts as ambiguous. */
@@ -110,8 +111,8 @@ interface ResolvedAudit {
   resolution: number;
   /** null: every image is attacked. */
   attackSample: number | null;
-  /** The hierarchy file read, null for a flat one. */
-  hierarchyPath: string | null;
+  /** The hierarchy as the report's config names it: its file, "flat", or WordNet and its path rule. */
+  hierarchyName: string;
   /** null when the bias stage is skipped. */
   featureNode: string | null;
 }
@@ -149,7 +150,7 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     pgd: r.pgd,
     lowMargin: options.lowMargin,
     superclassDepth: options.superclassDepth,
-    hierarchy: r.hierarchyPath ?? "flat",
+    hierarchy: r.hierarchyName,
     resolution: r.resolution,
     seed: options.seed,
     attackSample: r.attackSample,
@@ -214,7 +215,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const options = AuditOptionsSchema.parse(input);
   await assertReportWritable(options.out, options.force || options.resume);
   await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
-  const { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups } = await openInputs(options);
+  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups } = await openInputs(options);
   const total = batchedCount(source, options.limit);
 
   using gpu = await Gpu.create();
@@ -234,7 +235,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
     resolution: options.skipMinEpsilon ? 0 : width / 256,
     attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
-    hierarchyPath,
+    hierarchyName,
     featureNode,
   };
   using folder = await claimOutFolder(options.out, {
@@ -326,9 +327,14 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
   // A manifest's hierarchy is relative to its model folder; an ONNX file's to the file's folder.
   const modelDir = modelSource === "onnx" ? dirname(options.model) : options.model;
   const hierarchyPath = options.hierarchy ?? (manifest.hierarchy ? join(modelDir, manifest.hierarchy) : null);
-  const hierarchy = hierarchyPath
+  const hierarchy = hierarchyPath === WORDNET
+    ? await wordnetHierarchy(requireWnids(manifest.wnids), manifest.classes)
+    : hierarchyPath
     ? await loadHierarchy(hierarchyPath, manifest.classes)
     : Hierarchy.flat(manifest.classes);
+  const hierarchyName = hierarchyPath === WORDNET
+    ? `wordnet: ${hierarchy.source}; ${hierarchy.rule}`
+    : hierarchyPath ?? "flat";
   if (options.superclassDepth > hierarchy.maxDepth) {
     throw new InputError(
       `--superclass-depth: ${options.superclassDepth} is deeper than the hierarchy's leaves (${hierarchy.maxDepth})`,
@@ -343,5 +349,17 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     ...(manifest.wnids ? { classIds: manifest.wnids } : {}),
   });
   const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
-  return { model, sha256, range, epsilons, hierarchy, hierarchyPath, source, groups };
+  return { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups };
+}
+
+/** The --hierarchy value that asks for WordNet's tree over the model's wnids (model/wordnet.ts). */
+const WORDNET = "wordnet";
+
+function requireWnids(wnids: string[] | undefined): string[] {
+  if (!wnids) {
+    throw new InputError(
+      `--hierarchy wordnet: the model declares no wnids (add "wnids", one WordNet id per class, to its manifest or sidecar)`,
+    );
+  }
+  return wnids;
 }

@@ -12,6 +12,7 @@
 import { confidenceOf, marginOf } from "./evaluate.ts";
 import { type AuditReport, REPORT_SCHEMA_VERSION } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
+import { flipSeverity } from "./severity.ts";
 
 /** Everything in the report that does not come from the stages. */
 export type ReportMeta = Pick<AuditReport, "model" | "data" | "adapter" | "config">;
@@ -78,5 +79,6 @@ export function buildReport(
     },
     ...stages,
     review: null,
+    hierarchy: results.hierarchy && { ...results.hierarchy, adversarial: flipSeverity(robustness) },
   };
 }

@@ -26,6 +26,7 @@ import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, cleanGradient, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { bisectFlipEpsilons, flipBrackets } from "./min_epsilon.ts";
+import { mistakeSeverity } from "./severity.ts";
 import { type CurveStats, trustWarnings } from "./trust_checks.ts";
 
 /** The default sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
@@ -156,6 +157,8 @@ export interface CurvePoint extends CurveStats {
   sameSuperclassShare: number | null;
   /** Flips by hierarchy distance from label to adversarial class: histogram[d] = count. */
   distanceHistogram: number[];
+  /** Mean severity of the flips (LCA height of label and adversarial class, see severity.ts); null without flips. */
+  meanSeverity: number | null;
 }
 
 /** What the robustness stage reports. */
@@ -189,6 +192,7 @@ interface Tally {
   flips: number;
   sameSuperclass: number;
   histogram: number[];
+  severitySum: number;
 }
 
 /** Collects batch outcomes (counts only, plus one number per image); `finish` summarises them. */
@@ -214,6 +218,7 @@ export class RobustnessAccumulator {
         flips: 0,
         sameSuperclass: 0,
         histogram: new Array<number>(histogramLength).fill(0),
+        severitySum: 0,
       }));
       sweep.forEach((predictions, j) => {
         const tally = tallies[j];
@@ -224,6 +229,7 @@ export class RobustnessAccumulator {
             tally.flips++;
             if (this.hierarchy.sameSuperclass(label, adversarial, this.settings.depth)) tally.sameSuperclass++;
             tally.histogram[this.hierarchy.distance(label, adversarial)]++;
+            tally.severitySum += mistakeSeverity(this.hierarchy, label, adversarial);
           }
         });
       });
@@ -240,6 +246,7 @@ export class RobustnessAccumulator {
         sameSuperclass: t.sameSuperclass,
         sameSuperclassShare: t.flips > 0 ? t.sameSuperclass / t.flips : null,
         distanceHistogram: t.histogram,
+        meanSeverity: t.flips > 0 ? t.severitySum / t.flips : null,
       })) ?? null;
     const fgsm = curveOf("fgsm") ?? [];
     const pgd = curveOf("pgd");

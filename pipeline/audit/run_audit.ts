@@ -39,6 +39,7 @@ import {
   type RobustnessSummary,
 } from "./robustness.ts";
 import { sizeOf } from "../io/size_of.ts";
+import { type HierarchyFigures, hierarchyFigures } from "./severity.ts";
 
 export interface AuditSettings {
   batchSize: number;
@@ -82,6 +83,8 @@ export interface AuditResults {
   predictions: ImagePrediction[];
   rectifiedTop1: number;
   mistakes: { items: MistakeItem[]; counts: MistakeCounts };
+  /** Within-depth shares and severity of the mistakes; null for a hierarchy of one level. */
+  hierarchy: HierarchyFigures | null;
   robustness: RobustnessSummary;
   /** The first flipped images in data order (at most `keepFlipped`), for the adversarial examples shown. */
   flipped: FlippedImage[];
@@ -166,6 +169,7 @@ export async function runAudit(
     predictions: preds,
     rectifiedTop1: rectifiedTop1(preds, hierarchy, { depth: settings.depth, judgments: settings.judgments }),
     mistakes: classifyMistakes(preds, hierarchy, { depth: settings.depth, lowMargin: settings.lowMargin }),
+    hierarchy: hierarchy.maxDepth >= 2 ? hierarchyFigures(preds, hierarchy) : null,
     robustness: robustness.finish(),
     flipped: flipped.slice(0, KEEP_FLIPPED),
     features: features.finish(preds),

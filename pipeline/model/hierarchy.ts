@@ -12,6 +12,13 @@
  *   classes is at distance 2.
  * - `sameSuperclass(a, b, depth)`: a = b, or the lowest common ancestor is at `depth` or deeper,
  *   i.e. a and b share their ancestor at that depth (depth 1 = the root's children).
+ * - `lcaHeight(a, b)`: the edges from a's leaf up to the lowest common ancestor,
+ *   `depth(a) - lcaDepth(a, b)`; with a the label and b the prediction, the mistake severity of
+ *   Bertinetto et al. 2020 measured from the label, which stays well defined when leaves lie at
+ *   different depths.
+ *
+ * A hierarchy comes from a file (`loadHierarchy`), or from code (`Hierarchy.fromTree`, whose leaves
+ * name their class by index: the WordNet hierarchy of model/wordnet.ts).
  *
  * Leaves that name no model class are allowed (a hierarchy may cover more classes than a model)
  * and do not change any distance between classes.
@@ -31,6 +38,13 @@ import { InputError } from "../io/input_error.ts";
 export interface HierarchyNode {
   name: string;
   children?: HierarchyNode[];
+}
+
+/** A node of a hierarchy built in code: a class leaf carries its class's index. */
+export interface ClassTreeNode extends HierarchyNode {
+  children?: ClassTreeNode[];
+  /** The class this leaf stands for (index into the model's classes). */
+  classIndex?: number;
 }
 
 /** The zod schema of a hierarchy file (recursive, any depth). */
@@ -53,6 +67,8 @@ export class Hierarchy {
     paths: number[][],
     names: string[],
     readonly source: string,
+    /** How the tree was derived from its source, where that needed a choice; null for a file's tree. */
+    readonly rule: string | null,
   ) {
     this.#paths = paths;
     this.#names = names;
@@ -75,14 +91,41 @@ export class Hierarchy {
       throw new InputError(`${source}: invalid hierarchy at ${issue.path.join(".") || "top level"}: ${issue.message}`);
     }
     const classIndex = new Map(classes.map((c, i) => [c, i]));
+    return Hierarchy.#build(parsed.data, classes, source, null, (node) => classIndex.get(node.name));
+  }
+
+  /**
+   * A hierarchy built in code, whose class leaves are marked by their class index (`classIndex`)
+   * rather than matched by name, so classes may share a display name. `rule` says how the tree was
+   * derived (e.g. which of several hypernym paths was kept); it is shown beside `source`.
+   *
+   * @example
+   * ```ts
+   * const root = { name: "animal", children: [{ name: "crane", classIndex: 0 }, { name: "crane", classIndex: 1 }] };
+   * const h = Hierarchy.fromTree(root, ["crane (bird)", "crane (bird, again)"], "code", "by hand");
+   * h.distance(0, 1); // 2
+   * ```
+   */
+  static fromTree(root: ClassTreeNode, classes: readonly string[], source: string, rule: string): Hierarchy {
+    return Hierarchy.#build(root, classes, source, rule, (node) => node.classIndex);
+  }
+
+  /** Walks the tree, giving each node an id, and checks that every class is a leaf exactly once. */
+  static #build<N extends HierarchyNode>(
+    root: N,
+    classes: readonly string[],
+    source: string,
+    rule: string | null,
+    classOf: (node: N) => number | undefined,
+  ): Hierarchy {
     const paths: (number[] | undefined)[] = new Array(classes.length);
     const names: string[] = [];
-    const visit = (node: HierarchyNode, above: number[]) => {
+    const visit = (node: N, above: number[]) => {
       const id = names.length;
       names.push(node.name);
       const path = [...above, id];
-      const children = node.children ?? [];
-      const index = classIndex.get(node.name);
+      const children = (node.children ?? []) as N[];
+      const index = classOf(node);
       if (children.length > 0) {
         if (index !== undefined) {
           throw new InputError(`${source}: class "${node.name}" is an inner node of the hierarchy; it must be a leaf`);
@@ -93,14 +136,14 @@ export class Hierarchy {
         paths[index] = path;
       }
     };
-    visit(parsed.data, []);
+    visit(root, []);
     const missing = classes.filter((_, i) => !paths[i]);
     if (missing.length > 0) {
       throw new InputError(
         `${source}: class(es) ${missing.map((c) => `"${c}"`).join(", ")} are not leaves of the hierarchy`,
       );
     }
-    return new Hierarchy(classes, paths as number[][], names, source);
+    return new Hierarchy(classes, paths as number[][], names, source, rule);
   }
 
   /** The hierarchy used when none is given: every class a child of one root. */
@@ -119,6 +162,15 @@ export class Hierarchy {
     let shared = 0;
     while (shared < pa.length && shared < pb.length && pa[shared] === pb[shared]) shared++;
     return shared - 1;
+  }
+
+  /**
+   * Edges from class a's leaf up to the lowest common ancestor of a and b: the height of that
+   * ancestor as seen from a (Bertinetto et al. 2020's mistake severity, with a the label). Zero
+   * exactly when a = b; not symmetric when the leaves' depths differ.
+   */
+  lcaHeight(a: number, b: number): number {
+    return this.depth(a) - this.lcaDepth(a, b);
   }
 
   /** Edges on the tree path between two classes' leaves (a metric; see the module comment). */

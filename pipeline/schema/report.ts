@@ -32,6 +32,8 @@ const CurvePointSchema = z.object({
   sameSuperclassShare: nullableShare,
   /** distanceHistogram[d]: flips landing at hierarchy distance d from the label. */
   distanceHistogram: z.array(count),
+  /** Mean severity of the flips: LCA height of label and adversarial class; null without flips. Optional: added later. */
+  meanSeverity: z.number().min(0).nullable().optional(),
 });
 
 const PgdSchema = z.object({
@@ -89,6 +91,42 @@ export const BACKEND_CHOICES = ["explicit", "probed", "cached", "hardware", "def
  * The adapter the audit ran on. `backend`, `driver` and `backendChoice` came later: optional, so a
  * report written before them still parses (and is rewritten without them, not with invented values).
  */
+/**
+ * The hierarchy-aware figures (pipeline/audit/severity.ts): the share of mistakes within each depth
+ * of the class tree, and mistake severity, the height of the lowest common ancestor (LCA) of label
+ * and prediction counted in edges up from the label's leaf (Bertinetto et al. 2020).
+ */
+export const HierarchyFiguresSchema = z.object({
+  /** Where the tree came from: the hierarchy file, or WordNet's data file. */
+  source: z.string(),
+  /** How the tree was derived where that needed a choice (WordNet's hypernym path rule); null for a file's tree. */
+  rule: z.string().nullable(),
+  /** Depth 1 .. maxDepth - 1 (root = depth 0). */
+  depths: z.array(z.object({
+    depth: z.number().int().min(1),
+    /** Mistakes whose label and prediction share their ancestor at this depth. */
+    mistakesWithin: count,
+    share: nullableShare,
+    /** The shared ancestors at this depth holding the most of those mistakes. */
+    examples: z.array(z.object({ name: z.string(), mistakes: count })),
+  })),
+  severity: z.object({
+    mistakes: count,
+    mean: z.number().min(0).nullable(),
+    /** histogram[h]: mistakes of severity h. */
+    histogram: z.array(count),
+    /** Label classes with at least one mistake. */
+    perClass: z.array(z.object({ label: classIndex, mistakes: count, mean: z.number().min(0) })),
+  }),
+  /** The chosen attack's flips at the largest swept epsilon (every flip of the sweep); null without flips. */
+  adversarial: z.object({
+    attack: z.enum(["fgsm", "pgd"]),
+    epsilon: z.number().min(0),
+    flips: count,
+    meanSeverity: z.number().min(0),
+  }).nullable(),
+});
+
 export const AdapterSchema = z.object({
   description: z.string(),
   vendor: z.string(),
@@ -224,6 +262,8 @@ export const AuditReportSchema = z.object({
   bias: BiasReportSchema.nullable(),
   /** People's judgments from the review page and the figures they rectify; null before any. */
   review: ReviewSummarySchema.nullable(),
+  /** Hierarchy-aware figures; null for a hierarchy of one level. Optional: reports written before it have none. */
+  hierarchy: HierarchyFiguresSchema.nullable().optional(),
 });
 
 export type AuditReport = z.infer<typeof AuditReportSchema>;
