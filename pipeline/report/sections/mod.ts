@@ -15,6 +15,7 @@
 import type { AuditReport } from "../../schema/report.ts";
 import { accuracySection } from "./accuracy.ts";
 import { biasSection } from "./bias.ts";
+import { hierarchySection } from "./hierarchy.ts";
 import { mistakesSection } from "./mistakes.ts";
 import { robustnessSection } from "./robustness.ts";
 import { sanitySection } from "./sanity.ts";
@@ -25,7 +26,7 @@ export type { Embed, Section } from "./section.ts";
 
 /**
  * The report's sections in page order, summary first; those without data (no explanations, no bias
- * stage) are left out.
+ * stage, no hierarchy figures) are left out.
  *
  * @example
  * ```ts
@@ -41,6 +42,7 @@ export function reportSections(report: AuditReport, embed: Embed): Section[] {
     summarySection(report),
     accuracySection(report),
     mistakesSection(report, embed),
+    ...(report.hierarchy ? [hierarchySection(report, report.hierarchy)] : []),
     robustnessSection(report, embed),
     ...(sanity ? [sanitySection(sanity, embed)] : []),
     ...(report.bias ? [biasSection(report.bias, embed)] : []),
