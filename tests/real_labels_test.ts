@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseHTML } from "linkedom";
+import { audit, type AuditOptions } from "../pipeline/audit/audit.ts";
 import { classifyMistakes } from "../pipeline/audit/mistakes.ts";
 import { realAccuracy } from "../pipeline/audit/real_accuracy.ts";
 import { formatSummary } from "../pipeline/audit/summary.ts";
@@ -281,5 +282,37 @@ Deno.test({
       },
     });
     assert.deepEqual(comparable(r), comparable(p));
+  },
+});
+
+Deno.test({
+  name: "audit --resume may add --real-labels: they shape no batch, so the run it continues is the same run",
+  ...gpuTest,
+  async fn() {
+    const { dir, modelDir, data, labels } = await setup;
+    const out = join(dir, "report-resume");
+    const settings: AuditOptions = {
+      model: modelDir,
+      data,
+      out,
+      limit: 4,
+      epsilons: [0, 0.1],
+      attack: "fgsm",
+      attackSample: 2,
+      prototypes: 0,
+      saliency: "none",
+      skipMinEpsilon: true,
+    };
+    const stop = new AbortController();
+    stop.abort();
+    const stopped = await audit(settings, { signal: stop.signal });
+    assert.deepEqual(stopped, { stopped: true, batchesKept: 0 });
+    const file = join(dir, "resume-real.json");
+    await Deno.writeTextFile(file, JSON.stringify(labels.slice(0, 4).map((label) => [label])));
+    const resumed = await audit({ ...settings, realLabels: file, resume: true });
+    assert.ok(!resumed.stopped);
+    // One valid label each, the data's own: ReaL top-1 is top-1.
+    const { accuracy } = resumed.report;
+    assert.deepEqual(accuracy.real, { top1: accuracy.top1, top5: accuracy.top5, counted: 4, excluded: 0 });
   },
 });
