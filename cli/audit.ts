@@ -49,6 +49,7 @@ const command = {
     "features-per-class": numberFlag(option.featuresPerClass),
     hierarchy: option.hierarchy.meta({ value: "FILE|wordnet" }),
     "superclass-depth": numberFlag(option.superclassDepth),
+    "real-labels": option.realLabels.meta({ value: "real.json" }),
     "low-margin": numberFlag(option.lowMargin),
     "skip-min-epsilon": option.skipMinEpsilon,
     seed: numberFlag(option.seed),

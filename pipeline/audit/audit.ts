@@ -18,6 +18,7 @@ import { z } from "zod";
 import { Gpu } from "../../kernels/gpu.ts";
 import { readGroupsFile } from "../bias/groups.ts";
 import { openDataSource } from "../data/mod.ts";
+import { readRealLabels } from "../data/real_labels.ts";
 import { defaultFeatureNode } from "../explain/features.ts";
 import { SALIENCY_METHODS } from "../explain/saliency.ts";
 import { InputError } from "../io/input_error.ts";
@@ -86,6 +87,8 @@ export const AuditOptionsSchema = z.object({
   /** The class hierarchy file, or "wordnet": WordNet 3.0 over the model's wnids (default: the model's file, else flat). */
   hierarchy: z.string().min(1).optional(),
   superclassDepth: z.number().int().min(1).default(1),
+  /** Each image's valid labels, ImageNet-ReaL's real.json format, for ReaL accuracy and "other object" mistakes. */
+  realLabels: z.string().min(1).optional(),
   /** Margin below which a mistake counts as ambiguous. */
   lowMargin: z.number().min(0).max(1).default(LOW_MARGIN),
   /** Skip the bisection of each image's smallest flipping epsilon. */
@@ -159,6 +162,7 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     prototypes: options.prototypes,
     criticisms: options.criticisms,
     groups: options.groups ?? null,
+    realLabels: options.realLabels ?? null,
   };
 }
 
@@ -168,8 +172,16 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
  * after the batch pass read, so a setting added to the config is covered unless listed here.
  */
 function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
-  const { hierarchy: _h, saliency: _s, shown: _n, prototypes: _p, criticisms: _c, groups: _g, ...batchShaping } =
-    reportConfig(r);
+  const {
+    hierarchy: _h,
+    saliency: _s,
+    shown: _n,
+    prototypes: _p,
+    criticisms: _c,
+    groups: _g,
+    realLabels: _r,
+    ...batchShaping
+  } = reportConfig(r);
   return {
     model: r.model.sha256,
     data: r.data.name,
@@ -215,7 +227,9 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const options = AuditOptionsSchema.parse(input);
   await assertReportWritable(options.out, options.force || options.resume);
   await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
-  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups } = await openInputs(options);
+  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels } = await openInputs(
+    options,
+  );
   const total = batchedCount(source, options.limit);
 
   using gpu = await Gpu.create();
@@ -256,7 +270,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   });
 
   const batches = hooks.stage?.("batches", total);
-  const results = await runAudit(ctx, source, hierarchy, runSettings(resolved), {
+  const results = await runAudit(ctx, source, hierarchy, { ...runSettings(resolved), realLabels }, {
     progress: (done, step) => batches?.update(done, step),
     chunks,
     signal: hooks.signal,
@@ -313,7 +327,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   return { stopped: false, report, paths: { report: reportPath, html: htmlPath } };
 }
 
-/** Reads the model, the hierarchy, the data source and the groups, checking the options against them. */
+/** Reads the model, the hierarchy, the data source, the groups and the real labels, checking the options against them. */
 async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
   const { files: model, sha256, source: modelSource } = await loadModel(options.model, { sidecar: options.sidecar });
   const { manifest } = model;
@@ -349,7 +363,13 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     ...(manifest.wnids ? { classIds: manifest.wnids } : {}),
   });
   const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
-  return { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups };
+  const realLabels = options.realLabels
+    ? await readRealLabels(options.realLabels, {
+      classes: manifest.classes.length,
+      count: batchedCount(source, options.limit),
+    })
+    : undefined;
+  return { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels };
 }
 
 /** The --hierarchy value that asks for WordNet's tree over the model's wnids (model/wordnet.ts). */

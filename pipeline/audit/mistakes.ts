@@ -1,8 +1,9 @@
 /**
  * The mistake taxonomy (Stock & Cisse 2018, section 3): for each misclassified image, whether the
- * label is still in the top-5, whether the prediction is in the label's superclass, and whether
- * the image is ambiguous (low margin); and a rectified top-1 that forgives the mistakes a human
- * would accept.
+ * label is still in the top-5, whether the prediction is in the label's superclass, whether the
+ * image is ambiguous (low margin), and, given multi-label truth (ImageNet-ReaL), whether the
+ * prediction is another object in the image (one of its valid labels); and a rectified top-1 that
+ * forgives the mistakes a human would accept.
  *
  * @example
  * ```ts
@@ -14,6 +15,7 @@
  * const rectified = rectifiedTop1(predictions, hierarchy, { depth: 1, judgments });
  * ```
  */
+import type { RealLabels } from "../data/real_labels.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import type { Judgments } from "../schema/review.ts";
 import { confidenceOf, type ImagePrediction, isCorrect, marginOf } from "./evaluate.ts";
@@ -26,6 +28,8 @@ export interface TaxonomyOptions {
   depth: number;
   /** Margin threshold of "low margin" (default 0.1). */
   lowMargin?: number;
+  /** Each image's valid labels by data index (ImageNet-ReaL); without them "other object" is not judged. */
+  real?: RealLabels;
 }
 
 /** One misclassified image and its place in the taxonomy. */
@@ -41,6 +45,8 @@ export interface MistakeItem {
   lowMargin: boolean;
   /** Hierarchy distance (tree path length) from the label to the prediction. */
   distance: number;
+  /** The prediction is one of the image's valid labels: another object in it (only given real labels). */
+  otherObject?: boolean;
 }
 
 /** Counts of each kind of mistake (a mistake may be of several kinds, or none). */
@@ -49,6 +55,8 @@ export interface MistakeCounts {
   labelInTop5: number;
   sameSuperclass: number;
   lowMargin: number;
+  /** Predictions that are another object in the image (only given real labels). */
+  otherObject?: number;
   /** Mistakes of none of the kinds above: plainly wrong. */
   unexplained: number;
 }
@@ -60,6 +68,7 @@ export function classifyMistakes(
   options: TaxonomyOptions,
 ): { items: MistakeItem[]; counts: MistakeCounts } {
   const threshold = options.lowMargin ?? LOW_MARGIN;
+  const { real } = options;
   const items = predictions.filter((p) => !isCorrect(p)).map((p): MistakeItem => {
     const predicted = p.top[0];
     return {
@@ -73,6 +82,7 @@ export function classifyMistakes(
       sameSuperclass: hierarchy.sameSuperclass(p.label, predicted, options.depth),
       lowMargin: marginOf(p) < threshold,
       distance: hierarchy.distance(p.label, predicted),
+      ...(real ? { otherObject: real[p.index].includes(predicted) } : {}),
     };
   });
   const count = (f: (m: MistakeItem) => boolean) => items.filter(f).length;
@@ -83,7 +93,8 @@ export function classifyMistakes(
       labelInTop5: count((m) => m.labelInTop5),
       sameSuperclass: count((m) => m.sameSuperclass),
       lowMargin: count((m) => m.lowMargin),
-      unexplained: count((m) => !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin),
+      ...(real ? { otherObject: count((m) => m.otherObject === true) } : {}),
+      unexplained: count((m) => !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin && !m.otherObject),
     },
   };
 }

@@ -37,6 +37,7 @@ export function buildReport(
       top1: evaluation.top1,
       top5: evaluation.top5,
       rectifiedTop1: results.rectifiedTop1,
+      real: results.real,
       meanConfidence: evaluation.meanConfidence,
       ece: evaluation.ece,
       calibration: evaluation.calibration,
@@ -51,6 +52,9 @@ export function buildReport(
         labelInTop5: results.mistakes.counts.labelInTop5,
         sameSuperclass: results.mistakes.counts.sameSuperclass,
         lowMargin: results.mistakes.counts.lowMargin,
+        ...(results.mistakes.counts.otherObject === undefined
+          ? {}
+          : { otherObject: results.mistakes.counts.otherObject }),
         unexplained: results.mistakes.counts.unexplained,
       },
       items: results.mistakes.items,

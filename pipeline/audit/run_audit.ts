@@ -13,6 +13,7 @@
  * @example
  * ```ts
  * import type { DataSource } from "../data/types.ts";
+import type { RealLabels } from "../data/real_labels.ts";
  * import type { Hierarchy } from "../model/hierarchy.ts";
  * import type { AuditContext } from "./gpu_batch.ts";
  * declare const ctx: AuditContext, source: DataSource, hierarchy: Hierarchy, settings: AuditSettings;
@@ -22,6 +23,7 @@
  */
 import { mulberry32 } from "../io/prng.ts";
 import type { DataSource } from "../data/types.ts";
+import type { RealLabels } from "../data/real_labels.ts";
 import type { FeatureTable } from "../explain/features.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { batchedCount, imageBatches } from "./batches.ts";
@@ -31,6 +33,7 @@ import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { flipBrackets } from "./min_epsilon.ts";
 import type { Judgments } from "../schema/review.ts";
 import { classifyMistakes, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
+import { type RealAccuracy, realAccuracy } from "./real_accuracy.ts";
 import {
   type BatchRobustness,
   RobustnessAccumulator,
@@ -59,6 +62,8 @@ export interface AuditSettings {
   featuresPerClass: number;
   /** Human judgments of mistakes, by example index (the review tool's output). */
   judgments?: Judgments;
+  /** Each image's valid labels (ImageNet-ReaL), for the ReaL accuracy and the "other object" mistakes. */
+  realLabels?: RealLabels;
 }
 
 /** What the batch pass reports to, writes to and stops on. */
@@ -82,6 +87,8 @@ export interface AuditResults {
   evaluation: Evaluation;
   predictions: ImagePrediction[];
   rectifiedTop1: number;
+  /** Accuracy against the real labels; null without them. */
+  real: RealAccuracy | null;
   mistakes: { items: MistakeItem[]; counts: MistakeCounts };
   /** Within-depth shares and severity of the mistakes; null for a hierarchy of one level. */
   hierarchy: HierarchyFigures | null;
@@ -168,7 +175,12 @@ export async function runAudit(
     evaluation: evaluation.finish(),
     predictions: preds,
     rectifiedTop1: rectifiedTop1(preds, hierarchy, { depth: settings.depth, judgments: settings.judgments }),
-    mistakes: classifyMistakes(preds, hierarchy, { depth: settings.depth, lowMargin: settings.lowMargin }),
+    real: settings.realLabels ? realAccuracy(preds, settings.realLabels) : null,
+    mistakes: classifyMistakes(preds, hierarchy, {
+      depth: settings.depth,
+      lowMargin: settings.lowMargin,
+      real: settings.realLabels,
+    }),
     hierarchy: hierarchy.maxDepth >= 2 ? hierarchyFigures(preds, hierarchy) : null,
     robustness: robustness.finish(),
     flipped: flipped.slice(0, KEEP_FLIPPED),

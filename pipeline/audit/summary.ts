@@ -1,6 +1,6 @@
 /**
  * The terminal summary of an audit report: what it ran on (adapter, backend, driver), accuracy,
- * rectified accuracy, the mistake taxonomy, the FGSM and PGD accuracy-versus-epsilon curves,
+ * the headline row (top-1, ReaL top-1, hierarchy- and human-rectified top-1), the mistake taxonomy, the FGSM and PGD accuracy-versus-epsilon curves,
  * warnings and timings, as aligned plain text.
  *
  * @example
@@ -9,6 +9,7 @@
  * console.log(formatSummary(await readReport("audit-report")));
  * ```
  */
+import { headlineFigures, headlineValue } from "../report/headline.ts";
 import { ranOnLine } from "../report/ran_on.ts";
 import type { AuditReport } from "../schema/report.ts";
 
@@ -32,10 +33,13 @@ export function formatSummary(report: AuditReport): string {
       `top-1 ${pct(a.top1)}   top-5 ${pct(a.top5)}   ` +
       `rectified top-1 ${pct(a.rectifiedTop1)} (superclass depth ${config.superclassDepth}, ${config.hierarchy})`,
     ]),
+    ...headlineLines(report),
     row("calibration", [`mean confidence ${a.meanConfidence.toFixed(3)}   ECE ${a.ece.toFixed(3)} (15 bins)`]),
     row(`mistakes (${m.count})`, [
       `label in top-5 ${m.counts.labelInTop5}   same superclass ${m.counts.sameSuperclass}   ` +
-      `low margin (<${m.lowMarginThreshold}) ${m.counts.lowMargin}   none of these ${m.counts.unexplained}`,
+      `low margin (<${m.lowMarginThreshold}) ${m.counts.lowMargin}   ` +
+      (m.counts.otherObject === undefined ? "" : `another object (ReaL) ${m.counts.otherObject}   `) +
+      `none of these ${m.counts.unexplained}`,
     ]),
     "",
     row("epsilon", config.epsilons.map(String)),
@@ -72,6 +76,15 @@ export function formatSummary(report: AuditReport): string {
     row("timings (s)", [Object.entries(report.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join("   ")]),
   );
   return lines.join("\n");
+}
+
+/** The headline figures on one line, then what each rectified one counts. */
+function headlineLines(report: AuditReport): string[] {
+  const figures = headlineFigures(report);
+  return [
+    row("top-1, rectified", [figures.map((f) => `${f.name} ${headlineValue(f)}`).join("   ")]),
+    ...figures.slice(1).map((f) => " ".repeat(LABEL_WIDTH) + `${f.name}: ${f.note}`),
+  ];
 }
 
 function explanationLine(e: NonNullable<AuditReport["explanations"]>): string {

@@ -179,6 +179,8 @@ export const AuditReportSchema = z.object({
     criticisms: count,
     /** The --groups CSV, or null. */
     groups: z.string().nullable(),
+    /** The --real-labels file (ImageNet-ReaL format), or null; absent in reports written before it. */
+    realLabels: z.string().nullable().optional(),
   }),
   /** Seconds per stage (attack stages summed over batches) and in total. */
   timings: z.record(z.string(), z.number().min(0)),
@@ -188,6 +190,12 @@ export const AuditReportSchema = z.object({
     top5: share,
     /** Top-1 with same-superclass mistakes (and human-accepted ones) counted right. */
     rectifiedTop1: share,
+    /**
+     * Accuracy against the --real-labels file (Beyer et al. 2020): over the `counted` images with a
+     * non-empty list of valid labels, the share whose top-1 (top5: any of the top-5) is in the list;
+     * `excluded` images have an empty list. Null without the file; absent in reports written before it.
+     */
+    real: z.object({ top1: nullableShare, top5: nullableShare, counted: count, excluded: count }).nullable().optional(),
     meanConfidence: share,
     /** Expected calibration error over 15 equal-width bins. */
     ece: share,
@@ -212,7 +220,15 @@ export const AuditReportSchema = z.object({
     count,
     lowMarginThreshold: z.number().min(0),
     superclassDepth: z.number().int().min(1),
-    counts: z.object({ labelInTop5: count, sameSuperclass: count, lowMargin: count, unexplained: count }),
+    counts: z.object({
+      labelInTop5: count,
+      sameSuperclass: count,
+      lowMargin: count,
+      /** Mistakes whose prediction is one of the image's valid labels; present only with --real-labels. */
+      otherObject: count.optional(),
+      /** Mistakes of none of the kinds (otherObject included when present). */
+      unexplained: count,
+    }),
     items: z.array(z.object({
       index: count,
       label: classIndex,
@@ -224,6 +240,8 @@ export const AuditReportSchema = z.object({
       sameSuperclass: z.boolean(),
       lowMargin: z.boolean(),
       distance: count,
+      /** The prediction is one of the image's valid labels: another object in it. Only with --real-labels. */
+      otherObject: z.boolean().optional(),
     })),
   }),
   /** Every image: its top-5 (best first) and their probabilities, margin, smallest flipping epsilon. */

@@ -1,5 +1,5 @@
 /**
- * The mistakes section: the taxonomy's counts, a card per explained mistake (the image beside its
+ * The mistakes section: the taxonomy's counts (with "another object in the image" given real labels), a card per explained mistake (the image beside its
  * saliency) and the table of all mistakes, most confident first.
  *
  * @example
@@ -27,7 +27,8 @@ function mistakeBadges(m: Mistake, lowMargin: number): SafeHtml {
       m.labelInTop5 && badge("label in top-5", "info"),
       m.sameSuperclass && badge("same superclass", "info"),
       m.lowMargin && badge(`low margin (< ${lowMargin})`, "warn"),
-      !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin && badge("unexplained", "bad"),
+      m.otherObject && badge("another object in the image", "info"),
+      !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin && !m.otherObject && badge("unexplained", "bad"),
     ].filter(Boolean),
     " ",
   );
@@ -102,7 +103,9 @@ export function mistakesSection(report: AuditReport, embed: Embed): Section {
   const { count, counts } = report.mistakes;
   const e = report.explanations;
   const taxonomy = `label in top-5 ${counts.labelInTop5}, same superclass ${counts.sameSuperclass}, ` +
-    `low margin ${counts.lowMargin}, none of these ${counts.unexplained}`;
+    `low margin ${counts.lowMargin}, ` +
+    (counts.otherObject === undefined ? "" : `another object in the image ${counts.otherObject}, `) +
+    `none of these ${counts.unexplained}`;
   const intro = safeHtml`<p>${count} mistakes among ${report.accuracy.count} images: ${taxonomy}.</p>`;
   const body = e
     ? safeHtml`${intro}<p class="muted">The most confident mistakes, each with its ${e.method} saliency.</p>

@@ -1,5 +1,6 @@
 /**
- * The report's summary: headline numbers, what was audited on what adapter, backend and driver, the
+ * The report's summary: the headline row (top-1, ReaL top-1, hierarchy- and human-rectified
+ * top-1), headline numbers, what was audited on what adapter, backend and driver, the
  * mistake taxonomy, the robustness curve in one row, flagged bias classes, warnings, the human
  * review's figures (once people judged items) and the stage timings.
  *
@@ -11,6 +12,7 @@
  * ```
  */
 import type { AuditReport } from "../../schema/report.ts";
+import { headlineFigures, headlineValue } from "../headline.ts";
 import { badge, facts, fixed, pct, stat, table } from "../markup.ts";
 import { backendChoiceText, driverText } from "../ran_on.ts";
 import { type HtmlValue, joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
@@ -66,6 +68,17 @@ ${
   }</div></div>`;
 }
 
+/** The paper's finding in one row: top-1 and the three figures that rectify it, each with what it counts. */
+function headlineRow(report: AuditReport): SafeHtml {
+  const figures = headlineFigures(report);
+  const cells = figures.map((f) =>
+    safeHtml`<strong class="num">${headlineValue(f)}</strong><div class="stat-note">${f.note}</div>`
+  );
+  return safeHtml`<div class="block"><h3>Top-1, rectified</h3>${
+    table(figures.map((f) => ({ title: f.name })), [cells], { id: "headline", keys: ["headline"] })
+  }</div>`;
+}
+
 function flaggedBias(bias: AuditReport["bias"]): SafeHtml {
   const flagged = bias?.classes.filter((c) => c.flagged) ?? [];
   if (bias === null) return safeHtml`<p class="muted">Bias stage skipped.</p>`;
@@ -96,7 +109,8 @@ export function summarySection(report: AuditReport): Section {
   const accuracies = r.curve.map((p) => safeHtml`<td class="num">${pct(p.accuracy)}</td>`);
   const median = r.minEpsilon?.median ?? null;
   const timings = Object.entries(report.timings).map(([stage, s]) => [stage, s.toFixed(2)]);
-  const body = safeHtml`<div class="stats">
+  const body = safeHtml`${headlineRow(report)}
+<div class="stats">
 ${stat("top-1", pct(a.top1))}
 ${stat("top-5", pct(a.top5))}
 ${stat("rectified top-1", pct(a.rectifiedTop1), `same superclass counted right (depth ${m.superclassDepth})`)}
@@ -121,6 +135,9 @@ ${
       ["label in top-5", String(m.counts.labelInTop5)],
       [`same superclass (depth ${m.superclassDepth})`, String(m.counts.sameSuperclass)],
       [`low margin (< ${m.lowMarginThreshold})`, String(m.counts.lowMargin)],
+      ...(m.counts.otherObject === undefined
+        ? []
+        : [["another object in the image (ReaL)", String(m.counts.otherObject)]]),
       ["none of these", String(m.counts.unexplained)],
     ])
   }
