@@ -3,7 +3,7 @@ WordNet oracle the ImageNet tests check the tool against. It parses data.noun it
 whole file, line by line) and shares no code with the tool.
 
   imagenet_fixture.py wnids N            -> JSON {wnids, names, fillers}: N classes, sorted, see fixture_wnids
-  imagenet_fixture.py paths WNID...      -> JSON {wnid: [root..leaf wnids]}: the chosen hypernym path
+  imagenet_fixture.py reference < {"wnids": [...]}  -> JSON: WordNet paths by the tool's rule (see reference)
   imagenet_fixture.py jpegs SPEC.json    -> writes the JPEGs SPEC lists (see write_jpegs)
   imagenet_fixture.py photos FOLDER      -> scikit-image's photos as FOLDER/val (ImageNet layout), FOLDER/real.json
   imagenet_fixture.py resnet50 NET.onnx  -> a random-weight ResNet-50 and its sidecar
@@ -50,7 +50,8 @@ PHOTOS = [
 
 
 def load():
-    """Every noun synset: its first lemma, hypernyms (@, @i) and whether it has hyponyms (~, ~i)."""
+    """Every noun synset: its first lemma, hypernyms (@, @i, as (symbol, wnid) pairs) and whether
+    it has hyponyms (~, ~i)."""
     names, hypernyms, has_hyponyms = {}, {}, set()
     with open(DATA_NOUN, encoding="latin-1") as f:
         for line in f:
@@ -61,42 +62,69 @@ def load():
             words = int(fields[3], 16)
             names[wnid] = fields[4].replace("_", " ")
             at = 4 + 2 * words
-            pointers = int(fields[at])
             ups = []
-            for k in range(pointers):
+            for k in range(int(fields[at])):
                 symbol, target, pos = fields[at + 1 + 4 * k : at + 4 + 4 * k]
                 if pos != "n":
                     continue
                 if symbol in ("@", "@i"):
-                    ups.append("n" + target)
+                    ups.append((symbol, "n" + target))
                 elif symbol in ("~", "~i"):
                     has_hyponyms.add(wnid)
             hypernyms[wnid] = ups
     return names, hypernyms, has_hyponyms
 
 
-def all_paths(wnid, hypernyms):
-    """Every hypernym path from ENTITY down to wnid."""
-    if wnid == ENTITY:
-        return [[ENTITY]]
-    return [p + [wnid] for up in hypernyms[wnid] for p in all_paths(up, hypernyms)]
+class Tree:
+    """The tool's rule, computed its own way: a synset's depth is its LONGEST hypernym distance to
+    entity; its parent is the hypernym one step less deep, the smallest wnid among equals."""
 
+    def __init__(self, hypernyms):
+        self.hypernyms = hypernyms
+        self.depths = {ENTITY: 0}
 
-def chosen_path(wnid, hypernyms):
-    """The longest path to the root; among equals, the one through the hypernym data.noun lists
-    first, deciding nearest the class first (all_paths lists paths in that order, max keeps the first)."""
-    return max(all_paths(wnid, hypernyms), key=len)
+    def depth(self, wnid):
+        stack = [wnid]
+        while stack:
+            top = stack[-1]
+            missing = [up for _, up in self.hypernyms[top] if up not in self.depths]
+            if missing:
+                stack.extend(missing)
+            else:
+                stack.pop()
+                if top not in self.depths:
+                    self.depths[top] = 1 + max(self.depths[up] for _, up in self.hypernyms[top])
+        return self.depths[wnid]
+
+    def parents(self, wnid):
+        """The hypernyms the rule could take: those one step less deep."""
+        return sorted(up for _, up in self.hypernyms[wnid] if self.depth(up) == self.depth(wnid) - 1)
+
+    def path(self, wnid):
+        out = [wnid]
+        while out[0] != ENTITY:
+            out.insert(0, self.parents(out[0])[0])
+        return out
+
+    def ancestors(self, wnid):
+        """Every synset above wnid, by any hypernym."""
+        seen, todo = set(), [wnid]
+        while todo:
+            for _, up in self.hypernyms[todo.pop()]:
+                if up not in seen:
+                    seen.add(up)
+                    todo.append(up)
+        return seen
 
 
 def fixture_wnids(n):
     """NAMED plus leaf synsets spread evenly over data.noun, none below a NAMED synset."""
     names, hypernyms, has_hyponyms = load()
+    tree = Tree(hypernyms)
     named = set(NAMED)
     candidates = []
     for wnid in sorted(names):
-        if wnid in named or wnid in has_hyponyms:
-            continue
-        if any(named.intersection(p) for p in all_paths(wnid, hypernyms)):
+        if wnid in named or wnid in has_hyponyms or named.intersection(tree.ancestors(wnid)):
             continue
         candidates.append(wnid)
     need = n - len(NAMED)
@@ -124,6 +152,30 @@ def write_jpegs(spec):
                 by1 = y0 + (y1 - y0) * (r + 1) // len(rows)
                 draw.rectangle([bx0, by0, bx1 - 1, by1 - 1], fill=tuple(colour))
         image.save(item["path"], "JPEG", quality=spec.get("quality", 95))
+
+
+def reference(wnids):
+    """What the WordNet tests compare against: each wnid's path as [wnid, name] pairs from entity,
+    its number of distinct hypernym paths, the first synset where the rule breaks a tie and the
+    first instance-only synset (both with their paths), and whether every synset reaches entity."""
+    names, hypernyms, _ = load()
+    tree = Tree(hypernyms)
+
+    def ways(wnid, memo={}):
+        if wnid not in memo:
+            memo[wnid] = 1 if wnid == ENTITY else sum(ways(up) for _, up in hypernyms[wnid])
+        return memo[wnid]
+
+    tie = next(w for w in sorted(hypernyms) if w != ENTITY and len(tree.parents(w)) >= 2)
+    instance = next(w for w in sorted(hypernyms) if hypernyms[w] and all(sym == "@i" for sym, _ in hypernyms[w]))
+    wanted = list(wnids) + [tie, instance]
+    return {
+        "paths": {w: [[p, names[p]] for p in tree.path(w)] for w in wanted},
+        "ways": {w: ways(w) for w in wanted},
+        "tie": {"wnid": tie, "tied": [[p, names[p]] for p in tree.parents(tie)]},
+        "instance": instance,
+        "all_reach_entity": all(tree.depth(w) >= 0 for w in hypernyms),
+    }
 
 
 def write_photos(folder):
@@ -167,9 +219,8 @@ def export_resnet50(path):
 def main(argv):
     if argv[0] == "wnids":
         print(json.dumps(fixture_wnids(int(argv[1]))))
-    elif argv[0] == "paths":
-        names, hypernyms, _ = load()
-        print(json.dumps({w: chosen_path(w, hypernyms) for w in argv[1:]}))
+    elif argv[0] == "reference":
+        print(json.dumps(reference(json.load(sys.stdin)["wnids"])))
     elif argv[0] == "photos":
         write_photos(argv[1])
     elif argv[0] == "resnet50":

@@ -4,65 +4,13 @@ import { audit } from "../pipeline/audit/audit.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
 import type { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
-import { WORDNET_DATA_NOUN, wordnetHierarchy } from "../pipeline/model/wordnet.ts";
+import { wordnetHierarchy } from "../pipeline/model/wordnet.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { bars, linearModel, writeIdx } from "./audit_fixture.ts";
 import { gpuTest } from "./gpu_fixture.ts";
 
-/**
- * The reference: parses all of data.noun (every line, both "@" and "@i" pointers), finds each
- * synset's distance to entity by breadth-first search down the inverted hypernym edges, and takes
- * as parent the hypernym one step nearer entity with the smallest offset. It also finds, for the
- * rule's test, the first synset whose nearest hypernyms tie, and the first instance-only synset.
- */
-const REFERENCE = String.raw`
-import json, sys
-from collections import deque
-args = json.load(sys.stdin)
-hypernyms, names = {}, {}
-with open(args["path"], encoding="utf-8") as f:
-    for line in f:
-        if line.startswith(" "):
-            continue
-        tokens = line.split("|")[0].split()
-        offset, count = tokens[0], int(tokens[3], 16)
-        names[offset] = tokens[4].replace("_", " ")
-        rest = tokens[4 + 2 * count:]
-        pointers = [rest[1 + 4 * k:5 + 4 * k] for k in range(int(rest[0]))]
-        hypernyms[offset] = [(sym, target) for sym, target, pos, _ in pointers if sym in ("@", "@i") and pos == "n"]
-children = {}
-for child, ups in hypernyms.items():
-    for _, up in ups:
-        children.setdefault(up, []).append(child)
-depth = {"00001740": 0}
-queue = deque(["00001740"])
-while queue:
-    s = queue.popleft()
-    for c in children.get(s, []):
-        if c not in depth:
-            depth[c] = depth[s] + 1
-            queue.append(c)
-def parent(s):
-    return min(up for _, up in hypernyms[s] if depth[up] == depth[s] - 1)
-def path(s):
-    out = [s]
-    while out[0] != "00001740":
-        out.insert(0, parent(out[0]))
-    return out
-def ways(s):
-    return 1 if s == "00001740" else sum(ways(up) for _, up in hypernyms[s])
-tie = next(s for s in sorted(hypernyms)
-           if len({up for _, up in hypernyms[s] if depth[up] == depth[s] - 1}) >= 2)
-instance = next(s for s in sorted(hypernyms) if hypernyms[s] and all(sym == "@i" for sym, _ in hypernyms[s]))
-wanted = [w[1:] for w in args["wnids"]] + [tie, instance]
-print(json.dumps({
-    "paths": {"n" + s: [["n" + p, names[p]] for p in path(s)] for s in wanted},
-    "ways": {"n" + s: ways(s) for s in wanted},
-    "tie": {"wnid": "n" + tie, "tied": sorted(["n" + up, names[up]] for _, up in hypernyms[tie] if depth[up] == depth[tie] - 1)},
-    "instance": "n" + instance,
-    "all_reach_entity": len(depth) == len(hypernyms),
-}))
-`;
+/** The reference: tests/imagenet_fixture.py, which parses all of data.noun its own way (see `reference` there). */
+const FIXTURE = new URL("./imagenet_fixture.py", import.meta.url).pathname;
 
 interface Reference {
   paths: Record<string, [string, string][]>;
@@ -73,10 +21,10 @@ interface Reference {
 }
 
 async function reference(wnids: string[]): Promise<Reference> {
-  const child = new Deno.Command("/usr/bin/python3", { args: ["-c", REFERENCE], stdin: "piped", stdout: "piped" })
+  const child = new Deno.Command("/usr/bin/python3", { args: [FIXTURE, "reference"], stdin: "piped", stdout: "piped" })
     .spawn();
   const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify({ path: WORDNET_DATA_NOUN, wnids })));
+  await writer.write(new TextEncoder().encode(JSON.stringify({ wnids })));
   await writer.close();
   const { code, stdout } = await child.output();
   assert.equal(code, 0, "the Python reference ran");
@@ -121,7 +69,7 @@ function assertTree(h: Hierarchy, expected: [string, string][][], what: string):
 
 const refPromise = reference(WNIDS);
 
-Deno.test("WordNet tree for ImageNet wnids: depths, names and LCAs equal a full-parse BFS reference", async () => {
+Deno.test("WordNet tree for ImageNet wnids: depths, names and LCAs equal a full-parse reference of its own", async () => {
   const ref = await refPromise;
   assert.ok(ref.all_reach_entity, "every noun synset of WordNet 3.0 reaches entity");
   // The classes have several ways up (tabby: via feline and via domestic animal), so the rule matters.
@@ -135,7 +83,7 @@ Deno.test("WordNet tree for ImageNet wnids: depths, names and LCAs equal a full-
   assert.equal(h.lcaHeight(0, 1), 1, "tabby and tiger cat are siblings under domestic cat");
   assert.equal(h.lcaHeight(5, 0), 1, "domestic cat's own leaf sits beside tabby, under its synset");
   assert.equal(h.superclass(5, h.depth(5) - 1), "domestic cat");
-  assert.match(h.rule!, /shortest hypernym path .* smaller synset offset/);
+  assert.match(h.rule!, /longest hypernym path .* smaller synset offset/);
   // Another class order gives the same tree.
   const order = [3, 5, 0, 4, 2, 1];
   const shuffled = await wordnetHierarchy(order.map((i) => WNIDS[i]), order.map((i) => names[i]));
@@ -205,7 +153,7 @@ Deno.test({
     });
     assert.ok(!outcome.stopped);
     const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile(outcome.paths.report)));
-    assert.match(report.config.hierarchy, /^wordnet: WordNet 3\.0 \(\/usr\/share\/wordnet\/data\.noun\); shortest/);
+    assert.match(report.config.hierarchy, /^wordnet: WordNet 3\.0 \(\/usr\/share\/wordnet\/data\.noun\); longest/);
     const figures = report.hierarchy!;
     assert.match(figures.source, /data\.noun/);
 

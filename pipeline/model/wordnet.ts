@@ -9,11 +9,13 @@
  * - Hypernyms are the "@" (hypernym) and "@i" (instance hypernym) pointers to nouns: an instance
  *   synset (a named city, a person) has only "@i", and without it would have no way up.
  * - Every noun synset of WordNet 3.0 reaches `entity` (n00001740), the root. Where a synset has
- *   several hypernyms, its parent is the one on the shortest path to `entity` (as YOLO9000's
- *   WordTree does: the shortest path keeps the tree shallow and close to the synset's most direct
- *   is-a chain); among hypernyms equally far from `entity` the one with the smaller offset wins, so
- *   the tree is the same on every machine. The choice is made per synset, so all classes below a
- *   synset share its one path and the result is a tree.
+ *   several hypernyms, its parent is the one on the longest path to `entity`: that keeps a class
+ *   under its most specific is-a chain, where the shortest path (YOLO9000's WordTree rule) takes
+ *   the shortcuts of secondary hypernyms (a tabby under "domestic animal" beside the dogs rather
+ *   than under "feline"; a motorcycle under "container" rather than "motor vehicle"), and a mistake
+ *   between near siblings would look as far as one between a cat and a dog. Among hypernyms equally
+ *   deep the one with the smaller offset wins, so the tree is the same on every machine. The
+ *   choice is made per synset, so all classes below a synset share its one path: a tree.
  * - A node is named by its synset's first lemma, underscores as spaces ("tabby", "domestic cat").
  * - A class's leaf is its synset's node. When a class's synset is also an ancestor of another
  *   class's synset, the class becomes a leaf child of its own synset's node (same name, one level
@@ -36,7 +38,7 @@ export const WORDNET_DATA_NOUN = "/usr/share/wordnet/data.noun";
 export const ENTITY_WNID = "n00001740";
 
 /** How the tree is cut from WordNet's hypernym graph, in a line (the report's `hierarchy.rule`). */
-export const WORDNET_RULE = "shortest hypernym path (@ and @i) to entity, ties to the smaller synset offset; " +
+export const WORDNET_RULE = "longest hypernym path (@ and @i) to entity, ties to the smaller synset offset; " +
   "a class whose synset is another class's ancestor is a leaf under its own synset";
 
 /** One noun synset as the tree needs it. */
@@ -93,7 +95,7 @@ function sortChildren(node: ClassTreeNode, wnidOf: Map<ClassTreeNode, string>): 
   for (const child of node.children ?? []) sortChildren(child, wnidOf);
 }
 
-/** The synsets of the wnids and of all their hypernyms, up to entity: every way up, since the shortest is chosen. */
+/** The synsets of the wnids and of all their hypernyms, up to entity: every way up, since the longest is chosen. */
 async function readAncestry(
   path: string,
   wnids: readonly string[],
@@ -130,8 +132,8 @@ async function readAncestry(
 }
 
 /**
- * Each synset's parent: its hypernym nearest to entity, ties to the smaller offset (see the module
- * comment). Entity has none.
+ * Each synset's parent: its hypernym farthest from entity, ties to the smaller offset (see the
+ * module comment). Entity has none.
  */
 function chooseParents(synsets: Map<string, Synset>, path: string): Map<string, string> {
   const depth = new Map<string, number>([[ENTITY_WNID, 0]]);
@@ -142,7 +144,7 @@ function chooseParents(synsets: Map<string, Synset>, path: string): Map<string, 
     if (hypernyms.length === 0) throw new InputError(`${path}: ${wnid} has no hypernym and is not entity`);
     if (below.has(wnid)) throw new InputError(`${path}: the hypernyms of ${wnid} form a cycle`);
     below.add(wnid);
-    const d = 1 + Math.min(...hypernyms.map((h) => depthOf(h, below)));
+    const d = 1 + Math.max(...hypernyms.map((h) => depthOf(h, below)));
     below.delete(wnid);
     depth.set(wnid, d);
     return d;
@@ -150,7 +152,7 @@ function chooseParents(synsets: Map<string, Synset>, path: string): Map<string, 
   const parent = new Map<string, string>();
   for (const [wnid, { hypernyms }] of synsets) {
     if (wnid === ENTITY_WNID) continue;
-    const best = [...hypernyms].sort((a, b) => depthOf(a, new Set()) - depthOf(b, new Set()) || (a < b ? -1 : 1))[0];
+    const best = [...hypernyms].sort((a, b) => depthOf(b, new Set()) - depthOf(a, new Set()) || (a < b ? -1 : 1))[0];
     parent.set(wnid, best);
   }
   return parent;
