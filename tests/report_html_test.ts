@@ -145,6 +145,12 @@ Deno.test("report html: self-contained: images are data URIs, links are in-page,
     assert.doesNotMatch(html, /url\(/i);
     assert.doesNotMatch(html, /https?:\/\//i);
     assert.doesNotMatch(html, /<script|<link|@import|@font-face/i);
+    // And should markup slip through, the page's policy runs no script and loads nothing from elsewhere.
+    const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+    assert.equal(
+      policy,
+      "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; script-src 'none'",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
