@@ -35,7 +35,7 @@ type Explanations = NonNullable<AuditReport["explanations"]>;
 /** Labels below this are confused with `label + classes / 2` in 4 of their images. */
 export const HOT_LABELS = 10;
 /** Bias classes with `label % FLAG_EVERY === FLAGGED_REMAINDER` are flagged. */
-export const FLAG_EVERY = 50;
+export const FLAG_EVERY = 40;
 export const FLAGGED_REMAINDER = 7;
 
 const PROTOTYPES = 8;

@@ -151,6 +151,15 @@ Deno.test({
         all.map((d) => Number(d.parentElement!.getAttribute("data-class")))
       );
       assert.deepEqual(openClasses, flagged);
+      // The summary names the first 20 flagged classes and counts the rest.
+      assert.ok(flagged.length > 20);
+      assert.deepEqual(
+        await page.locator("#summary li[data-class]").evaluateAll((li) =>
+          li.map((l) => Number(l.getAttribute("data-class")))
+        ),
+        flagged.slice(0, 20),
+      );
+      assert.ok((await page.locator("#summary").innerText()).includes(`and ${flagged.length - 20} more, in Biases`));
       const grids = page.locator("#bias img");
       const loaded = async () => (await grids.evaluateAll((imgs) =>
         (imgs as unknown as Img[]).filter((i) =>
