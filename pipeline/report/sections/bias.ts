@@ -84,13 +84,20 @@ function listOrNone(items: readonly SafeHtml[]): SafeHtml | string {
   return items.length > 0 ? joinHtml(items, ", ") : "none";
 }
 
+/** "1 prototype", "3 prototypes". */
+function amount(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function biasClass(c: BiasClass, embed: Embed, open: boolean): SafeHtml {
   const flag = c.flagged &&
     safeHtml` ${badge("flagged", "bad")} ${joinHtml(c.flaggedGroups.map((g) => badge(g, "warn")), " ")}`;
   const criticisms = c.criticisms.map((e) =>
     safeHtml`${example(e)} <span class="muted">witness ${fixed(e.witness, 3)}</span>`
   );
-  const counts = `${c.poolSize} predicted · ${c.prototypes.length} prototypes · ${c.criticisms.length} criticisms`;
+  const counts = `${c.poolSize} predicted · ${amount(c.prototypes.length, "prototype")} · ${
+    amount(c.criticisms.length, "criticism")
+  }`;
   return safeHtml`<article class="bias-class${c.flagged && " flagged"}" data-class="${c.label}">
 <details${
     open && " open"
