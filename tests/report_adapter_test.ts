@@ -78,3 +78,21 @@ Deno.test("report adapter: a backendChoice outside the five is not a report, and
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("report.json: every array of numbers on one line; the file reads back as the report, strings as they were", async () => {
+  const { dir, report } = await sampleReportFolder({ review: true });
+  try {
+    // Strings that look like arrays of numbers, pretty-printed or not, stay as they are.
+    const tricky = ["[\n 1,\n 2\n]", "[1, 2]", "[ 3 ]"];
+    const edited = { ...report, robustness: { ...report.robustness, warnings: tricky } };
+    await writeReport(dir, edited, { force: true });
+    const text = await Deno.readTextFile(join(dir, "report.json"));
+    assert.deepEqual(JSON.parse(text), edited);
+    assert.deepEqual((await readReport(dir)).robustness.warnings, tricky);
+    // No line holds a lone number of an array: each array of numbers (a confusion row, a top-5) is one line.
+    assert.doesNotMatch(text, /^\s*-?\d[\d.eE+-]*,?$/m);
+    for (const row of report.accuracy.confusion) assert.ok(text.includes(`[${row.join(",")}]`), String(row));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

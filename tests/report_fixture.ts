@@ -42,7 +42,8 @@ const SHOWN = 3;
 const LOW_MARGIN = 0.1;
 const GROUPS = ["indoors", "outdoors"];
 
-type Image = AuditReport["images"][number];
+/** One image of a report. */
+export type Image = AuditReport["images"][number];
 type Mistake = AuditReport["mistakes"]["items"][number];
 type Curve = AuditReport["robustness"]["curve"];
 
@@ -76,7 +77,7 @@ class Assets {
 }
 
 /** Top-5 classes (best first) with probabilities: `first` gets `confidence`, `second` the most of the rest. */
-function ranking(classes: number, first: number, second: number, confidence: number) {
+export function ranking(classes: number, first: number, second: number, confidence: number) {
   const others = Array.from({ length: classes }, (_, c) => c).filter((c) => c !== first && c !== second);
   const top = [first, second, ...others].slice(0, 5);
   let rest = 1 - confidence;
@@ -110,7 +111,8 @@ function sampleImages(classes: number): { images: Image[]; predicted: number[] }
 /** Two superclasses: the first half of the classes and the second. */
 const superclass = (c: number, classes: number) => (c < classes / 2 ? 0 : 1);
 
-function mistakeItems(images: Image[], predicted: number[], classes: number): Mistake[] {
+/** The mistakes among `images` (answers `predicted`), superclasses the first and second half of the classes. */
+export function mistakeItems(images: Image[], predicted: number[], classes: number): Mistake[] {
   return images.filter((im) => predicted[im.index] !== im.label).map((im) => {
     const same = superclass(im.label, classes) === superclass(predicted[im.index], classes);
     return {
@@ -129,7 +131,7 @@ function mistakeItems(images: Image[], predicted: number[], classes: number): Mi
 }
 
 /** Accuracy per epsilon when each image flips at `flipAt(image)` (null: never), correct ones only. */
-function curve(images: Image[], predicted: number[], flipAt: (im: Image) => number | null): Curve {
+export function curve(images: Image[], predicted: number[], flipAt: (im: Image) => number | null): Curve {
   const correct = images.filter((im) => predicted[im.index] === im.label);
   return EPSILONS.map((epsilon) => {
     const flips = epsilon === 0 ? 0 : correct.filter((im) => (flipAt(im) ?? Infinity) <= epsilon).length;
@@ -147,7 +149,7 @@ function curve(images: Image[], predicted: number[], flipAt: (im: Image) => numb
 }
 
 /** 15 equal-width confidence bins and the expected calibration error over them. */
-function calibration(images: Image[], predicted: number[]) {
+export function calibration(images: Image[], predicted: number[]) {
   const bins = Array.from({ length: 15 }, (_, b) => ({ lo: b / 15, hi: (b + 1) / 15, hits: 0, sum: 0, count: 0 }));
   for (const im of images) {
     const bin = bins[Math.min(14, Math.floor(im.confidence * 15))];

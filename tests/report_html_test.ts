@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import fc from "fast-check";
 import { parseHTML } from "linkedom";
@@ -145,6 +146,12 @@ Deno.test("report html: self-contained: images are data URIs, links are in-page,
     assert.doesNotMatch(html, /url\(/i);
     assert.doesNotMatch(html, /https?:\/\//i);
     assert.doesNotMatch(html, /<script|<link|@import|@font-face/i);
+    // And should markup slip through, the page's policy runs no script and loads nothing from elsewhere.
+    const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+    assert.equal(
+      policy,
+      "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; script-src 'none'",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -202,6 +209,35 @@ Deno.test("report html: with 40 classes the heatmap shows the 30 most confused, 
     assert.equal(heatmap.querySelectorAll("rect").length, 30 * 30);
     assert.ok(heatmap.querySelector("figcaption").textContent.includes("30 most confused of 40 classes"));
     assert.equal(document.querySelectorAll("#per-class tbody tr").length, 40);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("report html: with 40 classes, hostile names in the confused pairs and the sortable table are text; the one script is the page's own, allowed by its hash", async () => {
+  const classNames = Array.from({ length: 40 }, (_, i) => `class-${i}`);
+  const { dir, report } = await sampleReportFolder({ classNames, explanations: false });
+  try {
+    const page = await renderReportHtml(hostileReport(report), reader(dir));
+    const document = parse(page);
+    const scripts = [...document.querySelectorAll("script")];
+    assert.equal(scripts.length, 1);
+    assert.equal(scripts[0].getAttribute("src"), null);
+    assert.equal(document.querySelectorAll("i").length, 0);
+    for (const element of document.querySelectorAll("*")) {
+      for (const name of element.getAttributeNames()) assert.doesNotMatch(name, /^on/i, `${element.tagName} ${name}`);
+    }
+    // The policy names the script's SHA-256, computed here with node:crypto.
+    const hash = createHash("sha256").update(scripts[0].textContent).digest("base64");
+    const policy = document.querySelector('meta[http-equiv="Content-Security-Policy"]').getAttribute("content");
+    assert.ok(policy.endsWith(`script-src 'sha256-${hash}'`), policy);
+    assert.equal(document.querySelector("#per-class").getAttribute("class"), "sortable");
+    assert.equal(document.querySelector('#per-class tr[data-key="1"] td.name').textContent, `class-1${HOSTILE}`);
+    const pairs = [...document.querySelectorAll("#confused-pairs tbody tr")];
+    assert.equal(pairs.length, 30);
+    const first = report.mistakes.items.find((m) => `${m.label}-${m.predicted}` === pairs[0].getAttribute("data-key"))!;
+    assert.ok(pairs[0].textContent.includes(`class-${first.label}${HOSTILE}`));
+    assert.ok(document.getElementById("accuracy").textContent.includes(`hierarchy.json${HOSTILE}`));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

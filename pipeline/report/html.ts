@@ -1,6 +1,10 @@
 /**
- * The self-contained HTML report, `index.html`: one file with inline CSS, inline SVG charts and
- * every image embedded as a data URI, so it opens anywhere, offline, and can be mailed as is.
+ * The HTML report, `index.html`: one file with inline CSS, inline SVG charts and every image
+ * embedded as a data URI, so it opens anywhere, offline, and can be mailed as is, as long as the
+ * images total at most `EMBEDDED_BYTES`. Beyond (a 1,000-class report's grids, ImageNet-sized
+ * pictures) the page links them instead, files beside it under `assets/`, each loaded as it comes
+ * into view: base64 would make the page a third larger than its pictures and slow to open.
+ * A Content-Security-Policy lets the page run its own scripts (by hash) and nothing else.
  *
  * @example
  * ```ts
@@ -13,12 +17,16 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { AuditReport } from "../schema/report.ts";
 import { writeAtomic } from "../io/files.ts";
-import { joinHtml, safeHtml } from "./safe_html.ts";
+import type { Picture } from "./markup.ts";
+import { joinHtml, raw, type SafeHtml, safeHtml } from "./safe_html.ts";
 import { reportSections } from "./sections/mod.ts";
 import { REPORT_CSS } from "./style.ts";
 
 /** The HTML report's file name inside the report folder. */
 export const REPORT_HTML_FILE = "index.html";
+
+/** Images totalling at most this many bytes are embedded in the page; more are linked. */
+export const EMBEDDED_BYTES = 8 * 1024 * 1024;
 
 /** Every asset path the report names (images of mistakes, adversarial pairs, sanity, bias grids). */
 function assetPaths(report: AuditReport): Set<string> {
@@ -31,6 +39,39 @@ function assetPaths(report: AuditReport): Set<string> {
   if (e?.sanity) paths.add(e.sanity.figure);
   for (const c of report.bias?.classes ?? []) if (c.grid) paths.add(c.grid);
   return paths;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Width and height of a PNG, from its IHDR chunk (the first, right after the signature). */
+function pngSize(path: string, bytes: Uint8Array): { width: number; height: number } {
+  if (bytes.length < 24 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    throw new Error(`report html: asset ${path} is not a PNG file`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** The page's policy: images from data URIs and beside the page, inline styles, and only these scripts. */
+async function contentSecurityPolicy(scripts: readonly string[]): Promise<string> {
+  const hashes = await Promise.all(scripts.map(async (script) => {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script));
+    return `'sha256-${Buffer.from(digest).toString("base64")}'`;
+  }));
+  return `default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; script-src ${
+    hashes.length > 0 ? hashes.join(" ") : "'none'"
+  }`;
+}
+
+/** The sections' scripts, each its own inline element; they are ours, so as is. */
+function scriptElements(scripts: readonly string[]): SafeHtml {
+  return joinHtml(
+    scripts.map((script) => {
+      if (/<\/script/i.test(script)) throw new Error("report html: a section script must not contain </script");
+      return safeHtml`<script>${raw(script)}</script>`;
+    }),
+    "\n",
+  );
 }
 
 /**
@@ -48,20 +89,27 @@ export async function renderReportHtml(
   report: AuditReport,
   readAsset: (path: string) => Promise<Uint8Array>,
 ): Promise<string> {
-  const uris = new Map<string, string>();
-  for (const path of assetPaths(report)) {
-    uris.set(path, `data:image/png;base64,${Buffer.from(await readAsset(path)).toString("base64")}`);
+  const files = new Map<string, Uint8Array>();
+  for (const path of assetPaths(report)) files.set(path, await readAsset(path));
+  const embedded = [...files.values()].reduce((sum, bytes) => sum + bytes.length, 0) <= EMBEDDED_BYTES;
+  const pictures = new Map<string, Picture>();
+  for (const [path, bytes] of files) {
+    const src = embedded ? `data:image/png;base64,${Buffer.from(bytes).toString("base64")}` : path;
+    pictures.set(path, { src, ...pngSize(path, bytes) });
   }
   const sections = reportSections(report, (path) => {
-    const uri = uris.get(path);
-    if (uri === undefined) throw new Error(`report html: asset ${path} is shown but was not read`);
-    return uri;
+    const picture = pictures.get(path);
+    if (picture === undefined) throw new Error(`report html: asset ${path} is shown but was not read`);
+    return picture;
   });
+  const scripts = sections.flatMap((s) => (s.script === undefined ? [] : [s.script]));
+  const policy = await contentSecurityPolicy(scripts);
   const title = safeHtml`Audit of ${report.model.name}`;
   return String(safeHtml`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${policy}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
 <style>${REPORT_CSS}</style>
@@ -69,13 +117,17 @@ export async function renderReportHtml(
 <body>
 <header>
 <h1>${title}</h1>
-<p class="sub">on ${report.data.name}: ${report.accuracy.count} images · ${report.createdAt}</p>
+<p class="sub">on ${report.data.name}: ${report.accuracy.count} images · ${report.createdAt}</p>${
+    !embedded &&
+    safeHtml`\n<p class="sub">The pictures are files beside this page, under <code>assets/</code>: keep the folder together.</p>`
+  }
 </header>
 <nav><div>${sections.map((s) => safeHtml`<a href="#${s.id}">${s.title}</a>`)}</div></nav>
 <main>
 ${joinHtml(sections.map((s) => safeHtml`<section id="${s.id}">\n<h2>${s.title}</h2>\n${s.body}\n</section>`), "\n")}
 </main>
 <footer>report.json schema version ${report.schemaVersion}</footer>
+${scriptElements(scripts)}
 </body>
 </html>
 `);

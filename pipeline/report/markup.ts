@@ -34,7 +34,8 @@ export function pValue(p: number): string {
 }
 
 /**
- * A table; `keys` gives each row a `data-key` attribute, so tests and scripts can find it.
+ * A table; `keys` gives each row a `data-key` attribute, so tests and scripts can find it;
+ * `sortable` names the cell class to filter on and marks the table for sortable.ts's script.
  *
  * @example
  * ```ts
@@ -44,7 +45,7 @@ export function pValue(p: number): string {
 export function table(
   columns: readonly Column[],
   rows: readonly HtmlValue[][],
-  options: { id?: string; keys?: readonly (string | number)[]; caption?: HtmlValue } = {},
+  options: { id?: string; keys?: readonly (string | number)[]; caption?: HtmlValue; sortable?: string } = {},
 ): SafeHtml {
   const cls = (c: Column) => [c.numeric ? "num" : "", c.cell ?? ""].filter(Boolean).join(" ");
   const attr = (c: Column) => cls(c) && safeHtml` class="${cls(c)}"`;
@@ -54,8 +55,9 @@ export function table(
     return safeHtml`<tr${key}>${cells.map((cell, c) => safeHtml`<td${attr(columns[c])}>${cell}</td>`)}</tr>`;
   });
   const id = options.id && safeHtml` id="${options.id}"`;
+  const sortable = options.sortable && safeHtml` class="sortable" data-filter="${options.sortable}"`;
   const caption = options.caption ? safeHtml`<caption>${options.caption}</caption>` : "";
-  return safeHtml`<table${id}>${caption}<thead><tr>${head}</tr></thead>
+  return safeHtml`<table${id}${sortable}>${caption}<thead><tr>${head}</tr></thead>
 <tbody>
 ${joinHtml(body, "\n")}
 </tbody></table>`;
@@ -100,7 +102,24 @@ export function figure(body: HtmlValue, caption: HtmlValue): SafeHtml {
   return safeHtml`<figure>${body}<figcaption>${caption}</figcaption></figure>`;
 }
 
-/** An `<img>` of a data URI, with `alt` text. */
-export function img(dataUri: string, alt: string): SafeHtml {
-  return safeHtml`<img src="${dataUri}" alt="${alt}">`;
+/** A picture on the page: its source (a data URI, or a path beside the page) and its size in pixels. */
+export interface Picture {
+  src: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * An `<img>` of a picture, with `alt` text. Its width and height are given, so the page is laid out
+ * before any image is decoded, and it loads lazily: only once it is (nearly) in view, which keeps
+ * closed rows and far sections from loading at open.
+ *
+ * @example
+ * ```ts
+ * img({ src: "assets/bias-3.png", width: 208, height: 16 }, "prototypes of class 3");
+ * ```
+ */
+export function img(picture: Picture, alt: string): SafeHtml {
+  const { src, width, height } = picture;
+  return safeHtml`<img src="${src}" width="${width}" height="${height}" alt="${alt}" loading="lazy" decoding="async">`;
 }

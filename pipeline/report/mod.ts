@@ -1,7 +1,7 @@
 /**
  * The HTML report's door: `index.html` rendered from an audit report, self-contained (inline CSS,
- * SVG charts drawn with Observable Plot, images as data URIs), its charts, and the `safeHtml` template
- * that escapes whatever the page shows.
+ * SVG charts drawn with Observable Plot, images as data URIs, or beside it once they are many), its
+ * charts, and the `safeHtml` template that escapes whatever the page shows.
  *
  * @example
  * ```ts

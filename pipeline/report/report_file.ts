@@ -19,6 +19,20 @@ import { type AuditReport, AuditReportSchema } from "../schema/report.ts";
 /** The report's file name inside the output folder. */
 export const REPORT_FILE = "report.json";
 
+/**
+ * A pretty-printed array of numbers: "[", a line per number, "]". A JSON string cannot hold a raw
+ * line break, so this never matches inside one.
+ */
+const NUMBER_ARRAY = /\[\n\s*-?\d[\d.eE+-]*(?:,\n\s*-?\d[\d.eE+-]*)*\n\s*\]/g;
+
+/**
+ * The report as text: indented for people, but each array of numbers on one line (a confusion
+ * row, an image's top-5), which keeps a 1,000-class report a third of the size.
+ */
+function reportJson(report: AuditReport): string {
+  return JSON.stringify(report, null, 1).replace(NUMBER_ARRAY, (array) => array.replace(/\s+/g, "")) + "\n";
+}
+
 /** Throws an InputError when `dir` already holds a report and `force` is not set. */
 export async function assertReportWritable(dir: string, force: boolean): Promise<void> {
   const path = join(dir, REPORT_FILE);
@@ -46,7 +60,7 @@ export async function writeReport(dir: string, report: AuditReport, options: { f
   await assertReportWritable(dir, options.force);
   await Deno.mkdir(dir, { recursive: true });
   const path = join(dir, REPORT_FILE);
-  await writeAtomic(path, new TextEncoder().encode(JSON.stringify(parsed.data, null, 1) + "\n"));
+  await writeAtomic(path, new TextEncoder().encode(reportJson(parsed.data)));
   return path;
 }
 

@@ -75,8 +75,22 @@ img { image-rendering: pixelated; }
 .card dt { color: var(--muted); }
 .card dd { margin: 0; }
 .card p { margin: 4px 0; font-size: 0.9rem; }
-.bias-class { border-top: 1px solid var(--line); padding-top: 4px; }
+.bias-class { border-top: 1px solid var(--line); }
 .bias-class.flagged h3 .name { color: #b42318; }
+.bias-class summary { color: inherit; margin: 6px 0; }
+.bias-class summary h3 { display: inline; margin: 0 8px 0 0; }
+.counts { font-size: 0.85rem; }
+/* Grids are a row of thumbnails: at least legible, at most as wide as the column and a few lines tall. */
+.bias-class figure > img { min-height: 64px; max-height: 180px; width: auto; }
+/* Long tables scroll in a box of their own, heading kept in view. */
+.scroll { max-height: 70vh; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
+.scroll table { margin: 0; width: 100%; }
+.scroll thead th { position: sticky; top: 0; background: var(--bg); }
+.table-tools { display: flex; gap: 10px; align-items: center; }
+.table-tools input { font: inherit; padding: 3px 8px; border: 1px solid var(--line); border-radius: 6px; min-width: 220px; }
+th button { font: inherit; font-weight: 600; color: var(--accent); background: none; border: 0; padding: 0; cursor: pointer; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; }
 /* Pictures keep their aspect ratio: never stretched in one direction only. */
 figure > img { max-width: 100%; height: auto; }
 .warnings li { color: #93370d; }

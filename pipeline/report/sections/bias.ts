@@ -1,6 +1,7 @@
 /**
  * The biases section: MMD-critic prototypes and criticisms per predicted class, the group findings
- * and MMD tests behind a flag, flagged classes first.
+ * and MMD tests behind a flag, flagged classes first. Each class is a row that folds (`<details>`):
+ * with many classes only the flagged ones are open, and a folded class's grid loads when opened.
  *
  * @example
  * ```ts
@@ -16,6 +17,9 @@ import type { BiasClass } from "../../schema/bias.ts";
 import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Embed, Section } from "./section.ts";
+
+/** Up to this many classes every class is shown open; beyond, only the flagged ones. */
+const OPEN_CLASSES = 30;
 
 function groupFindings(c: BiasClass): SafeHtml | null {
   if (!c.groups || c.groups.length === 0) return null;
@@ -80,14 +84,25 @@ function listOrNone(items: readonly SafeHtml[]): SafeHtml | string {
   return items.length > 0 ? joinHtml(items, ", ") : "none";
 }
 
-function biasClass(c: BiasClass, embed: Embed): SafeHtml {
+/** "1 prototype", "3 prototypes". */
+function amount(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+function biasClass(c: BiasClass, embed: Embed, open: boolean): SafeHtml {
   const flag = c.flagged &&
     safeHtml` ${badge("flagged", "bad")} ${joinHtml(c.flaggedGroups.map((g) => badge(g, "warn")), " ")}`;
   const criticisms = c.criticisms.map((e) =>
     safeHtml`${example(e)} <span class="muted">witness ${fixed(e.witness, 3)}</span>`
   );
+  const counts = `${c.poolSize} predicted · ${amount(c.prototypes.length, "prototype")} · ${
+    amount(c.criticisms.length, "criticism")
+  }`;
   return safeHtml`<article class="bias-class${c.flagged && " flagged"}" data-class="${c.label}">
-<h3><span class="name">${c.name}</span> <span class="muted">#${c.label}</span>${flag}</h3>
+<details${
+    open && " open"
+  }><summary><h3><span class="name">${c.name}</span> <span class="muted">#${c.label}</span>${flag}</h3>
+<span class="muted counts">${counts}</span></summary>
 <p>${c.poolSize} images predicted as this class${c.sigma !== null && `; RBF sigma ${fixed(c.sigma, 3)}`}.</p>
 ${
     c.grid &&
@@ -100,7 +115,16 @@ ${
 <strong>Criticisms:</strong> ${listOrNone(criticisms)}</p>
 ${groupFindings(c)}
 ${mmdTests(c)}
+</details>
 </article>`;
+}
+
+/** How a long list of classes is shown: which are open. */
+function classesNote(classes: readonly BiasClass[]): SafeHtml | null {
+  if (classes.length <= OPEN_CLASSES) return null;
+  const flagged = classes.filter((c) => c.flagged).length;
+  return safeHtml`<p class="muted">${classes.length} classes, ${flagged} flagged: flagged classes first and open, the others
+folded (a class's grid loads when it is opened).</p>`;
 }
 
 /**
@@ -110,13 +134,14 @@ ${mmdTests(c)}
  * ```ts
  * import type { AuditReport } from "../../schema/report.ts";
  * declare const bias: NonNullable<AuditReport["bias"]>;
- * const body = biasSection(bias, (path) => `data:image/png;base64,${path}`).body;
+ * const body = biasSection(bias, (path) => ({ src: path, width: 208, height: 16 })).body;
  * ```
  */
 export function biasSection(bias: NonNullable<AuditReport["bias"]>, embed: Embed): Section {
   const s = bias.settings;
   // Flagged classes first: they are what the reader came for.
   const classes = [...bias.classes].sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.label - b.label);
+  const openAll = classes.length <= OPEN_CLASSES;
   return {
     id: "bias",
     title: "Biases",
@@ -129,6 +154,7 @@ ${s.prototypes}, criticisms ${s.criticisms}. ${
 ${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
 (${s.significance}).`
       }</p>
-${joinHtml(classes.map((c) => biasClass(c, embed)), "\n")}`,
+${classesNote(classes)}
+${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}`,
   };
 }

@@ -96,7 +96,7 @@ function mistakeCards(report: AuditReport, explanations: Explanations, embed: Em
  * ```ts
  * import type { AuditReport } from "../../schema/report.ts";
  * declare const report: AuditReport;
- * const body = mistakesSection(report, (path) => `data:image/png;base64,${path}`).body;
+ * const body = mistakesSection(report, (path) => ({ src: path, width: 32, height: 32 })).body;
  * ```
  */
 export function mistakesSection(report: AuditReport, embed: Embed): Section {

@@ -1,14 +1,16 @@
 /**
- * The sections of the HTML report, one module each, from an audit report to safe HTML. Images come
- * as data URIs from `embed`, so a section never touches the file system.
+ * The sections of the HTML report, one module each, from an audit report to safe HTML (and, where a
+ * section needs one, its script). Images come as pictures from `embed`, so a section never touches
+ * the file system.
  *
  * @example
  * ```ts
  * import type { AuditReport } from "../../schema/report.ts";
  * import { safeHtml } from "../safe_html.ts";
  * declare const report: AuditReport;
- * declare const dataUris: Map<string, string>;
- * const sections = reportSections(report, (path) => dataUris.get(path)!);
+ * import type { Picture } from "../markup.ts";
+ * declare const pictures: Map<string, Picture>;
+ * const sections = reportSections(report, (path) => pictures.get(path)!);
  * const nav = safeHtml`<nav>${sections.map((s) => safeHtml`<a href="#${s.id}">${s.title}</a>`)}</nav>`;
  * ```
  */

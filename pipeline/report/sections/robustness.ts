@@ -57,7 +57,7 @@ function minEpsilonFigure(report: AuditReport): SafeHtml {
  * ```ts
  * import type { AuditReport } from "../../schema/report.ts";
  * declare const report: AuditReport;
- * const body = robustnessSection(report, (path) => `data:image/png;base64,${path}`).body;
+ * const body = robustnessSection(report, (path) => ({ src: path, width: 32, height: 32 })).body;
  * ```
  */
 export function robustnessSection(report: AuditReport, embed: Embed): Section {

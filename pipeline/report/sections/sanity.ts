@@ -6,7 +6,7 @@
  * ```ts
  * import type { Explanations } from "./section.ts";
  * declare const sanity: NonNullable<Explanations["sanity"]>;
- * const { id, body } = sanitySection(sanity, (path) => `data:image/png;base64,${path}`); // "sanity"
+ * const { id, body } = sanitySection(sanity, (path) => ({ src: path, width: 32, height: 32 })); // "sanity"
  * ```
  */
 import { type Column, figure, fixed, img, table } from "../markup.ts";

@@ -19,6 +19,8 @@ import { type HtmlValue, joinHtml, type SafeHtml, safeHtml } from "../safe_html.
 import type { Section } from "./section.ts";
 
 const SHA_PREFIX = 12;
+/** The summary names at most this many flagged classes; the biases section lists them all. */
+const FLAGGED_LISTED = 20;
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|warp|software/i;
 
 function adapterText(report: AuditReport): SafeHtml {
@@ -83,13 +85,14 @@ function flaggedBias(bias: AuditReport["bias"]): SafeHtml {
   const flagged = bias?.classes.filter((c) => c.flagged) ?? [];
   if (bias === null) return safeHtml`<p class="muted">Bias stage skipped.</p>`;
   if (flagged.length === 0) return safeHtml`<p>No class flagged.</p>`;
+  const more = flagged.length - FLAGGED_LISTED;
   return safeHtml`<ul class="flagged">${
-    flagged.map((c) =>
+    flagged.slice(0, FLAGGED_LISTED).map((c) =>
       safeHtml`<li data-class="${c.label}"><span class="name">${c.name}</span> <span class="muted">(groups: ${
         joinHtml(c.flaggedGroups, ", ")
       })</span></li>`
     )
-  }</ul>`;
+  }</ul>${more > 0 && safeHtml`<p class="muted">and ${more} more, in <a href="#bias">Biases</a>.</p>`}`;
 }
 
 /**
