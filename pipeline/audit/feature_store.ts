@@ -85,7 +85,7 @@ export function planFeatures(sizes: {
  * ```
  */
 export function describeFeaturePlan(plan: FeaturePlan): string {
-  const mib = (bytes: number) => `${(bytes / MIB).toFixed(bytes < 10 * MIB ? 1 : 0)} MiB`;
+  const mib = (bytes: number) => `${bytes < 10 * MIB ? (bytes / MIB).toPrecision(3) : (bytes / MIB).toFixed(0)} MiB`;
   const where = plan.spills
     ? `budget ${mib(plan.budgetBytes)}: spilled to disk beyond it`
     : `budget ${mib(plan.budgetBytes)}: held in memory`;
