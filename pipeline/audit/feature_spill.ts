@@ -34,10 +34,9 @@ export class FeatureSpill {
 
   /** Writes the rows, in order, as the next segment; a row's position there is its index. Returns the segment. */
   async write(rows: readonly Float32Array[]): Promise<number> {
-    const out = new Float32Array(rows.length * this.width);
-    rows.forEach((row, i) => out.set(row, i * this.width));
     const segment = this.#segments++;
-    await writeAtomic(join(this.dir, segmentName(segment)), new Uint8Array(out.buffer));
+    const bytes = rows.map((row) => new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
+    await writeAtomic(join(this.dir, segmentName(segment)), bytes);
     return segment;
   }
 

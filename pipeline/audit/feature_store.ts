@@ -108,11 +108,45 @@ interface Reservoir {
   seen: number;
   /** The table row in each slot. */
   rows: number[];
-  /** The features of the slots held in memory. */
-  held: Map<number, Float32Array>;
+  /** The slots held in memory, and their rows of the arena. */
+  held: Map<number, number>;
   /** Where on disk the other slots' features are. */
   segment: number[];
   position: number[];
+}
+
+/**
+ * The held rows: fixed rows in blocks of at most 8 MiB, allocated as they fill and reused after
+ * each spill, never more than `capacity` rows in all (so memory stays within the budget, with no
+ * garbage of evicted or spilled rows waiting for the collector).
+ */
+class RowArena {
+  #blocks: Float32Array[] = [];
+  #blockRows: number;
+  used = 0;
+
+  constructor(readonly width: number, readonly capacity: number) {
+    this.#blockRows = Math.max(1, Math.min(capacity, Math.floor(8 * MIB / (4 * width))));
+  }
+
+  /** A free row's number. */
+  take(): number {
+    if (this.used === this.#blocks.length * this.#blockRows) {
+      const rows = Math.min(this.#blockRows, this.capacity - this.used);
+      this.#blocks.push(new Float32Array(rows * this.width));
+    }
+    return this.used++;
+  }
+
+  row(i: number): Float32Array {
+    const block = this.#blocks[Math.floor(i / this.#blockRows)], at = (i % this.#blockRows) * this.width;
+    return block.subarray(at, at + this.width);
+  }
+
+  /** Every row free again. */
+  clear(): void {
+    this.used = 0;
+  }
 }
 
 /** The bounded feature store of the batch pass (see the module's comment). */
@@ -120,7 +154,7 @@ export class FeatureStore {
   #classes = new Map<number, Reservoir>();
   #random: () => number;
   #row = 0;
-  #heldRows = 0;
+  #arena: RowArena;
   #peakRows = 0;
   #spill: FeatureSpill | null;
 
@@ -129,6 +163,7 @@ export class FeatureStore {
     this.#random = mulberry32(seed ^ 0xfea7);
     if (plan.spills && spillDir === null) throw new Error("features: the store exceeds its budget and has no folder");
     this.#spill = spillDir === null ? null : new FeatureSpill(spillDir, plan.width);
+    this.#arena = new RowArena(plan.width, Math.max(1, Math.floor(plan.budgetBytes / (4 * plan.width))));
   }
 
   /** The next batch's feature rows ([predictions, width]); null when the batch has none. */
@@ -144,12 +179,12 @@ export class FeatureStore {
       kept.seen++;
       if (slot >= rowsPerClass) continue;
       if (!kept.held.has(slot)) {
-        if ((this.#heldRows + 1) * width * 4 > this.plan.budgetBytes && this.#heldRows > 0) await this.#flush();
-        this.#heldRows++;
-        this.#peakRows = Math.max(this.#peakRows, this.#heldRows);
+        if (this.#arena.used === this.#arena.capacity) await this.#flush();
+        kept.held.set(slot, this.#arena.take());
+        this.#peakRows = Math.max(this.#peakRows, this.#arena.used);
       }
       kept.rows[slot] = row;
-      kept.held.set(slot, rows.slice(i * width, (i + 1) * width));
+      this.#arena.row(kept.held.get(slot)!).set(rows.subarray(i * width, (i + 1) * width));
     }
   }
 
@@ -157,14 +192,14 @@ export class FeatureStore {
   async #flush(): Promise<void> {
     if (!this.#spill) throw new Error("features: the store exceeds its budget and has no folder");
     const order = [...this.#classes.entries()].sort((a, b) => a[0] - b[0]).map(([, kept]) => kept);
-    const rows = order.flatMap((kept) => [...kept.held.values()]);
+    const rows = order.flatMap((kept) => [...kept.held.values()].map((i) => this.#arena.row(i)));
     const segment = await this.#spill.write(rows);
     let position = 0;
     for (const kept of order) {
       for (const slot of kept.held.keys()) [kept.segment[slot], kept.position[slot]] = [segment, position++];
       kept.held.clear();
     }
-    this.#heldRows = 0;
+    this.#arena.clear();
   }
 
   /** What the store did, so far. */
@@ -188,7 +223,7 @@ export class FeatureStore {
     kept.sort((a, b) => a.row - b.row);
     const slots = new Int32Array(predictions.length).fill(-1);
     kept.forEach((k, i) => (slots[k.row] = i));
-    const spill = this.#spill;
+    const [spill, arena] = [this.#spill, this.#arena];
     return {
       count: predictions.length,
       width,
@@ -205,7 +240,7 @@ export class FeatureStore {
         wanted.forEach((s, i) => {
           const { slot, of } = kept[s];
           const held = of.held.get(slot);
-          if (held) out.set(held, i * width);
+          if (held !== undefined) out.set(arena.row(held), i * width);
           else onDisk.push(i);
         });
         if (onDisk.length === 0) return out;
