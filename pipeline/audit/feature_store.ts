@@ -6,8 +6,9 @@
  *   seeded), so each class holds a uniform sample of its pool whatever the set's size. This bounds
  *   the bias stage's time: MMD-critic's Gram work grows with the square of a class's rows
  *   (bias/mmd_critic.ts, mmdCriticWorkBound).
- * - memory: at most `budgetBytes` of feature rows are held; when the next row would exceed it, the
- *   held rows go to disk as one segment (feature_spill.ts) and memory starts again from empty.
+ * - memory: at most `budgetBytes` of feature rows are held, in an arena of reused rows; when the
+ *   next row would exceed it, the held rows go to disk as one segment (feature_spill.ts) and the
+ *   arena starts again from empty. The bias stage then reads the rows back one class at a time.
  *
  * Which rows are kept depends on the seed and the predictions only, never on the budget: the
  * reservoir keeps row numbers, and the budget decides only where each kept row's features lie.
@@ -21,7 +22,7 @@
  * console.error(describeFeaturePlan(plan));
  * const store = new FeatureStore(plan, "flatten", 1, "audit-report/partial");
  * await store.add(rows, predictions);
- * const table = await store.finish(predictions);
+ * const table = store.finish(predictions);
  * ```
  */
 import { mmdCriticWorkBound } from "../bias/mmd_critic.ts";
@@ -87,11 +88,13 @@ export function planFeatures(sizes: {
 export function describeFeaturePlan(plan: FeaturePlan): string {
   const mib = (bytes: number) => `${bytes < 10 * MIB ? (bytes / MIB).toPrecision(3) : (bytes / MIB).toFixed(0)} MiB`;
   const where = plan.spills
-    ? `budget ${mib(plan.budgetBytes)}: spilled to disk beyond it`
+    ? `budget ${mib(plan.budgetBytes)}: rows beyond it go to disk`
     : `budget ${mib(plan.budgetBytes)}: held in memory`;
+  const work = plan.multiplyAdds < 1e12
+    ? `${(plan.multiplyAdds / 1e9).toPrecision(3)} G`
+    : `${(plan.multiplyAdds / 1e12).toPrecision(3)} T`;
   return `bias stage: <= ${plan.rowsPerClass} feature rows per class x ${plan.classes} classes x ${plan.width} wide, ` +
-    `<= ${plan.rows} rows = ${mib(plan.bytes)} (${where}); ` +
-    `MMD-critic <= ${(plan.multiplyAdds / 1e9).toPrecision(3)} G multiply-adds`;
+    `<= ${plan.rows} rows = ${mib(plan.bytes)} (${where}); MMD-critic <= ${work} multiply-adds`;
 }
 
 /** What the store did with its plan. */
