@@ -9,7 +9,6 @@
  * import type { Manifest } from "../model/manifest.ts";
  * import { AssetWriter } from "./assets.ts";
  * import type { AuditContext } from "./gpu_batch.ts";
-import type { StoredFeatures } from "./feature_store.ts";
  * import type { AuditResults } from "./run_audit.ts";
  * declare const ctx: AuditContext, source: DataSource, results: AuditResults, manifest: Manifest;
  * const settings: BiasSettings = { prototypes: 8, criticisms: 4, method: "gradient", seed: 0 };

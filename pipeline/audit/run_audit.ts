@@ -64,7 +64,7 @@ export interface AuditSettings {
 export interface RunAuditHooks {
   /** After each batch: images done, and the stage now running within the batch. */
   progress?(done: number, stage: string): void;
-  /** Where finished batches go (and come back from, when resuming). */
+  /** Where finished batches go (and come back from, when resuming), and feature rows beyond their budget. */
   chunks?: ChunkStore;
   /** When aborted, the loop stops after the batch in flight; the results are then null. */
   signal?: AbortSignal;
