@@ -47,6 +47,7 @@ const command = {
     groups: option.groups.meta({ value: "FILE" }),
     "feature-node": option.featureNode.meta({ value: "NAME" }),
     "features-per-class": numberFlag(option.featuresPerClass),
+    "feature-budget-mb": numberFlag(option.featureBudgetMb),
     hierarchy: option.hierarchy.meta({ value: "FILE|wordnet" }),
     "superclass-depth": numberFlag(option.superclassDepth),
     "real-labels": option.realLabels.meta({ value: "real.json" }),

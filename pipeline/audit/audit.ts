@@ -22,6 +22,7 @@ import { readRealLabels } from "../data/real_labels.ts";
 import { defaultFeatureNode } from "../explain/features.ts";
 import { SALIENCY_METHODS } from "../explain/saliency.ts";
 import { InputError } from "../io/input_error.ts";
+import { sizeOf } from "../io/size_of.ts";
 import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
@@ -35,6 +36,7 @@ import { PGD_DEFAULTS, type PgdSettings } from "./attacks.ts";
 import { batchedCount } from "./batches.ts";
 import { biasAudit } from "./bias_audit.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
+import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
@@ -44,6 +46,9 @@ import { type AuditSettings, runAudit } from "./run_audit.ts";
 
 /** Images attacked by default: a seeded sample this size keeps the default audit to minutes here. */
 export const DEFAULT_ATTACK_SAMPLE = 512;
+
+/** Feature rows held in memory by default: 1 GiB, ImageNet's validation set at 2,048 wide (400 MiB) fits. */
+export const DEFAULT_FEATURE_BUDGET_MB = 1024;
 
 const count = z.number().int().min(0);
 
@@ -82,8 +87,10 @@ export const AuditOptionsSchema = z.object({
   groups: z.string().min(1).optional(),
   /** The node whose activations are the features (default: the final dense's input). */
   featureNode: z.string().min(1).optional(),
-  /** Feature rows kept per predicted class at most. */
+  /** Feature rows kept per predicted class at most: bounds the bias stage's time. */
   featuresPerClass: z.number().int().min(2).default(2048),
+  /** Mebibytes of feature rows held in memory at most; the rows beyond go to disk under OUT/partial. */
+  featureBudgetMb: z.number().positive().default(DEFAULT_FEATURE_BUDGET_MB),
   /** The class hierarchy file, or "wordnet": WordNet 3.0 over the model's wnids (default: the model's file, else flat). */
   hierarchy: z.string().min(1).optional(),
   superclassDepth: z.number().int().min(1).default(1),
@@ -118,6 +125,8 @@ interface ResolvedAudit {
   hierarchyName: string;
   /** null when the bias stage is skipped. */
   featureNode: string | null;
+  /** The feature store's bounds; null when the bias stage is skipped. */
+  featurePlan: FeaturePlan | null;
 }
 
 /** The batch pass's settings. */
@@ -138,7 +147,7 @@ function runSettings(r: ResolvedAudit): AuditSettings {
     attackSample: r.attackSample,
     seed: options.seed,
     featureNode: r.featureNode,
-    featuresPerClass: options.featuresPerClass,
+    featurePlan: r.featurePlan,
   };
 }
 
@@ -251,6 +260,14 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
     hierarchyName,
     featureNode,
+    featurePlan: featureNode === null ? null : planFeatures({
+      classes: model.manifest.classes.length,
+      width: sizeOf(exec.shapes(1).get(featureNode)!.slice(1)),
+      rowsPerClass: options.featuresPerClass,
+      images: total,
+      budgetBytes: options.featureBudgetMb * 2 ** 20,
+      picks: options.prototypes + options.criticisms,
+    }),
   };
   using folder = await claimOutFolder(options.out, {
     flag: "--out",
@@ -269,6 +286,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     force: options.force,
   });
 
+  if (resolved.featurePlan) hooks.notice?.(describeFeaturePlan(resolved.featurePlan));
   const batches = hooks.stage?.("batches", total);
   const results = await runAudit(ctx, source, hierarchy, { ...runSettings(resolved), realLabels }, {
     progress: (done, step) => batches?.update(done, step),
@@ -306,7 +324,14 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
       source,
       features,
       model.manifest.classes,
-      { prototypes: options.prototypes, criticisms: options.criticisms, groups, method, seed },
+      {
+        prototypes: options.prototypes,
+        criticisms: options.criticisms,
+        groups,
+        method,
+        seed,
+        store: results.featureStore,
+      },
       assets,
     ));
   const report = buildReport(results, { explanations, bias }, {

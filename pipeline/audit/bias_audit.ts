@@ -27,6 +27,7 @@ import type { SaliencyMethod } from "../explain/saliency.ts";
 import type { AssetWriter } from "./assets.ts";
 import { gatherImages } from "./gather.ts";
 import type { AuditContext } from "./gpu_batch.ts";
+import type { StoredFeatures } from "./feature_store.ts";
 import { sizeOf } from "../io/size_of.ts";
 
 export interface BiasSettings {
@@ -36,6 +37,8 @@ export interface BiasSettings {
   /** Saliency method of the mean prototype saliency. */
   method: SaliencyMethod;
   seed: number;
+  /** What the audit's feature store kept and where, for the report's settings. */
+  store?: StoredFeatures | null;
 }
 
 /** Runs the bias stage over the feature store and writes each class's picture. */
@@ -54,6 +57,7 @@ export async function biasAudit(
     groups: settings.groups,
     saliency: { exec: ctx.exec, images, options: { method: settings.method, inputRange: ctx.range } },
   }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
+  if (settings.store) report.settings.featureStore = storeSettings(settings.store);
   // Every class's pictures from one more pass over the source, not one per class.
   const picks = report.classes.flatMap((c) => [...c.prototypes, ...c.criticisms].map((e) => e.index));
   const pixels = await images(picks);
@@ -72,4 +76,21 @@ export async function biasAudit(
     entry.grid = await assets.png(`class-${entry.label}`, png);
   }
   return report;
+}
+
+/** The store's plan and outcome as the report's settings record them. */
+function storeSettings(store: StoredFeatures): NonNullable<BiasReport["settings"]["featureStore"]> {
+  const mib = (bytes: number) => bytes / 2 ** 20;
+  return {
+    rowsPerClass: store.rowsPerClass,
+    featureWidth: store.width,
+    classes: store.classes,
+    maxRows: store.rows,
+    maxMb: mib(store.bytes),
+    budgetMb: mib(store.budgetBytes),
+    spilled: store.spilled,
+    keptRows: store.keptRows,
+    peakHeldMb: mib(store.peakHeldBytes),
+    multiplyAddsBound: store.multiplyAdds,
+  };
 }

@@ -21,6 +21,7 @@ import { isAtomicTemp, pathExists, writeAtomic } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 import { removeOwnFiles } from "../io/out_folder.ts";
 import type { ImagePrediction } from "./evaluate.ts";
+import { isSpillFile } from "./feature_spill.ts";
 import type { BatchRobustness } from "./robustness.ts";
 
 /** The folder, inside the report folder, that holds a run's finished batches until the report is written. */
@@ -59,8 +60,9 @@ export interface Chunk {
 
 const chunkName = (batch: number) => `batch-${String(batch).padStart(6, "0")}.json`;
 
-/** The files of `partial/` this tool writes: chunks, run.json and their temporary files. Others stay. */
-const isOwnFile = (name: string) => /^batch-\d{6}\.json$/.test(name) || name === RUN_FILE || isAtomicTemp(name);
+/** The files of `partial/` this tool writes: chunks, run.json, spilled features and temporary files. Others stay. */
+const isOwnFile = (name: string) =>
+  /^batch-\d{6}\.json$/.test(name) || name === RUN_FILE || isSpillFile(name) || isAtomicTemp(name);
 
 /** The refusal of --resume when `outDir` holds no partial audit. */
 export const nothingToResume = (outDir: string) =>
@@ -153,7 +155,10 @@ export class ChunkStore {
     this.completed++;
   }
 
-  /** Removes the chunks once the report that summarises them is written (and the folder, unless others' files are there). */
+  /**
+   * Removes the chunks and the spilled features once the report that summarises them is written
+   * (and the folder, unless others' files are there).
+   */
   async remove(): Promise<void> {
     await removeOwnFiles(this.dir, isOwnFile);
   }

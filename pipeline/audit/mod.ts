@@ -18,6 +18,7 @@ export {
   type AuditOutcome,
   type AuditStage,
   DEFAULT_ATTACK_SAMPLE,
+  DEFAULT_FEATURE_BUDGET_MB,
   type StageProgress,
 } from "./audit.ts";
 export {
@@ -33,6 +34,14 @@ export { AssetWriter } from "./assets.ts";
 export { biasAudit, type BiasSettings } from "./bias_audit.ts";
 export { type Chunk, ChunkStore, PARTIAL_DIR } from "./chunks.ts";
 export { explainAudit, type ExplainSettings, type Explanations } from "./explain_stage.ts";
+export { FeatureSpill } from "./feature_spill.ts";
+export {
+  describeFeaturePlan,
+  type FeaturePlan,
+  FeatureStore,
+  planFeatures,
+  type StoredFeatures,
+} from "./feature_store.ts";
 export { gatherImages } from "./gather.ts";
 export { batchedCount, type BatchOptions, type ImageBatch, imageBatches } from "./batches.ts";
 export {

@@ -30,6 +30,7 @@ import { batchedCount, imageBatches } from "./batches.ts";
 import { type Chunk, ChunkStore } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+import { type FeaturePlan, FeatureStore, type StoredFeatures } from "./feature_store.ts";
 import { flipBrackets } from "./min_epsilon.ts";
 import type { Judgments } from "../schema/review.ts";
 import { classifyMistakes, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
@@ -41,7 +42,6 @@ import {
   type RobustnessSettings,
   type RobustnessSummary,
 } from "./robustness.ts";
-import { sizeOf } from "../io/size_of.ts";
 import { type HierarchyFigures, hierarchyFigures } from "./severity.ts";
 
 export interface AuditSettings {
@@ -58,8 +58,8 @@ export interface AuditSettings {
   seed: number;
   /** The node whose activations are the features of the bias stage; null collects none. */
   featureNode: string | null;
-  /** Feature rows kept per predicted class at most (a seeded uniform sample beyond it). */
-  featuresPerClass: number;
+  /** The feature store's bounds (feature_store.ts); null when featureNode is. */
+  featurePlan: FeaturePlan | null;
   /** Human judgments of mistakes, by example index (the review tool's output). */
   judgments?: Judgments;
   /** Each image's valid labels (ImageNet-ReaL), for the ReaL accuracy and the "other object" mistakes. */
@@ -70,7 +70,7 @@ export interface AuditSettings {
 export interface RunAuditHooks {
   /** After each batch: images done, and the stage now running within the batch. */
   progress?(done: number, stage: string): void;
-  /** Where finished batches go (and come back from, when resuming). */
+  /** Where finished batches go (and come back from, when resuming), and feature rows beyond their budget. */
   chunks?: ChunkStore;
   /** When aborted, the loop stops after the batch in flight; the results are then null. */
   signal?: AbortSignal;
@@ -97,6 +97,8 @@ export interface AuditResults {
   flipped: FlippedImage[];
   /** One row per image, in data order; null without a feature node. */
   features: FeatureTable | null;
+  /** What the feature store kept and where; null without a feature node. */
+  featureStore: StoredFeatures | null;
   /** Seconds spent per stage, summed over batches (replayed batches count under "resumed"). */
   timings: Record<string, number>;
 }
@@ -117,7 +119,10 @@ export async function runAudit(
 ): Promise<AuditResults | null> {
   const evaluation = new EvaluationAccumulator(hierarchy.classes);
   const robustness = new RobustnessAccumulator(settings.robustness, hierarchy, ctx.range[1] - ctx.range[0]);
-  const features = new FeatureStore(ctx, settings.featureNode, settings.featuresPerClass, settings.seed);
+  const { featureNode, featurePlan } = settings;
+  const features = featureNode !== null && featurePlan
+    ? new FeatureStore(featurePlan, featureNode, settings.seed, hooks.chunks?.dir ?? null)
+    : null;
   const flipped: FlippedImage[] = [];
   const clock = new StageClock("data");
   const total = batchedCount(source, settings.limit);
@@ -127,9 +132,9 @@ export async function runAudit(
     clock.enter(stage);
     hooks.progress?.(done, stage);
   };
-  const take = (chunk: Chunk) => {
+  const take = async (chunk: Chunk) => {
     evaluation.add(chunk.predictions);
-    features.add(chunk.features, chunk.predictions);
+    await features?.add(chunk.features, chunk.predictions);
     if (chunk.robustness) {
       robustness.add(chunk.robustness);
       if (flipped.length < KEEP_FLIPPED) flipped.push(...flippedImages(chunk.robustness, settings.robustness));
@@ -147,7 +152,7 @@ export async function runAudit(
     if (hooks.signal?.aborted) return null;
     if (hooks.chunks && b < hooks.chunks.completed) {
       enter("resumed");
-      take(await hooks.chunks.read(b++));
+      await take(await hooks.chunks.read(b++));
       enter("data");
       continue;
     }
@@ -166,7 +171,7 @@ export async function runAudit(
     const chunk = { batch: b++, predictions, robustness: batchRobustness, features: rows };
     enter("save");
     await hooks.chunks?.write(chunk);
-    take(chunk);
+    await take(chunk);
     enter("data"); // reading and uploading the next batch
   }
   clock.enter("done");
@@ -184,7 +189,8 @@ export async function runAudit(
     hierarchy: hierarchy.maxDepth >= 2 ? hierarchyFigures(preds, hierarchy) : null,
     robustness: robustness.finish(),
     flipped: flipped.slice(0, KEEP_FLIPPED),
-    features: features.finish(preds),
+    features: features?.finish(preds) ?? null,
+    featureStore: features?.stored ?? null,
     timings: clock.seconds,
   };
 }
@@ -214,62 +220,6 @@ function flippedImages(batch: BatchRobustness, settings: RobustnessSettings): Fl
     const bracket = brackets[i];
     return bracket ? [{ index, label: batch.labels[i], epsilon: bracket.hi }] : [];
   });
-}
-
-/**
- * The bias stage's feature store, bounded per predicted class: the first `capacity` rows of a class
- * are kept, then each later one replaces a random kept row with probability capacity / rows seen
- * (reservoir sampling, seeded), so each class holds a uniform sample of its pool whatever the set's
- * size. Index, label and prediction are kept for every row (the group rates need them all).
- */
-class FeatureStore {
-  #classes = new Map<number, { seen: number; rows: number[]; features: Float32Array[] }>();
-  #random: () => number;
-  #row = 0;
-
-  constructor(readonly ctx: AuditContext, readonly node: string | null, readonly capacity: number, seed: number) {
-    this.#random = mulberry32(seed ^ 0xfea7);
-  }
-
-  add(rows: Float32Array | null, predictions: readonly ImagePrediction[]): void {
-    if (this.node === null || !rows) return;
-    const width = rows.length / predictions.length;
-    predictions.forEach((p, i) => {
-      const row = this.#row++;
-      const kept = this.#classes.get(p.top[0]) ?? { seen: 0, rows: [], features: [] };
-      this.#classes.set(p.top[0], kept);
-      const slot = kept.seen < this.capacity ? kept.seen : Math.floor(this.#random() * (kept.seen + 1));
-      kept.seen++;
-      if (slot >= this.capacity) return;
-      kept.rows[slot] = row;
-      kept.features[slot] = rows.slice(i * width, (i + 1) * width);
-    });
-  }
-
-  finish(predictions: readonly ImagePrediction[]): FeatureTable | null {
-    if (this.node === null) return null;
-    const { exec } = this.ctx;
-    const width = sizeOf(exec.shapes(1).get(this.node)!.slice(1));
-    const kept = [...this.#classes.values()].flatMap((c) => c.rows.map((row, k) => ({ row, features: c.features[k] })));
-    kept.sort((a, b) => a.row - b.row);
-    const features = new Float32Array(kept.length * width);
-    const slots = new Int32Array(predictions.length).fill(-1);
-    kept.forEach((k, slot) => {
-      features.set(k.features, slot * width);
-      slots[k.row] = slot;
-    });
-    return {
-      count: predictions.length,
-      width,
-      classes: exec.outputShape(1)[1],
-      node: this.node,
-      indices: Int32Array.from(predictions, (p) => p.index),
-      labels: Int32Array.from(predictions, (p) => p.label),
-      features,
-      predicted: Int32Array.from(predictions, (p) => p.top[0]),
-      slots,
-    };
-  }
 }
 
 /** Wall time per stage: the time between entering a stage and entering the next is the stage's. */

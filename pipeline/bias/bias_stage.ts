@@ -25,7 +25,7 @@
  */
 import type { Gpu } from "../../kernels/gpu.ts";
 import type { Executor } from "../model/executor.ts";
-import type { FeatureTable } from "../explain/features.ts";
+import { featureRows, type FeatureTable } from "../explain/features.ts";
 import { computeSaliency, type SaliencyOptions } from "../explain/saliency.ts";
 import { confusionByGroup, flaggedGroups, type GroupConfusion, groupFindings } from "./group_rates.ts";
 import type { Groups } from "./groups.ts";
@@ -67,13 +67,10 @@ export interface BiasInput {
   };
 }
 
-/** Rows of `table` (by position, each with stored features) whose features go into one matrix. */
-function gatherRows(table: FeatureTable, rows: number[]): Float32Array {
-  const { width } = table;
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((r, i) =>
-    out.set(table.features.subarray(table.slots[r] * width, (table.slots[r] + 1) * width), i * width)
-  );
+/** The rows at `positions` of a [rows, width] matrix, in that order. */
+function pickRows(matrix: Float32Array, width: number, positions: number[]): Float32Array {
+  const out = new Float32Array(positions.length * width);
+  positions.forEach((p, i) => out.set(matrix.subarray(p * width, (p + 1) * width), i * width));
   return out;
 }
 
@@ -118,10 +115,10 @@ async function classFinding(
   const example = (row: number) => ({ index: table.indices[row], label: table.labels[row], group: groupOf(row) });
   const criticOptions = { ...settings, memoryBudget: options.memoryBudget };
   // A bounded feature store keeps a sample of each class's pool: MMD-critic and the tests see that.
+  // Its rows are read once per class (the store may hold them on disk).
   const sampled = pool.filter((r) => table.slots[r] >= 0);
-  const critic = sampled.length > 0
-    ? await mmdCritic(gpu, gatherRows(table, sampled), table.width, criticOptions)
-    : null;
+  const features = await featureRows(table, sampled);
+  const critic = sampled.length > 0 ? await mmdCritic(gpu, features, table.width, criticOptions) : null;
   const prototypeRows = critic?.prototypes.map((p) => sampled[p]) ?? [];
   const entry: BiasClass = {
     label,
@@ -149,42 +146,45 @@ async function classFinding(
     });
     entry.flaggedGroups = flaggedGroups(entry.groups, settings.rateRatio, settings.alpha);
     entry.flagged = entry.flaggedGroups.length > 0;
-    entry.mmd = await groupTests(gpu, table, sampled, groupOf, options, settings);
+    entry.mmd = await groupTests(gpu, { rows: sampled, features, width: table.width }, groupOf, options, settings);
   }
   return entry;
 }
 
 /**
  * MMD tests between groups' features inside a class: the two groups when exactly two are large
- * enough, else each large-enough group against the pool's other grouped images.
+ * enough, else each large-enough group against the pool's other grouped images. `pool` holds the
+ * class's table rows with their features (row i of `features` is `rows[i]`'s).
  */
 async function groupTests(
   gpu: Gpu,
-  table: FeatureTable,
-  pool: number[],
+  pool: { rows: number[]; features: Float32Array; width: number },
   groupOf: (row: number) => string | undefined,
   options: BiasOptions,
   settings: { permutations: number; seed: number },
 ): Promise<MmdFindingReport[]> {
+  // Positions in the pool, by group.
   const byGroup = new Map<string, number[]>();
-  for (const row of pool) {
+  pool.rows.forEach((row, p) => {
     const g = groupOf(row);
-    if (g === undefined) continue;
+    if (g === undefined) return;
     if (!byGroup.has(g)) byGroup.set(g, []);
-    byGroup.get(g)!.push(row);
-  }
+    byGroup.get(g)!.push(p);
+  });
+  const grouped = [...byGroup.values()].flat().sort((a, b) => a - b);
   const minimum = Math.max(2, options.minGroupSize ?? 5);
   const large = [...byGroup.keys()].sort().filter((g) => byGroup.get(g)!.length >= minimum);
   const pairs: [string, number[], string, number[]][] = large.length === 2
     ? [[large[0], byGroup.get(large[0])!, large[1], byGroup.get(large[1])!]]
-    : large.map((g) => [g, byGroup.get(g)!, "rest", pool.filter((r) => groupOf(r) !== undefined && groupOf(r) !== g)]);
+    : large.map((g) => [g, byGroup.get(g)!, "rest", grouped.filter((p) => groupOf(pool.rows[p]) !== g)]);
   const cap = options.maxTestRows ?? 1000;
+  const { width } = pool;
   const results: MmdFindingReport[] = [];
-  for (const [a, rowsA, b, rowsB] of pairs) {
-    if (rowsB.length < minimum) continue;
-    const x = subsampleRows(gatherRows(table, rowsA), table.width, cap, settings.seed);
-    const y = subsampleRows(gatherRows(table, rowsB), table.width, cap, settings.seed + 1);
-    const test = await mmdTest(gpu, x, y, table.width, { ...settings, memoryBudget: options.memoryBudget });
+  for (const [a, positionsA, b, positionsB] of pairs) {
+    if (positionsB.length < minimum) continue;
+    const x = subsampleRows(pickRows(pool.features, width, positionsA), width, cap, settings.seed);
+    const y = subsampleRows(pickRows(pool.features, width, positionsB), width, cap, settings.seed + 1);
+    const test = await mmdTest(gpu, x, y, width, { ...settings, memoryBudget: options.memoryBudget });
     results.push({
       groups: [a, b],
       sizes: test.sizes,

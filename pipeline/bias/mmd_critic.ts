@@ -28,7 +28,7 @@
  */
 import type { Gpu } from "../../kernels/gpu.ts";
 import { InputError } from "../io/input_error.ts";
-import { gammaOf, medianBandwidth } from "./mmd.ts";
+import { gammaOf, MEDIAN_SAMPLES, medianBandwidth } from "./mmd.ts";
 import { GramEngine } from "./gram.ts";
 
 export interface MmdCriticOptions {
@@ -73,6 +73,30 @@ function argmax(scores: Float64Array, excluded: Uint8Array): number {
     if (!excluded[i] && (best < 0 || scores[i] > scores[best])) best = i;
   }
   return best;
+}
+
+/**
+ * An upper bound on the Gram work, in multiply-adds (a Gram entry costs `width` of them), of
+ * `mmdCritic` run once per class over `rows` feature rows in all with at most `rowsPerClass` in any of
+ * `classes` classes. A class of n rows costs: the median heuristic's Gram over min(n, S) rows
+ * (S = MEDIAN_SAMPLES), the row sums' Gram (at most n^2 entries), one Gram row per prototype and
+ * per criticism (P picks: P (n + 1) with their norms), and the norms of the rows uploaded (2n).
+ * With n <= rowsPerClass = K and the n's summing to `rows` = R, sum n^2 <= K R and
+ * sum min(n, S)^2 <= min(K, S) R, so the whole stage costs at most
+ * width (R (K + min(K, S) + 2 + P) + P min(classes, R)): linear in the rows, whatever the classes.
+ *
+ * @example
+ * ```ts
+ * // 1,000 classes of up to 2,048 rows each, 50,000 rows in all, 2,048 wide, 8 + 4 picks: ~3.1e11
+ * mmdCriticWorkBound({ rows: 50_000, rowsPerClass: 2048, classes: 1000, width: 2048, picks: 12 });
+ * ```
+ */
+export function mmdCriticWorkBound(
+  sizes: { rows: number; rowsPerClass: number; classes: number; width: number; picks: number },
+): number {
+  const { rows, rowsPerClass, classes, width, picks } = sizes;
+  const perRow = rowsPerClass + Math.min(rowsPerClass, MEDIAN_SAMPLES) + 2 + picks;
+  return width * (rows * perRow + picks * Math.min(classes, rows));
 }
 
 /** Prototypes and criticisms of `features` (n rows of `width`). */

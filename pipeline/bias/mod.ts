@@ -30,6 +30,6 @@ export {
   type MmdTestResult,
   subsampleRows,
 } from "./mmd.ts";
-export { mmdCritic, type MmdCriticOptions, type MmdCriticResult } from "./mmd_critic.ts";
+export { mmdCritic, type MmdCriticOptions, type MmdCriticResult, mmdCriticWorkBound } from "./mmd_critic.ts";
 export { prototypeGridPng } from "./prototype_grid.ts";
 export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "../schema/bias.ts";

@@ -37,7 +37,8 @@ export interface FeatureBatch {
 /**
  * The features of a whole data set, row i for the i-th image streamed (logits are not kept).
  * Every row has its index, label and prediction; `slots[i]` is row i's row in `features`, or -1
- * where a bounded store kept no features for it.
+ * where a bounded store kept no features for it. A store that keeps its rows elsewhere (some on
+ * disk) leaves `features` empty and gives `readSlots`; `featureRows` reads either kind.
  */
 export interface FeatureTable extends Omit<FeatureBatch, "logits"> {
   count: number;
@@ -45,6 +46,27 @@ export interface FeatureTable extends Omit<FeatureBatch, "logits"> {
   classes: number;
   node: string;
   slots: Int32Array;
+  /** The features of the given slots, in that order ([slots.length, width]). */
+  readSlots?(slots: Int32Array): Promise<Float32Array>;
+}
+
+/**
+ * The features of the given table rows, each of which has a slot, in that order ([rows, width]).
+ *
+ * @example
+ * ```ts
+ * declare const table: FeatureTable;
+ * const first = await featureRows(table, [0]); // row 0's features, when the table kept them
+ * ```
+ */
+export async function featureRows(table: FeatureTable, rows: readonly number[]): Promise<Float32Array> {
+  const slots = Int32Array.from(rows, (r) => table.slots[r]);
+  if (slots.some((s) => s < 0)) throw new Error("features: a row asked for has no stored features");
+  if (table.readSlots) return await table.readSlots(slots);
+  const { width } = table;
+  const out = new Float32Array(slots.length * width);
+  slots.forEach((s, i) => out.set(table.features.subarray(s * width, (s + 1) * width), i * width));
+  return out;
 }
 
 export interface FeatureOptions {

@@ -16,6 +16,7 @@ export {
   defaultFeatureNode,
   type FeatureBatch,
   type FeatureOptions,
+  featureRows,
   type FeatureTable,
   streamFeatures,
 } from "./features.ts";

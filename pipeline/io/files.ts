@@ -100,20 +100,23 @@ export function isAtomicTemp(name: string): boolean {
 
 /**
  * Writes to a temporary file, flushes it to disk, then renames it over `path`; a failed write
- * removes its temporary file.
+ * removes its temporary file. `bytes` may come in parts, written one after the other (so a
+ * large file need not be one buffer first).
  *
  * @example
  * ```ts
  * await writeAtomic("out/report.json", new TextEncoder().encode("{}"));
  * ```
  */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeAtomic(path: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = `${path}.${Deno.pid}.${writes++}.tmp`;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
     try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) {
+        let written = 0;
+        while (written < part.length) written += await file.write(part.subarray(written));
+      }
       await file.sync();
     } finally {
       file.close();

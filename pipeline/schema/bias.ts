@@ -73,6 +73,26 @@ const SaliencyMap = z.object({
   peak: z.object({ row: z.number().int().min(0), column: z.number().int().min(0) }),
 });
 
+const FeatureStore = z.object({
+  /** Feature rows kept per predicted class at most (a seeded uniform sample beyond it). */
+  rowsPerClass: z.number().int().min(1),
+  /** Floats per feature row. */
+  featureWidth: z.number().int().min(1),
+  classes: z.number().int().min(1),
+  /** Rows the store could keep at most, min(images, classes x rowsPerClass), and their MiB (4 bytes a float). */
+  maxRows: z.number().int().min(0),
+  maxMb: z.number().min(0),
+  /** MiB of feature rows held in memory at most; beyond it rows went to disk. */
+  budgetMb: z.number().min(0),
+  /** Whether some rows went to disk (the findings are the same either way). */
+  spilled: z.boolean(),
+  /** Rows kept at the end, and the most MiB of them held in memory at once. */
+  keptRows: z.number().int().min(0),
+  peakHeldMb: z.number().min(0),
+  /** Upper bound on MMD-critic's Gram work over all classes, in multiply-adds (linear in maxRows). */
+  multiplyAddsBound: z.number().min(0),
+});
+
 export const BiasClassSchema = z.object({
   /** Class index. */
   label: z.number().int().min(0),
@@ -107,6 +127,8 @@ export const BiasReportSchema = z.object({
     /** Bonferroni factor: classes x groups. */
     comparisons: z.number().int().min(0),
     seed: z.number().int(),
+    /** The audit's bounded feature store, planned before the batch pass (absent outside the audit). */
+    featureStore: FeatureStore.optional(),
   }),
   classes: z.array(BiasClassSchema),
 });
