@@ -127,16 +127,67 @@ export function centreCropOffset(size: number, crop: number): number {
   return roundHalfEven((size - crop) / 2);
 }
 
-/** The colour planes of an image as 8-bit values, PIL's RGB (or its one grey plane), alpha dropped. */
-function bytePlanes(raw: RawImage): Uint8Array[] {
-  const { width, height, channels, maxValue, data } = raw;
-  const planes = Array.from({ length: channels >= 3 ? 3 : 1 }, () => new Uint8Array(width * height));
-  // Other depths (16-bit and 1-, 2-, 4-bit PNGs) are scaled to 8 bits first.
-  const scale = maxValue === 255 ? 1 : 255 / maxValue;
-  for (let p = 0; p < width * height; p++) {
-    for (let c = 0; c < planes.length; c++) planes[c][p] = Math.round(data[p * channels + c] * scale);
+/** The image's samples as 8-bit values, interleaved as stored: the data itself where it is bytes already. */
+function bytes8(raw: RawImage): Uint8Array {
+  if (raw.maxValue === 255 && raw.data instanceof Uint8Array) return raw.data;
+  // Other depths (16-bit and 1-, 2-, 4-bit PNGs) are scaled to 8 bits.
+  const scale = 255 / raw.maxValue;
+  return Uint8Array.from(raw.data, (v) => Math.round(v * scale));
+}
+
+/**
+ * The horizontal pass over channel `channel` of interleaved samples: `rows` input rows from
+ * `rowFirst`, output columns `left` .. `left + crop`.
+ */
+function resampleRows(
+  src: Uint8Array,
+  width: number,
+  channels: number,
+  channel: number,
+  rowFirst: number,
+  rows: number,
+  xs: AxisCoefficients,
+  left: number,
+  crop: number,
+  dst: Uint8Array,
+): void {
+  const { first, taps, weights, stride } = xs;
+  for (let r = 0; r < rows; r++) {
+    const row = (rowFirst + r) * width;
+    for (let x = 0; x < crop; x++) {
+      const xx = left + x;
+      const from = (row + first[xx]) * channels + channel;
+      const w = xx * stride;
+      const n = taps[xx];
+      let sum = ROUNDING;
+      for (let t = 0; t < n; t++) sum += src[from + t * channels] * weights[w + t];
+      dst[r * crop + x] = clip8(sum);
+    }
   }
-  return planes;
+}
+
+/** The vertical pass over the horizontal one's rows (the first is input row `rowFirst`), scaled to [0, 1]. */
+function resampleColumns(
+  src: Uint8Array,
+  crop: number,
+  rowFirst: number,
+  ys: AxisCoefficients,
+  top: number,
+  sums: Int32Array,
+  dst: Float32Array,
+): void {
+  const { first, taps, weights, stride } = ys;
+  for (let y = 0; y < crop; y++) {
+    const yy = top + y;
+    const from = first[yy] - rowFirst;
+    sums.fill(ROUNDING);
+    for (let t = 0; t < taps[yy]; t++) {
+      const row = (from + t) * crop;
+      const w = weights[yy * stride + t];
+      for (let x = 0; x < crop; x++) sums[x] += src[row + x] * w;
+    }
+    for (let x = 0; x < crop; x++) dst[y * crop + x] = clip8(sums[x]) / 255;
+  }
 }
 
 /**
@@ -155,7 +206,8 @@ export function preprocessImage(raw: RawImage, p: Preprocess): Float32Array {
   const left = centreCropOffset(outW, p.crop);
   const { crop } = p;
   const filter = FILTERS[p.interpolation];
-  const planes = bytePlanes(raw);
+  const src = bytes8(raw);
+  const colours = raw.channels >= 3 ? 3 : 1; // alpha, the last channel, is left out
   const resized = raw.height !== outH || raw.width !== outW;
   const xs = axisCoefficients(raw.width, outW, filter);
   const ys = axisCoefficients(raw.height, outH, filter);
@@ -164,40 +216,22 @@ export function preprocessImage(raw: RawImage, p: Preprocess): Float32Array {
   const rowEnd = ys.first[top + crop - 1] + ys.taps[top + crop - 1];
   const rows = rowEnd - rowFirst;
   const out = new Float32Array(3 * crop * crop);
-  const across = new Uint8Array(rows * crop);
   const plane = crop * crop;
-  planes.forEach((src, c) => {
+  const across = new Uint8Array(rows * crop);
+  const sums = new Int32Array(crop);
+  const { width, channels } = raw;
+  for (let c = 0; c < colours; c++) {
+    const dst = out.subarray(c * plane, (c + 1) * plane);
     if (!resized) {
       for (let y = 0; y < crop; y++) {
-        for (let x = 0; x < crop; x++) out[c * plane + y * crop + x] = src[(top + y) * raw.width + left + x] / 255;
+        for (let x = 0; x < crop; x++) dst[y * crop + x] = src[((top + y) * width + left + x) * channels + c] / 255;
       }
-      return;
+      continue;
     }
-    // Horizontal pass over the rows needed, for the cropped columns only.
-    for (let r = 0; r < rows; r++) {
-      const row = (rowFirst + r) * raw.width;
-      for (let x = 0; x < crop; x++) {
-        const xx = left + x;
-        const from = row + xs.first[xx];
-        const w = xx * xs.stride;
-        let sum = ROUNDING;
-        for (let t = 0; t < xs.taps[xx]; t++) sum += src[from + t] * xs.weights[w + t];
-        across[r * crop + x] = clip8(sum);
-      }
-    }
-    // Vertical pass.
-    for (let y = 0; y < crop; y++) {
-      const yy = top + y;
-      const from = ys.first[yy] - rowFirst;
-      const w = yy * ys.stride;
-      for (let x = 0; x < crop; x++) {
-        let sum = ROUNDING;
-        for (let t = 0; t < ys.taps[yy]; t++) sum += across[(from + t) * crop + x] * ys.weights[w + t];
-        out[c * plane + y * crop + x] = clip8(sum) / 255;
-      }
-    }
-  });
+    resampleRows(src, width, channels, c, rowFirst, rows, xs, left, crop, across);
+    resampleColumns(across, crop, rowFirst, ys, top, sums, dst);
+  }
   // Grey: the other two channels equal the first.
-  for (let c = planes.length; c < 3; c++) out.copyWithin(c * plane, 0, plane);
+  for (let c = colours; c < 3; c++) out.copyWithin(c * plane, 0, plane);
   return out;
 }
