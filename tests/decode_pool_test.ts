@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
 import { encode } from "fast-png";
+import sharp from "sharp";
 import { decodeFiles, runningDecodeWorkers } from "../pipeline/data/decode_pool.ts";
 import type { ImageRecipe } from "../pipeline/data/prepare_image.ts";
 
@@ -45,14 +46,25 @@ Deno.test("decodeFiles hands images back in path order for any worker count and 
   );
 });
 
-Deno.test("decodeFiles terminates its workers when the consumer stops early", async () => {
-  let seen = 0;
-  for await (const _ of decodeFiles(paths, recipe, { workers: 3, prefetch: 5 })) {
-    assert.equal(runningDecodeWorkers(), 3);
-    if (++seen === 2) break;
+Deno.test("decodeFiles terminates its workers when the consumer stops early, libvips decodes in flight", async () => {
+  const jpeg = join(dir, "grey.jpg");
+  const background = { r: 90, g: 90, b: 90 };
+  await Deno.writeFile(
+    jpeg,
+    await sharp({ create: { width: 500, height: 375, channels: 3, background } }).jpeg().toBuffer(),
+  );
+  const preprocess = { resize: 256, crop: 224, interpolation: "bilinear" } as const;
+  for (const stopAfter of [1, 2, 5]) {
+    let seen = 0;
+    for await (
+      const _ of decodeFiles(Array(20).fill(jpeg), { decoder: "sharp", preprocess }, { workers: 3, prefetch: 6 })
+    ) {
+      assert.equal(runningDecodeWorkers(), 3);
+      if (++seen === stopAfter) break;
+    }
+    assert.equal(seen, stopAfter);
+    assert.equal(runningDecodeWorkers(), 0);
   }
-  assert.equal(seen, 2);
-  assert.equal(runningDecodeWorkers(), 0);
 });
 
 Deno.test("a bad file ahead of the consumer fails the stream in its turn, as an InputError naming it", async () => {
