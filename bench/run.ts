@@ -7,7 +7,9 @@
  *
  *   deno task bench [--only conv2d,gemm,...] [--runs 5] [--cores] [--json [--out FILE]]
  *
- * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18
+ * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18, and
+ *          decode (JPEG decode + resize + crop in the decode workers, on the CPU; run first, and
+ *          alone it needs no GPU)
  * --runs   timed runs per case after the warm-up (best kept)
  * --cores  also time the conv2d and GEMM cases on every GEMM core (the tiled one compiles for
  *          minutes on llvmpipe)
@@ -28,6 +30,7 @@ import { measure } from "./measure.ts";
 import { type BenchReport, figures, table } from "./report.ts";
 import { GpuTimer } from "./timer.ts";
 import { cachedProbe, softwareVulkanWarning } from "./backend_warning.ts";
+import { decodeBench, type DecodeFigures, decodeTable } from "./decode.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -41,6 +44,25 @@ const { values: flags } = parseArgs({
 });
 const runs = Number(flags.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${flags.runs}`);
+const log = flags.json && !flags.out ? console.error : console.log;
+
+async function writeJson(value: unknown): Promise<void> {
+  const json = JSON.stringify(value, null, 2);
+  if (flags.out) await Deno.writeTextFile(flags.out, json + "\n");
+  else console.log(json);
+}
+
+// The decode section needs no GPU: it runs before the adapter is opened, and on its own without it.
+let decode: DecodeFigures[] | undefined;
+if (!flags.only || flags.only.split(",").includes("decode")) {
+  log("  decode: JPEG decode + resize + crop, 1 worker and one per core...");
+  decode = await decodeBench();
+  log(decodeTable(decode));
+  if (flags.only === "decode") {
+    if (flags.json) await writeJson({ date: new Date().toISOString(), deno: Deno.version, decode });
+    Deno.exit(0);
+  }
+}
 
 const gpu = await Gpu.create();
 using timer = new GpuTimer(gpu);
@@ -106,13 +128,12 @@ const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
   },
 };
 
-const chosen = flags.only?.split(",") ?? Object.keys(sections);
+const chosen = (flags.only?.split(",") ?? Object.keys(sections)).filter((name) => name !== "decode");
 const unknown = chosen.filter((name) => !(name in sections));
 if (unknown.length > 0) {
-  throw new Error(`--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")})`);
+  throw new Error(`--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, decode)`);
 }
 
-const log = flags.json && !flags.out ? console.error : console.log;
 log(`probing ${gpu.adapter.description}...`);
 const probes = await probeAdapter(gpu, timer);
 const measured = [];
@@ -132,8 +153,5 @@ const report: BenchReport = {
   cases: figures(measured, probes),
 };
 log(table(report));
-if (flags.json) {
-  const json = JSON.stringify(report, null, 2);
-  if (flags.out) await Deno.writeTextFile(flags.out, json + "\n");
-  else console.log(json);
-}
+if (decode) log(`\n${decodeTable(decode)}`);
+if (flags.json) await writeJson({ ...report, ...(decode ? { decode } : {}) });

@@ -252,7 +252,7 @@ Deno.test("folder source rejects a corrupt PNG naming the file", async () => {
 Deno.test("openDataSource rejects unknown specs and bad options with the supported forms", async () => {
   await rejectsInput(
     openDataSource("cifar10"),
-    /^unsupported data source "cifar10": use one of mnist, mnist:train, mnist:test, mnist:all, fashion-mnist, .*idx:IMAGES,LABELS, folder:PATH$/,
+    /^unsupported data source "cifar10": use one of mnist, mnist:train, mnist:test, mnist:all, fashion-mnist, .*idx:IMAGES,LABELS, folder:PATH, imagenet:PATH$/,
   );
   await rejectsInput(openDataSource("idx:onlyone"), /expected idx:IMAGES,LABELS/);
   await rejectsInput(openDataSource("mnist", { channels: 2 }), /option channels/);

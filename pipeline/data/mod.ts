@@ -9,6 +9,7 @@
  * | `fashion-mnist:train` | the Fashion-MNIST training set (60,000) |
  * | `idx:IMAGES,LABELS` | any IDX pair, gzipped or not; classes "0".."max label" |
  * | `folder:PATH` | one subfolder per class of PNG and JPEG files |
+ * | `imagenet:PATH` | an ImageNet validation set: one subfolder per wnid, or flat with Kaggle's `LOC_val_solution.csv`; labels mapped onto the model's wnids, images in file-name order, torchvision's resize and crop where the model declares it |
  *
  * @example
  * ```ts
@@ -22,6 +23,7 @@ import { PreprocessSchema, WnidSchema } from "../schema/preprocess.ts";
 import { openFashionMnist } from "./fashion_mnist.ts";
 import { openFolder } from "./folder.ts";
 import { openIdxPair } from "./idx_source.ts";
+import { openImagenet } from "./imagenet.ts";
 import { openMnist } from "./mnist.ts";
 import type { DataSource, ImageOptions } from "./types.ts";
 
@@ -29,6 +31,7 @@ export type { DataSource, Example, ImageOptions } from "./types.ts";
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, openFashionMnist } from "./fashion_mnist.ts";
 export { openFolder } from "./folder.ts";
 export { openIdxPair } from "./idx_source.ts";
+export { KAGGLE_SOLUTION_CSV, openImagenet } from "./imagenet.ts";
 export { MNIST_COUNT, MNIST_SPLIT_SEED, MNIST_TRAIN_COUNT, mnistSplit, openMnist } from "./mnist.ts";
 
 /** The spec forms `openDataSource` accepts, for help texts and errors. */
@@ -42,6 +45,7 @@ export const SUPPORTED_SPECS = [
   "fashion-mnist:test",
   "idx:IMAGES,LABELS",
   "folder:PATH",
+  "imagenet:PATH",
 ];
 
 const side = z.number().int().min(1).max(4096);
@@ -91,6 +95,7 @@ export function openDataSource(spec: string, options: ImageOptions = {}): Promis
       return openIdxPair(paths[0], paths[1], opts, spec);
     }
     if (spec.startsWith("folder:") && spec.length > "folder:".length) return openFolder(spec.slice(7), opts);
+    if (spec.startsWith("imagenet:") && spec.length > "imagenet:".length) return openImagenet(spec.slice(9), opts);
     throw new InputError(`unsupported data source "${spec}": use one of ${SUPPORTED_SPECS.join(", ")}`);
   });
 }
