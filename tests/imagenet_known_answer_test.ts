@@ -193,6 +193,8 @@ Deno.test("ImageNet known answers: a 1,000-class audit with WordNet and ReaL giv
       "2",
       "--criticisms",
       "1",
+      "--superclass-depth",
+      String(DEPTH),
       "--quiet",
     ]);
     assert.equal(result.code, 0, errorLines(result).join("\n"));
