@@ -26,7 +26,7 @@ const csvNumbers = z.string().regex(
 const command = {
   name: "audit",
   summary: "Audits a model (a folder, or an .onnx file with its sidecar) on a labelled data set " +
-    "(mnist, fashion-mnist, idx:IMAGES,LABELS, folder:PATH) and writes OUT/report.json and OUT/index.html.",
+    "(mnist, fashion-mnist, idx:IMAGES,LABELS, folder:PATH, imagenet:PATH) and writes OUT/report.json and OUT/index.html.",
   flags: z.object({
     model: option.model.meta({ value: "DIR|FILE.onnx" }),
     sidecar: option.sidecar.meta({ value: "S.json" }),
