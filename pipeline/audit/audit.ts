@@ -372,7 +372,7 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     ? await loadHierarchy(hierarchyPath, manifest.classes)
     : Hierarchy.flat(manifest.classes);
   const hierarchyName = hierarchyPath === WORDNET
-    ? `wordnet: ${hierarchy.source}; ${hierarchy.rule}`
+    ? `wordnet: ${hierarchy.source}`
     : hierarchyPath ?? "flat";
   if (options.superclassDepth > hierarchy.maxDepth) {
     throw new InputError(

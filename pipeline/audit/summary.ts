@@ -29,10 +29,7 @@ export function formatSummary(report: AuditReport): string {
     `audit of ${report.model.name} on ${report.data.name}: ${a.count} images`,
     `ran on ${ranOnLine(report.adapter)}`,
     "",
-    row("accuracy", [
-      `top-1 ${pct(a.top1)}   top-5 ${pct(a.top5)}   ` +
-      `rectified top-1 ${pct(a.rectifiedTop1)} (superclass depth ${config.superclassDepth}, ${config.hierarchy})`,
-    ]),
+    row("accuracy", [`top-1 ${pct(a.top1)}   top-5 ${pct(a.top5)}`]),
     ...headlineLines(report),
     row("calibration", [`mean confidence ${a.meanConfidence.toFixed(3)}   ECE ${a.ece.toFixed(3)} (15 bins)`]),
     row(`mistakes (${m.count})`, [
