@@ -195,6 +195,9 @@ Deno.test({
     assert.equal(spilledBias.settings.featureStore!.spilled, true);
     assert.ok(spilledBias.settings.featureStore!.peakHeldMb <= budget.featureBudgetMb);
     assert.deepEqual(spilledBias.classes, heldBias.classes);
+    const page = await Deno.readTextFile(join(dir, "spilled", "index.html"));
+    assert.match(page, /Feature rows: at most 5 per class × 4 classes ×\s+64 wide, 20 rows/);
+    assert.match(page, /budget 0\.000732 MiB, the rest on disk\)/);
     assert.ok(!(await exists(join(dir, "spilled", "partial"))), "spilled rows removed with the chunks");
 
     // Stopped after 8 of 12 batches, with rows on disk; resumed with the same budget.

@@ -127,6 +127,17 @@ function classesNote(classes: readonly BiasClass[]): SafeHtml | null {
 folded (a class's grid loads when it is opened).</p>`;
 }
 
+/** The feature store's bound, planned before the batch pass, and what it held (audits record it). */
+function featureStoreNote(store: NonNullable<AuditReport["bias"]>["settings"]["featureStore"]): SafeHtml | string {
+  if (!store) return "";
+  const mb = (v: number) => (v < 10 ? v.toPrecision(3) : v.toFixed(0));
+  return safeHtml`<p class="settings">Feature rows: at most ${store.rowsPerClass} per class × ${store.classes} classes ×
+${store.featureWidth} wide, ${store.maxRows} rows or ${mb(store.maxMb)} MiB at most; ${store.keptRows} kept, at most
+${mb(store.peakHeldMb)} MiB in memory at once (budget ${mb(store.budgetMb)} MiB${
+    store.spilled ? ", the rest on disk" : ""
+  }). MMD-critic's work: at most ${store.multiplyAddsBound.toExponential(2)} multiply-adds.</p>`;
+}
+
 /**
  * The biases section, for a report with a bias stage.
  *
@@ -154,6 +165,7 @@ ${s.prototypes}, criticisms ${s.criticisms}. ${
 ${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
 (${s.significance}).`
       }</p>
+${featureStoreNote(s.featureStore)}
 ${classesNote(classes)}
 ${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}`,
   };
