@@ -1,7 +1,7 @@
 /**
  * The explanations door: gradient saliency maps (vanilla, gradient x input, SmoothGrad,
  * Integrated Gradients), their sanity checks (cascading randomisation), the model's features of
- * every image, rank correlation, and images (overlays, grids, PNG).
+ * every image, rank correlation, and images (overlays, grids fitted to the page, PNG or JPEG).
  *
  * @example
  * ```ts
@@ -19,7 +19,8 @@ export {
   type FeatureTable,
   streamFeatures,
 } from "./features.ts";
-export { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
+export { type EncodedPicture, gridPicture, imageTile, overlayTile, PHOTO_SIDE, type Tile } from "./image_grid.ts";
+export { fitTile } from "./fit_tile.ts";
 export { averageRanks, pearson, spearman } from "./rank.ts";
 export {
   computeSaliency,
@@ -29,7 +30,7 @@ export {
   type SaliencyOptions,
   type SaliencyResult,
 } from "./saliency.ts";
-export { sanityFigurePng } from "./sanity_figure.ts";
+export { SANITY_CELL, sanityFigure } from "./sanity_figure.ts";
 export {
   cascadingRandomization,
   randomisedLayers,
