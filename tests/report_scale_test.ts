@@ -14,6 +14,7 @@ const TOTAL_BYTES = 50 * MB;
 
 type Row = { hidden: boolean; dataset: { key: string } };
 type Img = { naturalWidth: number; naturalHeight: number };
+type Styled = { getComputedStyle: (element: unknown) => { imageRendering: string } };
 
 /** The `data-key`s of the per-class table's rows in page order; with `visibleOnly`, the rows not filtered out. */
 async function rowKeys(page: Page, visibleOnly = false): Promise<number[]> {
@@ -204,12 +205,14 @@ Deno.test({
         naturalHeight: (i as unknown as Img).naturalHeight,
         stated: Number(i.getAttribute("width")),
         statedHeight: Number(i.getAttribute("height")),
+        rendering: (globalThis as unknown as Styled).getComputedStyle(i).imageRendering,
         src: i.getAttribute("src"),
       }));
       assert.equal(grid.src, "assets/bias-3.jpg");
       assert.ok(grid.natural === grid.stated && grid.naturalHeight === grid.statedHeight, JSON.stringify(grid));
       // The 224 px photos in 56 px cells, 2 px apart: 8 prototypes, a blank, 4 criticisms, a blank, the saliency.
       assert.deepEqual([grid.natural, grid.naturalHeight], [15 * (56 + 2) + 2, 56 + 2 * 2]);
+      assert.equal(grid.rendering, "auto", "a photograph is scaled smoothly, not pixelated");
       assert.deepEqual(errors, []);
 
       // Without JavaScript the table is all there, unsorted, with no controls.
