@@ -31,5 +31,5 @@ export {
   subsampleRows,
 } from "./mmd.ts";
 export { mmdCritic, type MmdCriticOptions, type MmdCriticResult } from "./mmd_critic.ts";
-export { GRID_CELL, prototypeGrid } from "./prototype_grid.ts";
+export { prototypeGrid } from "./prototype_grid.ts";
 export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "../schema/bias.ts";

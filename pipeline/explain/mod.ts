@@ -30,7 +30,7 @@ export {
   type SaliencyOptions,
   type SaliencyResult,
 } from "./saliency.ts";
-export { SANITY_CELL, sanityFigure } from "./sanity_figure.ts";
+export { sanityFigure } from "./sanity_figure.ts";
 export {
   cascadingRandomization,
   randomisedLayers,

@@ -18,7 +18,7 @@ import { type EncodedPicture, gridPicture, imageTile, overlayTile, type Tile } f
 import type { SanityReport } from "./sanity.ts";
 
 /** The side of each of the figure's maps in pixels: 28 px digits drawn x3, 224 px photos a third (75 px). */
-export const SANITY_CELL = 84;
+const SANITY_CELL = 84;
 
 /** The figure for image `which` of the report's images (the report must keep its maps), PNG or, for photographs, JPEG. */
 export function sanityFigure(
