@@ -3,12 +3,12 @@
 // prints the MMD-critic time on 10,000 random features of width 128.
 // Run: deno run -A bench/bias_docs.ts [digits|fashion|timing ...]
 import { Gpu } from "../kernels/gpu.ts";
-import { prototypeGridPng, runBiasStage } from "../pipeline/bias/mod.ts";
+import { prototypeGrid, runBiasStage } from "../pipeline/bias/mod.ts";
 import { mmdCritic } from "../pipeline/bias/mmd_critic.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
 import { Executor } from "../pipeline/model/executor.ts";
-import { cascadingRandomization, collectFeatures, sanityFigurePng } from "../pipeline/explain/mod.ts";
+import { cascadingRandomization, collectFeatures, sanityFigure } from "../pipeline/explain/mod.ts";
 import { type InMemoryData, readAll } from "../pipeline/data/in_memory.ts";
 import { loadModelFolder } from "../pipeline/model/model_folder.ts";
 import { sizeOf } from "../pipeline/io/size_of.ts";
@@ -60,9 +60,10 @@ async function prototypes(model: string, spec: string, classes: number[]) {
       }`,
     );
   }
-  const png = await prototypeGridPng(report.classes, imagesOf(data), data.shape, { scale: 3, saliency: true });
-  await Deno.writeFile(`docs/prototypes_${model}.png`, png);
-  console.log(`wrote docs/prototypes_${model}.png`);
+  // 84 px thumbnails: the 28 px images drawn x3, larger than the report's.
+  const grid = await prototypeGrid(report.classes, imagesOf(data), data.shape, { cell: 84, saliency: true });
+  await Deno.writeFile(`docs/prototypes_${model}.${grid.format}`, grid.bytes);
+  console.log(`wrote docs/prototypes_${model}.${grid.format}`);
   if (model === "digits") {
     // Rank correlations over the 16 prototypes of both classes; the figure shows the first.
     const indices = report.classes.flatMap((c) => c.prototypes.map((p) => p.index));
@@ -79,8 +80,9 @@ async function prototypes(model: string, spec: string, classes: number[]) {
         }`,
       );
     }
-    await Deno.writeFile("docs/sanity_digits.png", sanityFigurePng(sanity, image, data.shape));
-    console.log("wrote docs/sanity_digits.png");
+    const figure = sanityFigure(sanity, image, data.shape);
+    await Deno.writeFile(`docs/sanity_digits.${figure.format}`, figure.bytes);
+    console.log(`wrote docs/sanity_digits.${figure.format}`);
   }
 }
 

@@ -18,7 +18,7 @@ import { assetPath } from "../pipeline/schema/asset_path.ts";
 import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import type { BiasReport } from "../pipeline/schema/bias.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
-import { gridPng, imageTile, overlayTile, type Tile } from "../pipeline/explain/image_grid.ts";
+import { gridPicture, imageTile, overlayTile, type Tile } from "../pipeline/explain/image_grid.ts";
 import type { ReviewSummary } from "../pipeline/schema/review.ts";
 
 /** What the sample report contains. */
@@ -64,8 +64,10 @@ function bump(row: number, column: number): Float32Array {
 class Assets {
   readonly files = new Map<string, Uint8Array>();
   add(name: string, rows: (Tile | null)[][]): string {
-    const path = assetPath(name);
-    this.files.set(path, gridPng(rows, { scale: 4, gap: rows.flat().length > 1 ? 2 : 0 }));
+    // 32 px cells: the 8 px pictures drawn x4.
+    const picture = gridPicture(rows, { cell: 32, gap: rows.flat().length > 1 ? 2 : 0 });
+    const path = assetPath(name, picture.format);
+    this.files.set(path, picture.bytes);
     return path;
   }
   image(name: string, index: number, label: number): string {

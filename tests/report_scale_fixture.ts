@@ -1,10 +1,15 @@
 /**
  * A large sample report folder, for tests of how the report scales with the class count: the
  * sample report (report_fixture.ts) carried to `classes` classes (1,000 by default) and
- * `perClass` images each, with bias findings for every class and assets of the sizes an ImageNet
- * audit writes: explanation images 224 px square, a prototype/criticism grid per class of
- * 8 prototypes, 4 criticisms and the mean saliency, `tile` px each. Written as the audit writes it
- * (`writeReport`), so report.json has the audit's size too.
+ * `perClass` images each, with bias findings for every class and the pictures an ImageNet audit
+ * draws, by the audit's own code (AssetWriter.tile, prototypeGrid, sanityFigure) from 224x224
+ * photographs: image `i` is a crop of one of scikit-image's sample photos, placed by `i`. Each
+ * class's grid holds 8 prototypes, 4 criticisms and the mean saliency (the first `DRAWN_GRIDS`
+ * drawn, the rest their copies, to keep the test fast); `shown` mistakes and
+ * adversarial pairs have their image and saliency pictures; the sanity figure has a ResNet-50's
+ * cascade (`SANITY_LAYERS` layers, every saliency method). Written as the audit writes it
+ * (`writeReport`), so report.json has the audit's size too. The saliency maps are speckled bumps,
+ * as gradients are: they make the heaviest JPEGs.
  *
  * The answers, by construction (image `i` has label `i mod classes`, and is the label's
  * `k = floor(i / classes)`-th image):
@@ -21,10 +26,15 @@
  * ```
  */
 import { join } from "node:path";
-import { gridPng, overlayTile, type Tile } from "../pipeline/explain/image_grid.ts";
+import { AssetWriter } from "../pipeline/audit/assets.ts";
+import { prototypeGrid } from "../pipeline/bias/prototype_grid.ts";
+import { decodeImage } from "../pipeline/data/decode_image.ts";
+import { type EncodedPicture, imageTile, overlayTile } from "../pipeline/explain/image_grid.ts";
+import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
+import type { SanityReport } from "../pipeline/explain/sanity.ts";
+import { sanityFigure } from "../pipeline/explain/sanity_figure.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
 import { writeReport } from "../pipeline/report/report_file.ts";
-import { assetPath } from "../pipeline/schema/asset_path.ts";
 import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import type { BiasClass } from "../pipeline/schema/bias.ts";
 import { calibration, curve, type Image, mistakeItems, ranking, sampleReportFolder } from "./report_fixture.ts";
@@ -41,16 +51,79 @@ export const FLAGGED_REMAINDER = 7;
 const PROTOTYPES = 8;
 const CRITICISMS = 4;
 const GROUPS = ["indoors", "outdoors"];
-/** Distinct pictures made; the many asset files reuse their bytes (same sizes, far less encoding). */
-const VARIANTS = 8;
-const EXPLANATION_SIDE = 224;
+/** The side of every image, as an ImageNet model sees it. */
+const SIDE = 224;
+const SHAPE: [number, number, number] = [3, SIDE, SIDE];
+/**
+ * Classes whose grids are drawn; the others' are copies. Drawing takes about 50 ms a grid, a third
+ * of it jpeg-js setting up its tables, which it does on every call; 100 drawn grids weigh as 1,000
+ * do (23.7 and 23.5 KB on average).
+ */
+const DRAWN_GRIDS = 100;
+/** Layers a ResNet-50's cascading randomisation redraws: its 53 convolutions and the classifier. */
+const SANITY_LAYERS = 54;
+/** Colour photographs (and one grey) of scikit-image, as Debian's python3-skimage installs them. */
+const PHOTO_DIR = "/usr/lib/python3/dist-packages/skimage/data";
+const PHOTOS = [
+  "astronaut.png",
+  "chelsea.png",
+  "coffee.png",
+  "rocket.jpg",
+  "motorcycle_left.png",
+  "motorcycle_right.png",
+  "ihc.png",
+  "camera.png",
+];
+
+/** A photograph as a CHW image in [0, 1], grey ones repeated over the three channels. */
+interface Photo {
+  height: number;
+  width: number;
+  chw: Float32Array;
+}
+
+async function readPhotos(): Promise<Photo[]> {
+  return await Promise.all(PHOTOS.map(async (name) => {
+    const path = join(PHOTO_DIR, name);
+    const { width, height, channels, maxValue, data } = decodeImage(await Deno.readFile(path), path);
+    const plane = width * height;
+    const chw = new Float32Array(3 * plane);
+    for (let q = 0; q < plane; q++) {
+      for (let c = 0; c < 3; c++) chw[c * plane + q] = data[q * channels + (channels >= 3 ? c : 0)] / maxValue;
+    }
+    return { height, width, chw };
+  }));
+}
+
+/** Image `index`: a 224x224 crop of one of the photos, at a place drawn from the index. */
+function photoImage(photos: readonly Photo[], index: number): Float32Array {
+  const random = mulberry32(index + 1);
+  const photo = photos[index % photos.length];
+  const top = Math.floor(random() * (photo.height - SIDE + 1)), left = Math.floor(random() * (photo.width - SIDE + 1));
+  const out = new Float32Array(3 * SIDE * SIDE);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < SIDE; y++) {
+      const from = c * photo.height * photo.width + (top + y) * photo.width + left;
+      out.set(photo.chw.subarray(from, from + SIDE), (c * SIDE + y) * SIDE);
+    }
+  }
+  return out;
+}
+
+/** A saliency map as gradients look: a bump at a place drawn from `seed`, speckled pixel by pixel. */
+function speckledMap(seed: number): Float32Array {
+  const random = mulberry32(seed + 7);
+  const row = random() * SIDE, column = random() * SIDE, spread = 2 * (SIDE / 5) ** 2;
+  return Float32Array.from(
+    { length: SIDE * SIDE },
+    (_, q) => Math.exp(-((Math.floor(q / SIDE) - row) ** 2 + (q % SIDE - column) ** 2) / spread) * random(),
+  );
+}
 
 /** What the large report holds. */
 export interface LargeReportOptions {
   classes?: number;
   perClass?: number;
-  /** Side of each grid thumbnail, in pixels. */
-  tile?: number;
   /** Mistakes and adversarial examples shown with explanations (the audit's --shown). */
   shown?: number;
 }
@@ -72,34 +145,6 @@ function answer(i: number, classes: number): number {
   if (label % 3 === 1 && k === 0) return (label + 1) % classes;
   if (label % 3 === 2 && k < 2) return (label + 1 + k) % classes;
   return label;
-}
-
-/** A photo-like RGB tile: smooth colour fields with grain, different per `seed`. */
-function photoTile(side: number, seed: number): Tile {
-  const random = mulberry32(seed + 1);
-  const phase = [random(), random(), random()].map((p) => p * 6.28);
-  const rgb = new Uint8Array(side * side * 3);
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      for (let c = 0; c < 3; c++) {
-        const field = 0.5 + 0.35 * Math.sin(x / side * 5 + phase[c]) * Math.cos(y / side * 4 - phase[c]);
-        rgb[(y * side + x) * 3 + c] = Math.round(255 * Math.min(1, Math.max(0, field + 0.12 * (random() - 0.5))));
-      }
-    }
-  }
-  return { height: side, width: side, rgb };
-}
-
-/** A grid as prototypeGridPng draws it: prototypes, a gap, criticisms, a gap, the mean saliency. */
-function gridVariant(tile: number, seed: number): Uint8Array {
-  const tiles = Array.from({ length: PROTOTYPES + CRITICISMS + 1 }, (_, t) => photoTile(tile, seed * 100 + t));
-  const last = tiles[tiles.length - 1];
-  const grey = Float32Array.from({ length: 3 * tile * tile }, (_, q) => last.rgb[q] / 255);
-  const map = Float32Array.from({ length: tile * tile }, (_, q) => Math.exp(-(((q % tile) - tile / 2) ** 2) / tile));
-  const saliency = overlayTile(grey, [3, tile, tile], map);
-  return gridPng([[...tiles.slice(0, PROTOTYPES), null, ...tiles.slice(PROTOTYPES, -1), null, saliency]], {
-    scale: 1,
-  });
 }
 
 function images(classes: number, perClass: number): { images: Image[]; predicted: number[] } {
@@ -153,50 +198,111 @@ function biasClass(label: number, name: string, classes: number, total: number, 
     }],
     flagged,
     flaggedGroups: flagged ? ["outdoors"] : [],
-    grid: assetPath(`bias-${label}`),
   };
 }
 
-/** Every explanation asset path of the report. */
-function explanationAssets(report: AuditReport): string[] {
-  const e = report.explanations!;
-  return [
-    ...e.mistakes.flatMap((m) => [m.image, m.saliency]),
-    ...e.adversarial.flatMap((a) => [a.clean.image, a.clean.saliency, a.adversarial.image, a.adversarial.saliency]),
-    e.sanity!.figure,
-  ];
+/** The report's pictures, drawn by the audit's code from the photo crops and written with its AssetWriter. */
+class Pictures {
+  constructor(readonly photos: readonly Photo[], readonly assets: AssetWriter) {}
+
+  /** Image `index` (with an attack's perturbation, given `epsilon`) and its saliency overlay. */
+  async pair(name: string, index: number, epsilon = 0): Promise<{ image: string; saliency: string }> {
+    const pixels = photoImage(this.photos, index);
+    if (epsilon > 0) {
+      const random = mulberry32(index + 11);
+      pixels.forEach((v, q) => (pixels[q] = Math.min(1, Math.max(0, v + (random() < 0.5 ? -epsilon : epsilon)))));
+    }
+    return {
+      image: await this.assets.tile(name, imageTile(pixels, SHAPE)),
+      saliency: await this.assets.tile(`${name}-saliency`, overlayTile(pixels, SHAPE, speckledMap(index))),
+    };
+  }
+
+  readonly #grids = new Map<number, EncodedPicture>();
+
+  /**
+   * The class's grid of prototypes, criticisms and mean saliency, as the bias audit draws it; from
+   * label `DRAWN_GRIDS` on, a copy of the grid of `label mod DRAWN_GRIDS`. The map draws the
+   * picture only; report.json holds none (at 224x224 it is 50,176 numbers, about 1 MB of JSON a class).
+   */
+  async grid(entry: BiasClass): Promise<string> {
+    const drawn = this.#grids.get(entry.label % DRAWN_GRIDS);
+    if (drawn) return await this.assets.picture(`bias-${entry.label}`, drawn);
+    const map = speckledMap(entry.label);
+    const saliency = { height: SIDE, width: SIDE, values: Array.from(map), peak: { row: 0, column: 0 } };
+    const images = (indices: number[]) => {
+      const out = new Float32Array(indices.length * SIDE * SIDE * 3);
+      indices.forEach((index, i) => out.set(photoImage(this.photos, index), i * SIDE * SIDE * 3));
+      return Promise.resolve(out);
+    };
+    const grid = await prototypeGrid([{ ...entry, meanPrototypeSaliency: saliency }], images, SHAPE, {
+      saliency: true,
+    });
+    this.#grids.set(entry.label, grid);
+    return await this.assets.picture(`bias-${entry.label}`, grid);
+  }
+
+  /** The sanity section of a ResNet-50's cascade: every method, `SANITY_LAYERS` layers, on image 0. */
+  async sanity(): Promise<NonNullable<Explanations["sanity"]>> {
+    const layers = Array.from({ length: SANITY_LAYERS }, (_, k) => (k === 0 ? "fc" : `conv${SANITY_LAYERS - k}`));
+    const stages = [null, ...layers];
+    const report: SanityReport = {
+      layers,
+      methods: SALIENCY_METHODS.map((method, m) => ({
+        method,
+        stages: stages.map((layer, s) => ({
+          layer,
+          spearman: s === 0 ? 1 : 0.8 / (1 + s + m),
+          perImage: [s === 0 ? 1 : 0.8 / (1 + s + m)],
+          maps: speckledMap(1000 * m + s),
+        })),
+      })),
+    };
+    return {
+      images: 1,
+      layers,
+      methods: report.methods.map((m) => ({
+        method: m.method,
+        stages: m.stages.map(({ layer, spearman }) => ({ layer, spearman })),
+      })),
+      figure: await this.assets.picture("sanity", sanityFigure(report, photoImage(this.photos, 0), SHAPE)),
+    };
+  }
 }
 
-/** `shown` explained mistakes (the most confident) and adversarial pairs, the sample's sanity checks. */
-function explanations(base: AuditReport, items: Mistake[], images: Image[], shown: number): Explanations {
-  const e = base.explanations!;
-  const mistakes = [...items].sort((a, b) => b.confidence - a.confidence).slice(0, shown).map((m) => ({
-    index: m.index,
-    label: m.label,
-    predicted: m.predicted,
-    confidence: m.confidence,
-    image: assetPath(`mistake-${m.index}`),
-    saliency: assetPath(`mistake-${m.index}-saliency`),
-  }));
-  const adversarial = images.filter((im) => im.top[0] === im.label).slice(0, shown).map((im) => ({
-    index: im.index,
-    label: im.label,
-    attack: "pgd" as const,
-    epsilon: 0.05,
-    clean: {
-      predicted: im.label,
-      confidence: im.confidence,
-      image: assetPath(`adversarial-${im.index}-clean`),
-      saliency: assetPath(`adversarial-${im.index}-clean-saliency`),
-    },
-    adversarial: {
-      predicted: im.top[1],
-      confidence: 0.5,
-      image: assetPath(`adversarial-${im.index}-adversarial`),
-      saliency: assetPath(`adversarial-${im.index}-adversarial-saliency`),
-    },
-  }));
-  return { ...e, mistakes, adversarial };
+/** `shown` explained mistakes (the most confident) and adversarial pairs, and the sanity checks. */
+async function explanations(
+  base: AuditReport,
+  pictures: Pictures,
+  items: Mistake[],
+  images: Image[],
+  shown: number,
+): Promise<Explanations> {
+  const mistakes = [];
+  for (const m of [...items].sort((a, b) => b.confidence - a.confidence).slice(0, shown)) {
+    const { index, label, predicted, confidence } = m;
+    mistakes.push({ index, label, predicted, confidence, ...(await pictures.pair(`mistake-${index}`, index)) });
+  }
+  const adversarial = [];
+  for (const im of images.filter((im) => im.top[0] === im.label).slice(0, shown)) {
+    adversarial.push({
+      index: im.index,
+      label: im.label,
+      attack: "pgd" as const,
+      epsilon: 0.05,
+      clean: {
+        predicted: im.label,
+        confidence: im.confidence,
+        ...(await pictures.pair(`adversarial-${im.index}-clean`, im.index)),
+      },
+      adversarial: {
+        predicted: im.top[1],
+        confidence: 0.5,
+        ...(await pictures.pair(`adversarial-${im.index}-adversarial`, im.index, 0.05)),
+      },
+    });
+  }
+  return { ...base.explanations!, mistakes, adversarial, sanity: await pictures.sanity() };
 }
 
 /**
@@ -204,19 +310,22 @@ function explanations(base: AuditReport, items: Mistake[], images: Image[], show
  *
  * @example
  * ```ts
- * const { dir, report } = await largeReportFolder({ tile: 24 });
+ * const { dir, report } = await largeReportFolder({ classes: 100 });
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function largeReportFolder(
   options: LargeReportOptions = {},
 ): Promise<{ dir: string; report: AuditReport }> {
-  const { classes = 1000, perClass = 5, tile = 24, shown: show = 16 } = options;
+  const { classes = 1000, perClass = 5, shown: show = 16 } = options;
   if (classes % 2 !== 0 || classes < 2 * HOT_LABELS) {
     throw new Error(`large report: ${classes} classes, not even or too few`);
   }
   const names = largeClassNames(classes);
   const { dir, report: base } = await sampleReportFolder();
+  // Only what this report names: the sample's own assets go.
+  await Deno.remove(join(dir, "assets"), { recursive: true });
+  const pictures = new Pictures(await readPhotos(), new AssetWriter(dir));
   const { images: shown, predicted } = images(classes, perClass);
   const count = shown.length;
   const items = mistakeItems(shown, predicted, classes);
@@ -226,6 +335,8 @@ export async function largeReportFolder(
   const { ece, table } = calibration(shown, predicted);
   const pgd = curve(shown, predicted, () => null);
   const correct = count - items.length;
+  const biasClasses = names.map((name, label) => biasClass(label, name, classes, count, pool[label]));
+  for (const entry of biasClasses) entry.grid = await pictures.grid(entry);
   const report = AuditReportSchema.parse({
     ...base,
     model: { ...base.model, name: "large-convnet", classes: names },
@@ -271,24 +382,12 @@ export async function largeReportFolder(
       minEpsilon: null,
       warnings: [],
     },
-    explanations: explanations(base, items, shown, show),
+    explanations: await explanations(base, pictures, items, shown, show),
     bias: {
       settings: { ...base.bias!.settings, prototypes: PROTOTYPES, criticisms: CRITICISMS, comparisons: classes * 2 },
-      classes: names.map((name, label) => biasClass(label, name, classes, count, pool[label])),
+      classes: biasClasses,
     },
   });
-  // Only what this report names: the sample's own assets go.
-  await Deno.remove(join(dir, "assets"), { recursive: true });
-  await Deno.mkdir(join(dir, "assets"));
-  const grids = Array.from({ length: VARIANTS }, (_, v) => gridVariant(tile, v));
-  for (const c of report.bias!.classes) await Deno.writeFile(join(dir, c.grid!), grids[c.label % VARIANTS]);
-  const pictures = Array.from(
-    { length: VARIANTS },
-    (_, v) => gridPng([[photoTile(EXPLANATION_SIDE, v)]], { scale: 1, gap: 0 }),
-  );
-  for (const [i, path] of explanationAssets(report).entries()) {
-    await Deno.writeFile(join(dir, path), pictures[i % VARIANTS]);
-  }
   await writeReport(dir, report, { force: true });
   return { dir, report };
 }

@@ -239,7 +239,7 @@ Deno.test("the review page shows every string of a hostile report as text and on
   assert.equal(document.querySelector("h1")!.textContent, `Review: sample-convnet${HOSTILE} on sample-bars${HOSTILE}`);
 });
 
-Deno.test("the asset route serves the report's PNGs and nothing else", async () => {
+Deno.test("the asset route serves the report's PNGs and JPEGs and nothing else", async () => {
   const { dir, report } = await sampleReportFolder();
   const server = await startReviewServer({ dir, port: 0 });
   try {
@@ -248,6 +248,13 @@ Deno.test("the asset route serves the report's PNGs and nothing else", async () 
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get("content-type"), "image/png");
     assert.deepEqual(new Uint8Array(await ok.arrayBuffer()), await Deno.readFile(join(dir, image)));
+    // A photograph's picture: served as what it is.
+    const photo = new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
+    await Deno.writeFile(join(dir, "assets", "photo.jpg"), photo);
+    await Deno.writeFile(join(dir, "assets", "photo.jpeg"), photo);
+    const jpg = await fetch(new URL("assets/photo.jpg", server.url));
+    assert.equal(jpg.headers.get("content-type"), "image/jpeg");
+    assert.deepEqual(new Uint8Array(await jpg.arrayBuffer()), photo);
     await Deno.writeTextFile(join(dir, "assets", "notes.txt"), "secret");
     for (
       const path of [
@@ -256,6 +263,7 @@ Deno.test("the asset route serves the report's PNGs and nothing else", async () 
         "/assets/%2e%2e%2freport.json",
         "/assets/..%5Creport.json",
         "/assets/notes.txt",
+        "/assets/photo.jpeg",
         "/assets/a%20b.png",
         "/assets/sub/x.png",
         "/assets/missing.png",

@@ -1,6 +1,7 @@
 /**
- * The report's pictures: PNG files under `OUT/assets/`, named by what they show, written
- * atomically; the report refers to them by report-relative path (see schema/asset_path.ts).
+ * The report's pictures: files under `OUT/assets/` (PNG, or JPEG for photographs), named by what
+ * they show, written atomically; the report refers to them by report-relative path (see
+ * schema/asset_path.ts).
  *
  * @example
  * ```ts
@@ -12,33 +13,33 @@
  */
 import { join } from "node:path";
 import { assetPath } from "../schema/asset_path.ts";
-import { gridPng, type Tile } from "../explain/image_grid.ts";
+import { type EncodedPicture, gridPicture, type Tile } from "../explain/image_grid.ts";
 import { writeAtomic } from "../io/files.ts";
 
 /** The folder, inside the report folder, that holds the pictures. */
 export const ASSETS_DIR = "assets";
 
-/** Pixels per image pixel of a single-tile asset: 28x28 digits become 112x112. */
-const TILE_SCALE = 4;
+/** The side of a single-tile asset in pixels: 28x28 digits become 112x112, 224x224 photos stay 112x112. */
+const TILE_CELL = 112;
 
 export class AssetWriter {
   #made = false;
 
   constructor(readonly reportDir: string) {}
 
-  /** Writes PNG bytes as the asset `name` and returns its report-relative path. */
-  async png(name: string, bytes: Uint8Array): Promise<string> {
-    const path = assetPath(name);
+  /** Writes an encoded picture as the asset `name` and returns its report-relative path (its extension the format's). */
+  async picture(name: string, picture: EncodedPicture): Promise<string> {
+    const path = assetPath(name, picture.format);
     if (!this.#made) {
       await Deno.mkdir(join(this.reportDir, ASSETS_DIR), { recursive: true });
       this.#made = true;
     }
-    await writeAtomic(join(this.reportDir, path), bytes);
+    await writeAtomic(join(this.reportDir, path), picture.bytes);
     return path;
   }
 
-  /** Writes one tile, enlarged, as the asset `name`. */
+  /** Writes one tile, fitted to the page, as the asset `name`. */
   tile(name: string, tile: Tile): Promise<string> {
-    return this.png(name, gridPng([[tile]], { scale: TILE_SCALE, gap: 0 }));
+    return this.picture(name, gridPicture([[tile]], { cell: TILE_CELL, gap: 0 }));
   }
 }

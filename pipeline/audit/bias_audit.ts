@@ -19,7 +19,7 @@
  */
 import { runBiasStage } from "../bias/bias_stage.ts";
 import type { Groups } from "../bias/groups.ts";
-import { prototypeGridPng } from "../bias/prototype_grid.ts";
+import { prototypeGrid } from "../bias/prototype_grid.ts";
 import type { BiasReport } from "../schema/bias.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
@@ -72,8 +72,8 @@ export async function biasAudit(
   };
   for (const entry of report.classes) {
     if (entry.prototypes.length === 0) continue;
-    const png = await prototypeGridPng([entry], picked, source.shape, { range: ctx.range, saliency: true });
-    entry.grid = await assets.png(`class-${entry.label}`, png);
+    const grid = await prototypeGrid([entry], picked, source.shape, { range: ctx.range, saliency: true });
+    entry.grid = await assets.picture(`class-${entry.label}`, grid);
   }
   return report;
 }

@@ -1,8 +1,9 @@
 /**
  * The explanation stage, run once the per-batch stages are done: saliency for the mistakes the
  * report shows (the most confident first) and for adversarial examples (a clean image and the
- * attack's image at the smallest swept epsilon that flipped it), written as PNG assets; and the
- * cascading-randomisation sanity check of every saliency method on the first images.
+ * attack's image at the smallest swept epsilon that flipped it), written as PNG (or, for
+ * photographs, JPEG) assets; and the cascading-randomisation sanity check of every saliency method
+ * on the first images.
  *
  * @example
  * ```ts
@@ -20,7 +21,7 @@ import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
 import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
-import { sanityFigurePng } from "../explain/sanity_figure.ts";
+import { sanityFigure } from "../explain/sanity_figure.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
 import type { AssetWriter } from "./assets.ts";
 import { confidenceOf, type ImagePrediction, predictBatch } from "./evaluate.ts";
@@ -117,7 +118,7 @@ export async function explainAudit(
         method,
         stages: stages.map((s) => ({ layer: s.layer, spearman: s.spearman })),
       })),
-      figure: await assets.png("sanity", sanityFigurePng(report, sanityImages, shape, { range: ctx.range })),
+      figure: await assets.picture("sanity", sanityFigure(report, sanityImages, shape, { range: ctx.range })),
     };
   }
   return { method: settings.method, mistakes: shownMistakes, adversarial: shownAdversarial, sanity };

@@ -31,5 +31,5 @@ export {
   subsampleRows,
 } from "./mmd.ts";
 export { mmdCritic, type MmdCriticOptions, type MmdCriticResult, mmdCriticWorkBound } from "./mmd_critic.ts";
-export { prototypeGridPng } from "./prototype_grid.ts";
+export { prototypeGrid } from "./prototype_grid.ts";
 export { type BiasClass, BiasClassSchema, type BiasReport, BiasReportSchema } from "../schema/bias.ts";

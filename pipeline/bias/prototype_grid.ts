@@ -8,20 +8,26 @@
  * import type { BiasReport } from "../schema/bias.ts";
  * declare const report: BiasReport;
  * declare function images(indices: number[]): Promise<Float32Array>; // the source's images, NCHW
- * const png = await prototypeGridPng(report.classes.slice(0, 2), images, [1, 28, 28]);
- * await Deno.writeFile("docs/prototypes_digits.png", png);
+ * const { format, bytes } = await prototypeGrid(report.classes.slice(0, 2), images, [1, 28, 28]);
+ * await Deno.writeFile(`docs/prototypes_digits.${format}`, bytes);
  * ```
  */
-import { gridPng, imageTile, overlayTile, type Tile } from "../explain/image_grid.ts";
+import { type EncodedPicture, gridPicture, imageTile, overlayTile, type Tile } from "../explain/image_grid.ts";
 import type { BiasClass } from "../schema/bias.ts";
 
-/** PNG bytes of the prototype/criticism grid of `classes`; `images` returns NCHW images of example indices. */
-export async function prototypeGridPng(
+/** A grid thumbnail's side in pixels: 28 px digits drawn x2, 224 px photos reduced to a quarter. */
+const GRID_CELL = 56;
+
+/**
+ * The prototype/criticism grid of `classes` (PNG, or JPEG for photographs); `images` returns NCHW
+ * images of example indices; each thumbnail fits a `cell`-pixel square (`GRID_CELL` unless given).
+ */
+export async function prototypeGrid(
   classes: readonly BiasClass[],
   images: (indices: number[]) => Promise<Float32Array>,
   shape: readonly [number, number, number],
-  options: { range?: readonly [number, number]; scale?: number; saliency?: boolean } = {},
-): Promise<Uint8Array> {
+  options: { range?: readonly [number, number]; cell?: number; saliency?: boolean } = {},
+): Promise<EncodedPicture> {
   const per = shape[0] * shape[1] * shape[2];
   const rows: (Tile | null)[][] = [];
   for (const c of classes) {
@@ -35,5 +41,5 @@ export async function prototypeGridPng(
     }
     rows.push(row);
   }
-  return gridPng(rows, { scale: options.scale ?? 2 });
+  return gridPicture(rows, { cell: options.cell ?? GRID_CELL });
 }

@@ -1,7 +1,7 @@
 /**
  * The explanations door: gradient saliency maps (vanilla, gradient x input, SmoothGrad,
  * Integrated Gradients), their sanity checks (cascading randomisation), the model's features of
- * every image, rank correlation, and images (overlays, grids, PNG).
+ * every image, rank correlation, and images (overlays, grids fitted to the page, PNG or JPEG).
  *
  * @example
  * ```ts
@@ -20,7 +20,8 @@ export {
   type FeatureTable,
   streamFeatures,
 } from "./features.ts";
-export { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
+export { type EncodedPicture, gridPicture, imageTile, overlayTile, PHOTO_SIDE, type Tile } from "./image_grid.ts";
+export { fitTile } from "./fit_tile.ts";
 export { averageRanks, pearson, spearman } from "./rank.ts";
 export {
   computeSaliency,
@@ -30,7 +31,7 @@ export {
   type SaliencyOptions,
   type SaliencyResult,
 } from "./saliency.ts";
-export { sanityFigurePng } from "./sanity_figure.ts";
+export { sanityFigure } from "./sanity_figure.ts";
 export {
   cascadingRandomization,
   randomisedLayers,

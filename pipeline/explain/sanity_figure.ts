@@ -10,19 +10,23 @@
  * import { cascadingRandomization } from "./sanity.ts";
  * declare const exec: Executor, image: Float32Array; // one [1, 28, 28] image
  * const report = await cascadingRandomization(exec, image, 1, { keepMaps: true });
- * await Deno.writeFile("docs/sanity.png", sanityFigurePng(report, image, [1, 28, 28]));
+ * const { format, bytes } = sanityFigure(report, image, [1, 28, 28]);
+ * await Deno.writeFile(`docs/sanity.${format}`, bytes);
  * ```
  */
-import { gridPng, imageTile, overlayTile, type Tile } from "./image_grid.ts";
+import { type EncodedPicture, gridPicture, imageTile, overlayTile, type Tile } from "./image_grid.ts";
 import type { SanityReport } from "./sanity.ts";
 
-/** PNG bytes of the figure for image `which` of the report's images (the report must keep its maps). */
-export function sanityFigurePng(
+/** The side of each of the figure's maps in pixels: 28 px digits drawn x3, 224 px photos a third (75 px). */
+const SANITY_CELL = 84;
+
+/** The figure for image `which` of the report's images (the report must keep its maps), PNG or, for photographs, JPEG. */
+export function sanityFigure(
   report: SanityReport,
   image: Float32Array,
   shape: readonly [number, number, number],
-  options: { which?: number; range?: readonly [number, number]; scale?: number } = {},
-): Uint8Array {
+  options: { which?: number; range?: readonly [number, number] } = {},
+): EncodedPicture {
   const [c, h, w] = shape;
   const which = options.which ?? 0;
   const pixels = image.subarray(which * c * h * w, (which + 1) * c * h * w);
@@ -33,5 +37,5 @@ export function sanityFigurePng(
     })
   );
   rows.unshift([imageTile(pixels, shape, options.range)]);
-  return gridPng(rows, { scale: options.scale ?? 3 });
+  return gridPicture(rows, { cell: SANITY_CELL });
 }

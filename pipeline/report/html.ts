@@ -17,7 +17,9 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { AuditReport } from "../schema/report.ts";
 import { writeAtomic } from "../io/files.ts";
+import { ASSET_MIME, assetFormat } from "../schema/asset_path.ts";
 import type { Picture } from "./markup.ts";
+import { pictureSize } from "./picture_size.ts";
 import { joinHtml, raw, type SafeHtml, safeHtml } from "./safe_html.ts";
 import { reportSections } from "./sections/mod.ts";
 import { REPORT_CSS } from "./style.ts";
@@ -39,17 +41,6 @@ function assetPaths(report: AuditReport): Set<string> {
   if (e?.sanity) paths.add(e.sanity.figure);
   for (const c of report.bias?.classes ?? []) if (c.grid) paths.add(c.grid);
   return paths;
-}
-
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** Width and height of a PNG, from its IHDR chunk (the first, right after the signature). */
-function pngSize(path: string, bytes: Uint8Array): { width: number; height: number } {
-  if (bytes.length < 24 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    throw new Error(`report html: asset ${path} is not a PNG file`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 /** The page's policy: images from data URIs and beside the page, inline styles, and only these scripts. */
@@ -75,7 +66,7 @@ function scriptElements(scripts: readonly string[]): SafeHtml {
 }
 
 /**
- * The report as one HTML page; `readAsset` gives the bytes of a report-relative PNG path.
+ * The report as one HTML page; `readAsset` gives the bytes of a report-relative picture path.
  *
  * @example
  * ```ts
@@ -94,8 +85,9 @@ export async function renderReportHtml(
   const embedded = [...files.values()].reduce((sum, bytes) => sum + bytes.length, 0) <= EMBEDDED_BYTES;
   const pictures = new Map<string, Picture>();
   for (const [path, bytes] of files) {
-    const src = embedded ? `data:image/png;base64,${Buffer.from(bytes).toString("base64")}` : path;
-    pictures.set(path, { src, ...pngSize(path, bytes) });
+    const format = assetFormat(path);
+    const src = embedded ? `data:${ASSET_MIME[format]};base64,${Buffer.from(bytes).toString("base64")}` : path;
+    pictures.set(path, { src, ...pictureSize(path, format, bytes) });
   }
   const sections = reportSections(report, (path) => {
     const picture = pictures.get(path);

@@ -2,7 +2,8 @@ import { raw } from "./safe_html.ts";
 
 /**
  * The report's stylesheet, inlined into index.html: system fonts, one readable column, tables with
- * right-aligned tabular numbers, a sticky navigation bar, and pixelated images (inputs are tiny).
+ * right-aligned tabular numbers, a sticky navigation bar, and PNG images pixelated (inputs such as
+ * digits are tiny), JPEG photographs scaled smoothly.
  * Markup as is (`raw`): a stylesheet is not HTML text, its quotes must stay quotes, and this one is ours.
  *
  * @example
@@ -63,7 +64,7 @@ figure { margin: 8px 0 16px; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
 figcaption { color: var(--muted); font-size: 0.85rem; max-width: 560px; }
 figure svg { max-width: 100%; height: auto; }
-img { image-rendering: pixelated; }
+img[src$=".png"], img[src^="data:image/png"] { image-rendering: pixelated; } /* photographs (JPEG) scale smoothly */
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 14px; }
 .wide-cards { grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; overflow-wrap: anywhere; }

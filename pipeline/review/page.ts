@@ -30,7 +30,8 @@ main { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr
 .card h2 { font-size: 1rem; margin: 0 0 0.5rem; }
 .images { display: flex; flex-wrap: wrap; gap: 0.5rem; }
 figure { margin: 0; }
-figure img { image-rendering: pixelated; width: 8rem; border: 1px solid #ddd; }
+figure img { width: 8rem; border: 1px solid #ddd; }
+figure img[src$=".png"] { image-rendering: pixelated; } /* tiny inputs; photographs (JPEG) scale smoothly */
 figure.grid img { width: 100%; height: auto; } /* the whole row, its aspect ratio kept */
 figcaption { font-size: 0.8rem; color: #555; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 0.1rem 0.5rem; margin: 0.5rem 0; }

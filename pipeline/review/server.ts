@@ -4,7 +4,7 @@
  * recomputed and written into report.json (as `review`) and index.html; writes happen one at a time,
  * and the folder is locked (io/out_folder.ts) while the server runs, so no audit writes into it meanwhile.
  *
- * Routes: GET `/` the review page; GET `/report` the report's HTML; GET `/assets/NAME.png` an image;
+ * Routes: GET `/` the review page; GET `/report` the report's HTML; GET `/assets/NAME.png` or `.jpg` an image;
  * POST `/judgments` `{item, judgment}` → the new summary; GET `/summary` the current summary.
  *
  * @example
@@ -21,6 +21,7 @@ import { InputError } from "../io/input_error.ts";
 import { claimOutFolder } from "../io/out_folder.ts";
 import { renderReportHtml, writeReportHtml } from "../report/html.ts";
 import { readReport, REPORT_FILE, writeReport } from "../report/report_file.ts";
+import { ASSET_MIME, assetFormat, AssetPathSchema } from "../schema/asset_path.ts";
 import { JUDGMENTS, type ReviewSummary } from "../schema/review.ts";
 import { appendJudgment, ItemIdSchema, type JudgmentLog, type MalformedLine, readJudgments } from "./judgments.ts";
 import { renderReviewPage } from "./page.ts";
@@ -49,8 +50,6 @@ export interface ReviewServer {
 
 /** What a POST to /judgments carries; the rest of the line comes from the plan and the clock. */
 const JudgmentBodySchema = z.strictObject({ item: ItemIdSchema, judgment: z.enum(JUDGMENTS) });
-
-const ASSET_NAME = /^[A-Za-z0-9._-]+\.png$/;
 
 /** The review's state: the report as last written, its items and plan, the judgments read. */
 interface Review {
@@ -146,11 +145,11 @@ function handler(review: Review): (request: Request) => Promise<Response> {
       return html(await renderReportHtml(review.report, (path) => Deno.readFile(join(review.dir, path))));
     }
     if (pathname === "/summary") return json(reviewSummary(review.report, review.log));
-    const name = pathname.startsWith("/assets/") ? pathname.slice("/assets/".length) : "";
-    if (!ASSET_NAME.test(name)) return notFound();
+    const asset = AssetPathSchema.safeParse(pathname.slice(1));
+    if (!asset.success) return notFound();
     try {
-      return new Response(await Deno.readFile(join(review.dir, "assets", name)), {
-        headers: { "content-type": "image/png" },
+      return new Response(await Deno.readFile(join(review.dir, asset.data)), {
+        headers: { "content-type": ASSET_MIME[assetFormat(asset.data)] },
       });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return notFound();
