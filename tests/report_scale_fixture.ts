@@ -30,6 +30,7 @@ import { AssetWriter } from "../pipeline/audit/assets.ts";
 import { prototypeGrid } from "../pipeline/bias/prototype_grid.ts";
 import { decodeImage } from "../pipeline/data/decode_image.ts";
 import { type EncodedPicture, imageTile, overlayTile } from "../pipeline/explain/image_grid.ts";
+import { reportedMap } from "../pipeline/explain/reported_map.ts";
 import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
 import type { SanityReport } from "../pipeline/explain/sanity.ts";
 import { sanityFigure } from "../pipeline/explain/sanity_figure.ts";
@@ -196,6 +197,8 @@ function biasClass(label: number, name: string, classes: number, total: number, 
       pValue: 0.3,
       permutations: 200,
     }],
+    // As the bias stage stores it: reduced to the report's map size.
+    meanPrototypeSaliency: reportedMap(speckledMap(label), SIDE, SIDE),
     flagged,
     flaggedGroups: flagged ? ["outdoors"] : [],
   };
@@ -228,14 +231,12 @@ class Pictures {
   async grid(entry: BiasClass): Promise<string> {
     const drawn = this.#grids.get(entry.label % DRAWN_GRIDS);
     if (drawn) return await this.assets.picture(`bias-${entry.label}`, drawn);
-    const map = speckledMap(entry.label);
-    const saliency = { height: SIDE, width: SIDE, values: Array.from(map), peak: { row: 0, column: 0 } };
     const images = (indices: number[]) => {
       const out = new Float32Array(indices.length * SIDE * SIDE * 3);
       indices.forEach((index, i) => out.set(photoImage(this.photos, index), i * SIDE * SIDE * 3));
       return Promise.resolve(out);
     };
-    const grid = await prototypeGrid([{ ...entry, meanPrototypeSaliency: saliency }], images, SHAPE, {
+    const grid = await prototypeGrid([entry], images, SHAPE, {
       saliency: true,
     });
     this.#grids.set(entry.label, grid);

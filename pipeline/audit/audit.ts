@@ -371,9 +371,7 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     : hierarchyPath
     ? await loadHierarchy(hierarchyPath, manifest.classes)
     : Hierarchy.flat(manifest.classes);
-  const hierarchyName = hierarchyPath === WORDNET
-    ? `wordnet: ${hierarchy.source}`
-    : hierarchyPath ?? "flat";
+  const hierarchyName = hierarchyPath === WORDNET ? `wordnet: ${hierarchy.source}` : hierarchyPath ?? "flat";
   if (options.superclassDepth > hierarchy.maxDepth) {
     throw new InputError(
       `--superclass-depth: ${options.superclassDepth} is deeper than the hierarchy's leaves (${hierarchy.maxDepth})`,

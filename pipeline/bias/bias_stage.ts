@@ -27,6 +27,7 @@ import type { Gpu } from "../../kernels/gpu.ts";
 import type { Executor } from "../model/executor.ts";
 import { featureRows, type FeatureTable } from "../explain/features.ts";
 import { computeSaliency, type SaliencyOptions } from "../explain/saliency.ts";
+import { reportedMap } from "../explain/reported_map.ts";
 import { confusionByGroup, flaggedGroups, type GroupConfusion, groupFindings } from "./group_rates.ts";
 import type { Groups } from "./groups.ts";
 import { mmdTest, subsampleRows } from "./mmd.ts";
@@ -198,7 +199,7 @@ async function groupTests(
   return results;
 }
 
-/** The mean over the prototypes of their saliency maps for the class's logit, and its peak. */
+/** The mean over the prototypes of their saliency maps for the class's logit, as the report keeps it, and its peak. */
 async function meanSaliency(
   saliency: NonNullable<BiasInput["saliency"]>,
   indices: number[],
@@ -215,6 +216,5 @@ async function meanSaliency(
   const plane = height * width;
   const mean = new Array<number>(plane).fill(0);
   for (let b = 0; b < count; b++) for (let q = 0; q < plane; q++) mean[q] += result.maps[b * plane + q] / count;
-  const peak = mean.reduce((best, v, q) => (v > mean[best] ? q : best), 0);
-  return { height, width, values: mean, peak: { row: Math.floor(peak / width), column: peak % width } };
+  return reportedMap(mean, height, width);
 }

@@ -37,7 +37,8 @@ export async function prototypeGrid(
     const row: (Tile | null)[] = c.prototypes.map((_, i) => tile(i));
     row.push(null, ...c.criticisms.map((_, i) => tile(c.prototypes.length + i)));
     if (options.saliency && c.meanPrototypeSaliency && c.prototypes.length > 0) {
-      row.push(null, overlayTile(pixels.subarray(0, per), shape, c.meanPrototypeSaliency.values, options.range));
+      const map = c.meanPrototypeSaliency;
+      row.push(null, overlayTile(pixels.subarray(0, per), shape, map.values, options.range, map));
     }
     rows.push(row);
   }

@@ -46,21 +46,27 @@ export function imageTile(
 
 /**
  * A saliency map over a dimmed grey copy of the image: the map, scaled to its own maximum, blends
- * the pixel towards red then yellow ("hot" colours), so the strongest attributions stand out.
+ * the pixel towards red then yellow ("hot" colours), so the strongest attributions stand out. The
+ * map is the image's size unless `mapSize` says it is smaller (a report's reduced map), and then
+ * each pixel takes the map value of the block it lies in.
  */
 export function overlayTile(
   image: ArrayLike<number>,
   shape: readonly number[],
   map: ArrayLike<number>,
   range: readonly [number, number] = [0, 1],
+  mapSize?: { height: number; width: number },
 ): Tile {
   const base = imageTile(image, shape, range);
+  const { height, width } = base;
+  const mh = mapSize?.height ?? height, mw = mapSize?.width ?? width;
   let top = 0;
-  for (let q = 0; q < map.length; q++) top = Math.max(top, Math.abs(map[q]));
+  for (let q = 0; q < mh * mw; q++) top = Math.max(top, Math.abs(map[q]));
   const rgb = new Uint8Array(base.rgb.length);
-  for (let q = 0; q < map.length; q++) {
+  for (let q = 0; q < height * width; q++) {
+    const value = map[Math.floor((Math.floor(q / width) * mh) / height) * mw + Math.floor(((q % width) * mw) / width)];
     const grey = (base.rgb[q * 3] + base.rgb[q * 3 + 1] + base.rgb[q * 3 + 2]) / 3 / 255;
-    const heat = top > 0 ? Math.sqrt(Math.abs(map[q]) / top) : 0; // sqrt: weaker attributions stay visible
+    const heat = top > 0 ? Math.sqrt(Math.abs(value) / top) : 0; // sqrt: weaker attributions stay visible
     const hot = [Math.min(1, 2 * heat), Math.max(0, 2 * heat - 1), 0];
     for (let k = 0; k < 3; k++) rgb[q * 3 + k] = byte((1 - heat) * 0.6 * grey + heat * hot[k]);
   }
