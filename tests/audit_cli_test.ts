@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { pathExists } from "../pipeline/io/files.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { bars, trainedBarsModel, writeIdx } from "./audit_fixture.ts";
@@ -170,7 +171,7 @@ Deno.test({
       stderr: "null",
     }).spawn();
     const second = join(out, "partial", "batch-000001.json");
-    for (let waited = 0; !(await exists(second)); waited += 20) {
+    for (let waited = 0; !(await pathExists(second)); waited += 20) {
       if (waited > 120_000) throw new Error("the audit wrote no second chunk in 2 minutes");
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -178,7 +179,7 @@ Deno.test({
     await child.status;
     const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
     assert.ok(kept >= 2 && kept < 12, `${kept} of 12 batches kept after the kill`);
-    assert.ok(!(await exists(join(out, "report.json"))), "no report from a killed run");
+    assert.ok(!(await pathExists(join(out, "report.json"))), "no report from a killed run");
 
     // The killed run's lock is stale: the next run names it, takes it over, and releases it.
     assert.equal(JSON.parse(await Deno.readTextFile(join(out, ".convnet-audit.lock"))).pid, child.pid);
@@ -187,14 +188,14 @@ Deno.test({
     assert.deepEqual(errorLines(refused).length, 2, refused.stderr);
     assert.match(errorLines(refused)[0], new RegExp(`took over the stale lock of pid ${child.pid} on host `));
     assert.match(errorLines(refused)[1], /holds an unfinished audit: pass --resume to continue it, or --force/);
-    assert.ok(!(await exists(join(out, ".convnet-audit.lock"))), "lock released after the refusal");
+    assert.ok(!(await pathExists(join(out, ".convnet-audit.lock"))), "lock released after the refusal");
 
     // A write the kill cut short leaves a temporary file; the resumed run sweeps it.
     const leftover = join(out, "partial", `batch-000011.json.${child.pid}.7.tmp`);
     await Deno.writeTextFile(leftover, "{");
     const resumed = await runCli("audit", [...args(out), "--resume"]);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.ok(!(await exists(leftover)), "leftover temp swept on --resume");
+    assert.ok(!(await pathExists(leftover)), "leftover temp swept on --resume");
     const read = async (folder: string) => {
       const { createdAt: _, timings, ...rest } = JSON.parse(await Deno.readTextFile(join(folder, "report.json")));
       return { rest, timings };
@@ -226,7 +227,7 @@ Deno.test({
       stderr: "piped",
     }).spawn();
     const first = join(out, "partial", "batch-000000.json");
-    for (let waited = 0; !(await exists(first)); waited += 20) {
+    for (let waited = 0; !(await pathExists(first)); waited += 20) {
       if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -237,8 +238,8 @@ Deno.test({
     assert.match(text, /finished batches kept in .*report-interrupted: --resume continues/);
     const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
     assert.ok(kept >= 1 && kept < 3, `${kept} of 3 batches kept`);
-    assert.ok(!(await exists(join(out, "report.json"))), "no report from an interrupted run");
-    assert.ok(!(await exists(join(out, ".convnet-audit.lock"))), "lock released on Ctrl-C");
+    assert.ok(!(await pathExists(join(out, "report.json"))), "no report from an interrupted run");
+    assert.ok(!(await pathExists(join(out, ".convnet-audit.lock"))), "lock released on Ctrl-C");
   },
 });
 
@@ -255,12 +256,3 @@ Deno.test({
     assert.match(errorLines(result)[0], /--out .*a-file\/report: cannot write there/);
   },
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

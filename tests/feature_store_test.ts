@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { pathExists } from "../pipeline/io/files.ts";
 import { audit, type AuditOptions } from "../pipeline/audit/audit.ts";
 import type { ImagePrediction } from "../pipeline/audit/evaluate.ts";
 import { isSpillFile } from "../pipeline/audit/feature_spill.ts";
@@ -198,7 +199,7 @@ Deno.test({
     const page = await Deno.readTextFile(join(dir, "spilled", "index.html"));
     assert.match(page, /Feature rows: at most 5 per class × 4 classes ×\s+64 wide, 20 rows/);
     assert.match(page, /budget 0\.000732 MiB, the rest on disk\)/);
-    assert.ok(!(await exists(join(dir, "spilled", "partial"))), "spilled rows removed with the chunks");
+    assert.ok(!(await pathExists(join(dir, "spilled", "partial"))), "spilled rows removed with the chunks");
 
     // Stopped after 8 of 12 batches, with rows on disk; resumed with the same budget.
     const stopped = await run("resumed", budget, 32);
@@ -208,15 +209,6 @@ Deno.test({
     const resumed = await run("resumed", { ...budget, resume: true });
     assert.deepEqual(bias(resumed.outcome), spilledBias);
     assert.ok(reportOf(resumed.outcome).timings.resumed > 0, "the kept batches were replayed");
-    assert.ok(!(await exists(join(dir, "resumed", "partial"))), "spilled rows removed once reported");
+    assert.ok(!(await pathExists(join(dir, "resumed", "partial"))), "spilled rows removed once reported");
   },
 });
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

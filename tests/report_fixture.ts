@@ -132,6 +132,16 @@ export function mistakeItems(images: Image[], predicted: number[], classes: numb
   });
 }
 
+/** The taxonomy's counts of a list of mistakes, counted here (a mistake of none of the kinds is unexplained). */
+export function mistakeCounts(items: Mistake[]): AuditReport["mistakes"]["counts"] {
+  return {
+    labelInTop5: items.filter((m) => m.labelInTop5).length,
+    sameSuperclass: items.filter((m) => m.sameSuperclass).length,
+    lowMargin: items.filter((m) => m.lowMargin).length,
+    unexplained: items.filter((m) => !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin).length,
+  };
+}
+
 /** Accuracy per epsilon when each image flips at `flipAt(image)` (null: never), correct ones only. */
 export function curve(images: Image[], predicted: number[], flipAt: (im: Image) => number | null): Curve {
   const correct = images.filter((im) => predicted[im.index] === im.label);
@@ -423,12 +433,7 @@ export async function sampleReportFolder(
       count: items.length,
       lowMarginThreshold: LOW_MARGIN,
       superclassDepth: 1,
-      counts: {
-        labelInTop5: items.filter((m) => m.labelInTop5).length,
-        sameSuperclass: items.filter((m) => m.sameSuperclass).length,
-        lowMargin: items.filter((m) => m.lowMargin).length,
-        unexplained: items.filter((m) => !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin).length,
-      },
+      counts: mistakeCounts(items),
       items,
     },
     images,

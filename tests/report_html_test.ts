@@ -243,6 +243,33 @@ Deno.test("report html: with 40 classes, hostile names in the confused pairs and
   }
 });
 
+Deno.test("report html: among 40 classes, those no image was predicted as are one folded line, not rows", async () => {
+  const classNames = Array.from({ length: 40 }, (_, i) => `class-${i}`);
+  const { dir, report } = await sampleReportFolder({ classNames, explanations: false });
+  try {
+    const bias = report.bias!;
+    // 40 classes like the fixture's unflagged class 0; the pools of classes 30-39 are empty.
+    const template = bias.classes.find((c) => !c.flagged)!;
+    const emptied = classNames.map((name, label) =>
+      label >= 30
+        ? { ...template, label, name, poolSize: 0, prototypes: [], criticisms: [], grid: undefined }
+        : { ...template, label, name }
+    );
+    const document = parse(await renderReportHtml({ ...report, bias: { ...bias, classes: emptied } }, reader(dir)));
+    const rows = [...document.querySelectorAll("#bias article")].map((a) => Number(a.getAttribute("data-class")));
+    const expected = emptied.filter((c) => c.poolSize > 0 || c.flagged).map((c) => c.label);
+    assert.deepEqual([...rows].sort((a, b) => a - b), expected.sort((a, b) => a - b));
+    const line = document.querySelector("#bias details.empty-classes");
+    const empty = emptied.filter((c) => c.poolSize === 0 && !c.flagged);
+    assert.ok(
+      line.querySelector("summary").textContent.startsWith(`${empty.length} classes no image was predicted as`),
+    );
+    assert.equal(line.querySelector("p").textContent, empty.map((c) => `${c.name} #${c.label}`).join(", "));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("report html: without explanations and bias, with a review: sections present and absent accordingly", async () => {
   const { dir, report } = await sampleReportFolder({ explanations: false, bias: false, review: true });
   try {

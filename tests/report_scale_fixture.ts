@@ -38,7 +38,15 @@ import { mulberry32 } from "../pipeline/io/prng.ts";
 import { writeReport } from "../pipeline/report/report_file.ts";
 import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import type { BiasClass } from "../pipeline/schema/bias.ts";
-import { calibration, curve, type Image, mistakeItems, ranking, sampleReportFolder } from "./report_fixture.ts";
+import {
+  calibration,
+  curve,
+  type Image,
+  mistakeCounts,
+  mistakeItems,
+  ranking,
+  sampleReportFolder,
+} from "./report_fixture.ts";
 
 type Mistake = AuditReport["mistakes"]["items"][number];
 type Explanations = NonNullable<AuditReport["explanations"]>;
@@ -363,12 +371,7 @@ export async function largeReportFolder(
     mistakes: {
       ...base.mistakes,
       count: items.length,
-      counts: {
-        labelInTop5: items.filter((m) => m.labelInTop5).length,
-        sameSuperclass: items.filter((m) => m.sameSuperclass).length,
-        lowMargin: items.filter((m) => m.lowMargin).length,
-        unexplained: items.filter((m) => !m.labelInTop5 && !m.sameSuperclass && !m.lowMargin).length,
-      },
+      counts: mistakeCounts(items),
       items,
     },
     images: shown,

@@ -28,6 +28,9 @@ import type { RawImage } from "./image.ts";
 /** The JPEG codecs: libvips through sharp (native), or jpeg-js (JavaScript). */
 export type JpegDecoder = "sharp" | "jpeg-js";
 
+/** The file names image folders read: `.png`, `.jpg` and `.jpeg`, any letter case. */
+export const IMAGE_FILE_NAME = /\.(png|jpe?g)$/i;
+
 /** The largest image decoded, in pixels. */
 export const MAX_PIXELS = 100_000_000;
 

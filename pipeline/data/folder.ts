@@ -14,22 +14,10 @@
  */
 import { join } from "node:path";
 import { InputError } from "../io/input_error.ts";
-import { decodeImage } from "./decode_image.ts";
-import { listFolder, readInputFile } from "../io/files.ts";
+import { decodeImage, IMAGE_FILE_NAME } from "./decode_image.ts";
+import { isFolderEntry, listFolder, readInputFile } from "../io/files.ts";
 import { toChw } from "./image.ts";
 import type { DataSource, Example, ImageOptions } from "./types.ts";
-
-const IMAGE_FILE = /\.(png|jpe?g)$/i;
-
-/** Whether an entry is a folder, following a symbolic link. */
-async function isFolder(dir: string, entry: Deno.DirEntry): Promise<boolean> {
-  if (!entry.isSymlink) return entry.isDirectory;
-  try {
-    return (await Deno.stat(join(dir, entry.name))).isDirectory;
-  } catch {
-    return false; // a dangling link
-  }
-}
 
 /**
  * Opens a class-per-subfolder image folder as a data source.
@@ -43,11 +31,11 @@ export async function openFolder(path: string, options: ImageOptions): Promise<D
   const classes: string[] = [];
   const files: { path: string; label: number }[] = [];
   for (const entry of await listFolder(path)) {
-    if (entry.name.startsWith(".") || !(await isFolder(path, entry))) continue;
+    if (entry.name.startsWith(".") || !(await isFolderEntry(path, entry))) continue;
     const label = classes.push(entry.name) - 1;
     const classDir = join(path, entry.name);
     for (const file of await listFolder(classDir)) {
-      if (!file.name.startsWith(".") && IMAGE_FILE.test(file.name)) {
+      if (!file.name.startsWith(".") && IMAGE_FILE_NAME.test(file.name)) {
         files.push({ path: join(classDir, file.name), label });
       }
     }

@@ -27,14 +27,13 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { InputError } from "../io/input_error.ts";
-import { listFolder, pathExists, readInputFile } from "../io/files.ts";
+import { isFolderEntry, listFolder, pathExists, readInputFile } from "../io/files.ts";
 import { WnidSchema } from "../schema/preprocess.ts";
-import { decodeImageWith, type JpegDecoder, jpegDecoder } from "./decode_image.ts";
+import { decodeImageWith, IMAGE_FILE_NAME, type JpegDecoder, jpegDecoder } from "./decode_image.ts";
 import { decodeFiles, type DecodePoolOptions } from "./decode_pool.ts";
 import type { ImageRecipe } from "./prepare_image.ts";
 import type { DataSource, Example, ImageOptions } from "./types.ts";
 
-const IMAGE_FILE = /\.(png|jpe?g)$/i;
 /** Kaggle's validation labels. */
 export const KAGGLE_SOLUTION_CSV = "LOC_val_solution.csv";
 
@@ -44,18 +43,8 @@ interface Labelled {
   wnid: string;
 }
 
-/** Whether an entry is a folder, following a symbolic link. */
-async function isFolder(dir: string, entry: Deno.DirEntry): Promise<boolean> {
-  if (!entry.isSymlink) return entry.isDirectory;
-  try {
-    return (await Deno.stat(join(dir, entry.name))).isDirectory;
-  } catch {
-    return false; // a dangling link
-  }
-}
-
 function isImage(entry: Deno.DirEntry): boolean {
-  return !entry.name.startsWith(".") && !entry.isDirectory && IMAGE_FILE.test(entry.name);
+  return !entry.name.startsWith(".") && !entry.isDirectory && IMAGE_FILE_NAME.test(entry.name);
 }
 
 /** The images of the wnid subfolders, labelled by their folder. */
@@ -166,7 +155,7 @@ export async function openImagenet(
   const entries = await listFolder(path);
   const folders: string[] = [];
   for (const entry of entries) {
-    if (!entry.name.startsWith(".") && (await isFolder(path, entry))) folders.push(entry.name);
+    if (!entry.name.startsWith(".") && (await isFolderEntry(path, entry))) folders.push(entry.name);
   }
   const perWnid = folders.some((name) => WnidSchema.safeParse(name).success);
   const files = perWnid ? await folderPerWnid(path, folders) : await flatWithSolution(path, entries);

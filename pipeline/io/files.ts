@@ -1,4 +1,5 @@
 /** Files: reading what a user names (failures as InputErrors), JSON, and atomic writes. */
+import { join } from "node:path";
 import { InputError } from "./input_error.ts";
 
 /** Turns the errors a user can cause (missing file, no permission, a folder) into an InputError. */
@@ -60,6 +61,23 @@ export async function pathExists(path: string): Promise<boolean> {
     // A file where a folder of the path should be: nothing can exist below it.
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
+  }
+}
+
+/**
+ * Whether an entry of the folder `dir` is a folder, following a symbolic link (a dangling link is not).
+ *
+ * @example
+ * ```ts
+ * for (const entry of await listFolder("photos")) if (await isFolderEntry("photos", entry)) console.log(entry.name);
+ * ```
+ */
+export async function isFolderEntry(dir: string, entry: Deno.DirEntry): Promise<boolean> {
+  if (!entry.isSymlink) return entry.isDirectory;
+  try {
+    return (await Deno.stat(join(dir, entry.name))).isDirectory;
+  } catch {
+    return false; // a dangling link
   }
 }
 

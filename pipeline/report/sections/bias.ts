@@ -120,11 +120,20 @@ ${mmdTests(c)}
 }
 
 /** How a long list of classes is shown: which are open. */
-function classesNote(classes: readonly BiasClass[]): SafeHtml | null {
-  if (classes.length <= OPEN_CLASSES) return null;
+function classesNote(classes: readonly BiasClass[], openAll: boolean): SafeHtml | null {
+  if (openAll) return null;
   const flagged = classes.filter((c) => c.flagged).length;
   return safeHtml`<p class="muted">${classes.length} classes, ${flagged} flagged: flagged classes first and open, the others
 folded (a class's grid loads when it is opened).</p>`;
+}
+
+/** The classes no image was predicted as, in one folded line. */
+function emptyClassesNote(empty: readonly BiasClass[]): SafeHtml | string {
+  if (empty.length === 0) return "";
+  return safeHtml`<details class="empty-classes"><summary class="muted">${empty.length} classes no image was predicted as:
+nothing to summarise</summary><p class="muted">${
+    joinHtml(empty.map((c) => safeHtml`${c.name} #${c.label}`), ", ")
+  }</p></details>`;
 }
 
 /** The feature store's bound, planned before the batch pass, and what it held (audits record it). */
@@ -151,8 +160,11 @@ ${mb(store.peakHeldMb)} MiB in memory at once (budget ${mb(store.budgetMb)} MiB$
 export function biasSection(bias: NonNullable<AuditReport["bias"]>, embed: Embed): Section {
   const s = bias.settings;
   // Flagged classes first: they are what the reader came for.
-  const classes = [...bias.classes].sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.label - b.label);
-  const openAll = classes.length <= OPEN_CLASSES;
+  const sorted = [...bias.classes].sort((a, b) => Number(b.flagged) - Number(a.flagged) || a.label - b.label);
+  const openAll = sorted.length <= OPEN_CLASSES;
+  // Among many classes, those no image was predicted as have nothing to show: one line names them.
+  const classes = openAll ? sorted : sorted.filter((c) => c.poolSize > 0 || c.flagged);
+  const empty = openAll ? [] : sorted.filter((c) => !classes.includes(c));
   return {
     id: "bias",
     title: "Biases",
@@ -166,7 +178,8 @@ ${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.c
 (${s.significance}).`
       }</p>
 ${featureStoreNote(s.featureStore)}
-${classesNote(classes)}
-${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}`,
+${classesNote(classes, openAll)}
+${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}
+${emptyClassesNote(empty)}`,
   };
 }
