@@ -123,7 +123,8 @@ ${mmdTests(c)}
 function classesNote(classes: readonly BiasClass[], openAll: boolean): SafeHtml | null {
   if (openAll) return null;
   const flagged = classes.filter((c) => c.flagged).length;
-  return safeHtml`<p class="muted">${classes.length} classes, ${flagged} flagged: flagged classes first and open, the others
+  const shown = classes.length === 1 ? "1 class" : `${classes.length} classes`;
+  return safeHtml`<p class="muted">${shown}, ${flagged} flagged: flagged classes first and open, the others
 folded (a class's grid loads when it is opened).</p>`;
 }
 
