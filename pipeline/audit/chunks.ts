@@ -116,10 +116,15 @@ export class ChunkStore {
 
   async read(batch: number): Promise<Chunk> {
     const path = join(this.dir, chunkName(batch));
-    const parsed = ChunkSchema.safeParse(JSON.parse((await readText(path)) ?? "null"));
-    if (!parsed.success) {
-      throw new InputError(`--resume: ${path} is not a chunk of this audit; start over without --resume`);
+    const redo = "delete that file to compute its batch again, or pass --force instead of --resume to start over";
+    let json: unknown = null;
+    try {
+      json = JSON.parse((await readText(path)) ?? "null");
+    } catch {
+      throw new InputError(`--resume: ${path} is cut short or corrupt (not valid JSON): ${redo}`);
     }
+    const parsed = ChunkSchema.safeParse(json);
+    if (!parsed.success) throw new InputError(`--resume: ${path} is not a chunk of this audit: ${redo}`);
     const { robustness, features } = parsed.data;
     return {
       batch,

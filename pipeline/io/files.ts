@@ -11,7 +11,23 @@ function userError(path: string, e: unknown): unknown {
 }
 
 /**
- * Reads a whole file; a missing or unreadable file is an InputError naming it.
+ * Refuses anything but a regular file (after symbolic links): reading a FIFO blocks until a writer
+ * comes, reading a device may never end, and a folder is no file.
+ */
+async function checkRegularFile(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw userError(path, e);
+  }
+  if (info.isDirectory) throw new InputError(`${path}: is a folder, not a file`);
+  if (!info.isFile) throw new InputError(`${path}: not a regular file (a pipe, socket or device); refused`);
+}
+
+/**
+ * Reads a whole file; a missing or unreadable file, or one that is not a regular file, is an
+ * InputError naming it.
  *
  * @example
  * ```ts
@@ -19,11 +35,42 @@ function userError(path: string, e: unknown): unknown {
  * ```
  */
 export async function readInputFile(path: string): Promise<Uint8Array> {
+  await checkRegularFile(path);
   try {
     return await Deno.readFile(path);
   } catch (e) {
     throw userError(path, e);
   }
+}
+
+/**
+ * Opens a file for reading parts of it, with the checks of `readInputFile`.
+ *
+ * @example
+ * ```ts
+ * using file = await openInputFile("weights.bin");
+ * console.log((await file.stat()).size);
+ * ```
+ */
+export async function openInputFile(path: string): Promise<Deno.FsFile> {
+  await checkRegularFile(path);
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (e) {
+    throw userError(path, e);
+  }
+}
+
+/**
+ * Reads a whole text file (UTF-8) with the checks of `readInputFile`.
+ *
+ * @example
+ * ```ts
+ * const csv = await readInputText("groups.csv");
+ * ```
+ */
+export async function readInputText(path: string): Promise<string> {
+  return new TextDecoder().decode(await readInputFile(path));
 }
 
 /**
@@ -90,7 +137,7 @@ export async function isFolderEntry(dir: string, entry: Deno.DirEntry): Promise<
  * ```
  */
 export async function readJson(path: string): Promise<unknown> {
-  const text = new TextDecoder().decode(await readInputFile(path));
+  const text = await readInputText(path);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -117,9 +164,32 @@ export function isAtomicTemp(name: string): boolean {
 }
 
 /**
- * Writes to a temporary file, flushes it to disk, then renames it over `path`; a failed write
- * removes its temporary file. `bytes` may come in parts, written one after the other (so a
- * large file need not be one buffer first).
+ * The one line for a failed write of `path`. What the user's machine causes (a full disk, a
+ * read-only mount, no permission, a missing folder, a folder in the way) is an InputError; anything
+ * else stays an internal error, but also names the path.
+ */
+function writeError(path: string, e: unknown): Error {
+  const code = (e as { code?: string }).code;
+  const reason = e instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : e instanceof Deno.errors.NotFound
+    ? "its folder does not exist"
+    : e instanceof Deno.errors.IsADirectory
+    ? "a folder is in the way"
+    : code === "ENOSPC" || code === "EDQUOT"
+    ? "no space left on the device"
+    : code === "EROFS"
+    ? "the file system is read-only"
+    : null;
+  if (reason) return new InputError(`${path}: cannot write: ${reason}`);
+  return new Error(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/**
+ * Writes to a temporary file, flushes it to disk, then renames it over `path`. A failed write
+ * removes its temporary file and throws one line naming `path` (an InputError where the user's
+ * machine is the cause: see `writeError`). `bytes` may come in parts, written one after the other
+ * (so a large file need not be one buffer first).
  *
  * @example
  * ```ts
@@ -128,8 +198,8 @@ export function isAtomicTemp(name: string): boolean {
  */
 export async function writeAtomic(path: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = `${path}.${Deno.pid}.${writes++}.tmp`;
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
     try {
       for (const part of bytes instanceof Uint8Array ? [bytes] : bytes) {
         let written = 0;
@@ -142,6 +212,6 @@ export async function writeAtomic(path: string, bytes: Uint8Array | readonly Uin
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {}); // the write's own error is the one to report
-    throw e;
+    throw writeError(path, e);
   }
 }

@@ -32,6 +32,7 @@
  * ```
  */
 import { z } from "zod";
+import { pathExists, readJson } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 
 /** One node of a hierarchy file; a node without children (or with none) is a leaf. */
@@ -47,13 +48,45 @@ export interface ClassTreeNode extends HierarchyNode {
   classIndex?: number;
 }
 
-/** The zod schema of a hierarchy file (recursive, any depth). */
-export const HierarchyNodeSchema: z.ZodType<HierarchyNode> = z.object({
-  name: z.string().min(1),
-  get children() {
-    return z.array(HierarchyNodeSchema).optional();
-  },
-});
+/**
+ * The zod schema of one node of a hierarchy file, its children left unchecked: the tree is walked
+ * node by node (see `parseTree`) rather than by a recursive schema, so any depth fits in the stack.
+ */
+const NodeSchema = z.object({ name: z.string().min(1), children: z.array(z.unknown()).optional() });
+
+/** A node of the walk in `parseTree`: its value, its key in its parent, and its parent. */
+interface Pending {
+  value: unknown;
+  key: (string | number)[];
+  up: Pending | null;
+}
+
+/** Where a node sits, as `children.0.name`; a deep one shows its depth and its last steps only. */
+function locate(at: Pending, last: (string | number)[]): string {
+  const keys = [last];
+  for (let p: Pending | null = at; p; p = p.up) keys.push(p.key);
+  const path = keys.reverse().flat();
+  if (path.length === 0) return "top level";
+  if (path.length <= 12) return path.join(".");
+  return `depth ${Math.floor(path.length / 2)} (...${path.slice(-8).join(".")})`;
+}
+
+/** Checks a parsed hierarchy JSON node by node (no recursion); the first problem is an InputError naming `source`. */
+function parseTree(json: unknown, source: string): HierarchyNode {
+  const stack: Pending[] = [{ value: json, key: [], up: null }];
+  while (stack.length > 0) {
+    const at = stack.pop()!;
+    const parsed = NodeSchema.safeParse(at.value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new InputError(
+        `${source}: invalid hierarchy at ${locate(at, issue.path as (string | number)[])}: ${issue.message}`,
+      );
+    }
+    (parsed.data.children ?? []).forEach((value, i) => stack.push({ value, key: ["children", i], up: at }));
+  }
+  return json as HierarchyNode;
+}
 
 /** A validated hierarchy over a model's classes (indexed as in the manifest). */
 export class Hierarchy {
@@ -85,13 +118,9 @@ export class Hierarchy {
    * ```
    */
   static fromJson(json: unknown, classes: readonly string[], source: string): Hierarchy {
-    const parsed = HierarchyNodeSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InputError(`${source}: invalid hierarchy at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-    }
+    const root = parseTree(json, source);
     const classIndex = new Map(classes.map((c, i) => [c, i]));
-    return Hierarchy.#build(parsed.data, classes, source, null, (node) => classIndex.get(node.name));
+    return Hierarchy.#build(root, classes, source, null, (node) => classIndex.get(node.name));
   }
 
   /**
@@ -110,7 +139,10 @@ export class Hierarchy {
     return Hierarchy.#build(root, classes, source, rule, (node) => node.classIndex);
   }
 
-  /** Walks the tree, giving each node an id, and checks that every class is a leaf exactly once. */
+  /**
+   * Walks the tree (with a stack of its own, so any depth fits), giving each node an id in
+   * pre-order, and checks that every class is a leaf exactly once.
+   */
   static #build<N extends HierarchyNode>(
     root: N,
     classes: readonly string[],
@@ -120,23 +152,30 @@ export class Hierarchy {
   ): Hierarchy {
     const paths: (number[] | undefined)[] = new Array(classes.length);
     const names: string[] = [];
-    const visit = (node: N, above: number[]) => {
+    const parents: number[] = [];
+    const pathTo = (id: number) => {
+      const path: number[] = [];
+      for (let at = id; at >= 0; at = parents[at]) path.push(at);
+      return path.reverse();
+    };
+    const stack: [N, number][] = [[root, -1]];
+    while (stack.length > 0) {
+      const [node, parent] = stack.pop()!;
       const id = names.length;
       names.push(node.name);
-      const path = [...above, id];
+      parents.push(parent);
       const children = (node.children ?? []) as N[];
       const index = classOf(node);
       if (children.length > 0) {
         if (index !== undefined) {
           throw new InputError(`${source}: class "${node.name}" is an inner node of the hierarchy; it must be a leaf`);
         }
-        for (const child of children) visit(child, path);
+        for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], id]);
       } else if (index !== undefined) {
         if (paths[index]) throw new InputError(`${source}: class "${node.name}" is a leaf more than once`);
-        paths[index] = path;
+        paths[index] = pathTo(id);
       }
-    };
-    visit(root, []);
+    }
     const missing = classes.filter((_, i) => !paths[i]);
     if (missing.length > 0) {
       throw new InputError(
@@ -218,18 +257,6 @@ export class Hierarchy {
  * ```
  */
 export async function loadHierarchy(path: string, classes: readonly string[]): Promise<Hierarchy> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new InputError(`${path}: hierarchy file not found`);
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  return Hierarchy.fromJson(json, classes, path);
+  if (!(await pathExists(path))) throw new InputError(`${path}: hierarchy file not found`);
+  return Hierarchy.fromJson(await readJson(path), classes, path);
 }

@@ -7,6 +7,7 @@
  * await predictFile({ model: "fixtures/models/digits", input: "x.npy", out: "r.json", gradLabels: [3] });
  * ```
  */
+import { dirname } from "node:path";
 import { Gpu } from "../../kernels/gpu.ts";
 import { readNpy } from "../formats/npy.ts";
 import { pathExists, readInputFile, writeAtomic } from "../io/files.ts";
@@ -95,15 +96,28 @@ export interface PredictFileOptions {
 
 /** Runs `predict` from files to a file; a bad path, shape or label is an InputError. */
 export async function predictFile(options: PredictFileOptions): Promise<void> {
-  if (!options.force && await pathExists(options.out)) {
-    throw new InputError(`${options.out} exists: pass --force to overwrite it`);
-  }
+  await checkOutFile(options.out, options.force ?? false);
   const { files } = await loadModel(options.model, { sidecar: options.sidecar });
   const input = readNpy(await readInputFile(options.input), options.input);
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, files);
   const result = await predict(exec, input, options.gradLabels);
   await writeAtomic(options.out, new TextEncoder().encode(JSON.stringify(result)));
+}
+
+/** Refuses an --out the result could not be written to, before the model runs rather than after. */
+async function checkOutFile(out: string, force: boolean): Promise<void> {
+  const folder = dirname(out);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(folder);
+  } catch {
+    throw new InputError(`--out ${out}: its folder ${folder} does not exist`);
+  }
+  if (!info.isDirectory) throw new InputError(`--out ${out}: ${folder} is not a folder`);
+  if (!(await pathExists(out))) return;
+  if ((await Deno.stat(out)).isDirectory) throw new InputError(`--out ${out}: is a folder; name the file to write`);
+  if (!force) throw new InputError(`${out} exists: pass --force to overwrite it`);
 }
 
 function pushRows(into: number[][], flat: Float32Array, width: number): void {

@@ -28,6 +28,7 @@
  * h.superclass(0, 1); // "physical entity"
  * ```
  */
+import { openInputFile, pathExists } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 import { type ClassTreeNode, Hierarchy } from "./hierarchy.ts";
 
@@ -101,16 +102,10 @@ async function readAncestry(
   wnids: readonly string[],
   classes: readonly string[],
 ): Promise<Map<string, Synset>> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`${path}: WordNet 3.0 noun data not found (install wordnet-base)`);
-    }
-    throw e;
+  if (!(await pathExists(path))) {
+    throw new InputError(`${path}: WordNet 3.0 noun data not found (install wordnet-base)`);
   }
-  using _file = file;
+  using file = await openInputFile(path);
   const synsets = new Map<string, Synset>();
   for (const [i, wnid] of wnids.entries()) {
     const synset = await readSynset(file, wnid);

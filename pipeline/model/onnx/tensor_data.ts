@@ -12,6 +12,7 @@
  * ```
  */
 import { isAbsolute, join, relative, resolve } from "node:path";
+import { openInputFile } from "../../io/files.ts";
 import { InputError } from "../../io/input_error.ts";
 import { decodeFloats, type Dtype, DTYPE_SIZES } from "../../formats/safetensors.ts";
 import { int, onnx, type TensorProto } from "./proto.ts";
@@ -160,7 +161,7 @@ async function readExternal(t: TensorProto, origin: TensorOrigin, label: string,
     throw new InputError(`${label}: shape needs ${bytes} bytes but external data declares ${length}`);
   }
   const path = await insideFolder(origin.folder, location, label);
-  const file = await Deno.open(path, { read: true });
+  const file = await openInputFile(path);
   try {
     const size = (await file.stat()).size;
     if (offset + bytes > size) {
