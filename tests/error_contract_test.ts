@@ -1,0 +1,222 @@
+/**
+ * The exit-code contract on hostile inputs: exit 2 with one line naming the file or flag, never a
+ * raw OS message, a stack trace or a hang. Each case runs through the CLI where a user meets it.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ChunkStore } from "../pipeline/audit/chunks.ts";
+import { writeNpy } from "../pipeline/formats/npy.ts";
+import { readInputFile, writeAtomic } from "../pipeline/io/files.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
+import { Hierarchy } from "../pipeline/model/hierarchy.ts";
+import { onnx } from "../pipeline/model/onnx/proto.ts";
+import { type CommandResult, errorLines, runCli } from "./cli_helpers.ts";
+import { OnnxBuilder } from "./onnx_builder.ts";
+
+const DIGITS = new URL("../fixtures/models/digits", import.meta.url).pathname;
+const LINUX = Deno.build.os === "linux";
+
+/** Exit 2, one line, matching `message`, no stack trace. */
+function assertOneLine(result: CommandResult, message: RegExp, what: string): void {
+  const lines = errorLines(result);
+  assert.equal(result.code, 2, `${what}: exit ${result.code}, stderr ${result.stderr}`);
+  assert.equal(lines.length, 1, `${what}: one line expected, got ${JSON.stringify(lines)}`);
+  assert.match(lines[0], message, what);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, `${what}: no stack trace`);
+}
+
+/** A chain `depth` nodes deep whose last inner node holds the leaves `leaves`, built without recursion. */
+function chain(depth: number, leaves: unknown[]): unknown {
+  let node: unknown = { name: "bottom", children: leaves };
+  for (let i = 0; i < depth; i++) node = { name: `level ${i}`, children: [node] };
+  return node;
+}
+
+/** The files left in a folder. */
+const filesIn = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+
+Deno.test("a 20,000-level hierarchy loads: the tree is walked without recursion", () => {
+  const classes = ["cat", "dog"];
+  const h = Hierarchy.fromJson(chain(20_000, [{ name: "cat" }, { name: "dog" }]), classes, "deep.json");
+  // The root has depth 0; 20,000 levels above "bottom", whose children are the leaves.
+  assert.equal(h.depth(0), 20_001);
+  assert.equal(h.distance(0, 1), 2);
+  assert.equal(h.superclass(1, 20_000), "bottom");
+  assert.equal(h.maxDepth, 20_001);
+});
+
+Deno.test("audit CLI: a bad node 20,000 levels deep is one line naming the file and the depth", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "contract-hierarchy-" });
+  const path = join(dir, "deep.json");
+  const leaves = Array.from({ length: 10 }, (_, i) => ({ name: String(i) }));
+  await Deno.writeTextFile(path, JSON.stringify(chain(20_000, [...leaves, { name: "" }])));
+  const images = join(dir, "images.idx"), labels = join(dir, "labels.idx");
+  await Deno.writeFile(
+    images,
+    new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)]),
+  );
+  await Deno.writeFile(labels, new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 3]));
+  const result = await runCli("audit", [
+    "--model",
+    DIGITS,
+    "--data",
+    `idx:${images},${labels}`,
+    "--hierarchy",
+    path,
+    "--out",
+    join(dir, "out"),
+  ]);
+  assertOneLine(
+    result,
+    /deep\.json: invalid hierarchy at depth 20001 \(\.\.\..*children\.10\.name\)/,
+    "deep hierarchy",
+  );
+});
+
+/** conv 3->3 whose weight is external data at `location`, pooled to logits [N, 3]; returns the .onnx path. */
+async function externalModel(dir: string, location: string): Promise<string> {
+  const b = new OnnxBuilder(13);
+  const weight = b.init({
+    name: "w",
+    dims: [3, 3, 3, 3],
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [{ key: "location", value: location }, { key: "offset", value: "0" }, {
+      key: "length",
+      value: String(4 * 81),
+    }],
+  });
+  const conv = b.op("Conv", ["image", weight], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } });
+  const out = b.op("Flatten", [b.op("GlobalAveragePool", [conv])]);
+  const path = join(dir, "model.onnx");
+  await Deno.writeFile(path, b.build({ name: "image", dims: ["N", 3, 8, 8] }, { name: out, dims: ["N", 3] }));
+  const sidecar = { classes: ["a", "b", "c"], normalization: { mean: [0, 0, 0], std: [1, 1, 1] } };
+  await Deno.writeTextFile(`${path}.json`, JSON.stringify(sidecar));
+  return path;
+}
+
+Deno.test("predict CLI: ONNX external data that is a folder, or a FIFO (which would block forever), is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "contract-onnx-" });
+  const cases: [string, (path: string) => Promise<unknown>, RegExp][] = [
+    ["folder.bin", (path) => Deno.mkdir(path), /folder\.bin: is a folder, not a file/],
+  ];
+  if (LINUX) {
+    const mkfifo = (path: string) => new Deno.Command("mkfifo", { args: [path] }).output();
+    cases.push(["fifo.bin", mkfifo, /fifo\.bin: not a regular file \(a pipe, socket or device\); refused/]);
+  }
+  for (const [location, make, message] of cases) {
+    const folder = join(dir, location.replace(".bin", ""));
+    await Deno.mkdir(folder);
+    await make(join(folder, location));
+    const model = await externalModel(folder, location);
+    assertOneLine(await runCli("predict", ["--model", model, "--summary"]), message, location);
+  }
+});
+
+Deno.test("readInputFile reads only regular files: a folder, a FIFO and a device are InputErrors naming the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "contract-read-" });
+  const paths: [string, RegExp][] = [[dir, /is a folder, not a file/]];
+  if (LINUX) {
+    const fifo = join(dir, "pipe");
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    paths.push([fifo, /not a regular file/], ["/dev/zero", /not a regular file/]);
+  }
+  for (const [path, message] of paths) {
+    await assert.rejects(
+      readInputFile(path),
+      (e: Error) => e instanceof InputError && e.message.startsWith(`${path}: `) && message.test(e.message),
+    );
+  }
+});
+
+Deno.test("writeAtomic: a failed write leaves no temporary file and names the target in one line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "contract-write-" });
+  const bytes = new TextEncoder().encode("{}");
+  // A folder where the file should go: the write succeeds, the rename fails.
+  await Deno.mkdir(join(dir, "taken"));
+  await assert.rejects(writeAtomic(join(dir, "taken"), bytes), (e: Error) => {
+    return e instanceof InputError && e.message === `${join(dir, "taken")}: cannot write: a folder is in the way`;
+  });
+  // A missing folder: the temporary file cannot even be created.
+  const missing = join(dir, "no-such-folder", "r.json");
+  await assert.rejects(
+    writeAtomic(missing, bytes),
+    (e: Error) => e instanceof InputError && e.message === `${missing}: cannot write: its folder does not exist`,
+  );
+  // Parts that fail part-way (a producer's own error): not the user's doing, so exit 1, still naming the path.
+  const failing = {
+    *[Symbol.iterator]() {
+      yield bytes;
+      throw new Error("producer failed");
+    },
+  } as unknown as readonly Uint8Array[];
+  const target = join(dir, "parts.json");
+  await assert.rejects(
+    writeAtomic(target, failing),
+    (e: Error) => !(e instanceof InputError) && e.message === `${target}: cannot write: producer failed`,
+  );
+  assert.deepEqual(filesIn(dir), ["taken"], "no temporary file left behind");
+});
+
+Deno.test({
+  name: "predict CLI: --out a folder, in a missing folder, on a full disk or unwritable is one line naming it",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "contract-predict-" });
+    const input = join(dir, "x.npy");
+    const x = Float32Array.from({ length: 28 * 28 }, (_, i) => (i % 7) / 7);
+    await Deno.writeFile(input, writeNpy({ shape: [1, 1, 28, 28], data: x }));
+    const args = (out: string, ...more: string[]) => ["--model", DIGITS, "--input", input, "--out", out, ...more];
+    await Deno.mkdir(join(dir, "folder"));
+    const cases: [string[], RegExp][] = [
+      [args(join(dir, "folder"), "--force"), /--out .*folder: is a folder; name the file to write/],
+      [args(join(dir, "missing", "r.json")), /--out .*missing\/r\.json: its folder .*missing does not exist/],
+    ];
+    for (const [argv, message] of cases) assertOneLine(await runCli("predict", argv), message, argv.join(" "));
+    if (!LINUX) return;
+
+    // A full disk without filling one: the write's temporary file is a link to /dev/full (ENOSPC).
+    const out = join(dir, "full.json");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "cli/predict.ts", ...args(out)],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // The CLI takes far longer to load the model and run it than this link takes to make.
+    await Deno.symlink("/dev/full", `${out}.${child.pid}.0.tmp`);
+    const output = await child.output();
+    const full = { code: output.code, stdout: "", stderr: new TextDecoder().decode(output.stderr) };
+    assertOneLine(full, new RegExp(`${out}: cannot write: no space left on the device`), "full disk");
+    assert.deepEqual(filesIn(dir), ["folder", "x.npy"], "no temporary file and no result left behind");
+
+    // sysfs refuses new files (EACCES, even to root).
+    if (await Deno.stat("/sys").then(() => true, () => false)) {
+      assertOneLine(
+        await runCli("predict", args("/sys/r.json")),
+        /\/sys\/r\.json: cannot write: permission denied/,
+        "/sys",
+      );
+    }
+  },
+});
+
+Deno.test("--resume on a cut-short chunk names the file and says what to do", async () => {
+  const out = await Deno.makeTempDir({ prefix: "contract-chunks-" });
+  const fingerprint = { seed: 1 };
+  const store = await ChunkStore.open(out, fingerprint, { resume: false, force: false });
+  await store.write({
+    batch: 0,
+    predictions: [{ index: 0, label: 1, top: [1], probs: [1] }],
+    robustness: null,
+    features: null,
+  });
+  const path = join(out, "partial", "batch-000000.json");
+  const text = await Deno.readTextFile(path);
+  await Deno.writeTextFile(path, text.slice(0, text.length - 5)); // a write the disk cut short
+  const resumed = await ChunkStore.open(out, fingerprint, { resume: true, force: false });
+  assert.equal(resumed.completed, 1);
+  await assert.rejects(resumed.read(0), (e: Error) => {
+    return e instanceof InputError && e.message.includes(path) && /cut short or corrupt/.test(e.message) &&
+      /delete that file .* or pass --force/.test(e.message) && !e.message.includes("\n");
+  });
+});
