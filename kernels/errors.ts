@@ -11,10 +11,11 @@ export class NoAdapterError extends Error {
   }
 }
 
-/** A WGSL compile error, a validation error or an out-of-memory error, naming the kernel(s). */
+/** A WGSL compile error, a validation error or an out-of-memory error, naming the kernel(s) and, if known, the binding. */
 export class GpuError extends Error {
-  constructor(readonly kernel: string, readonly kind: string, message: string) {
-    super(`${kind} error in kernel ${kernel}: ${message}`);
+  constructor(readonly kernel: string, readonly kind: string, message: string, readonly binding?: string) {
+    const where = binding ? `, binding${binding.includes(" and ") ? "s" : ""} ${binding}` : "";
+    super(`${kind} error in kernel ${kernel}${where}: ${message}`);
     this.name = "GpuError";
   }
 }

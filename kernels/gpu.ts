@@ -171,8 +171,9 @@ export class Gpu implements Disposable {
   }
 
   /**
-   * Records GPU work into one command encoder and submits it. Validation and out-of-memory
-   * errors raised by that work are thrown as a GpuError naming the kernels recorded.
+   * Records GPU work into one command encoder and submits it. A validation error is thrown as a
+   * GpuError naming the kernel (and, where it can be told, the binding) that caused it; an
+   * out-of-memory error names the kernels recorded.
    */
   async run(record: (step: Step) => void): Promise<void> {
     this.#checkAlive();
@@ -191,10 +192,8 @@ export class Gpu implements Disposable {
     const oom = await this.device.popErrorScope();
     if (recordError) throw recordError;
     this.#checkAlive();
-    const error = validation ?? oom;
-    if (error) {
-      throw new GpuError(step.kernelNames.join(", "), validation ? "validation" : "out-of-memory", error.message);
-    }
+    if (validation) throw await step.blame(validation.message);
+    if (oom) throw new GpuError(step.kernelNames.join(", "), "out-of-memory", oom.message);
   }
 
   /** Copies a tensor back to the CPU. */
@@ -293,11 +292,37 @@ export class Gpu implements Disposable {
   }
 }
 
+/** One recorded dispatch: its kernel, what it bound (in the layout's order) and its grid. */
+interface Dispatch {
+  kernel: Kernel;
+  entries: GPUBindGroupEntry[];
+  workgroups: [number, number, number];
+}
+
+/**
+ * The binding of a failed dispatch that WebGPU's message points to: the one it numbers ("binding
+ * 2"), or, for a usage conflict (one buffer both read and written), the bindings that share a
+ * buffer. Undefined where the message tells neither.
+ */
+function blamedBinding({ kernel, entries }: Dispatch, message: string): string | undefined {
+  const keys = Object.keys(kernel.spec.layout.entries);
+  const numbered = /\bbinding (\d+)\b/i.exec(message);
+  if (numbered && keys[Number(numbered[1])]) return keys[Number(numbered[1])];
+  if (!/conflicting usages/.test(message)) return undefined;
+  const bufferOf = (entry: GPUBindGroupEntry) => (entry.resource as GPUBufferBinding).buffer;
+  const shared = entries.filter((entry) =>
+    entries.some((other) => other !== entry && bufferOf(other) === bufferOf(entry))
+  );
+  return shared.length > 0 ? shared.map((entry) => keys[entry.binding]).join(" and ") : undefined;
+}
+
 /** One command encoder's worth of GPU work. Created by `Gpu.run`. */
 export class Step {
   readonly encoder: GPUCommandEncoder;
   readonly kernelNames: string[] = [];
   #pass: GPUComputePassEncoder | null = null;
+  /** What each dispatch bound, kept to find the one a validation error came from (see `blame`). */
+  #dispatches: Dispatch[] = [];
   #uniforms: [d.AnyWgslData, UniformBuffer][] = [];
 
   constructor(private readonly gpu: Gpu) {
@@ -348,16 +373,51 @@ export class Step {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
+    const dispatch: Dispatch = { kernel: kernel as unknown as Kernel, entries, workgroups: [x, y, z] };
+    this.#record(this.#pass ??= this.encoder.beginComputePass(), dispatch);
+    this.#dispatches.push(dispatch);
+    this.kernelNames.push(kernel.spec.name);
+  }
+
+  /** Records one dispatch into a compute pass. */
+  #record(pass: GPUComputePassEncoder, { kernel, entries, workgroups }: Dispatch): void {
     const bindGroup = this.gpu.device.createBindGroup({
       label: kernel.spec.name,
       layout: kernel.bindGroupLayout,
       entries,
     });
-    const pass = this.#pass ??= this.encoder.beginComputePass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
-    this.kernelNames.push(kernel.spec.name);
+    pass.dispatchWorkgroups(...workgroups);
+  }
+
+  /**
+   * @internal The GpuError for a validation error of this step's encoder, which WebGPU reports for
+   * the whole encoder: each dispatch is recorded again alone, in an encoder that is finished (which
+   * validates it) but never submitted, until one fails. This costs nothing while nothing fails.
+   */
+  async blame(message: string): Promise<GpuError> {
+    const device = this.gpu.device;
+    for (const dispatch of this.#dispatches) {
+      device.pushErrorScope("validation");
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      this.#record(pass, dispatch);
+      pass.end();
+      encoder.finish();
+      const error = await device.popErrorScope();
+      if (error) {
+        return new GpuError(
+          dispatch.kernel.spec.name,
+          "validation",
+          error.message,
+          blamedBinding(dispatch, error.message),
+        );
+      }
+    }
+    // No dispatch fails alone: a copy or clear between them did.
+    const names = [...new Set(this.kernelNames)];
+    return new GpuError(`copies or clears between kernels ${names.join(", ")}`, "validation", message);
   }
 
   /** Copies `src` into `dst` (same size). */

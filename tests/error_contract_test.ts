@@ -4,6 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { elementwiseKernel } from "../kernels/elementwise.ts";
+import { GpuError } from "../kernels/errors.ts";
+import type { Step } from "../kernels/gpu.ts";
 import { ChunkStore } from "../pipeline/audit/chunks.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
 import { readInputFile, writeAtomic } from "../pipeline/io/files.ts";
@@ -11,6 +14,7 @@ import { InputError } from "../pipeline/io/input_error.ts";
 import { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import { onnx } from "../pipeline/model/onnx/proto.ts";
 import { type CommandResult, errorLines, runCli } from "./cli_helpers.ts";
+import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { OnnxBuilder } from "./onnx_builder.ts";
 
 const DIGITS = new URL("../fixtures/models/digits", import.meta.url).pathname;
@@ -219,4 +223,43 @@ Deno.test("--resume on a cut-short chunk names the file and says what to do", as
     return e instanceof InputError && e.message.includes(path) && /cut short or corrupt/.test(e.message) &&
       /delete that file .* or pass --force/.test(e.message) && !e.message.includes("\n");
   });
+});
+
+Deno.test({
+  name: "a GPU validation error names the kernel and the bindings that failed, not every kernel of the encoder",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const k = await elementwiseKernel(gpu);
+    using a = gpu.tensor([8]), b = gpu.tensor([8]), c = gpu.tensor([8]);
+    const params = { count: 8, lo: 0, hi: 1, scale: 1 };
+    const dead = gpu.device.createBuffer({ size: 32, usage: GPUBufferUsage.STORAGE });
+    dead.destroy();
+    const deadTensor = { shape: [8], size: 8, dtype: "f32", buffer: dead, byteLength: 32 } as never;
+    /** Three dispatches in one encoder, the middle one given by `failing`. */
+    const threeKernels = (failing: (step: Step) => void) =>
+      gpu.run((step) => {
+        step.dispatch(k.add, { params, a, b, out: c }, [1]);
+        failing(step);
+        step.dispatch(k.accumulate, { params, a, b, out: c }, [1]);
+      });
+    const others = /elementwise_add|elementwise_accumulate/;
+    // One buffer read and written by the same dispatch: a usage conflict, reported for the whole encoder.
+    await assert.rejects(
+      () => threeKernels((step) => step.dispatch(k.sigmoid, { params, a: c, b, out: c }, [1])),
+      (e: Error) =>
+        e instanceof GpuError &&
+        /^validation error in kernel elementwise_sigmoid, bindings a and out: /.test(e.message) &&
+        !others.test(e.message),
+    );
+    // A destroyed buffer: the kernel is named (WebGPU's message does not say which binding).
+    await assert.rejects(
+      () => threeKernels((step) => step.dispatch(k.clip, { params, a, b, out: deadTensor }, [1])),
+      (e: Error) =>
+        e instanceof GpuError && /^validation error in kernel elementwise_clip: /.test(e.message) &&
+        !others.test(e.message),
+    );
+    // The device stays usable.
+    await gpu.run((step) => step.dispatch(k.add, { params, a, b, out: c }, [1]));
+  },
 });
