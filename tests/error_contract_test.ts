@@ -117,6 +117,48 @@ Deno.test("predict CLI: ONNX external data that is a folder, or a FIFO (which wo
   }
 });
 
+/** Protobuf varint bytes. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
+  return [...out, n];
+}
+
+/**
+ * An ONNX model whose graph's one node is an If whose then_branch graph holds the same, `depth`
+ * times over (written prefix by prefix: each level's lengths are known from the inner levels).
+ */
+function nestedOnnx(depth: number): Uint8Array {
+  const text = (field: number, s: string) => [...varint((field << 3) | 2), s.length, ...new TextEncoder().encode(s)];
+  const opType = text(4, "If"), attrName = text(1, "then_branch");
+  const lengthOf = (bytes: number) => varint(bytes).length + bytes; // tag byte added by the caller
+  // graph(i) = tag + len + node(i); node(i) = op + tag + len + attr(i); attr(i) = name + tag + len + graph(i-1)
+  const graphs = [0];
+  for (let i = 1; i <= depth; i++) {
+    const attr = attrName.length + 1 + lengthOf(graphs[i - 1]);
+    const node = opType.length + 1 + lengthOf(attr);
+    graphs.push(1 + lengthOf(node));
+  }
+  const out: number[] = [8, 8, ...varint((7 << 3) | 2), ...varint(graphs[depth])]; // ir_version 8, graph
+  for (let i = depth; i >= 1; i--) {
+    const attr = attrName.length + 1 + lengthOf(graphs[i - 1]);
+    const node = opType.length + 1 + lengthOf(attr);
+    out.push((1 << 3) | 2, ...varint(node), ...opType, (5 << 3) | 2, ...varint(attr), ...attrName);
+    out.push((6 << 3) | 2, ...varint(graphs[i - 1]));
+  }
+  return Uint8Array.from(out);
+}
+
+Deno.test("predict CLI: an ONNX file nested 20,000 subgraphs deep is one line naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "contract-nested-onnx-" });
+  const path = join(dir, "nested.onnx");
+  await Deno.writeFile(path, nestedOnnx(20_000));
+  const sidecar = { classes: ["a", "b", "c"], normalization: { mean: [0, 0, 0], std: [1, 1, 1] } };
+  await Deno.writeTextFile(`${path}.json`, JSON.stringify(sidecar));
+  const result = await runCli("predict", ["--model", path, "--summary"]);
+  assertOneLine(result, /nested\.onnx: not a readable ONNX model: nested too deeply/, "nested ONNX");
+});
+
 Deno.test("readInputFile reads only regular files: a folder, a FIFO and a device are InputErrors naming the path", async () => {
   const dir = await Deno.makeTempDir({ prefix: "contract-read-" });
   const paths: [string, RegExp][] = [[dir, /is a folder, not a file/]];
