@@ -47,6 +47,12 @@ Deno.test("a 20,000-level hierarchy loads: the tree is walked without recursion"
   assert.equal(h.distance(0, 1), 2);
   assert.equal(h.superclass(1, 20_000), "bottom");
   assert.equal(h.maxDepth, 20_001);
+  // The first bad node in the file is the one named.
+  const twoBad = { name: "r", children: [{ name: "ok", children: [{ name: "" }] }, { name: 7 }] };
+  assert.throws(
+    () => Hierarchy.fromJson(twoBad, classes, "h.json"),
+    /h\.json: invalid hierarchy at children\.0\.children\.0\.name/,
+  );
 });
 
 Deno.test("audit CLI: a bad node 20,000 levels deep is one line naming the file and the depth", async () => {

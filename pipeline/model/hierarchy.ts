@@ -83,7 +83,9 @@ function parseTree(json: unknown, source: string): HierarchyNode {
         `${source}: invalid hierarchy at ${locate(at, issue.path as (string | number)[])}: ${issue.message}`,
       );
     }
-    (parsed.data.children ?? []).forEach((value, i) => stack.push({ value, key: ["children", i], up: at }));
+    const children = parsed.data.children ?? [];
+    // Last child pushed first, so the first problem reported is the first in the file.
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ value: children[i], key: ["children", i], up: at });
   }
   return json as HierarchyNode;
 }
