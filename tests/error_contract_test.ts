@@ -7,9 +7,8 @@ import { join } from "node:path";
 import { elementwiseKernel } from "../kernels/elementwise.ts";
 import { GpuError } from "../kernels/errors.ts";
 import type { Step } from "../kernels/gpu.ts";
-import { ChunkStore } from "../pipeline/audit/chunks.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
-import { readInputFile, writeAtomic } from "../pipeline/io/files.ts";
+import { pathExists, readInputFile, writeAtomic } from "../pipeline/io/files.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import { onnx } from "../pipeline/model/onnx/proto.ts";
@@ -36,6 +35,18 @@ function chain(depth: number, leaves: unknown[]): unknown {
   return node;
 }
 
+/** An IDX pair of `count` 28x28 images (a bright column whose place follows the label) in `dir`; the --data spec. */
+async function digitsIdx(dir: string, count: number): Promise<string> {
+  const be32 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  const pixels = new Uint8Array(count * 784);
+  for (let i = 0; i < count; i++) for (let y = 0; y < 28; y++) pixels[i * 784 + y * 28 + 4 + 2 * (i % 10)] = 255;
+  const labels = Array.from({ length: count }, (_, i) => i % 10);
+  const imagesPath = join(dir, "images.idx"), labelsPath = join(dir, "labels.idx");
+  await Deno.writeFile(imagesPath, new Uint8Array([0, 0, 8, 3, ...be32(count), 0, 0, 0, 28, 0, 0, 0, 28, ...pixels]));
+  await Deno.writeFile(labelsPath, new Uint8Array([0, 0, 8, 1, ...be32(count), ...labels]));
+  return `idx:${imagesPath},${labelsPath}`;
+}
+
 /** The files left in a folder. */
 const filesIn = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
@@ -60,17 +71,11 @@ Deno.test("audit CLI: a bad node 20,000 levels deep is one line naming the file 
   const path = join(dir, "deep.json");
   const leaves = Array.from({ length: 10 }, (_, i) => ({ name: String(i) }));
   await Deno.writeTextFile(path, JSON.stringify(chain(20_000, [...leaves, { name: "" }])));
-  const images = join(dir, "images.idx"), labels = join(dir, "labels.idx");
-  await Deno.writeFile(
-    images,
-    new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, ...new Uint8Array(784)]),
-  );
-  await Deno.writeFile(labels, new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 3]));
   const result = await runCli("audit", [
     "--model",
     DIGITS,
     "--data",
-    `idx:${images},${labels}`,
+    await digitsIdx(dir, 1),
     "--hierarchy",
     path,
     "--out",
@@ -252,27 +257,6 @@ Deno.test({
   },
 });
 
-Deno.test("--resume on a cut-short chunk names the file and says what to do", async () => {
-  const out = await Deno.makeTempDir({ prefix: "contract-chunks-" });
-  const fingerprint = { seed: 1 };
-  const store = await ChunkStore.open(out, fingerprint, { resume: false, force: false });
-  await store.write({
-    batch: 0,
-    predictions: [{ index: 0, label: 1, top: [1], probs: [1] }],
-    robustness: null,
-    features: null,
-  });
-  const path = join(out, "partial", "batch-000000.json");
-  const text = await Deno.readTextFile(path);
-  await Deno.writeTextFile(path, text.slice(0, text.length - 5)); // a write the disk cut short
-  const resumed = await ChunkStore.open(out, fingerprint, { resume: true, force: false });
-  assert.equal(resumed.completed, 1);
-  await assert.rejects(resumed.read(0), (e: Error) => {
-    return e instanceof InputError && e.message.includes(path) && /cut short or corrupt/.test(e.message) &&
-      /delete that file .* or pass --force/.test(e.message) && !e.message.includes("\n");
-  });
-});
-
 Deno.test({
   name: "a GPU validation error names the kernel and the bindings that failed, not every kernel of the encoder",
   ...gpuTest,
@@ -309,5 +293,40 @@ Deno.test({
     );
     // The device stays usable.
     await gpu.run((step) => step.dispatch(k.add, { params, a, b, out: c }, [1]));
+  },
+});
+
+Deno.test({
+  name: "audit CLI: --resume on a chunk cut short names the file and says what to do",
+  ...gpuTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "contract-resume-" });
+    const out = join(dir, "out");
+    const args = [
+      ...["--model", DIGITS, "--data", await digitsIdx(dir, 24), "--out", out, "--batch-size", "2", "--quiet"],
+      ...["--attack-sample", "4", "--skip-min-epsilon", "--sanity-images", "0", "--prototypes", "0"],
+    ];
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "cli/audit.ts", ...args],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const first = join(out, "partial", "batch-000000.json");
+    for (let waited = 0; !(await pathExists(first)); waited += 20) {
+      if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGINT"); // stops after the batch in flight, keeping the finished ones
+    assert.equal((await child.status).code, 130);
+    const text = await Deno.readTextFile(first);
+    await Deno.writeTextFile(first, text.slice(0, text.length / 2)); // a write the disk cut short
+    assertOneLine(
+      await runCli("audit", [...args, "--resume"]),
+      new RegExp(
+        `--resume: ${first} is cut short or corrupt \\(not valid JSON\\): delete that file .* or pass --force`,
+      ),
+      "cut-short chunk",
+    );
   },
 });
