@@ -172,7 +172,8 @@ Deno.test("predict CLI: an ONNX file nested 20,000 subgraphs deep is one line na
 
 Deno.test("readInputFile reads only regular files: a folder, a FIFO and a device are InputErrors naming the path", async () => {
   const dir = await Deno.makeTempDir({ prefix: "contract-read-" });
-  const paths: [string, RegExp][] = [[dir, /is a folder, not a file/]];
+  await Deno.writeTextFile(join(dir, "file"), "x");
+  const paths: [string, RegExp][] = [[dir, /is a folder, not a file/], [join(dir, "file", "below"), /no such file/]];
   if (LINUX) {
     const fifo = join(dir, "pipe");
     await new Deno.Command("mkfifo", { args: [fifo] }).output();

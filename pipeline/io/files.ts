@@ -4,7 +4,10 @@ import { InputError } from "./input_error.ts";
 
 /** Turns the errors a user can cause (missing file, no permission, a folder) into an InputError. */
 function userError(path: string, e: unknown): unknown {
-  if (e instanceof Deno.errors.NotFound) return new InputError(`${path}: no such file or folder`);
+  // A file where a folder of the path should be (`data.csv/x`) means nothing is there either.
+  if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+    return new InputError(`${path}: no such file or folder`);
+  }
   if (e instanceof Deno.errors.PermissionDenied) return new InputError(`${path}: permission denied`);
   if (e instanceof Deno.errors.IsADirectory) return new InputError(`${path}: is a folder, not a file`);
   return e;
