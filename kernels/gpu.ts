@@ -300,20 +300,24 @@ interface Dispatch {
 }
 
 /**
- * The binding of a failed dispatch that WebGPU's message points to: the one it numbers ("binding
- * 2"), or, for a usage conflict (one buffer both read and written), the bindings that share a
- * buffer. Undefined where the message tells neither.
+ * The binding(s) of a failed dispatch that WebGPU's message points to: the one it numbers
+ * ("binding 2"), or those bound to the buffer it names by its label (an invalid, destroyed or
+ * conflicting buffer: the pool labels each of its buffers uniquely), or, for a usage conflict of an
+ * unlabelled buffer, the bindings that share a buffer. Undefined where the message tells none.
  */
 function blamedBinding({ kernel, entries }: Dispatch, message: string): string | undefined {
   const keys = Object.keys(kernel.spec.layout.entries);
+  const named = (chosen: GPUBindGroupEntry[]) =>
+    chosen.length > 0 ? chosen.map((entry) => keys[entry.binding]).join(" and ") : undefined;
+  const bufferOf = (entry: GPUBindGroupEntry) => (entry.resource as GPUBufferBinding).buffer;
   const numbered = /\bbinding (\d+)\b/i.exec(message);
   if (numbered && keys[Number(numbered[1])]) return keys[Number(numbered[1])];
-  if (!/conflicting usages/.test(message)) return undefined;
-  const bufferOf = (entry: GPUBindGroupEntry) => (entry.resource as GPUBufferBinding).buffer;
-  const shared = entries.filter((entry) =>
-    entries.some((other) => other !== entry && bufferOf(other) === bufferOf(entry))
+  const label = /Buffer with '([^']+)' label/.exec(message)?.[1];
+  const labelled = named(entries.filter((entry) => label !== undefined && bufferOf(entry).label === label));
+  if (labelled || !/conflicting usages/.test(message)) return labelled;
+  return named(
+    entries.filter((entry) => entries.some((other) => other !== entry && bufferOf(other) === bufferOf(entry))),
   );
-  return shared.length > 0 ? shared.map((entry) => keys[entry.binding]).join(" and ") : undefined;
 }
 
 /** One command encoder's worth of GPU work. Created by `Gpu.run`. */

@@ -22,6 +22,7 @@ export class BufferPool {
   #free = new Map<number, GPUBuffer[]>();
   #created = 0;
   #live = 0;
+  #labels = 0;
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -61,6 +62,8 @@ export class BufferPool {
   #create(size: number): GPUBuffer {
     this.#created++;
     return this.device.createBuffer({
+      // WebGPU's messages name a buffer by its label: a unique one lets a GpuError name the binding.
+      label: `pool buffer ${++this.#labels} (${size} bytes)`,
       size,
       // UNIFORM too: a GEMM may bind a slice of a pooled buffer as a uniform window (kernel.ts).
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,

@@ -285,11 +285,26 @@ Deno.test({
         /^validation error in kernel elementwise_sigmoid, bindings a and out: /.test(e.message) &&
         !others.test(e.message),
     );
-    // A destroyed buffer: the kernel is named (WebGPU's message does not say which binding).
+    // A destroyed buffer not from the pool (no label): the kernel is named, not the binding.
     await assert.rejects(
       () => threeKernels((step) => step.dispatch(k.clip, { params, a, b, out: deadTensor }, [1])),
       (e: Error) =>
         e instanceof GpuError && /^validation error in kernel elementwise_clip: /.test(e.message) &&
+        !others.test(e.message),
+    );
+    // A buffer too large to create is invalid: WebGPU names it by its label, which names the binding.
+    gpu.device.pushErrorScope("validation");
+    const tooLarge = gpu.device.createBuffer({
+      label: "too large",
+      size: gpu.device.limits.maxBufferSize + 4,
+      usage: GPUBufferUsage.STORAGE,
+    });
+    assert.ok(await gpu.device.popErrorScope(), "creating the buffer fails");
+    const invalid = { shape: [8], size: 8, dtype: "f32", buffer: tooLarge, byteLength: 32 } as never;
+    await assert.rejects(
+      () => threeKernels((step) => step.dispatch(k.clip, { params, a, b: invalid, out: c }, [1])),
+      (e: Error) =>
+        e instanceof GpuError && /^validation error in kernel elementwise_clip, binding b: /.test(e.message) &&
         !others.test(e.message),
     );
     // The device stays usable.
