@@ -33,6 +33,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { parseJson } from "../io/json_text.ts";
 
 /** One node of a hierarchy file; a node without children (or with none) is a leaf. */
 export interface HierarchyNode {
@@ -225,11 +226,5 @@ export async function loadHierarchy(path: string, classes: readonly string[]): P
     if (e instanceof Deno.errors.NotFound) throw new InputError(`${path}: hierarchy file not found`);
     throw e;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  return Hierarchy.fromJson(json, classes, path);
+  return Hierarchy.fromJson(parseJson(text, path), classes, path);
 }
