@@ -119,9 +119,13 @@ Deno.test("onnx import: external data loads from inside the model's folder and i
   const external = await loadModel(await writeModel(tinyModel(externalWeight("weights.bin", 4)), SIDECAR, folder));
   assert.deepEqual(external.files.weights, inline.files.weights);
 
-  for (const location of ["../outside.bin", join(root, "outside.bin"), "link.bin"]) {
+  const outside = [["../outside.bin", ""], [join(root, "outside.bin"), ""], ["link.bin", " through a symbolic link"]];
+  for (const [location, how] of outside) {
     const path = await writeModel(tinyModel(externalWeight(location)), SIDECAR, folder);
-    await assert.rejects(() => loadModel(path), /points outside the model's folder; refused/, location);
+    const named = `${path}: initializer "w": external data location ${JSON.stringify(location)}`;
+    await assert.rejects(() => loadModel(path), {
+      message: `${named} points outside the folder ${folder}${how}; refused`,
+    });
   }
   // Sizes are checked against the file before anything is read or allocated.
   const short = await writeModel(tinyModel(externalWeight("weights.bin", 8)), SIDECAR, folder);

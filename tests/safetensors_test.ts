@@ -127,7 +127,7 @@ Deno.test("safetensors rejects a shape that disagrees with the byte range", () =
 });
 
 Deno.test("safetensors rejects bad JSON, bad entries and unsupported dtypes", () => {
-  rejects(build("{not json", new Uint8Array(0)), /header is not valid JSON/);
+  rejects(build("{not json", new Uint8Array(0)), /safetensors header: not valid JSON \(line 1, column 2\)/);
   rejects(build("[1, 2]", new Uint8Array(0)), /header must be a JSON object/);
   rejects(
     build({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 0] } }, new Uint8Array(0)),

@@ -13,7 +13,7 @@
  * if (!outcome.stopped) console.log(outcome.report.accuracy.top1, outcome.paths.html);
  * ```
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { z } from "zod";
 import { Gpu } from "../../kernels/gpu.ts";
 import { readGroupsFile } from "../bias/groups.ts";
@@ -21,6 +21,7 @@ import { openDataSource } from "../data/mod.ts";
 import { readRealLabels } from "../data/real_labels.ts";
 import { defaultFeatureNode } from "../explain/features.ts";
 import { SALIENCY_METHODS } from "../explain/saliency.ts";
+import { insideFolder } from "../io/contained_path.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
@@ -354,7 +355,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
 
 /** Reads the model, the hierarchy, the data source, the groups and the real labels, checking the options against them. */
 async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
-  const { files: model, sha256, source: modelSource } = await loadModel(options.model, { sidecar: options.sidecar });
+  const { files: model, sha256, hierarchy: named } = await loadModel(options.model, { sidecar: options.sidecar });
   const { manifest } = model;
   const range = manifest.inputRange;
   const width = range[1] - range[0];
@@ -363,13 +364,14 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
   if (outside !== undefined) {
     throw new InputError(`--epsilons: ${outside} is outside [0, ${width}], the width of the model's input range`);
   }
-  // A manifest's hierarchy is relative to its model folder; an ONNX file's to the file's folder.
-  const modelDir = modelSource === "onnx" ? dirname(options.model) : options.model;
-  const hierarchyPath = options.hierarchy ?? (manifest.hierarchy ? join(modelDir, manifest.hierarchy) : null);
+  const hierarchyPath = options.hierarchy ?? (named ? join(named.folder, named.path) : null);
+  // A path the model's manifest or sidecar names must stay inside that file's folder; --hierarchy is the user's own.
   const hierarchy = hierarchyPath === WORDNET
     ? await wordnetHierarchy(requireWnids(manifest.wnids), manifest.classes)
-    : hierarchyPath
-    ? await loadHierarchy(hierarchyPath, manifest.classes)
+    : options.hierarchy
+    ? await loadHierarchy(options.hierarchy, manifest.classes)
+    : named
+    ? await loadHierarchy(await insideFolder(named.folder, named.path, named.field), manifest.classes)
     : Hierarchy.flat(manifest.classes);
   const hierarchyName = hierarchyPath === WORDNET ? `wordnet: ${hierarchy.source}` : hierarchyPath ?? "flat";
   if (options.superclassDepth > hierarchy.maxDepth) {

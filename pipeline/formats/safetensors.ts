@@ -19,6 +19,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { parseJson } from "../io/json_text.ts";
 import { sizeOf } from "../io/size_of.ts";
 
 /** A tensor as read: always float32 in memory, whatever dtype the file stored. */
@@ -82,12 +83,13 @@ function parseHeader(bytes: Uint8Array, source: string): { entries: Entry[]; dat
     );
   }
   const dataStart = 8 + Number(headerLength);
-  let json: unknown;
+  let header: string;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
-  } catch (e) {
-    throw new InputError(`${source}: safetensors header is not valid JSON (${(e as Error).message})`);
+    header = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart));
+  } catch {
+    throw new InputError(`${source}: safetensors header is not valid UTF-8`);
   }
+  const json = parseJson(header, `${source}: safetensors header`);
   // Iterated as parsed (not through a zod record, which would drop a tensor named "__proto__").
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new InputError(`${source}: safetensors header must be a JSON object`);

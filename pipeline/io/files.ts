@@ -1,6 +1,7 @@
 /** Files: reading what a user names (failures as InputErrors), JSON, and atomic writes. */
 import { join } from "node:path";
 import { InputError } from "./input_error.ts";
+import { parseJson } from "./json_text.ts";
 
 /** Turns the errors a user can cause (missing file, no permission, a folder) into an InputError. */
 function userError(path: string, e: unknown): unknown {
@@ -140,12 +141,7 @@ export async function isFolderEntry(dir: string, entry: Deno.DirEntry): Promise<
  * ```
  */
 export async function readJson(path: string): Promise<unknown> {
-  const text = await readInputText(path);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  return parseJson(await readInputText(path), path);
 }
 
 /** Distinguishes the temporary files of concurrent writes within one process. */

@@ -10,7 +10,7 @@
  * ```
  */
 import { createHash } from "node:crypto";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { readInputFile } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 import { parseManifest } from "./manifest.ts";
@@ -23,12 +23,22 @@ export interface LoadedModel {
   /** Hex SHA-256 of the weights file (folder) or of the ONNX file. */
   sha256: string;
   source: "folder" | "onnx";
+  /** The hierarchy file the manifest or sidecar names, if any (io/contained_path.ts `insideFolder` checks it). */
+  hierarchy: NamedHierarchy | null;
+}
+
+/** A hierarchy path as a manifest or sidecar wrote it, relative to `folder`; not yet checked or read. */
+export interface NamedHierarchy {
+  folder: string;
+  path: string;
+  /** The file and field that name it, for messages: `model/manifest.json: hierarchy`. */
+  field: string;
 }
 
 /**
  * Loads a model folder, or an ONNX file when `path` ends in `.onnx`. The ONNX sidecar defaults to
- * `<path>.json`; its `hierarchy` is resolved relative to the sidecar and stored as a path relative
- * to the ONNX file's folder, as a manifest's is to its model folder.
+ * `<path>.json`. A manifest's `hierarchy` is relative to its model folder, a sidecar's to the
+ * sidecar's folder; `hierarchy` says which (the file is neither checked nor read here).
  *
  * @example
  * ```ts
@@ -39,7 +49,15 @@ export async function loadModel(path: string, options: { sidecar?: string } = {}
   if (!path.toLowerCase().endsWith(".onnx")) {
     if (options.sidecar) throw new InputError(`a sidecar is only read for an .onnx model, not the folder ${path}`);
     const files = await loadModelFolder(path);
-    return { files, sha256: sha256(await readInputFile(join(path, "weights.safetensors"))), source: "folder" };
+    const { hierarchy } = files.manifest;
+    return {
+      files,
+      sha256: sha256(await readInputFile(join(path, "weights.safetensors"))),
+      source: "folder",
+      hierarchy: hierarchy
+        ? { folder: path, path: hierarchy, field: `${join(path, "manifest.json")}: hierarchy` }
+        : null,
+    };
   }
   const sidecarPath = options.sidecar ?? `${path}.json`;
   const sidecar = await readSidecar(sidecarPath);
@@ -62,7 +80,6 @@ export async function loadModel(path: string, options: { sidecar?: string } = {}
     inputRange: sidecar.inputRange,
     ...(sidecar.wnids ? { wnids: sidecar.wnids } : {}),
     ...(sidecar.preprocess ? { preprocess: sidecar.preprocess } : {}),
-    ...(sidecar.hierarchy ? { hierarchy: join(relative(dirname(path), dirname(sidecarPath)), sidecar.hierarchy) } : {}),
     provenance: {
       format: "onnx",
       file: basename(path),
@@ -72,7 +89,14 @@ export async function loadModel(path: string, options: { sidecar?: string } = {}
       notes: imported.notes,
     },
   }, sidecarPath);
-  return { files: { manifest, graph: imported.graph, weights: imported.weights }, sha256: digest, source: "onnx" };
+  return {
+    files: { manifest, graph: imported.graph, weights: imported.weights },
+    sha256: digest,
+    source: "onnx",
+    hierarchy: sidecar.hierarchy
+      ? { folder: dirname(sidecarPath), path: sidecar.hierarchy, field: `${sidecarPath}: hierarchy` }
+      : null,
+  };
 }
 
 /** Hex SHA-256 of some bytes. */

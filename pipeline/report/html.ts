@@ -16,7 +16,9 @@
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { AuditReport } from "../schema/report.ts";
+import { regularFileInside } from "../io/contained_path.ts";
 import { writeAtomic } from "../io/files.ts";
+import { InputError } from "../io/input_error.ts";
 import { ASSET_MIME, assetFormat } from "../schema/asset_path.ts";
 import type { Picture } from "./markup.ts";
 import { pictureSize } from "./picture_size.ts";
@@ -73,7 +75,7 @@ function scriptElements(scripts: readonly string[]): SafeHtml {
  * import { join } from "node:path";
  * import type { AuditReport } from "../schema/report.ts";
  * declare const report: AuditReport;
- * const page = await renderReportHtml(report, (path) => Deno.readFile(join("audit-report", path)));
+ * const page = await renderReportHtml(report, (path) => readReportAsset("audit-report", path));
  * ```
  */
 export async function renderReportHtml(
@@ -126,6 +128,24 @@ ${scriptElements(scripts)}
 }
 
 /**
+ * The bytes of the picture at the report-relative `path` of the report folder `dir`. It must be a
+ * regular file inside the folder: a symbolic link (to /etc/passwd, say), a FIFO or anything that
+ * leads out is not one of the report's pictures and is an InputError, as is a missing file.
+ *
+ * @example
+ * ```ts
+ * const png = await readReportAsset("audit-report", "assets/clean-0.png");
+ * ```
+ */
+export async function readReportAsset(dir: string, path: string): Promise<Uint8Array> {
+  const real = await regularFileInside(dir, path);
+  if (real === null) {
+    throw new InputError(`${join(dir, path)}: the report's picture is missing, a link, or not a regular file`);
+  }
+  return await Deno.readFile(real);
+}
+
+/**
  * Renders the report of folder `dir` (assets read from it) and writes `dir/index.html`; returns its path.
  *
  * @example
@@ -136,7 +156,7 @@ ${scriptElements(scripts)}
  * ```
  */
 export async function writeReportHtml(dir: string, report: AuditReport): Promise<string> {
-  const html = await renderReportHtml(report, (path) => Deno.readFile(join(dir, path)));
+  const html = await renderReportHtml(report, (path) => readReportAsset(dir, path));
   const path = join(dir, REPORT_HTML_FILE);
   await writeAtomic(path, new TextEncoder().encode(html));
   return path;

@@ -18,6 +18,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
+import { jsonErrorPlace } from "../io/json_text.ts";
 import { JUDGMENTS } from "../schema/review.ts";
 
 /** The judgments file's name inside the report folder. */
@@ -110,8 +111,8 @@ function parseLine(text: string, known: ReadonlySet<string>): JudgmentRecord | s
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (e) {
-    return `not JSON (${(e as Error).message})`;
+  } catch {
+    return `not JSON (${jsonErrorPlace(text)})`;
   }
   const parsed = JudgmentRecordSchema.safeParse(json);
   if (!parsed.success) {

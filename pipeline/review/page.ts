@@ -61,7 +61,8 @@ for (const card of cards) {
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ item: card.dataset.item, judgment: button.dataset.judgment }),
         });
-        const body = await response.json();
+        // An answer that is not JSON (a proxy's error page) is still shown as what it is.
+        const body = await response.json().catch(() => ({ error: "the server answered " + response.status }));
         if (!response.ok) throw new Error(body.error);
         card.classList.add("judged");
         for (const b of buttons) b.setAttribute("aria-pressed", String(b === button));

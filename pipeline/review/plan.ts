@@ -19,6 +19,7 @@ import type { AuditReport } from "../schema/report.ts";
 import { pathExists, writeAtomic } from "../io/files.ts";
 import { seededPermutation } from "../io/prng.ts";
 import { InputError } from "../io/input_error.ts";
+import { parseJson } from "../io/json_text.ts";
 import { itemId, ItemIdSchema, type ItemKind } from "./judgments.ts";
 
 /** The plan's file name inside the report folder. */
@@ -117,13 +118,7 @@ export function makePlan(items: readonly ReviewItem[], seed: number): ReviewPlan
 
 /** Reads and validates a plan; it must cover every item, or it was made for another report. */
 async function readPlan(path: string, items: readonly ReviewItem[]): Promise<ReviewPlan> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  const parsed = ReviewPlanSchema.safeParse(json);
+  const parsed = ReviewPlanSchema.safeParse(parseJson(await Deno.readTextFile(path), path));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new InputError(`${path}: invalid plan at ${issue.path.join(".") || "top level"}: ${issue.message}`);

@@ -4,8 +4,9 @@
  * recomputed and written into report.json (as `review`) and index.html; writes happen one at a time,
  * and the folder is locked (io/out_folder.ts) while the server runs, so no audit writes into it meanwhile.
  *
- * Routes: GET `/` the review page; GET `/report` the report's HTML; GET `/assets/NAME.png` or `.jpg` an image;
- * POST `/judgments` `{item, judgment}` → the new summary; GET `/summary` the current summary.
+ * Routes: GET `/` the review page; GET `/report` the report's HTML; GET `/assets/NAME.png` or `.jpg` an image
+ * (a regular file inside the folder, never through a link); POST `/judgments` `{item, judgment}` → the new
+ * summary; GET `/summary` the current summary. A failure is a 500 with a JSON `{error}` and one line on stderr.
  *
  * @example
  * ```ts
@@ -17,9 +18,10 @@
 import { join } from "node:path";
 import { z } from "zod";
 import type { AuditReport } from "../schema/report.ts";
+import { regularFileInside } from "../io/contained_path.ts";
 import { InputError } from "../io/input_error.ts";
 import { claimOutFolder } from "../io/out_folder.ts";
-import { renderReportHtml, writeReportHtml } from "../report/html.ts";
+import { readReportAsset, renderReportHtml, writeReportHtml } from "../report/html.ts";
 import { readReport, REPORT_FILE, writeReport } from "../report/report_file.ts";
 import { ASSET_MIME, assetFormat, AssetPathSchema } from "../schema/asset_path.ts";
 import { JUDGMENTS, type ReviewSummary } from "../schema/review.ts";
@@ -132,7 +134,7 @@ function serializer(): Serialized {
   };
 }
 
-function handler(review: Review): (request: Request) => Promise<Response> {
+function routes(review: Review): (request: Request) => Promise<Response> {
   const serialized = serializer();
   return async (request) => {
     const { pathname } = new URL(request.url);
@@ -142,18 +144,32 @@ function handler(review: Review): (request: Request) => Promise<Response> {
       return html(renderReviewPage(review.report, [...review.items.values()], review.plan, review.log.judgments));
     }
     if (pathname === "/report") {
-      return html(await renderReportHtml(review.report, (path) => Deno.readFile(join(review.dir, path))));
+      return html(await renderReportHtml(review.report, (path) => readReportAsset(review.dir, path)));
     }
     if (pathname === "/summary") return json(reviewSummary(review.report, review.log));
     const asset = AssetPathSchema.safeParse(pathname.slice(1));
-    if (!asset.success) return notFound();
+    // Only the folder's own regular files: a link under assets/ could lead anywhere.
+    const real = asset.success ? await regularFileInside(review.dir, asset.data) : null;
+    if (!asset.success || real === null) return notFound();
+    return new Response(await Deno.readFile(real), {
+      headers: { "content-type": ASSET_MIME[assetFormat(asset.data)] },
+    });
+  };
+}
+
+/**
+ * The routes, with every failure (judgments.jsonl gone unwritable, a disk full) answered as a JSON
+ * `{error}` the page shows, and logged as one line; the server keeps serving.
+ */
+function handler(review: Review): (request: Request) => Promise<Response> {
+  const route = routes(review);
+  return async (request) => {
     try {
-      return new Response(await Deno.readFile(join(review.dir, asset.data)), {
-        headers: { "content-type": ASSET_MIME[assetFormat(asset.data)] },
-      });
+      return await route(request);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return notFound();
-      throw e;
+      const message = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+      console.error(`review: ${request.method} ${new URL(request.url).pathname}: ${message}`);
+      return json({ error: message }, 500);
     }
   };
 }

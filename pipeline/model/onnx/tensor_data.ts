@@ -11,9 +11,9 @@
  * console.log(t.shape, t.data.length);
  * ```
  */
-import { isAbsolute, join, relative, resolve } from "node:path";
 import { openInputFile } from "../../io/files.ts";
 import { InputError } from "../../io/input_error.ts";
+import { insideFolder } from "../../io/contained_path.ts";
 import { decodeFloats, type Dtype, DTYPE_SIZES } from "../../formats/safetensors.ts";
 import { int, onnx, type TensorProto } from "./proto.ts";
 import { sizeOf } from "../../io/size_of.ts";
@@ -160,7 +160,7 @@ async function readExternal(t: TensorProto, origin: TensorOrigin, label: string,
   if (length !== bytes) {
     throw new InputError(`${label}: shape needs ${bytes} bytes but external data declares ${length}`);
   }
-  const path = await insideFolder(origin.folder, location, label);
+  const path = await insideFolder(origin.folder, location, `${label}: external data location`);
   const file = await openInputFile(path);
   try {
     const size = (await file.stat()).size;
@@ -180,26 +180,4 @@ async function readExternal(t: TensorProto, origin: TensorOrigin, label: string,
   } finally {
     file.close();
   }
-}
-
-/** Resolves `location` under `folder`, refusing absolute paths, `..` escapes and symlinks that lead out. */
-async function insideFolder(folder: string, location: string, label: string): Promise<string> {
-  const escapes = (base: string, target: string) => {
-    const rel = relative(base, target);
-    return rel === "" || rel.startsWith("..") || isAbsolute(rel);
-  };
-  const refuse = () =>
-    new InputError(`${label}: external data location "${location}" points outside the model's folder; refused`);
-  if (isAbsolute(location) || escapes(resolve(folder), resolve(folder, location))) throw refuse();
-  let real: string;
-  try {
-    real = await Deno.realPath(join(folder, location));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new InputError(`${label}: external data file ${join(folder, location)} not found`);
-    }
-    throw e;
-  }
-  if (escapes(await Deno.realPath(folder), real)) throw refuse();
-  return real;
 }
