@@ -100,7 +100,7 @@ export const AuditOptionsSchema = z.object({
   lowMargin: z.number().min(0).max(1).default(LOW_MARGIN),
   /** Skip the bisection of each image's smallest flipping epsilon. */
   skipMinEpsilon: z.boolean().default(false),
-  seed: z.number().int().min(0).default(1),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
   /** Continue the unfinished audit in `out` from its finished batches. */
   resume: z.boolean().default(false),
   /** Overwrite a report, or discard an unfinished audit, in `out`. */

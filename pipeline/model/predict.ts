@@ -10,6 +10,7 @@
 import { Gpu } from "../../kernels/gpu.ts";
 import { readNpy } from "../formats/npy.ts";
 import { pathExists, readInputFile, writeAtomic } from "../io/files.ts";
+import { describeNonFinite, firstNonFinite } from "../io/finite.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { Executor } from "./executor.ts";
@@ -93,13 +94,18 @@ export interface PredictFileOptions {
   force?: boolean;
 }
 
-/** Runs `predict` from files to a file; a bad path, shape or label is an InputError. */
+/** Runs `predict` from files to a file; a bad path, shape, label or a non-finite pixel is an InputError. */
 export async function predictFile(options: PredictFileOptions): Promise<void> {
   if (!options.force && await pathExists(options.out)) {
     throw new InputError(`${options.out} exists: pass --force to overwrite it`);
   }
   const { files } = await loadModel(options.model, { sidecar: options.sidecar });
   const input = readNpy(await readInputFile(options.input), options.input);
+  const at = firstNonFinite(input.data);
+  if (at >= 0) {
+    // The kernels would turn a NaN pixel into finite, confident-looking logits (max pooling drops it).
+    throw new InputError(`${options.input}: ${describeNonFinite(input.data, input.shape, at)}; images must be finite`);
+  }
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, files);
   const result = await predict(exec, input, options.gradLabels);
