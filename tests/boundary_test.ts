@@ -143,7 +143,7 @@ Deno.test("the audit's batches refuse a source image holding NaN, naming the sou
 /** The files a finished or stopped training run may have left in its folder. */
 async function modelFiles(out: string): Promise<string[]> {
   try {
-    return [...Deno.readDirSync(out)].map((e) => e.name).filter((name) =>
+    return (await Array.fromAsync(Deno.readDir(out))).map((e) => e.name).filter((name) =>
       ["manifest.json", "graph.json", "weights.safetensors", "checkpoint.json"].includes(name) ||
       name.startsWith("checkpoint-")
     );
