@@ -72,6 +72,20 @@ Deno.test("a manifest whose class count is not the output width is refused at lo
   }
 });
 
+Deno.test("a graph whose pooling outgrows its input is refused at load with exit 2, naming graph.json", async () => {
+  // 2x2 images: block 1 pools them to 1x1, and block 2's 2x2 pooling has nothing left to cover.
+  const model = await digitsCopy({});
+  const manifest = JSON.parse(await Deno.readTextFile(join(model, "manifest.json")));
+  manifest.input = { channels: 1, height: 2, width: 2 };
+  await Deno.writeTextFile(join(model, "manifest.json"), JSON.stringify(manifest));
+  const graph = JSON.parse(await Deno.readTextFile(join(model, "graph.json")));
+  graph.input.shape = [1, 2, 2];
+  await Deno.writeTextFile(join(model, "graph.json"), JSON.stringify(graph));
+  const line = await oneLine("predict", ["--model", model, "--summary"], 2);
+  assert.ok(line.startsWith(`predict: ${join(model, "graph.json")}: `), line);
+  assert.match(line, /node "block2.pool" \(max_pool\): .*output height would be empty/);
+});
+
 Deno.test("a NaN or infinite weight or batch-norm statistic is refused at load, naming the tensor and position", async () => {
   const cases: [tensor: string, index: number, value: number, position: string][] = [
     ["block1.bn.bias", 0, NaN, "NaN at [0]"],

@@ -47,9 +47,17 @@ export async function loadModelFolder(dir: string): Promise<ModelFiles> {
   }
   // Checked once here: a class list longer than the logits would audit into an empty confusion
   // matrix, a shorter one fail only after the whole run.
-  const [, ...logits] = graphShapes(graph, (name) => weights.get(name)!.shape, 1).get(graph.output)!;
+  const graphPath = join(dir, "graph.json");
+  let shapes: Map<string, number[]>;
+  try {
+    shapes = graphShapes(graph, (name) => weights.get(name)!.shape, 1);
+  } catch (e) {
+    // A node's shapes disagree, or a window outgrows its input: the graph file is at fault.
+    throw new InputError(`${graphPath}: ${(e as Error).message}`);
+  }
+  const [, ...logits] = shapes.get(graph.output)!;
   if (logits.length !== 1) {
-    throw new InputError(`${join(dir, "graph.json")}: output "${graph.output}" is [N, ${logits}], not [N, classes]`);
+    throw new InputError(`${graphPath}: output "${graph.output}" is [N, ${logits}], not [N, classes]`);
   }
   if (logits[0] !== manifest.classes.length) {
     throw new InputError(
