@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Gpu } from "../kernels/gpu.ts";
 import { imageBatches } from "../pipeline/audit/batches.ts";
 import type { DataSource } from "../pipeline/data/types.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
@@ -220,6 +221,28 @@ Deno.test("a width whose tensors no buffer of the adapter holds is refused befor
     ),
   );
   assert.deepEqual(await modelFiles(out), []);
+});
+
+Deno.test("an audit --batch-size whose activations no buffer of the adapter holds is refused, naming the flag", async () => {
+  let limit: number;
+  {
+    using gpu = await Gpu.create();
+    limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  }
+  // The digits model's widest value is block1.conv's output: 16 x 28 x 28 float32 per image.
+  const perImage = 4 * 16 * 28 * 28;
+  const batch = Math.floor(limit / perImage) + 1;
+  if (batch > 4096) return; // this adapter holds the flag's largest batch (4096): nothing to refuse
+  const out = await Deno.makeTempDir({ prefix: "boundary-out-" });
+  const args = ["--model", DIGITS, ...AUDIT, "--batch-size", String(batch), "--out", out];
+  const line = await oneLine("audit", args, 2);
+  const bytes = (batch * perImage).toLocaleString("en");
+  assert.ok(
+    line.startsWith(
+      `audit: --batch-size ${batch}: "block1.conv" at batch ${batch} [${batch}, 16, 28, 28] needs ${bytes} bytes`,
+    ),
+    line,
+  );
 });
 
 /**

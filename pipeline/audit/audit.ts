@@ -26,6 +26,7 @@ import { sizeOf } from "../io/size_of.ts";
 import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
+import { requireFitsAdapter } from "../model/largest_tensor.ts";
 import { loadModel } from "../model/load_model.ts";
 import { wordnetHierarchy } from "../model/wordnet.ts";
 import { writeReportHtml } from "../report/html.ts";
@@ -246,6 +247,10 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
   if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
     throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
+  }
+  if (options.batchSize !== undefined) {
+    const paramShape = (name: string) => model.weights.get(name)!.shape;
+    requireFitsAdapter(gpu, model.graph, paramShape, options.batchSize, `--batch-size ${options.batchSize}`);
   }
   const ctx = await createAuditContext(exec, range, options.seed);
   const width = range[1] - range[0];

@@ -24,8 +24,8 @@ import { InputError } from "../io/input_error.ts";
 import { loadModel } from "../model/load_model.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { saveModelFolder } from "../model/model_folder.ts";
-import { largestTensor } from "../model/largest_tensor.ts";
-import { buildConvnet, type ConvnetLayout, convnetLayout, parameterCount } from "./architectures.ts";
+import { requireFitsAdapter } from "../model/largest_tensor.ts";
+import { buildConvnet, convnetLayout, parameterCount } from "./architectures.ts";
 import { removeCheckpoints, train, type TrainProgress, TrainSettingsSchema } from "./train.ts";
 
 const setting = TrainSettingsSchema.shape;
@@ -140,7 +140,8 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     : convnetLayout(spec);
   requireFitsAdapter(
     gpu,
-    layout,
+    layout.graph,
+    (name) => layout.shapes.get(name)!,
     Math.max(settings.batchSize, Math.min(256, testData.count)),
     init ? `--batch-size ${settings.batchSize}` : `--widths ${options.widths.join(",")}`,
   );
@@ -227,22 +228,6 @@ function requireBlocksFit(shape: readonly number[], widths: readonly number[]): 
   if (widths.length > fit) {
     throw new InputError(
       `--widths: ${widths.length} blocks, but ${shape[1]}x${shape[2]} images halve to nothing after ${fit}`,
-    );
-  }
-}
-
-/**
- * Refuses a model whose largest tensor at `batch` images no buffer of this adapter can hold (each
- * tensor is one storage buffer), naming `flag`, the tensor and both sizes.
- */
-function requireFitsAdapter(gpu: Gpu, layout: ConvnetLayout, batch: number, flag: string): void {
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-  const largest = largestTensor(layout.graph, (name) => layout.shapes.get(name)!, batch);
-  if (largest.bytes > limit) {
-    const what = largest.kind === "parameter" ? `parameter "${largest.name}"` : `"${largest.name}" at batch ${batch}`;
-    throw new InputError(
-      `${flag}: ${what} [${largest.shape.join(", ")}] needs ${largest.bytes.toLocaleString("en")} bytes, ` +
-        `over this adapter's ${limit.toLocaleString("en")}-byte buffer limit`,
     );
   }
 }
