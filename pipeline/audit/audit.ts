@@ -249,8 +249,10 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
   }
   if (options.batchSize !== undefined) {
+    // The largest batch this run makes: no more images than it audits.
+    const batch = Math.min(options.batchSize, total);
     const paramShape = (name: string) => model.weights.get(name)!.shape;
-    requireFitsAdapter(gpu, model.graph, paramShape, options.batchSize, `--batch-size ${options.batchSize}`);
+    requireFitsAdapter(gpu, model.graph, paramShape, batch, `--batch-size ${options.batchSize}`);
   }
   const ctx = await createAuditContext(exec, range, options.seed);
   const width = range[1] - range[0];
