@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Gpu } from "../kernels/gpu.ts";
 import { imageBatches } from "../pipeline/audit/batches.ts";
+import { decodeImageWith } from "../pipeline/data/decode_image.ts";
 import type { DataSource } from "../pipeline/data/types.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
 import { readSafetensors, writeSafetensors } from "../pipeline/formats/safetensors.ts";
@@ -294,4 +295,21 @@ Deno.test("an image over the decoded-byte or float-plane cap is refused from its
   const planes = await oneLine("audit", audit, 2);
   assert.ok(planes.includes(`${grey}: PNG of 8000x6000 becomes 576,000,000 bytes of float32 planes`), planes);
   assert.match(planes, /over the 536,870,912-byte limit$/);
+  // The same size as a JPEG, read from its frame header by both JPEG decoders.
+  await Deno.remove(grey);
+  await Deno.remove(out, { recursive: true });
+  const jpeg = join(data, "b", "grey.jpg");
+  const pil = "import sys; from PIL import Image; Image.new('L', (8000, 6000)).save(sys.argv[1], quality=50)";
+  const made = await new Deno.Command("/usr/bin/python3", { args: ["-c", pil, jpeg], stderr: "piped" }).output();
+  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+  const jpegLine = await oneLine("audit", audit, 2);
+  const refusal =
+    `${jpeg}: JPEG of 8000x6000 becomes 576,000,000 bytes of float32 planes, over the 536,870,912-byte limit`;
+  assert.equal(jpegLine, `audit: ${refusal}`);
+  for (const decoder of ["sharp", "jpeg-js"] as const) {
+    await assert.rejects(
+      () => decodeImageWith(Deno.readFileSync(jpeg), jpeg, decoder),
+      (e) => e instanceof InputError && e.message === refusal,
+    );
+  }
 });

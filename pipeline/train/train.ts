@@ -24,7 +24,7 @@ import type { Manifest } from "../model/manifest.ts";
 import { writeAtomic } from "../io/files.ts";
 import type { HostTensor } from "../model/model_files.ts";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.ts";
-import { nonFiniteTensor } from "../model/finite_weights.ts";
+import { nonFiniteTensor, requireFiniteWeights } from "../model/finite_weights.ts";
 
 export const TrainSettingsSchema = z.object({
   epochs: z.number().int().min(1),
@@ -336,6 +336,7 @@ async function loadCheckpoint(
     for (const [name, t] of readSafetensors(await Deno.readFile(path), path)) {
       map.set(name, { shape: t.shape, data: t.data });
     }
+    requireFiniteWeights(map, path); // written finite: anything else was changed on disk
     return map;
   };
   return { state, weights: await read("weights.safetensors"), moments: await read("optimizer.safetensors") };
