@@ -103,7 +103,7 @@ export async function predictFile(options: PredictFileOptions): Promise<void> {
   const input = readNpy(await readInputFile(options.input), options.input);
   const at = firstNonFinite(input.data);
   if (at >= 0) {
-    // The kernels would turn a NaN pixel into finite, confident-looking logits (max pooling drops it).
+    // The kernels can turn NaN pixels into finite, confident-looking logits: refuse them here.
     throw new InputError(`${options.input}: ${describeNonFinite(input.data, input.shape, at)}; images must be finite`);
   }
   using gpu = await Gpu.create();
