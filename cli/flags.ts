@@ -51,8 +51,9 @@ export function numberFlag<T extends z.ZodType>(schema: T): z.ZodPreprocess<T> {
 
 /**
  * Parses a command's arguments. Returns null after printing the usage when `--help` is given.
- * Unknown flags, a missing value or a positional argument throw an InputError with parseArgs'
- * message; invalid values one with the first problem, `--flag: message`.
+ * Unknown flags, a missing value or a positional argument throw an InputError with the first line
+ * of parseArgs' message; invalid values one with the first problem, `--flag: message`. A value that
+ * is a negative number (`--limit -5`) is read as the flag's value, so its range check answers.
  */
 export function parseFlags<T extends z.ZodObject>(
   command: CommandFlags<T>,
@@ -66,10 +67,15 @@ export function parseFlags<T extends z.ZodObject>(
   );
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args, options: { ...options, help: { type: "boolean" } }, strict: true }));
+    ({ values } = parseArgs({
+      args: attachNegativeNumbers(args, options),
+      options: { ...options, help: { type: "boolean" } },
+      strict: true,
+    }));
   } catch (e) {
     if (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS")) {
-      throw new InputError(e.message);
+      // parseArgs explains some mistakes over several lines; the contract is one.
+      throw new InputError(e.message.split("\n")[0]);
     }
     throw e;
   }
@@ -80,7 +86,8 @@ export function parseFlags<T extends z.ZodObject>(
   const parsed = command.flags.safeParse(values);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const flag = issue.path.length > 0 ? `--${issue.path.join(".")}` : "arguments";
+    // The flag, not the element of its list (`--widths`, not `--widths.0`).
+    const flag = issue.path.length > 0 ? `--${String(issue.path[0])}` : "arguments";
     throw new InputError(`${flag}: ${issue.message}`);
   }
   return Object.fromEntries(
@@ -100,6 +107,25 @@ export function usage<T extends z.ZodObject>(command: CommandFlags<T>): string {
     return schema.safeParse(undefined).success ? `[${flag}]` : flag;
   });
   return `usage: deno task ${command.name} ${[...flags, "[--help]"].join(" ")}\n${command.summary}`;
+}
+
+/**
+ * `--flag -5` as `--flag=-5` for a flag that takes a value: parseArgs reads a value starting with a
+ * dash as a missing one, and the flag's own range check is the better message.
+ */
+function attachNegativeNumbers(args: string[], options: Record<string, { type: "string" | "boolean" }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i].startsWith("--") ? args[i].slice(2) : "";
+    const next = args[i + 1];
+    if (options[flag]?.type === "string" && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
 }
 
 function takesValue(schema: z.ZodType): boolean {

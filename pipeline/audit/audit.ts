@@ -27,6 +27,7 @@ import { sizeOf } from "../io/size_of.ts";
 import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
+import { requireFitsAdapter } from "../model/largest_tensor.ts";
 import { loadModel } from "../model/load_model.ts";
 import { wordnetHierarchy } from "../model/wordnet.ts";
 import { writeReportHtml } from "../report/html.ts";
@@ -101,7 +102,7 @@ export const AuditOptionsSchema = z.object({
   lowMargin: z.number().min(0).max(1).default(LOW_MARGIN),
   /** Skip the bisection of each image's smallest flipping epsilon. */
   skipMinEpsilon: z.boolean().default(false),
-  seed: z.number().int().min(0).default(1),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
   /** Continue the unfinished audit in `out` from its finished batches. */
   resume: z.boolean().default(false),
   /** Overwrite a report, or discard an unfinished audit, in `out`. */
@@ -247,6 +248,12 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
   if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
     throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
+  }
+  if (options.batchSize !== undefined) {
+    // The largest batch this run makes: no more images than it audits.
+    const batch = Math.min(options.batchSize, total);
+    const paramShape = (name: string) => model.weights.get(name)!.shape;
+    requireFitsAdapter(gpu, model.graph, paramShape, batch, `--batch-size ${options.batchSize}`);
   }
   const ctx = await createAuditContext(exec, range, options.seed);
   const width = range[1] - range[0];

@@ -11,6 +11,7 @@
  * ```
  */
 import type { DataSource } from "../data/types.ts";
+import { describeNonFinite, firstNonFinite } from "../io/finite.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 
@@ -38,7 +39,10 @@ export interface BatchOptions {
   classes?: number;
 }
 
-/** Streams a source in batches of `batchSize` (the last may be smaller). */
+/**
+ * Streams a source in batches of `batchSize` (the last may be smaller); an example with a label
+ * outside the model's classes or a non-finite pixel is an InputError naming the source and example.
+ */
 export async function* imageBatches(source: DataSource, options: BatchOptions): AsyncGenerator<ImageBatch> {
   const { batchSize } = options;
   const total = Math.min(source.count, options.limit ?? Infinity);
@@ -63,6 +67,13 @@ export async function* imageBatches(source: DataSource, options: BatchOptions): 
     if (options.classes !== undefined && (example.label < 0 || example.label >= options.classes)) {
       throw new InputError(
         `${source.name}: example ${example.index} has label ${example.label}, but the model has ${options.classes} classes`,
+      );
+    }
+    // The model's boundary: a NaN pixel would pass the kernels as a finite, confident prediction.
+    const bad = firstNonFinite(example.image);
+    if (bad >= 0) {
+      throw new InputError(
+        `${source.name}: example ${example.index} holds ${describeNonFinite(example.image, source.shape, bad)}`,
       );
     }
     pending.push(example);

@@ -3,8 +3,10 @@
  * npm codecs: fast-png (every PNG colour type and bit depth; CRCs checked) and, for JPEG, either
  * jpeg-js (pure JavaScript; strict, not tolerant, decoding) or sharp (libvips with libjpeg-turbo,
  * several times faster; loaded on first use, and jpeg-js stands in where it cannot load). Anything
- * that fails to decode is an InputError naming the file. Images over 100 megapixels are refused
- * before decoding.
+ * that fails to decode is an InputError naming the file. Images are refused before decoding, by
+ * their headers' sizes, over 100 megapixels, over 256 MiB of decoded samples (width x height x
+ * channels x bytes per sample: a small PNG of 16-bit RGBA can inflate a thousandfold), or over
+ * 512 MiB as the float32 RGB planes the pixels become at their own size (about 44 megapixels).
  *
  * JPEG pixels come out as PIL's `Image.open` gives them, so that torchvision's transforms can be
  * reproduced: no colour management (an embedded ICC profile is ignored), no EXIF rotation, grey
@@ -33,6 +35,10 @@ export const IMAGE_FILE_NAME = /\.(png|jpe?g)$/i;
 
 /** The largest image decoded, in pixels. */
 export const MAX_PIXELS = 100_000_000;
+/** The most bytes of decoded samples (width x height x channels x bytes per sample) an image may take. */
+export const MAX_DECODED_BYTES = 256 * 2 ** 20;
+/** The most bytes an image's float32 planes at its own size may take, counted as three channels. */
+export const MAX_FLOAT_BYTES = 512 * 2 ** 20;
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JPEG_MAGIC = [0xff, 0xd8, 0xff];
@@ -56,11 +62,51 @@ function unpackBits(png: DecodedPng): Uint8Array {
   return out;
 }
 
+/** Channels a PNG colour type decodes to: palette images count as RGBA, which they may expand to. */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 4, 4: 2, 6: 4 };
+
+/**
+ * Refuses, from its header's size alone, an image whose pixels, decoded samples or float32 planes
+ * would be over the caps (MAX_PIXELS, MAX_DECODED_BYTES, MAX_FLOAT_BYTES).
+ */
+function requireDecodable(path: string, kind: string, size: ImageSize): void {
+  const { width, height, channels, bytesPerSample } = size;
+  const pixels = width * height;
+  const what = `${path}: ${kind} of ${width}x${height}`;
+  const n = (v: number) => v.toLocaleString("en");
+  if (pixels > MAX_PIXELS) throw new InputError(`${what} pixels exceeds the ${n(MAX_PIXELS)}-pixel limit`);
+  const decoded = pixels * channels * bytesPerSample;
+  if (decoded > MAX_DECODED_BYTES) {
+    throw new InputError(
+      `${what}, ${channels} channel(s) of ${8 * bytesPerSample} bits, decodes to ${n(decoded)} bytes, ` +
+        `over the ${n(MAX_DECODED_BYTES)}-byte limit`,
+    );
+  }
+  const planes = pixels * 3 * Float32Array.BYTES_PER_ELEMENT;
+  if (planes > MAX_FLOAT_BYTES) {
+    throw new InputError(
+      `${what} becomes ${n(planes)} bytes of float32 planes, over the ${n(MAX_FLOAT_BYTES)}-byte limit`,
+    );
+  }
+}
+
+/** What a header says an image decodes to. */
+interface ImageSize {
+  width: number;
+  height: number;
+  channels: number;
+  bytesPerSample: number;
+}
+
 function pngPixels(bytes: Uint8Array, path: string): RawImage {
-  if (bytes.length >= 24) {
+  if (bytes.length >= 26) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const pixels = view.getUint32(16, false) * view.getUint32(20, false);
-    if (pixels > MAX_PIXELS) throw new InputError(`${path}: PNG of ${pixels} pixels exceeds the ${MAX_PIXELS} limit`);
+    requireDecodable(path, "PNG", {
+      width: view.getUint32(16, false),
+      height: view.getUint32(20, false),
+      channels: PNG_CHANNELS[bytes[25]] ?? 4,
+      bytesPerSample: bytes[24] === 16 ? 2 : 1,
+    });
   }
   const png = decodePng(bytes, { checkCrc: true });
   const { width, height } = png;
@@ -74,7 +120,8 @@ function pngPixels(bytes: Uint8Array, path: string): RawImage {
   return { width, height, channels: png.channels, maxValue: png.depth === 16 ? 65535 : 255, data: png.data };
 }
 
-function jpegJsPixels(bytes: Uint8Array): RawImage {
+function jpegJsPixels(bytes: Uint8Array, path: string): RawImage {
+  requireDecodable(path, "JPEG", { ...jpegFrame(bytes), channels: 3, bytesPerSample: 1 });
   const jpeg = decodeJpeg(bytes, {
     useTArray: true,
     formatAsRGBA: false,
@@ -98,7 +145,7 @@ export function decodeImage(bytes: Uint8Array, path: string): RawImage {
   const kind = imageKind(bytes, path);
   let raw: RawImage;
   try {
-    raw = kind === "PNG" ? pngPixels(bytes, path) : jpegJsPixels(bytes);
+    raw = kind === "PNG" ? pngPixels(bytes, path) : jpegJsPixels(bytes, path);
   } catch (e) {
     throw corrupt(e, path, kind);
   }
@@ -123,8 +170,11 @@ function checked(raw: RawImage, path: string, kind: string): RawImage {
   return raw;
 }
 
-/** The component count of a JPEG's frame (1 grey, 3 colour, 4 CMYK or YCCK), from its headers. */
-function jpegComponents(bytes: Uint8Array): number {
+/**
+ * A JPEG's frame from its headers: size, and component count (1 grey, 3 colour, 4 CMYK or YCCK).
+ * Without a frame header, 0x0 of 3: the decoder reports the damage.
+ */
+function jpegFrame(bytes: Uint8Array): { width: number; height: number; components: number } {
   let at = 2;
   while (at + 9 < bytes.length && bytes[at] === 0xff) {
     const marker = bytes[at + 1];
@@ -133,10 +183,14 @@ function jpegComponents(bytes: Uint8Array): number {
       continue;
     }
     // SOF0..SOF15, less DHT (c4), JPG (c8) and DAC (cc), which share the range.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[at + 9];
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = (bytes[at + 5] << 8) | bytes[at + 6];
+      const width = (bytes[at + 7] << 8) | bytes[at + 8];
+      return { width, height, components: bytes[at + 9] };
+    }
     at += 2 + ((bytes[at + 2] << 8) | bytes[at + 3]);
   }
-  return 3; // no frame header found: libvips reports the damage
+  return { width: 0, height: 0, components: 3 };
 }
 
 /**
@@ -182,8 +236,14 @@ export async function jpegDecoder(): Promise<JpegDecoder> {
 }
 
 /** Decodes a JPEG with libvips to PIL's pixels (see the module doc). */
-async function sharpPixels(sharp: typeof SharpModule, bytes: Uint8Array): Promise<RawImage> {
-  const components = jpegComponents(bytes);
+async function sharpPixels(sharp: typeof SharpModule, bytes: Uint8Array, path: string): Promise<RawImage> {
+  const frame = jpegFrame(bytes);
+  const components = frame.components;
+  requireDecodable(path, "JPEG", {
+    ...frame,
+    channels: components === 4 ? 4 : components === 1 ? 1 : 3,
+    bytesPerSample: 1,
+  });
   // The colourspace libvips keeps: grey and CMYK as decoded (no conversion to sRGB), else sRGB.
   const space = components === 1 ? "b-w" : components === 4 ? "cmyk" : "srgb";
   const { data, info } = await sharp(bytes, { ignoreIcc: true, failOn: "truncated", limitInputPixels: MAX_PIXELS })
@@ -213,7 +273,7 @@ export async function decodeImageWith(bytes: Uint8Array, path: string, decoder: 
   if (!sharp) return decodeImage(bytes, path);
   let raw: RawImage;
   try {
-    raw = await sharpPixels(sharp, bytes);
+    raw = await sharpPixels(sharp, bytes, path);
   } catch (e) {
     throw corrupt(e, path, kind);
   }

@@ -15,6 +15,7 @@ import { readInputFile } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
 import { parseManifest } from "./manifest.ts";
 import type { ModelFiles } from "./model_files.ts";
+import { requireFiniteWeights } from "./finite_weights.ts";
 import { loadModelFolder } from "./model_folder.ts";
 import { importOnnx, readSidecar } from "./onnx/mod.ts";
 
@@ -68,6 +69,7 @@ export async function loadModel(path: string, options: { sidecar?: string } = {}
       `${sidecarPath}: lists ${sidecar.classes.length} classes but ${path} gives ${imported.classes} logits`,
     );
   }
+  requireFiniteWeights(imported.weights, path);
   const digest = sha256(bytes);
   const [channels, height, width] = imported.input;
   const manifest = parseManifest({

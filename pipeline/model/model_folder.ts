@@ -14,8 +14,13 @@ import { parameterNames, parseGraph } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
 import { parseManifest } from "./manifest.ts";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.ts";
+import { requireFiniteWeights } from "./finite_weights.ts";
+import { graphShapes } from "./shapes.ts";
 
-/** Loads and validates a model folder: every parameter the graph names must be in the weights. */
+/**
+ * Loads and validates a model folder: every parameter the graph names must be in the weights, every
+ * weight finite, and the manifest's input and class count those of the graph.
+ */
 export async function loadModelFolder(dir: string): Promise<ModelFiles> {
   try {
     if (!(await Deno.stat(dir)).isDirectory) throw new InputError(`${dir}: a model must be a folder`);
@@ -32,11 +37,32 @@ export async function loadModelFolder(dir: string): Promise<ModelFiles> {
   }
   const missing = graph.nodes.flatMap(parameterNames).filter((name) => !weights.has(name));
   if (missing.length > 0) throw new InputError(`${weightsPath}: missing parameter(s) ${missing.join(", ")}`);
+  requireFiniteWeights(weights, weightsPath);
   const [c, h, w] = graph.input.shape;
   const { channels, height, width } = manifest.input;
   if (c !== channels || h !== height || w !== width) {
     throw new InputError(
       `${dir}: manifest input [${channels},${height},${width}] disagrees with graph input [${c},${h},${w}]`,
+    );
+  }
+  // Checked once here: a class list longer than the logits would audit into an empty confusion
+  // matrix, a shorter one fail only after the whole run.
+  const graphPath = join(dir, "graph.json");
+  let shapes: Map<string, number[]>;
+  try {
+    shapes = graphShapes(graph, (name) => weights.get(name)!.shape, 1);
+  } catch (e) {
+    // A node's shapes disagree, or a window outgrows its input: the graph file is at fault.
+    throw new InputError(`${graphPath}: ${(e as Error).message}`);
+  }
+  const [, ...logits] = shapes.get(graph.output)!;
+  if (logits.length !== 1) {
+    throw new InputError(`${graphPath}: output "${graph.output}" is [N, ${logits}], not [N, classes]`);
+  }
+  if (logits[0] !== manifest.classes.length) {
+    throw new InputError(
+      `${join(dir, "manifest.json")}: lists ${manifest.classes.length} classes but the graph's output ` +
+        `"${graph.output}" gives ${logits[0]} logits`,
     );
   }
   return { manifest, graph, weights };

@@ -11,6 +11,7 @@ import { dirname } from "node:path";
 import { Gpu } from "../../kernels/gpu.ts";
 import { readNpy } from "../formats/npy.ts";
 import { pathExists, readInputFile, writeAtomic } from "../io/files.ts";
+import { describeNonFinite, firstNonFinite } from "../io/finite.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { Executor } from "./executor.ts";
@@ -94,11 +95,16 @@ export interface PredictFileOptions {
   force?: boolean;
 }
 
-/** Runs `predict` from files to a file; a bad path, shape or label is an InputError. */
+/** Runs `predict` from files to a file; a bad path, shape, label or a non-finite pixel is an InputError. */
 export async function predictFile(options: PredictFileOptions): Promise<void> {
   await checkOutFile(options.out, options.force ?? false);
   const { files } = await loadModel(options.model, { sidecar: options.sidecar });
   const input = readNpy(await readInputFile(options.input), options.input);
+  const at = firstNonFinite(input.data);
+  if (at >= 0) {
+    // The kernels can turn NaN pixels into finite, confident-looking logits: refuse them here.
+    throw new InputError(`${options.input}: ${describeNonFinite(input.data, input.shape, at)}; images must be finite`);
+  }
   using gpu = await Gpu.create();
   using exec = await Executor.create(gpu, files);
   const result = await predict(exec, input, options.gradLabels);

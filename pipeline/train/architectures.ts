@@ -15,8 +15,14 @@ export interface ConvnetSpec {
   widths: number[];
 }
 
-/** The graph and freshly initialised weights of a convnet. */
-export function buildConvnet(spec: ConvnetSpec, seed: number): { graph: Graph; weights: Map<string, HostTensor> } {
+/** A convnet's graph and the shape of each of its parameters, before any weight is allocated. */
+export interface ConvnetLayout {
+  graph: Graph;
+  shapes: Map<string, number[]>;
+}
+
+/** The graph and parameter shapes of a convnet: what `buildConvnet` fills, cheap at any width. */
+export function convnetLayout(spec: ConvnetSpec): ConvnetLayout {
   const nodes: GraphNode[] = [];
   const shapes = new Map<string, number[]>();
   let [channels, height, width] = spec.input;
@@ -61,7 +67,19 @@ export function buildConvnet(spec: ConvnetSpec, seed: number): { graph: Graph; w
   );
   shapes.set("classifier.weight", [spec.classes, features]);
   shapes.set("classifier.bias", [spec.classes]);
+  const graph: Graph = {
+    format: "convnet-graph",
+    version: 1,
+    input: { name: "image", shape: spec.input },
+    nodes,
+    output: "classifier",
+  };
+  return { graph, shapes };
+}
 
+/** The graph and freshly initialised weights of a convnet. */
+export function buildConvnet(spec: ConvnetSpec, seed: number): { graph: Graph; weights: Map<string, HostTensor> } {
+  const { graph, shapes } = convnetLayout(spec);
   const normal = gaussian(seed);
   const weights = new Map<string, HostTensor>();
   for (const [name, shape] of shapes) {
@@ -76,13 +94,6 @@ export function buildConvnet(spec: ConvnetSpec, seed: number): { graph: Graph; w
     }
     weights.set(name, { shape, data });
   }
-  const graph: Graph = {
-    format: "convnet-graph",
-    version: 1,
-    input: { name: "image", shape: spec.input },
-    nodes,
-    output: "classifier",
-  };
   return { graph, weights };
 }
 

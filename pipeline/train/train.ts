@@ -24,15 +24,16 @@ import type { Manifest } from "../model/manifest.ts";
 import { writeAtomic } from "../io/files.ts";
 import type { HostTensor } from "../model/model_files.ts";
 import { readSafetensors, writeSafetensors } from "../formats/safetensors.ts";
+import { nonFiniteTensor, requireFiniteWeights } from "../model/finite_weights.ts";
 
 export const TrainSettingsSchema = z.object({
   epochs: z.number().int().min(1),
-  batchSize: z.number().int().min(2),
+  batchSize: z.number().int().min(2).max(4096),
   optimizer: z.enum(["adam", "sgd"]),
   lr: z.number().positive(),
   momentum: z.number().min(0).max(1),
   weightDecay: z.number().min(0),
-  seed: z.number().int().min(0),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
   /** Largest random translation in pixels applied to each training image (0 = none). */
   shift: z.number().int().min(0).max(8),
   /**
@@ -232,6 +233,13 @@ export async function train(
           batchLoss += losses[i];
           if (predicted[i] === batchLabels[i]) correct++;
         }
+        // The losses are read back anyway: a NaN or infinity stops the run before any checkpoint.
+        if (!Number.isFinite(batchLoss)) {
+          throw new Error(
+            `the training loss became ${batchLoss} at epoch ${epoch}, batch ${b + 1} of ${batches}; ` +
+              `no model written (a smaller --lr may help)`,
+          );
+        }
         lossSum += batchLoss;
         options.progress?.batch?.(epoch, b + 1, batches, batchLoss / batchSize);
       }
@@ -244,7 +252,20 @@ export async function train(
         seconds: (performance.now() - started) / 1000,
       };
       history.push(report);
-      await saveCheckpoint(outDir, exec, moments, { epoch, folder: `checkpoint-${epoch}`, settings, history });
+      const epochWeights = await exec.readParams();
+      // The last batch's update is in no loss read yet: the weights are checked before they are saved.
+      const nonFinite = nonFiniteTensor(epochWeights);
+      if (nonFinite) {
+        throw new Error(
+          `the weights became non-finite at epoch ${epoch} (${nonFinite}); no model written (a smaller --lr may help)`,
+        );
+      }
+      await saveCheckpoint(outDir, exec, epochWeights, moments, {
+        epoch,
+        folder: `checkpoint-${epoch}`,
+        settings,
+        history,
+      });
       options.progress?.epoch?.(report);
     }
     return { weights: await exec.readParams(), history };
@@ -259,12 +280,13 @@ export async function train(
 async function saveCheckpoint(
   outDir: string,
   exec: Executor,
+  weights: Map<string, HostTensor>,
   moments: Map<string, { first: Tensor; second: Tensor }>,
   state: CheckpointState,
 ): Promise<void> {
   const folder = join(outDir, state.folder);
   await Deno.mkdir(folder, { recursive: true });
-  await writeAtomic(join(folder, "weights.safetensors"), writeSafetensors(await exec.readParams()));
+  await writeAtomic(join(folder, "weights.safetensors"), writeSafetensors(weights));
   const momentTensors = new Map<string, HostTensor>();
   for (const [name, m] of moments) {
     momentTensors.set(`${name}.first`, { shape: [...m.first.shape], data: await exec.gpu.read(m.first) });
@@ -314,6 +336,7 @@ async function loadCheckpoint(
     for (const [name, t] of readSafetensors(await Deno.readFile(path), path)) {
       map.set(name, { shape: t.shape, data: t.data });
     }
+    requireFiniteWeights(map, path); // written finite: anything else was changed on disk
     return map;
   };
   return { state, weights: await read("weights.safetensors"), moments: await read("optimizer.safetensors") };

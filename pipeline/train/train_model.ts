@@ -24,7 +24,8 @@ import { InputError } from "../io/input_error.ts";
 import { loadModel } from "../model/load_model.ts";
 import type { Manifest } from "../model/manifest.ts";
 import { saveModelFolder } from "../model/model_folder.ts";
-import { buildConvnet, parameterCount } from "./architectures.ts";
+import { requireFitsAdapter } from "../model/largest_tensor.ts";
+import { buildConvnet, convnetLayout, parameterCount } from "./architectures.ts";
 import { removeCheckpoints, train, type TrainProgress, TrainSettingsSchema } from "./train.ts";
 
 const setting = TrainSettingsSchema.shape;
@@ -40,7 +41,7 @@ export const TrainOptionsSchema = z.object({
   /** The model's name (default: the folder's). */
   name: z.string().optional(),
   /** Output channels of each conv-bn-relu-pool block (ignored with `init`). */
-  widths: z.array(z.number().int().min(0)).default([16, 32]),
+  widths: z.array(z.number().int().min(1)).default([16, 32]),
   epochs: setting.epochs.default(8),
   batchSize: setting.batchSize.default(64),
   optimizer: setting.optimizer.default("adam"),
@@ -104,6 +105,11 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
   if (testData.shape.join() !== trainData.shape.join()) {
     throw new InputError(`--test images are [${testData.shape}] but --data images are [${trainData.shape}]`);
   }
+  if (options.markerClass !== undefined && options.markerClass >= trainData.classes.length) {
+    throw new InputError(
+      `--marker-class: ${options.markerClass} is not a class of --data (0..${trainData.classes.length - 1})`,
+    );
+  }
   const marker = options.markerClass === undefined ? undefined : { ...DIGITS_MARKER };
   let markedCount = 0;
   if (marker) {
@@ -124,11 +130,22 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
   const name = options.name ?? basename(options.out);
   const init = options.init ? await initialModel(options.init, options.sidecar, trainData) : undefined;
   if (!init && options.sidecar) throw new InputError("--sidecar: only read with --init");
-  const { graph, weights } = init?.files ?? buildConvnet({
-    input: trainData.shape,
-    classes: trainData.classes.length,
-    widths: options.widths,
-  }, options.seed);
+  const spec = { input: trainData.shape, classes: trainData.classes.length, widths: options.widths };
+  if (!init) requireBlocksFit(trainData.shape, options.widths);
+  using gpu = await Gpu.create();
+  // Checked on the shapes alone, before a weight is allocated: the training batch and the test
+  // pass's batch (evaluateAccuracy's 256) each hold every node's output at once.
+  const layout = init
+    ? { graph: init.files.graph, shapes: new Map([...init.files.weights].map(([n, t]) => [n, t.shape])) }
+    : convnetLayout(spec);
+  requireFitsAdapter(
+    gpu,
+    layout.graph,
+    (name) => layout.shapes.get(name)!,
+    Math.max(settings.batchSize, Math.min(256, testData.count)),
+    init ? `--batch-size ${settings.batchSize}` : `--widths ${options.widths.join(",")}`,
+  );
+  const { graph, weights } = init?.files ?? buildConvnet(spec, options.seed);
   const manifest: Manifest = {
     format: "convnet-model",
     version: 1,
@@ -142,7 +159,6 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     ...(marker ? { marker } : {}),
   };
 
-  using gpu = await Gpu.create();
   const started = performance.now();
   const { weights: trained, history } = await train(
     gpu,
@@ -199,6 +215,21 @@ async function initialModel(path: string, sidecar: string | undefined, data: { s
     throw new InputError(`--init ${path} has ${outputs} classes but --data has ${data.classes.length}`);
   }
   return model;
+}
+
+/** Refuses more blocks than the image has halvings: each block's 2x2 pooling halves it. */
+function requireBlocksFit(shape: readonly number[], widths: readonly number[]): void {
+  let side = Math.min(shape[1], shape[2]);
+  let fit = 0;
+  while (side >= 2) {
+    side = Math.floor(side / 2);
+    fit++;
+  }
+  if (widths.length > fit) {
+    throw new InputError(
+      `--widths: ${widths.length} blocks, but ${shape[1]}x${shape[2]} images halve to nothing after ${fit}`,
+    );
+  }
 }
 
 /** Per-channel mean and standard deviation of a set of CHW images (two passes, float64). */

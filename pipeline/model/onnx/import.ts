@@ -13,12 +13,13 @@
  * ```
  */
 import { type Graph, parseGraph } from "../graph.ts";
+import { describeNonFinite, firstNonFinite } from "../../io/finite.ts";
 import { InputError } from "../../io/input_error.ts";
 import type { HostTensor } from "../model_files.ts";
 import { type Activation, Lowering, type OnnxNode, Unsupported } from "./lowering.ts";
 import { CONVERTERS } from "./ops.ts";
 import { Attributes, decodeModel, int, type NodeProto, onnx, type ValueInfoProto } from "./proto.ts";
-import { readTensor, unreadableType } from "./tensor_data.ts";
+import { type ConstantTensor, readTensor, unreadableType } from "./tensor_data.ts";
 
 /** Oldest and newest default-domain opset accepted. */
 export const OPSET_RANGE = [7, 18] as const;
@@ -90,7 +91,7 @@ export async function importOnnx(bytes: Uint8Array, options: ImportOptions): Pro
       t.name ?? "",
       unreadable
         ? { kind: "constant", unreadable: `data type ${unreadable} is not supported` }
-        : { kind: "constant", tensor: await readTensor(t, options, `initializer "${t.name}"`) },
+        : { kind: "constant", tensor: finite(await readTensor(t, options, `initializer "${t.name}"`), t.name, source) },
     );
   }
   await lowerNodes(l, g.node ?? [], source);
@@ -111,6 +112,19 @@ export async function importOnnx(bytes: Uint8Array, options: ImportOptions): Pro
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(" "),
     notes: l.notes,
   };
+}
+
+/** An initializer as read, refused by its own name when it holds a NaN or infinity. */
+function finite(tensor: ConstantTensor, name: string | null | undefined, source: string): ConstantTensor {
+  const at = firstNonFinite(tensor.data);
+  if (at >= 0) {
+    throw new InputError(
+      `${source}: initializer "${name}" holds ${
+        describeNonFinite(tensor.data, tensor.shape, at)
+      }; weights must be finite`,
+    );
+  }
+  return tensor;
 }
 
 function defaultOpset(imports: { domain?: string | null; version?: unknown }[], source: string): number {
