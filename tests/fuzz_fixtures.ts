@@ -9,6 +9,7 @@ import { writeSafetensors } from "../pipeline/formats/safetensors.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
 import { encodeIdx } from "../pipeline/formats/idx.ts";
 import { floatTensor, OnnxBuilder } from "./onnx_builder.ts";
+import { onnx } from "../pipeline/model/onnx/proto.ts";
 
 /** The seed every fuzz property runs with, so CI sees the same cases each time. */
 export const FUZZ_SEED = 18;
@@ -242,6 +243,40 @@ export function mutatedJson(valid: unknown): fc.Arbitrary<Uint8Array> {
     { arbitrary: structural, weight: 3 },
     { arbitrary: mutatedBytes(encoder.encode(JSON.stringify(valid, null, 1))), weight: 1 },
   );
+}
+
+/**
+ * Structural mutations of a valid ONNX model (wrong or huge dims, other data types, attributes
+ * of the wrong type, missing fields), re-encoded, so that the damage reaches the op converters
+ * rather than stopping at the protobuf decoder. A mutation protobufjs cannot encode leaves the
+ * model as it was.
+ *
+ * @example
+ * ```ts
+ * import fc from "fast-check";
+ * fc.sample(mutatedOnnx(validOnnx()), 2);
+ * ```
+ */
+export function mutatedOnnx(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
+  const object = onnx.ModelProto.toObject(onnx.ModelProto.decode(valid), { longs: Number, bytes: Array }) as Json;
+  const numbers = fc.oneof(
+    fc.constantFrom(0, -1, 1, 2, 7, 2 ** 31 - 1, 2 ** 40, -(2 ** 40)),
+    fc.integer({ min: -3, max: 20 }),
+  );
+  const edit = fc.oneof(
+    jsonMutation,
+    numbers.chain((value) =>
+      fc.record({ kind: fc.constant("replace" as const), pick: fc.nat(), value: fc.constant<Json>(value) })
+    ),
+  );
+  return fc.array(edit, { minLength: 1, maxLength: 3 }).map((mutations) => {
+    try {
+      return onnx.ModelProto.encode(onnx.ModelProto.fromObject(mutations.reduce(applyJsonMutation, object) as object))
+        .finish();
+    } catch {
+      return valid;
+    }
+  });
 }
 
 /**

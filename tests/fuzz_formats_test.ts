@@ -29,6 +29,7 @@ import {
   mutatedBytes,
   mutatedCsv,
   mutatedJson,
+  mutatedOnnx,
   VALID_CHUNK,
   VALID_GROUPS_CSV,
   VALID_HIERARCHY,
@@ -112,6 +113,13 @@ Deno.test("fuzz: ONNX", async () => {
   try {
     const source = join(folder, "net.onnx");
     await fuzzBytes(validOnnx(), 15_000, source, (b) => importOnnx(b, { source, folder }));
+    await fc.assert(
+      fc.asyncProperty(
+        mutatedOnnx(validOnnx()),
+        (b) => expectInputErrorOrSuccess(() => importOnnx(b, { source, folder }), source),
+      ),
+      fuzzParameters(5000),
+    );
   } finally {
     await Deno.remove(folder, { recursive: true });
   }
