@@ -324,6 +324,8 @@ export async function expectInputErrorOrSuccess(read: () => unknown, source: str
       const what = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
       throw new Error(`not an InputError: ${what.slice(0, 300)}`);
     }
+    // Caught and rewrapped, a stack overflow is still recursion over the user's data.
+    if (/Maximum call stack/.test(e.message)) throw new Error(`recursion overflowed: ${e.message.slice(0, 300)}`);
     if (/[\n\r]/.test(e.message)) {
       throw new Error(`InputError of several lines: ${JSON.stringify(e.message.slice(0, 300))}`);
     }
@@ -349,6 +351,55 @@ export function validSafetensors(): Uint8Array {
 export function validNpy(): Uint8Array {
   return writeNpy({ shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) });
 }
+
+/** A `.npy` file (format 2.0, so any header length fits) with the given header text and six float32 values. */
+export function npyWithHeader(header: string): Uint8Array {
+  const text = new TextEncoder().encode(header + "\n");
+  const out = new Uint8Array(12 + text.length + 24);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]);
+  new DataView(out.buffer).setUint32(8, text.length, true);
+  out.set(text, 12);
+  return out;
+}
+
+/** Header texts built from the tokens of NumPy's dict literal, in any order, and deeply nested brackets. */
+export const npyHeaders: fc.Arbitrary<string> = fc.oneof(
+  fc.array(
+    fc.constantFrom(
+      "{",
+      "}",
+      "(",
+      ")",
+      "[",
+      "]",
+      ":",
+      ",",
+      " ",
+      "'descr'",
+      "'fortran_order'",
+      "'shape'",
+      "'<f4'",
+      "'>f4'",
+      "'|u1'",
+      "True",
+      "False",
+      "None",
+      "3L",
+      "-1",
+      "2",
+      "99999999999999999999",
+      "'",
+      '"',
+      "\\",
+      "\u0000",
+      "\n",
+    ),
+    { maxLength: 40 },
+  ).map((tokens) => tokens.join("")),
+  fc.tuple(fc.constantFrom("(", "[", "{'a': "), fc.constantFrom(17, 2_000, 30_000)).map(([open, depth]) =>
+    `{'descr': '<f4', 'fortran_order': False, 'shape': ${open.repeat(depth)}`
+  ),
+);
 
 /** A small valid IDX file: three 2x2 unsigned-byte images. */
 export function validIdx(): Uint8Array {

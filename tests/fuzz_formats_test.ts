@@ -30,6 +30,8 @@ import {
   mutatedCsv,
   mutatedJson,
   mutatedOnnx,
+  npyHeaders,
+  npyWithHeader,
   VALID_CHUNK,
   VALID_GROUPS_CSV,
   VALID_HIERARCHY,
@@ -81,6 +83,13 @@ Deno.test("fuzz: safetensors", async () => {
 
 Deno.test("fuzz: npy", async () => {
   await fuzzBytes(validNpy(), 40_000, "x.npy", (b) => readNpy(b, "x.npy"));
+  await fc.assert(
+    fc.asyncProperty(
+      npyHeaders,
+      (header) => expectInputErrorOrSuccess(() => readNpy(npyWithHeader(header), "h.npy"), "h.npy"),
+    ),
+    fuzzParameters(10_000),
+  );
 });
 
 Deno.test("fuzz: IDX, plain and gzipped", async () => {
