@@ -432,6 +432,40 @@ export function validOnnx(): Uint8Array {
   return b.build({ name: "image", dims: ["N", 1, 4, 4] }, { name: x, dims: ["N", 3] });
 }
 
+/** The protobuf varint encoding of a length. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n > 127; n = Math.floor(n / 128)) out.push((n & 127) | 128);
+  return [...out, n];
+}
+
+/**
+ * An ONNX file of messages nested `levels` deep: subgraphs in attributes of nodes of graphs, types
+ * of sequences of types, or (with no schema at all) start-group tags.
+ *
+ * @example
+ * ```ts
+ * const bytes = deeplyNestedOnnx("subgraphs", 20_000); // about 240 KB
+ * ```
+ */
+export function deeplyNestedOnnx(kind: "subgraphs" | "types" | "groups", levels: number): Uint8Array {
+  if (kind === "groups") return new Uint8Array(levels).fill(0x0b); // field 1, wire type 3 (start group)
+  // Single-byte tags (field << 3 | 2) of the messages that enclose each level, outermost first.
+  const [outer, repeated] = kind === "subgraphs"
+    ? [[0x3a], [0x0a, 0x2a, 0x32]] // Model.graph; Graph.node, Node.attribute, Attribute.g
+    : [[0x3a, 0x5a, 0x12], [0x22, 0x0a]]; // Model.graph, Graph.input, ValueInfo.type; Type.sequence_type, Sequence.elem_type
+  const tags = [...outer, ...Array.from({ length: levels }, () => repeated).flat()];
+  // Built from the inside out: each message's length is what it encloses.
+  const prefixes: number[][] = [];
+  let length = 0;
+  for (const tag of tags.reverse()) {
+    const prefix = [tag, ...varint(length)];
+    prefixes.push(prefix);
+    length += prefix.length;
+  }
+  return Uint8Array.from(prefixes.reverse().flat());
+}
+
 /** The sidecar of `validOnnx`. */
 export const VALID_SIDECAR = {
   name: "tiny",

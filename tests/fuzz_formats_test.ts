@@ -24,6 +24,7 @@ import { readJudgments } from "../pipeline/review/judgments.ts";
 import { readRealLabels } from "../pipeline/data/real_labels.ts";
 import { openImagenet } from "../pipeline/data/imagenet.ts";
 import {
+  deeplyNestedOnnx,
   expectInputErrorOrSuccess,
   fuzzParameters,
   mutatedBytes,
@@ -128,6 +129,15 @@ Deno.test("fuzz: ONNX", async () => {
         (b) => expectInputErrorOrSuccess(() => importOnnx(b, { source, folder }), source),
       ),
       fuzzParameters(5000),
+    );
+    const nested = fc.tuple(
+      fc.constantFrom("subgraphs" as const, "types" as const, "groups" as const),
+      fc.constantFrom(5, 70, 20_000),
+    )
+      .map(([kind, levels]) => deeplyNestedOnnx(kind, levels));
+    await fc.assert(
+      fc.asyncProperty(nested, (b) => expectInputErrorOrSuccess(() => importOnnx(b, { source, folder }), source)),
+      fuzzParameters(30),
     );
   } finally {
     await Deno.remove(folder, { recursive: true });
