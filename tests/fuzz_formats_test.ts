@@ -122,13 +122,13 @@ Deno.test("fuzz: ONNX", async () => {
   const folder = await Deno.makeTempDir();
   try {
     const source = join(folder, "net.onnx");
-    await fuzzBytes(validOnnx(), 15_000, source, (b) => importOnnx(b, { source, folder }));
+    await fuzzBytes(validOnnx(), 10_000, source, (b) => importOnnx(b, { source, folder }));
     await fc.assert(
       fc.asyncProperty(
         mutatedOnnx(validOnnx()),
         (b) => expectInputErrorOrSuccess(() => importOnnx(b, { source, folder }), source),
       ),
-      fuzzParameters(5000),
+      fuzzParameters(3000),
     );
     const nested = fc.tuple(
       fc.constantFrom("subgraphs" as const, "types" as const, "groups" as const),
@@ -165,7 +165,7 @@ Deno.test("fuzz: model folder manifest and graph", async () => {
       const path = join(folder, file);
       const valid = JSON.parse(await Deno.readTextFile(path));
       // A damaged graph may be reported against the weights it no longer matches: any file of the folder will do.
-      await fuzzFile(path, mutatedJson(valid), 1000, () => loadModelFolder(folder), folder);
+      await fuzzFile(path, mutatedJson(valid), 600, () => loadModelFolder(folder), folder);
       await Deno.writeTextFile(path, JSON.stringify(valid));
     }
   } finally {
@@ -212,7 +212,7 @@ Deno.test("fuzz: ImageNet-ReaL labels", async () => {
   const folder = await Deno.makeTempDir();
   try {
     const path = join(folder, "real.json");
-    await fuzzFile(path, mutatedJson(VALID_REAL), 3000, () => readRealLabels(path, { classes: 3, count: 3 }));
+    await fuzzFile(path, mutatedJson(VALID_REAL), 2000, () => readRealLabels(path, { classes: 3, count: 3 }));
   } finally {
     await Deno.remove(folder, { recursive: true });
   }
