@@ -45,9 +45,14 @@ const HeaderSchema = z.object({
 /** An integer (Python 2 headers may write `3L`) or a keyword, matched at `lastIndex` only. */
 const WORD = /(-?\d+)L?|(True|False|None)\b/y;
 
+/** How deep literals may nest: NumPy writes a dict of tuples (2); a deeper header is hostile, not a header. */
+const MAX_NESTING = 16;
+
 /** A tiny parser for the Python literal subset NumPy writes: dict, tuple, list, str, int, bool, None. */
 class LiteralParser {
   private at = 0;
+  /** Sequences open at `at`: bounded, so a header of nested brackets cannot exhaust the stack. */
+  private depth = 0;
   constructor(private readonly text: string) {}
 
   parseAll(): unknown {
@@ -92,6 +97,7 @@ class LiteralParser {
 
   /** Items up to `close`, comma separated, a trailing comma allowed; `key: value` pairs for a dict. */
   private sequence(close: string, isDict: boolean): unknown {
+    if (++this.depth > MAX_NESTING) throw new Error(`nested deeper than ${MAX_NESTING} levels at ${this.at}`);
     this.at++;
     const items: unknown[] = [];
     const dict: Record<string, unknown> = Object.create(null);
@@ -111,6 +117,7 @@ class LiteralParser {
       this.expect(",");
     }
     this.at++;
+    this.depth--;
     return isDict ? { ...dict } : items;
   }
 

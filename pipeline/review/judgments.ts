@@ -18,6 +18,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
+import { oneLine } from "../io/input_error.ts";
 import { jsonErrorPlace } from "../io/json_text.ts";
 import { JUDGMENTS } from "../schema/review.ts";
 
@@ -148,7 +149,8 @@ export async function readJudgments(dir: string, known: ReadonlySet<string>): Pr
   const malformed: MalformedLine[] = [];
   lines.forEach((line, i) => {
     const parsed = parseLine(line, known);
-    if (typeof parsed === "string") malformed.push({ line: i + 1, reason: parsed });
+    // The reason may quote the line's bytes; it is printed as one line.
+    if (typeof parsed === "string") malformed.push({ line: i + 1, reason: oneLine(parsed) });
     else judgments.set(parsed.item, parsed);
   });
   return { judgments, lines: lines.length, malformed };

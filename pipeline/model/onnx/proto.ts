@@ -10,6 +10,7 @@
  */
 import onnxProto from "onnx-proto";
 import { InputError } from "../../io/input_error.ts";
+import { checkNesting } from "./nesting.ts";
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.IModelProto;
@@ -38,7 +39,8 @@ export function int(value: Int64 | null | undefined, what: string): number {
 
 /**
  * Decodes an ONNX model. protobufjs checks every length against the buffer, so a truncated file
- * fails here (or lacks its graph) and becomes an InputError naming `source`.
+ * fails here (or lacks its graph) and becomes an InputError naming `source`; so does a file whose
+ * messages nest too deeply for the recursive decoder (nesting.ts).
  *
  * @example
  * ```ts
@@ -46,6 +48,7 @@ export function int(value: Int64 | null | undefined, what: string): number {
  * ```
  */
 export function decodeModel(bytes: Uint8Array, source: string): onnxProto.onnx.ModelProto {
+  checkNesting(bytes, source);
   let model: onnxProto.onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
