@@ -29,6 +29,8 @@ export const PARTIAL_DIR = "partial";
 const RUN_FILE = "run.json";
 
 const int = z.number().int();
+/** A sweep's counts are stored as u32. */
+const count32 = int.min(0).max(2 ** 32 - 1);
 const PredictionSchema = z.object({
   index: int.min(0),
   label: int.min(0),
@@ -43,11 +45,12 @@ const ChunkSchema = z.object({
     labels: z.array(int),
     clean: z.array(int),
     zeroGradients: int.min(0),
-    sweeps: z.object({ fgsm: z.array(z.array(int)).optional(), pgd: z.array(z.array(int)).optional() }),
+    sweeps: z.object({ fgsm: z.array(z.array(count32)).optional(), pgd: z.array(z.array(count32)).optional() }),
     minEpsilons: z.array(z.number().nullable()),
   }).nullable(),
-  /** Float32 features of the batch, little-endian, base64. */
-  features: z.string().nullable(),
+  /** Float32 features of the batch, little-endian, base64 (whole floats only). */
+  features: z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
+    .refine((b) => ((b.length / 4) * 3 - (b.match(/=*$/)?.[0].length ?? 0)) % 4 === 0).nullable(),
 });
 
 /** What one batch left behind. */
