@@ -53,11 +53,7 @@ export function decodeModel(bytes: Uint8Array, source: string): onnxProto.onnx.M
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
-    // protobufjs decodes nested messages by recursion: subgraphs nested thousands deep exhaust the
-    // stack (its RangeError for a truncated file says "index out of range" instead).
-    if (e instanceof RangeError && /call stack/.test(e.message)) {
-      throw new InputError(`${source}: not a readable ONNX model: nested too deeply`);
-    }
+    // protobufjs decodes nested messages by recursion; checkNesting has refused depths it cannot take.
     throw new InputError(`${source}: not a readable ONNX model, truncated or corrupt (${(e as Error).message})`);
   }
   if (!model.graph || (model.graph.node ?? []).length === 0) {
