@@ -4,7 +4,7 @@ import { pathExists } from "../pipeline/io/files.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { bars, trainedBarsModel, writeIdx } from "./audit_fixture.ts";
-import { errorLines, runCli } from "./cli_helpers.ts";
+import { errorLines, runCli, spawnCli, waitForFile } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 
 /** A trained bars model folder with a two-level hierarchy, and 24 test images as an IDX pair. */
@@ -164,17 +164,8 @@ Deno.test({
     assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
 
     const out = join(dir, "report-resumed");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "cli/audit.ts", ...args(out)],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const second = join(out, "partial", "batch-000001.json");
-    for (let waited = 0; !(await pathExists(second)); waited += 20) {
-      if (waited > 120_000) throw new Error("the audit wrote no second chunk in 2 minutes");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const child = spawnCli("audit", args(out));
+    await waitForFile(join(out, "partial", "batch-000001.json"), "the audit's second chunk");
     child.kill("SIGKILL");
     await child.status;
     const kept = [...Deno.readDirSync(join(out, "partial"))].filter((e) => e.name.startsWith("batch-")).length;
@@ -220,17 +211,9 @@ Deno.test({
   async fn() {
     const { dir, modelDir, data } = await setup;
     const out = join(dir, "report-interrupted");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "cli/audit.ts", "--model", modelDir, "--data", data, "--out", out, ...FAST],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnCli("audit", ["--model", modelDir, "--data", data, "--out", out, ...FAST], "piped");
     const first = join(out, "partial", "batch-000000.json");
-    for (let waited = 0; !(await pathExists(first)); waited += 20) {
-      if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitForFile(first, "the audit's first chunk");
     child.kill("SIGINT");
     const { code, stderr } = await child.output();
     const text = new TextDecoder().decode(stderr);

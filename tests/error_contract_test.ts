@@ -8,11 +8,11 @@ import { elementwiseKernel } from "../kernels/elementwise.ts";
 import { GpuError } from "../kernels/errors.ts";
 import type { Step } from "../kernels/gpu.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
-import { pathExists, readInputFile, writeAtomic } from "../pipeline/io/files.ts";
+import { readInputFile, writeAtomic } from "../pipeline/io/files.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import { onnx } from "../pipeline/model/onnx/proto.ts";
-import { type CommandResult, errorLines, runCli } from "./cli_helpers.ts";
+import { type CommandResult, errorLines, runCli, spawnCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { OnnxBuilder } from "./onnx_builder.ts";
 
@@ -238,12 +238,7 @@ Deno.test({
 
     // A full disk without filling one: the write's temporary file is a link to /dev/full (ENOSPC).
     const out = join(dir, "full.json");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "cli/predict.ts", ...args(out)],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnCli("predict", args(out), "piped");
     // The CLI takes far longer to load the model and run it than this link takes to make.
     await Deno.symlink("/dev/full", `${out}.${child.pid}.0.tmp`);
     const output = await child.output();
@@ -313,40 +308,5 @@ Deno.test({
     );
     // The device stays usable.
     await gpu.run((step) => step.dispatch(k.add, { params, a, b, out: c }, [1]));
-  },
-});
-
-Deno.test({
-  name: "audit CLI: --resume on a chunk cut short names the file and says what to do",
-  ...gpuTest,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "contract-resume-" });
-    const out = join(dir, "out");
-    const args = [
-      ...["--model", DIGITS, "--data", await digitsIdx(dir, 24), "--out", out, "--batch-size", "2", "--quiet"],
-      ...["--attack-sample", "4", "--skip-min-epsilon", "--sanity-images", "0", "--prototypes", "0"],
-    ];
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "cli/audit.ts", ...args],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const first = join(out, "partial", "batch-000000.json");
-    for (let waited = 0; !(await pathExists(first)); waited += 20) {
-      if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    child.kill("SIGINT"); // stops after the batch in flight, keeping the finished ones
-    assert.equal((await child.status).code, 130);
-    const text = await Deno.readTextFile(first);
-    await Deno.writeTextFile(first, text.slice(0, text.length / 2)); // a write the disk cut short
-    assertOneLine(
-      await runCli("audit", [...args, "--resume"]),
-      new RegExp(
-        `--resume: ${first} is cut short or corrupt \\(not valid JSON\\): delete that file .* or pass --force`,
-      ),
-      "cut-short chunk",
-    );
   },
 });

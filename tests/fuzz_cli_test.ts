@@ -9,9 +9,8 @@ import { join } from "node:path";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { onnx, type TensorProto } from "../pipeline/model/onnx/proto.ts";
 import { writeNpy } from "../pipeline/formats/npy.ts";
-import { pathExists } from "../pipeline/io/files.ts";
 import { bars, linearModel, writeIdx } from "./audit_fixture.ts";
-import { errorLines, runCli } from "./cli_helpers.ts";
+import { errorLines, runCli, spawnCli, waitForFile } from "./cli_helpers.ts";
 import { gpuTest } from "./gpu_fixture.ts";
 import { VALID_HIERARCHY, VALID_SIDECAR, validOnnx, validSafetensors } from "./fuzz_fixtures.ts";
 
@@ -394,17 +393,9 @@ Deno.test({
       const out = join(dir, "out");
       const args = auditArgs(dir, out, { extra: ["--batch-size", "1"] });
       // Killed once the first chunk is on disk, the audit leaves a partial run to resume.
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-all", "cli/audit.ts", ...args],
-        cwd: new URL("..", import.meta.url).pathname,
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      const child = spawnCli("audit", args);
       const chunk = join(out, "partial", "batch-000000.json");
-      for (let waited = 0; !(await pathExists(chunk)); waited += 20) {
-        if (waited > 120_000) throw new Error("the audit wrote no chunk in 2 minutes");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForFile(chunk, "the audit's first chunk");
       child.kill("SIGKILL");
       await child.status;
       const bytes = await Deno.readFile(chunk);

@@ -9,6 +9,7 @@ import { chromium } from "playwright-core";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { JUDGMENTS_FILE, startReviewServer } from "../pipeline/review/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
+import { spawnCli } from "./cli_helpers.ts";
 
 /** What a file outside the report folder holds; no answer may show it. */
 const SECRET = "root:x:0:0:SECRET-5e1d";
@@ -21,12 +22,7 @@ async function secretFile(): Promise<string> {
 
 /** `cli/review.ts` on `dir` as a child: its URL, and a stop that sends SIGINT and gives the exit code and stderr lines. */
 async function reviewCli(dir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "cli/review.ts", "--report", dir, "--port", "0"],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCli("review", ["--report", dir, "--port", "0"], "piped");
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";

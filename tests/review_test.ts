@@ -16,7 +16,7 @@ import {
   ReviewSummarySchema,
   startReviewServer,
 } from "../pipeline/review/mod.ts";
-import { errorLines, runCli } from "./cli_helpers.ts";
+import { errorLines, runCli, spawnCli } from "./cli_helpers.ts";
 import { HOSTILE, hostileReport, sampleReportFolder } from "./report_fixture.ts";
 
 // The sample report: 24 images, 19 right (top-1 19/24); its three most confident mistakes are
@@ -370,13 +370,7 @@ Deno.test("review CLI: prints the URL, reports malformed judgment lines, serves,
     join(dir, JUDGMENTS_FILE),
     JSON.stringify(judgment("mistake:8", "acceptable", true)) + "\n{oops\n",
   );
-  const root = new URL("..", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "cli/review.ts", "--report", dir, "--port", "0"],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnCli("review", ["--report", dir, "--port", "0"], "piped");
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { bars, trainBarsConvnet, writeIdx } from "./audit_fixture.ts";
-import { runCli } from "./cli_helpers.ts";
+import { runCli, spawnCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 
 Deno.test({
@@ -58,12 +58,7 @@ Deno.test("a training run killed after a checkpoint and resumed reaches the same
   assert.equal(whole.code, 0, whole.stderr);
 
   const killedDir = join(dir, "killed");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "cli/train.ts", ...args(killedDir)],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnCli("train", args(killedDir));
   const epoch = await waitForCheckpoint(killedDir, child);
   child.kill("SIGKILL");
   const status = await child.status;
