@@ -183,6 +183,9 @@ Deno.test("numeric flags out of range give one line naming the flag", async () =
     ["audit", ["--limit", "-5", "--out", out], /^audit: --limit: .*>=1$/],
     ["audit", ["--batch-size=-1", "--out", out], /^audit: --batch-size: .*>=1$/],
     ["audit", ["--seed", "1e10", "--out", out], /^audit: --seed: .*<=4294967295$/],
+    ["audit", ["--shown", "5000", "--out", out], /^audit: --shown: .*<=1000$/],
+    ["audit", ["--features-per-class", "1e7", "--out", out], /^audit: --features-per-class: .*<=65536$/],
+    ["train", [...train.slice(0, -3), "--epochs", "1000000", "--quiet"], /^train: --epochs: .*<=100000$/],
     ["train", [...train, "--widths", "0"], /^train: --widths: .*>=1$/],
     ["train", [...train, "--widths", "8,0"], /^train: --widths: .*>=1$/],
     // 28x28 halves to 1x1 after 4 blocks.

@@ -79,23 +79,23 @@ export const AuditOptionsSchema = z.object({
   /** Saliency method of the explanations; "none" skips them. */
   saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
   /** Mistakes and adversarial examples shown with explanations, at most. */
-  shown: count.default(16),
+  shown: count.max(1000).default(16),
   /** Images of the sanity check (0 skips it). */
-  sanityImages: count.default(4),
+  sanityImages: count.max(64).default(4),
   /** MMD-critic prototypes per class (0 skips the bias stage). */
-  prototypes: count.default(8),
-  criticisms: count.default(4),
+  prototypes: count.max(256).default(8),
+  criticisms: count.max(256).default(4),
   /** A CSV file `index,group` for the group findings. */
   groups: z.string().min(1).optional(),
   /** The node whose activations are the features (default: the final dense's input). */
   featureNode: z.string().min(1).optional(),
   /** Feature rows kept per predicted class at most: bounds the bias stage's time. */
-  featuresPerClass: z.number().int().min(2).default(2048),
+  featuresPerClass: z.number().int().min(2).max(65536).default(2048),
   /** Mebibytes of feature rows held in memory at most; the rows beyond go to disk under OUT/partial. */
-  featureBudgetMb: z.number().positive().default(DEFAULT_FEATURE_BUDGET_MB),
+  featureBudgetMb: z.number().positive().max(2 ** 20).default(DEFAULT_FEATURE_BUDGET_MB),
   /** The class hierarchy file, or "wordnet": WordNet 3.0 over the model's wnids (default: the model's file, else flat). */
   hierarchy: z.string().min(1).optional(),
-  superclassDepth: z.number().int().min(1).default(1),
+  superclassDepth: z.number().int().min(1).max(1000).default(1),
   /** Each image's valid labels, ImageNet-ReaL's real.json format, for ReaL accuracy and "other object" mistakes. */
   realLabels: z.string().min(1).optional(),
   /** Margin below which a mistake counts as ambiguous. */

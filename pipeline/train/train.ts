@@ -27,7 +27,7 @@ import { readSafetensors, writeSafetensors } from "../formats/safetensors.ts";
 import { nonFiniteTensor, requireFiniteWeights } from "../model/finite_weights.ts";
 
 export const TrainSettingsSchema = z.object({
-  epochs: z.number().int().min(1),
+  epochs: z.number().int().min(1).max(100_000),
   batchSize: z.number().int().min(2).max(4096),
   optimizer: z.enum(["adam", "sgd"]),
   lr: z.number().positive(),
