@@ -18,6 +18,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { validated } from "../io/validated.ts";
 import { sizeOf } from "../io/size_of.ts";
 
 /** A C-order float32 array with its shape. */
@@ -144,12 +145,8 @@ export function parseNpyHeader(header: string, source: string): NpyHeader {
   } catch (e) {
     throw new InputError(`${source}: .npy header is not a Python dict literal (${(e as Error).message})`);
   }
-  const parsed = HeaderSchema.safeParse(literal);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${source}: invalid .npy header at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  return { descr: parsed.data.descr, fortranOrder: parsed.data.fortran_order, shape: parsed.data.shape };
+  const fields = validated(HeaderSchema, literal, source, "invalid .npy header");
+  return { descr: fields.descr, fortranOrder: fields.fortran_order, shape: fields.shape };
 }
 
 /** Reads the preamble: returns the header text and where the data starts. */

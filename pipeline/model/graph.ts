@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { validated } from "../io/validated.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
@@ -128,12 +129,7 @@ export function parameterNames(node: GraphNode): string[] {
  * Throws an InputError naming the file and the node.
  */
 export function parseGraph(json: unknown, source: string): Graph {
-  const parsed = GraphSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${source}: invalid graph at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  const graph = parsed.data;
+  const graph = validated(GraphSchema, json, source, "invalid graph");
   const defined = new Set([graph.input.name]);
   for (const node of graph.nodes) {
     if (defined.has(node.name)) throw new InputError(`${source}: node name "${node.name}" is used twice`);

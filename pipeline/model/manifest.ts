@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
+import { validated } from "../io/validated.ts";
 import { PreprocessSchema, WnidSchema } from "../schema/preprocess.ts";
 
 export const ManifestSchema = z.object({
@@ -45,12 +46,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** Validates a manifest; channel counts of input and normalisation must agree. */
 export function parseManifest(json: unknown, source: string): Manifest {
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${source}: invalid manifest at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  const m = parsed.data;
+  const m = validated(ManifestSchema, json, source, "invalid manifest");
   const c = m.input.channels;
   if (m.normalization.mean.length !== c || m.normalization.std.length !== c) {
     throw new InputError(

@@ -14,6 +14,7 @@
 import { join } from "node:path";
 import { readJson, writeAtomic } from "../io/files.ts";
 import { InputError } from "../io/input_error.ts";
+import { validated } from "../io/validated.ts";
 import { type AuditReport, AuditReportSchema } from "../schema/report.ts";
 
 /** The report's file name inside the output folder. */
@@ -67,10 +68,5 @@ export async function writeReport(dir: string, report: AuditReport, options: { f
 /** Reads and validates `dir/report.json`; a missing file, bad JSON or a schema mismatch is an InputError. */
 export async function readReport(dir: string): Promise<AuditReport> {
   const path = join(dir, REPORT_FILE);
-  const parsed = AuditReportSchema.safeParse(await readJson(path));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${path}: not an audit report at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  return parsed.data;
+  return validated(AuditReportSchema, await readJson(path), path, "not an audit report");
 }

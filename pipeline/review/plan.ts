@@ -16,10 +16,10 @@
 import { join } from "node:path";
 import { z } from "zod";
 import type { AuditReport } from "../schema/report.ts";
-import { pathExists, writeAtomic } from "../io/files.ts";
+import { pathExists, readJson, writeAtomic } from "../io/files.ts";
 import { seededPermutation } from "../io/prng.ts";
 import { InputError } from "../io/input_error.ts";
-import { parseJson } from "../io/json_text.ts";
+import { validated } from "../io/validated.ts";
 import { itemId, ItemIdSchema, type ItemKind } from "./judgments.ts";
 
 /** The plan's file name inside the report folder. */
@@ -118,18 +118,14 @@ export function makePlan(items: readonly ReviewItem[], seed: number): ReviewPlan
 
 /** Reads and validates a plan; it must cover every item, or it was made for another report. */
 async function readPlan(path: string, items: readonly ReviewItem[]): Promise<ReviewPlan> {
-  const parsed = ReviewPlanSchema.safeParse(parseJson(await Deno.readTextFile(path), path));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${path}: invalid plan at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  const missing = items.find((item) => !(item.id in parsed.data.explanationShown));
+  const plan = validated(ReviewPlanSchema, await readJson(path), path, "invalid plan");
+  const missing = items.find((item) => !(item.id in plan.explanationShown));
   if (missing) {
     throw new InputError(
       `${path}: no entry for ${missing.id}; it was made for another report (remove it to start anew)`,
     );
   }
-  return parsed.data;
+  return plan;
 }
 
 /**

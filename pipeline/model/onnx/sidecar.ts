@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../../io/input_error.ts";
+import { validated } from "../../io/validated.ts";
 import { ManifestSchema } from "../manifest.ts";
 import { readJson } from "../../io/files.ts";
 
@@ -50,10 +51,5 @@ export async function readSidecar(path: string): Promise<Sidecar> {
     }
     throw e;
   }
-  const parsed = SidecarSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${path}: invalid sidecar at ${issue.path.join(".") || "top level"}: ${issue.message}`);
-  }
-  return parsed.data;
+  return validated(SidecarSchema, json, path, "invalid sidecar");
 }
