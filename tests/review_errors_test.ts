@@ -26,12 +26,12 @@ async function reviewCli(dir: string) {
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
-  while (!/http:\/\/\S+\//.test(out)) {
+  while (!/http:\/\/\S+token=[0-9a-f]{64}\n/.test(out)) {
     const { value, done } = await reader.read();
     if (done) break;
     out += value;
   }
-  const url = out.match(/http:\/\/\S+\//)?.[0];
+  const url = out.match(/http:\/\/\S+token=[0-9a-f]{64}/)?.[0];
   const stop = async () => {
     child.kill("SIGINT");
     const { code } = await child.status;
@@ -88,8 +88,13 @@ Deno.test("review CLI: judgments.jsonl that cannot be written is a JSON 500, one
   const { dir, report } = await sampleReportFolder();
   const { url, stop } = await reviewCli(dir);
   const item = `mistake:${report.explanations!.mistakes[0].index}`;
+  const token = new URL(url).searchParams.get("token");
   const post = () =>
-    fetch(new URL("/judgments", url), { method: "POST", body: JSON.stringify({ item, judgment: "acceptable" }) });
+    fetch(new URL("/judgments", url), {
+      method: "POST",
+      headers: { origin: new URL(url).origin, "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ item, judgment: "acceptable" }),
+    });
   let stopped = false;
   try {
     // Root may write through any mode bits, so the file is made a folder: no write can go through.
@@ -128,7 +133,7 @@ Deno.test("review page in Chromium: a judgment the server could not save shows t
   });
   try {
     const page = await browser.newPage();
-    await page.goto(server.url);
+    await page.goto(server.reviewers[0].url);
     await Deno.mkdir(join(dir, JUDGMENTS_FILE));
     const card = page.locator(".card").first();
     const [response] = await Promise.all([
