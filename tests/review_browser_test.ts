@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import {
   type Assignment,
   type JudgmentRecord,
@@ -21,6 +20,7 @@ import {
   studyPopulation,
 } from "../pipeline/review/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
+import { launchChromium } from "./review_helpers.ts";
 
 const SCRIPT_NAME = "<script>alert(1)</script>";
 type Answer = JudgmentRecord["judgment"];
@@ -90,11 +90,7 @@ Deno.test({
     };
     await Deno.writeTextFile(join(dir, PLAN_FILE), JSON.stringify(plan));
     const server = await startReviewServer({ dir, port: 0, reviewers: ["ann", "bo", "cy"] });
-    const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    const browser = await launchChromium();
     try {
       const dialogs: string[] = [];
       const pages = await Promise.all(server.reviewers.map(async (r) => {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { JUDGMENTS_FILE, startReviewServer } from "../pipeline/review/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
+import { launchChromium } from "./review_helpers.ts";
 import { spawnCli } from "./cli_helpers.ts";
 
 /** What a file outside the report folder holds; no answer may show it. */
@@ -126,11 +126,7 @@ Deno.test("review CLI: judgments.jsonl that cannot be written is a JSON 500, one
 Deno.test("review page in Chromium: a judgment the server could not save shows the server's error on its card", async () => {
   const { dir } = await sampleReportFolder();
   const server = await startReviewServer({ dir, port: 0 });
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(server.reviewers[0].url);

@@ -7,11 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
-import { chromium } from "playwright-core";
 import { BODY_LIMIT, JudgmentRecordSchema, JUDGMENTS_FILE, startReviewServer } from "../pipeline/review/mod.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
-import { postJudgment, tokenOf } from "./review_helpers.ts";
+import { launchChromium, postJudgment, tokenOf } from "./review_helpers.ts";
 
 const BODY = JSON.stringify({ item: "mistake:8", judgment: "acceptable" });
 
@@ -151,11 +150,7 @@ window.results = Promise.all([
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () => new Response(evil, { headers: { "content-type": "text/html" } }),
   );
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const statuses: number[] = [];

@@ -1,7 +1,8 @@
 /**
  * Posting to a running review server as the review page does (same origin, JSON, a reviewer's
- * token), or with any of those changed, as a forger would.
+ * token), or with any of those changed, as a forger would; and the browser the review's tests drive.
  */
+import { type Browser, chromium } from "playwright-core";
 import type { ReviewServer } from "../pipeline/review/mod.ts";
 
 /** What a POST to /judgments sends; each field defaults to what the review page sends. */
@@ -34,4 +35,13 @@ export function postJudgment(server: ReviewServer, options: PostOptions): Promis
 /** POSTs one judgment as reviewer `reviewer` would from their page. */
 export function judge(server: ReviewServer, reviewer: number, item: string, judgment: string): Promise<Response> {
   return postJudgment(server, { reviewer, body: JSON.stringify({ item, judgment }) });
+}
+
+/** Headless Chromium, as the review's browser tests run it. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
 }

@@ -98,33 +98,27 @@ export type ReviewPlan = z.infer<typeof ReviewPlanSchema>;
 /** One (item, reviewer) of the plan. */
 export type Assignment = ReviewPlan["assignments"][number];
 
+/** A picture of the report as a review item. */
+function item(
+  kind: ItemKind,
+  picture: { index: number; label: number; predicted: number; image: string; saliency: string },
+  stratum: string,
+  attack: ReviewItem["attack"],
+): ReviewItem {
+  const { index, label, predicted, image, saliency } = picture;
+  return { id: itemId(kind, index), kind, index, label, predicted, image, saliency, attack, stratum };
+}
+
 /** The report's study sample as items, or null when it has none. */
 function studyItems(report: AuditReport): ReviewItem[] | null {
   const study = report.study;
   if (!study) return null;
+  const attack = study.adversarial.attack;
   return [
-    ...study.mistakes.items.map((m): ReviewItem => ({
-      id: itemId("mistake", m.index),
-      kind: "mistake",
-      index: m.index,
-      label: m.label,
-      predicted: m.predicted,
-      image: m.image,
-      saliency: m.saliency,
-      attack: null,
-      stratum: m.stratum,
-    })),
-    ...study.adversarial.items.map((a): ReviewItem => ({
-      id: itemId("adversarial", a.index),
-      kind: "adversarial",
-      index: a.index,
-      label: a.label,
-      predicted: a.predicted,
-      image: a.image,
-      saliency: a.saliency,
-      attack: { name: study.adversarial.attack, epsilon: a.epsilon },
-      stratum: ADVERSARIAL_STRATUM,
-    })),
+    ...study.mistakes.items.map((m) => item("mistake", m, m.stratum, null)),
+    ...study.adversarial.items.map((a) =>
+      item("adversarial", a, ADVERSARIAL_STRATUM, { name: attack, epsilon: a.epsilon })
+    ),
   ];
 }
 
@@ -134,28 +128,10 @@ function shownItems(report: AuditReport): ReviewItem[] {
   if (e === null) return [];
   const taxonomy = new Map(report.mistakes.items.map((m) => [m.index, mistakeStratum(m)]));
   return [
-    ...e.mistakes.map((m): ReviewItem => ({
-      id: itemId("mistake", m.index),
-      kind: "mistake",
-      index: m.index,
-      label: m.label,
-      predicted: m.predicted,
-      image: m.image,
-      saliency: m.saliency,
-      attack: null,
-      stratum: taxonomy.get(m.index) ?? "unexplained",
-    })),
-    ...e.adversarial.map((a): ReviewItem => ({
-      id: itemId("adversarial", a.index),
-      kind: "adversarial",
-      index: a.index,
-      label: a.label,
-      predicted: a.adversarial.predicted,
-      image: a.adversarial.image,
-      saliency: a.adversarial.saliency,
-      attack: { name: a.attack, epsilon: a.epsilon },
-      stratum: ADVERSARIAL_STRATUM,
-    })),
+    ...e.mistakes.map((m) => item("mistake", m, taxonomy.get(m.index) ?? "unexplained", null)),
+    ...e.adversarial.map((a) =>
+      item("adversarial", { ...a, ...a.adversarial }, ADVERSARIAL_STRATUM, { name: a.attack, epsilon: a.epsilon })
+    ),
   ];
 }
 
@@ -314,4 +290,34 @@ export async function loadOrCreatePlan(
   const plan = make(crypto.getRandomValues(new Uint32Array(1))[0]);
   await writeAtomic(path, new TextEncoder().encode(JSON.stringify(plan, null, 1) + "\n"));
   return { plan, created: true };
+}
+
+/**
+ * The study's items and plan for `report`: the plan read from the folder, or made now (at the
+ * first start) over the report's items and population for `reviewers`.
+ *
+ * @example
+ * ```ts
+ * import type { AuditReport } from "../schema/report.ts";
+ * declare const report: AuditReport;
+ * const { items, plan } = await studyPlan("audit-report", report, [{ id: "r1", name: "ann" }], {
+ *   perItem: 3,
+ *   label: "shown",
+ * });
+ * ```
+ */
+export async function studyPlan(
+  dir: string,
+  report: AuditReport,
+  reviewers: readonly { id: string; name: string }[],
+  options: Omit<PlanOptions, "seed">,
+): Promise<{ items: ReviewItem[]; plan: ReviewPlan }> {
+  const items = reviewItems(report);
+  const population = studyPopulation(report);
+  const { plan } = await loadOrCreatePlan(
+    dir,
+    items,
+    (seed) => makePlan(items, population, reviewers, { ...options, seed }),
+  );
+  return { items, plan };
 }

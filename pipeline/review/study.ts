@@ -17,16 +17,7 @@ import { writeReportHtml } from "../report/html.ts";
 import { readReport, REPORT_FILE, writeReport } from "../report/report_file.ts";
 import type { ReviewSummary } from "../schema/review.ts";
 import { type JudgmentLog, readJudgments } from "./judgments.ts";
-import {
-  type LABEL_CHOICES,
-  loadOrCreatePlan,
-  makePlan,
-  PLAN_FILE,
-  type ReviewItem,
-  reviewItems,
-  type ReviewPlan,
-  studyPopulation,
-} from "./plan.ts";
+import { type LABEL_CHOICES, PLAN_FILE, type ReviewItem, type ReviewPlan, studyPlan } from "./plan.ts";
 import { newReviewers, readReviewers, type Reviewer, REVIEWERS_FILE, writeReviewers } from "./reviewers.ts";
 import { reviewSummary } from "./summary.ts";
 
@@ -83,14 +74,8 @@ export async function openStudy(dir: string, options: StudyOptions): Promise<Stu
   if (report.explanations === null) {
     throw new InputError(`${join(dir, "report.json")}: nothing to review: the audit ran with --saliency none`);
   }
-  const items = reviewItems(report);
   const reviewers = await studyReviewers(dir, options.reviewers);
-  const { plan } = await loadOrCreatePlan(
-    dir,
-    items,
-    (seed) =>
-      makePlan(items, studyPopulation(report), reviewers, { perItem: options.perItem, label: options.label, seed }),
-  );
+  const { items, plan } = await studyPlan(dir, report, reviewers, { perItem: options.perItem, label: options.label });
   if (plan.reviewers.map((r) => r.id).join() !== reviewers.map((r) => r.id).join()) {
     throw new InputError(
       `${join(dir, PLAN_FILE)}: made for other reviewers than ${REVIEWERS_FILE} (remove both to start anew)`,
