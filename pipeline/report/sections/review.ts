@@ -32,8 +32,8 @@ function studyFacts(study: StudyFigures): SafeHtml {
       "human-rectified top-1 (estimate)",
       h === null
         ? "no mistake judged"
-        : safeHtml`<strong class="human-top1">${pct(h.estimate)}</strong> (95% ${
-          range(h.lo, h.hi)
+        : safeHtml`<strong class="human-top1">${pct(h.estimate)}</strong> (${
+          h.judgedItems === h.mistakes ? "every mistake judged: no sampling error" : `95% ${range(h.lo, h.hi)}`
         }; ${h.judgedItems} of ${h.mistakes} mistakes judged, ${caveat})`,
     ],
     [

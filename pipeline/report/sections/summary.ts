@@ -93,7 +93,7 @@ ${stat("top-1", pct(a.top1))}
 ${stat("top-5", pct(a.top5))}
 ${
     stat(
-      "superclass-rectified top-1",
+      "hierarchy-rectified top-1",
       pct(a.rectifiedTop1),
       `same superclass counted right (depth ${m.superclassDepth})`,
     )
