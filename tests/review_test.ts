@@ -418,6 +418,19 @@ Deno.test("review CLI: no report.json, or a report without explanations, exits 2
   const port = await runCli("review", ["--report", dir, "--port", "http"]);
   assert.equal(port.code, 2);
   assert.deepEqual(errorLines(port), ["review: --port: must be a port number"]);
+  for (
+    const [args, line] of [
+      [["--reviewers", "2", "--invite", "ann"], "review: --reviewers and --invite: give one"],
+      [["--invite", "ann,ann"], "review: --invite: a name is given twice"],
+      [["--invite", "ann,,bo"], "review: --invite: names are comma-separated, 1-100 characters each"],
+      [["--reviewers", "0"], "review: --reviewers: Too small: expected number to be >=1"],
+      [["--export", "a.csv", "--import", "b.csv"], "review: --export and --import: give one"],
+    ]
+  ) {
+    const result = await runCli("review", ["--report", dir, ...args]);
+    assert.equal(result.code, 2, args.join(" "));
+    assert.deepEqual(errorLines(result), [line]);
+  }
 });
 
 Deno.test("review CLI: prints the URL, reports malformed judgment lines, serves, and stops cleanly on SIGINT", async () => {

@@ -26,7 +26,7 @@ import { gatherImages } from "./gather.ts";
 import type { AssetWriter } from "./assets.ts";
 import type { AuditContext } from "./gpu_batch.ts";
 import type { MistakeItem } from "./mistakes.ts";
-import type { AuditResults, FlippedImage } from "./run_audit.ts";
+import type { AuditResults } from "./run_audit.ts";
 import type { DataSource } from "../data/types.ts";
 import { sizeOf } from "../io/size_of.ts";
 
