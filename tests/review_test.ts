@@ -425,7 +425,7 @@ Deno.test("review CLI: no report.json, or a report without explanations, exits 2
       [["--invite", "ann,,bo"], "review: --invite: names are comma-separated, 1-100 characters each"],
       [["--reviewers", "0"], "review: --reviewers: Too small: expected number to be >=1"],
       [["--export", "a.csv", "--import", "b.csv"], "review: --export and --import: give one"],
-    ]
+    ] as [string[], string][]
   ) {
     const result = await runCli("review", ["--report", dir, ...args]);
     assert.equal(result.code, 2, args.join(" "));
