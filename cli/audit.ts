@@ -41,6 +41,7 @@ const command = {
     "pgd-step-fraction": numberFlag(option.pgdStepFraction).meta({ value: "F" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),
+    study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),
     prototypes: numberFlag(option.prototypes),
     criticisms: numberFlag(option.criticisms),

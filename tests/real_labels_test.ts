@@ -12,6 +12,7 @@ import { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { renderReportHtml } from "../pipeline/report/mod.ts";
 import { startReviewServer } from "../pipeline/review/mod.ts";
+import { judge } from "./review_helpers.ts";
 import { type AuditReport, AuditReportSchema } from "../pipeline/schema/report.ts";
 import { bars, linearModel, writeIdx } from "./audit_fixture.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
@@ -160,8 +161,7 @@ Deno.test("the review re-renders the headline row with the human-rectified top-1
   const { dir } = await sampleReportFolder();
   const server = await startReviewServer({ dir, port: 0 });
   try {
-    const body = JSON.stringify({ item: "mistake:8", judgment: "acceptable" });
-    const response = await fetch(new URL("/judgments", server.url), { method: "POST", body });
+    const response = await judge(server, 0, "mistake:8", "acceptable");
     assert.equal(response.status, 200);
     await response.body?.cancel();
     // 19 of 24 right, one of the 5 mistakes judged acceptable: (19 + 1) / 24, a lower bound.

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { InputError } from "../pipeline/io/input_error.ts";
 import { JUDGMENTS_FILE, startReviewServer } from "../pipeline/review/mod.ts";
 import { sampleReportFolder } from "./report_fixture.ts";
+import { launchChromium } from "./review_helpers.ts";
 import { spawnCli } from "./cli_helpers.ts";
 
 /** What a file outside the report folder holds; no answer may show it. */
@@ -26,12 +26,12 @@ async function reviewCli(dir: string) {
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
-  while (!/http:\/\/\S+\//.test(out)) {
+  while (!/http:\/\/\S+token=[0-9a-f]{64}\n/.test(out)) {
     const { value, done } = await reader.read();
     if (done) break;
     out += value;
   }
-  const url = out.match(/http:\/\/\S+\//)?.[0];
+  const url = out.match(/http:\/\/\S+token=[0-9a-f]{64}/)?.[0];
   const stop = async () => {
     child.kill("SIGINT");
     const { code } = await child.status;
@@ -88,8 +88,13 @@ Deno.test("review CLI: judgments.jsonl that cannot be written is a JSON 500, one
   const { dir, report } = await sampleReportFolder();
   const { url, stop } = await reviewCli(dir);
   const item = `mistake:${report.explanations!.mistakes[0].index}`;
+  const token = new URL(url).searchParams.get("token");
   const post = () =>
-    fetch(new URL("/judgments", url), { method: "POST", body: JSON.stringify({ item, judgment: "acceptable" }) });
+    fetch(new URL("/judgments", url), {
+      method: "POST",
+      headers: { origin: new URL(url).origin, "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ item, judgment: "acceptable" }),
+    });
   let stopped = false;
   try {
     // Root may write through any mode bits, so the file is made a folder: no write can go through.
@@ -121,14 +126,10 @@ Deno.test("review CLI: judgments.jsonl that cannot be written is a JSON 500, one
 Deno.test("review page in Chromium: a judgment the server could not save shows the server's error on its card", async () => {
   const { dir } = await sampleReportFolder();
   const server = await startReviewServer({ dir, port: 0 });
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
-    await page.goto(server.url);
+    await page.goto(server.reviewers[0].url);
     await Deno.mkdir(join(dir, JUDGMENTS_FILE));
     const card = page.locator(".card").first();
     const [response] = await Promise.all([

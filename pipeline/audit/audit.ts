@@ -40,6 +40,7 @@ import { biasAudit } from "./bias_audit.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
+import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
@@ -107,6 +108,8 @@ export const AuditOptionsSchema = z.object({
   resume: z.boolean().default(false),
   /** Overwrite a report, or discard an unfinished audit, in `out`. */
   force: z.boolean().default(false),
+  // Human study (deno task review): the seeded study sample's size, for mistakes and for flips each (0: none).
+  study: count.max(10000).default(48),
 });
 /** The audit's options as given: every one may be left out. */
 export type AuditOptions = z.input<typeof AuditOptionsSchema>;
@@ -150,6 +153,7 @@ function runSettings(r: ResolvedAudit): AuditSettings {
     seed: options.seed,
     featureNode: r.featureNode,
     featurePlan: r.featurePlan,
+    study: options.saliency === "none" ? 0 : options.study,
   };
 }
 
@@ -317,14 +321,22 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   };
   const method = options.saliency === "none" ? "gradient" : options.saliency;
   const { attack, seed } = options;
-  const explanations = options.saliency === "none" ? null : await timed("explanations", () =>
-    explainAudit(
-      ctx,
-      source,
-      results,
-      { method, shown: options.shown, sanityImages: options.sanityImages, attack, pgd: resolved.pgd, seed },
-      assets,
-    ));
+  const explainSettings = {
+    method,
+    shown: options.shown,
+    sanityImages: options.sanityImages,
+    attack,
+    pgd: resolved.pgd,
+    seed,
+  };
+  const explained = options.saliency === "none" ? null : await timed("explanations", async () => {
+    const shown = await explainAudit(ctx, source, results, explainSettings, assets);
+    const study = options.study === 0
+      ? null
+      : await explainStudy(ctx, source, results, { ...explainSettings, study: options.study }, assets, shown);
+    return { shown, study };
+  });
+  const explanations = explained?.shown ?? null;
   const features = results.features;
   const bias = features === null ? null : await timed("bias", () =>
     biasAudit(
@@ -342,7 +354,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
       },
       assets,
     ));
-  const report = buildReport(results, { explanations, bias }, {
+  const report = buildReport(results, { explanations, bias, study: explained?.study ?? null }, {
     model: {
       name: model.manifest.name,
       path: options.model,

@@ -63,8 +63,63 @@ export async function explainAudit(
   const slice = (from: number, count: number) => images.slice(from * per, (from + count) * per);
   const shape = source.shape;
   const overlays = new Overlays(ctx, settings.method, shape, assets);
+  const byIndex = new Map(results.predictions.map((p) => [p.index, p]));
+  const shown = await explainExamples(
+    ctx,
+    overlays,
+    {
+      mistakes,
+      mistakeImages: slice(0, mistakes.length),
+      flipped,
+      cleanImages: slice(mistakes.length, flipped.length),
+    },
+    byIndex,
+    settings,
+  );
 
-  const mistakeImages = slice(0, mistakes.length);
+  let sanity: Explanations["sanity"] = null;
+  if (sanityIndices.length > 0) {
+    const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
+    const report = await cascadingRandomization(ctx.exec, sanityImages, sanityIndices.length, {
+      methods: SALIENCY_METHODS,
+      inputRange: ctx.range,
+      randomSeed: settings.seed,
+      keepMaps: true,
+    });
+    sanity = {
+      images: sanityIndices.length,
+      layers: report.layers,
+      methods: report.methods.map(({ method, stages }) => ({
+        method,
+        stages: stages.map((s) => ({ layer: s.layer, spearman: s.spearman })),
+      })),
+      figure: await assets.picture("sanity", sanityFigure(report, sanityImages, shape, { range: ctx.range })),
+    };
+  }
+  return { method: settings.method, mistakes: shown.mistakes, adversarial: shown.adversarial, sanity };
+}
+
+/** Examples to explain: mistakes and flipped images, with their clean images gathered (in that order). */
+export interface ExampleImages {
+  mistakes: readonly { index: number; label: number; predicted: number; confidence: number }[];
+  mistakeImages: Float32Array;
+  flipped: AuditResults["flipped"];
+  cleanImages: Float32Array;
+}
+
+/**
+ * Writes the pictures (image and saliency overlay) of `examples`: each mistake as is, and each
+ * flipped image attacked again at its epsilon (clean and adversarial; one the attack does not flip
+ * again is left out).
+ */
+export async function explainExamples(
+  ctx: AuditContext,
+  overlays: Overlays,
+  examples: ExampleImages,
+  predictions: ReadonlyMap<number, ImagePrediction>,
+  settings: ExplainSettings,
+): Promise<Pick<Explanations, "mistakes" | "adversarial">> {
+  const { mistakes, mistakeImages } = examples;
   const mistakeMaps = await overlays.maps(mistakeImages, mistakes.length);
   const shownMistakes = [];
   for (const [i, m] of mistakes.entries()) {
@@ -76,10 +131,7 @@ export async function explainAudit(
       ...(await overlays.write(`mistake-${m.index}`, mistakeImages, mistakeMaps, i)),
     });
   }
-
-  const byIndex = new Map(results.predictions.map((p) => [p.index, p]));
-  const adversarialImages = slice(mistakes.length, flipped.length);
-  const adversarial = await adversarialExamples(ctx, adversarialImages, flipped, byIndex, settings);
+  const adversarial = await adversarialExamples(ctx, examples.cleanImages, examples.flipped, predictions, settings);
   const shownAdversarial = [];
   const cleanMaps = await overlays.maps(adversarial.clean, adversarial.items.length);
   const adversarialMaps = await overlays.maps(adversarial.images, adversarial.items.length);
@@ -101,27 +153,7 @@ export async function explainAudit(
       },
     });
   }
-
-  let sanity: Explanations["sanity"] = null;
-  if (sanityIndices.length > 0) {
-    const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
-    const report = await cascadingRandomization(ctx.exec, sanityImages, sanityIndices.length, {
-      methods: SALIENCY_METHODS,
-      inputRange: ctx.range,
-      randomSeed: settings.seed,
-      keepMaps: true,
-    });
-    sanity = {
-      images: sanityIndices.length,
-      layers: report.layers,
-      methods: report.methods.map(({ method, stages }) => ({
-        method,
-        stages: stages.map((s) => ({ layer: s.layer, spearman: s.spearman })),
-      })),
-      figure: await assets.picture("sanity", sanityFigure(report, sanityImages, shape, { range: ctx.range })),
-    };
-  }
-  return { method: settings.method, mistakes: shownMistakes, adversarial: shownAdversarial, sanity };
+  return { mistakes: shownMistakes, adversarial: shownAdversarial };
 }
 
 interface Answer {
@@ -185,7 +217,7 @@ async function adversarialExamples(
 }
 
 /** Saliency maps of the predicted class and their image/overlay assets. */
-class Overlays {
+export class Overlays {
   constructor(
     readonly ctx: AuditContext,
     readonly method: SaliencyMethod,

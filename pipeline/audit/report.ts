@@ -20,7 +20,7 @@ export type ReportMeta = Pick<AuditReport, "model" | "data" | "adapter" | "confi
 /** Builds the report object (timings get a total); `createdAt` is now. */
 export function buildReport(
   results: AuditResults,
-  stages: Pick<AuditReport, "explanations" | "bias">,
+  stages: Pick<AuditReport, "explanations" | "bias"> & Partial<Pick<AuditReport, "study">>,
   meta: ReportMeta,
   totalSeconds: number,
 ): AuditReport {

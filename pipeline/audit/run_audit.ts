@@ -43,6 +43,7 @@ import {
   type RobustnessSummary,
 } from "./robustness.ts";
 import { type HierarchyFigures, hierarchyFigures } from "./severity.ts";
+import { BottomK } from "./study_sample.ts";
 
 export interface AuditSettings {
   batchSize: number;
@@ -64,6 +65,8 @@ export interface AuditSettings {
   judgments?: Judgments;
   /** Each image's valid labels (ImageNet-ReaL), for the ReaL accuracy and the "other object" mistakes. */
   realLabels?: RealLabels;
+  /** Human study: the size of the seeded sample of flips kept (study_sample.ts); 0 or absent keeps none. */
+  study?: number;
 }
 
 /** What the batch pass reports to, writes to and stops on. */
@@ -95,6 +98,8 @@ export interface AuditResults {
   robustness: RobustnessSummary;
   /** The first flipped images in data order (at most `keepFlipped`), for the adversarial examples shown. */
   flipped: FlippedImage[];
+  /** Human study: a seeded sample of all flipped images (bottom-k by key), and how many flipped in all. */
+  studyFlips: { items: FlippedImage[]; population: number };
   /** One row per image, in data order; null without a feature node. */
   features: FeatureTable | null;
   /** What the feature store kept and where; null without a feature node. */
@@ -124,6 +129,7 @@ export async function runAudit(
     ? new FeatureStore(featurePlan, featureNode, settings.seed, hooks.chunks?.dir ?? null)
     : null;
   const flipped: FlippedImage[] = [];
+  const studyFlips = new BottomK<FlippedImage>(settings.study ?? 0, settings.seed);
   const clock = new StageClock("data");
   const total = batchedCount(source, settings.limit);
   const attacked = attackSample(total, settings.attackSample, settings.seed);
@@ -137,7 +143,9 @@ export async function runAudit(
     await features?.add(chunk.features, chunk.predictions);
     if (chunk.robustness) {
       robustness.add(chunk.robustness);
-      if (flipped.length < KEEP_FLIPPED) flipped.push(...flippedImages(chunk.robustness, settings.robustness));
+      const flips = flippedImages(chunk.robustness, settings.robustness);
+      if (flipped.length < KEEP_FLIPPED) flipped.push(...flips);
+      studyFlips.add(flips);
     }
     done += chunk.predictions.length;
   };
@@ -189,6 +197,7 @@ export async function runAudit(
     hierarchy: hierarchy.maxDepth >= 2 ? hierarchyFigures(preds, hierarchy) : null,
     robustness: robustness.finish(),
     flipped: flipped.slice(0, KEEP_FLIPPED),
+    studyFlips: { items: studyFlips.items, population: studyFlips.seen },
     features: features?.finish(preds) ?? null,
     featureStore: features?.stored ?? null,
     timings: clock.seconds,

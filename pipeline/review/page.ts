@@ -1,25 +1,34 @@
 /**
- * The review page: one card per item with the image, the model's answer and the label, the
- * explanation where the plan shows it, and three buttons that POST the judgment to `/judgments`.
- * Self-contained (inline CSS and script, images from the server's `/assets/`); every string from
- * the report is escaped, so a class name is shown as text whatever it holds.
+ * A reviewer's page: one card per item the plan gives them, with the image, the model's answer,
+ * the label and the explanation where the plan shows them to this reviewer, and buttons that POST
+ * the judgment to `/judgments` with the reviewer's token. Self-contained (inline CSS and script,
+ * images from the server's `/assets/`); every string from the report is escaped, so a class name
+ * is shown as text whatever it holds.
  *
  * @example
  * ```ts
  * import type { AuditReport } from "../schema/report.ts";
- * import type { JudgmentLog } from "./judgments.ts";
- * import { reviewItems, type ReviewPlan } from "./plan.ts";
  * declare const report: AuditReport;
- * declare const plan: ReviewPlan;
- * declare const log: JudgmentLog;
- * const page = renderReviewPage(report, reviewItems(report), plan, log.judgments);
+ * declare const page: ReviewPage;
+ * const html = renderReviewPage(report, page);
  * ```
  */
 import type { AuditReport } from "../schema/report.ts";
 import { className, joinHtml, raw, type SafeHtml, safeHtml } from "../report/mod.ts";
 import { JUDGMENTS } from "../schema/review.ts";
 import type { JudgmentRecord } from "./judgments.ts";
-import type { ReviewItem, ReviewPlan } from "./plan.ts";
+import type { Assignment, ReviewItem } from "./plan.ts";
+import type { Reviewer } from "./reviewers.ts";
+
+/** What one reviewer's page shows. */
+export interface ReviewPage {
+  reviewer: Reviewer;
+  /** The reviewer's items, in the order of `assignments`. */
+  items: readonly ReviewItem[];
+  assignments: readonly Assignment[];
+  /** The reviewer's latest judgment, by item id. */
+  judgments: ReadonlyMap<string, JudgmentRecord>;
+}
 
 // The page's own stylesheet and script, as is (`raw`): not HTML text, and written here, not read from a report.
 const STYLE = raw(`
@@ -45,6 +54,7 @@ button[aria-pressed="true"] { background: #2a7; color: #fff; border-color: #2a7;
 // Reads the item and the judgment from data attributes: no report text ever reaches the script.
 const SCRIPT = raw(`
 const progress = document.getElementById("progress");
+const token = document.body.dataset.token;
 const cards = document.querySelectorAll(".card");
 const showProgress = () => {
   progress.textContent = document.querySelectorAll(".card.judged").length + " of " + cards.length + " judged";
@@ -58,7 +68,7 @@ for (const card of cards) {
       try {
         const response = await fetch("/judgments", {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", authorization: "Bearer " + token },
           body: JSON.stringify({ item: card.dataset.item, judgment: button.dataset.judgment }),
         });
         // An answer that is not JSON (a proxy's error page) is still shown as what it is.
@@ -91,61 +101,65 @@ function explanation(report: AuditReport, item: ReviewItem): SafeHtml {
   }`;
 }
 
-function card(report: AuditReport, item: ReviewItem, shown: boolean, judged: JudgmentRecord | undefined): SafeHtml {
+function card(
+  report: AuditReport,
+  item: ReviewItem,
+  assignment: Assignment,
+  judged: JudgmentRecord | undefined,
+): SafeHtml {
+  const shown = assignment.explanationShown, labelled = assignment.labelShown;
   const title = item.attack === null
     ? safeHtml`Mistake on image #${item.index}`
     : safeHtml`Adversarial example of image #${item.index} (${item.attack.name.toUpperCase()}, &epsilon; = ${item.attack.epsilon})`;
-  const buttons = JUDGMENTS.map((j) =>
+  // Without the label there is no label to find wrong.
+  const buttons = JUDGMENTS.filter((j) => labelled || j !== "label is wrong").map((j) =>
     safeHtml`<button type="button" data-judgment="${j}" aria-pressed="${String(judged?.judgment === j)}">${j}</button>`
   );
-  return safeHtml`<section class="card${judged && " judged"}" data-item="${item.id}" data-explained="${String(shown)}">
+  return safeHtml`<section class="card${judged && " judged"}" data-item="${item.id}" data-explained="${
+    String(shown)
+  }" data-labelled="${String(labelled)}">
 <h2>${title}</h2>
 <div class="images">${figure(item.image, "the image")}${shown && explanation(report, item)}</div>
-<dl><dt>Model's answer</dt><dd class="answer">${className(report, item.predicted)}</dd>
-<dt>Label</dt><dd class="label">${className(report, item.label)}</dd></dl>
+<dl><dt>Model's answer</dt><dd class="answer">${className(report, item.predicted)}</dd>${
+    labelled && safeHtml`
+<dt>Label</dt><dd class="label">${className(report, item.label)}</dd>`
+  }</dl>
 <div class="buttons">${buttons}</div>
 <p class="status" role="status">${judged ? `Judged: ${judged.judgment}` : "Not judged yet"}</p>
 </section>`;
 }
 
 /**
- * The review page of `items`, showing explanations where `plan` says so and, on each judged item,
- * its current judgment.
+ * The page of one reviewer, showing explanations and labels where the plan says so and, on each
+ * judged item, the reviewer's latest judgment.
  *
  * @example
  * ```ts
  * import type { AuditReport } from "../schema/report.ts";
- * import type { JudgmentLog } from "./judgments.ts";
- * import { reviewItems, type ReviewPlan } from "./plan.ts";
  * declare const report: AuditReport;
- * declare const plan: ReviewPlan;
- * declare const log: JudgmentLog;
- * const items = reviewItems(report);
- * const response = new Response(renderReviewPage(report, items, plan, log.judgments), {
+ * declare const page: ReviewPage;
+ * const response = new Response(renderReviewPage(report, page), {
  *   headers: { "content-type": "text/html; charset=utf-8" },
  * });
  * ```
  */
-export function renderReviewPage(
-  report: AuditReport,
-  items: readonly ReviewItem[],
-  plan: ReviewPlan,
-  judgments: ReadonlyMap<string, JudgmentRecord>,
-): string {
-  const cards = items.map((item) => card(report, item, plan.explanationShown[item.id], judgments.get(item.id)));
+export function renderReviewPage(report: AuditReport, page: ReviewPage): string {
+  const cards = page.assignments.map((a, i) => card(report, page.items[i], a, page.judgments.get(a.item)));
   return String(safeHtml`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>Review: ${report.model.name} on ${report.data.name}</title>
 <style>${STYLE}</style>
 </head>
-<body>
+<body data-token="${page.reviewer.token}">
 <header>
 <h1>Review: ${report.model.name} on ${report.data.name}</h1>
+<p>Reviewer: <strong class="reviewer">${page.reviewer.name}</strong></p>
 <p>For each image, is the model's answer acceptable? Answer "label is wrong" when the image does not show its label.
-Some images come with an explanation of the answer, some without.</p>
+Some images come with an explanation of the answer, some without; some with their label, some without.</p>
 <p><a href="/report">The audit report</a> &middot; <span id="progress"></span></p>
 </header>
 <main>

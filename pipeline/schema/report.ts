@@ -13,7 +13,7 @@
 import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
 import { BiasReportSchema } from "./bias.ts";
-import { ReviewSummarySchema } from "./review.ts";
+import { ReviewSummarySchema, StudySampleSchema } from "./review.ts";
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -280,6 +280,8 @@ export const AuditReportSchema = z.object({
   bias: BiasReportSchema.nullable(),
   /** People's judgments from the review page and the figures they rectify; null before any. */
   review: ReviewSummarySchema.nullable(),
+  /** The human study's random sample, with pictures; null with --study 0 or --saliency none. Optional: added later. */
+  study: StudySampleSchema.nullable().optional(),
   /** Hierarchy-aware figures; null for a hierarchy of one level. Optional: reports written before it have none. */
   hierarchy: HierarchyFiguresSchema.nullable().optional(),
 });

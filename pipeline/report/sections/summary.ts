@@ -16,6 +16,7 @@ import { headlineFigures, headlineValue } from "../headline.ts";
 import { badge, facts, fixed, pct, stat, table } from "../markup.ts";
 import { backendChoiceText, driverText } from "../ran_on.ts";
 import { type HtmlValue, joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
+import { reviewBlock } from "./review.ts";
 import type { Section } from "./section.ts";
 
 const SHA_PREFIX = 12;
@@ -42,32 +43,6 @@ function backendFacts(adapter: AuditReport["adapter"]): [string, HtmlValue][] {
   const driver = driverText(adapter);
   if (driver !== null) rows.push(["driver", driver]);
   return rows;
-}
-
-function reviewFacts(review: NonNullable<AuditReport["review"]>): SafeHtml {
-  const judged = (["mistakes", "adversarial"] as const).map((kind) => {
-    const j = review[kind];
-    return [kind, String(j.judged), String(j.acceptable), String(j.notAcceptable), String(j.labelWrong)];
-  });
-  return safeHtml`<div id="review" class="block"><h3>Human review</h3>
-<div class="cols">${
-    facts([
-      ["human-rectified top-1", pct(review.rectifiedTop1)],
-      ["rectified robustness", pct(review.rectifiedRobustness)],
-      ["accepted, with explanation", pct(review.agreement.withExplanation)],
-      ["accepted, without explanation", pct(review.agreement.withoutExplanation)],
-      ["judgment lines", `${review.lines} (${review.malformedLines} malformed, skipped)`],
-    ])
-  }
-${
-    table([
-      { title: "judged items" },
-      { title: "judged", numeric: true },
-      { title: "acceptable", numeric: true },
-      { title: "not acceptable", numeric: true },
-      { title: "label wrong", numeric: true },
-    ], judged)
-  }</div></div>`;
 }
 
 /** The paper's finding in one row: top-1 and the three figures that rectify it, each with what it counts. */
@@ -116,7 +91,13 @@ export function summarySection(report: AuditReport): Section {
 <div class="stats">
 ${stat("top-1", pct(a.top1))}
 ${stat("top-5", pct(a.top5))}
-${stat("rectified top-1", pct(a.rectifiedTop1), `same superclass counted right (depth ${m.superclassDepth})`)}
+${
+    stat(
+      "hierarchy-rectified top-1",
+      pct(a.rectifiedTop1),
+      `same superclass counted right (depth ${m.superclassDepth})`,
+    )
+  }
 ${stat("ECE", fixed(a.ece), "15 bins")}
 ${stat("mistakes", String(m.count), `of ${a.count} images`)}
 </div>
@@ -159,7 +140,7 @@ ${
       ? safeHtml`<p class="muted">None.</p>`
       : safeHtml`<ul class="warnings">${r.warnings.map((w) => safeHtml`<li>${w}</li>`)}</ul>`
   }</div>
-${report.review && reviewFacts(report.review)}
+${report.review && reviewBlock(report.review)}
 <div class="block"><h3>Timings</h3>${table([{ title: "stage" }, { title: "seconds", numeric: true }], timings)}</div>`;
   return { id: "summary", title: "Summary", body };
 }
