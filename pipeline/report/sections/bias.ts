@@ -31,8 +31,11 @@ function groupFindings(c: BiasClass): SafeHtml | null {
       { title: "prototype share", numeric: true },
       { title: "into class", numeric: true },
       { title: "rest into class", numeric: true },
-      { title: "rate ratio", numeric: true },
-      { title: "p", numeric: true },
+      { title: "rate ratio (pooled / by label)", numeric: true },
+      { title: "adjusted p", numeric: true },
+      { title: "accuracy on class", numeric: true },
+      { title: "rest's accuracy", numeric: true },
+      { title: "error ratio", numeric: true },
       { title: "adjusted p", numeric: true },
     ],
     c.groups.map((g) => [
@@ -40,14 +43,37 @@ function groupFindings(c: BiasClass): SafeHtml | null {
       String(g.poolCount),
       pct(g.poolShare),
       pct(g.prototypeShare),
-      `${g.intoClass.count}/${g.intoClass.of} (${pct(g.intoClass.rate)})`,
-      `${g.restIntoClass.count}/${g.restIntoClass.of} (${pct(g.restIntoClass.rate)})`,
-      fixed(g.rateRatio, 2),
-      pValue(g.pValue),
+      counted(g.intoClass),
+      counted(g.restIntoClass),
+      `${fixed(g.rateRatio, 2)} / ${fixed(g.stratifiedRateRatio ?? null, 2)}`,
       pValue(g.adjustedPValue),
+      g.accuracy ? counted(g.accuracy) : "",
+      g.restAccuracy ? counted(g.restAccuracy) : "",
+      fixed(g.errorRatio ?? null, 2),
+      g.accuracyAdjustedPValue === undefined ? "" : pValue(g.accuracyAdjustedPValue),
     ]),
     { caption: "Group findings" },
   );
+}
+
+/** "12/400 (3.0%)". */
+function counted(r: { count: number; of: number; rate: number }): string {
+  return `${r.count}/${r.of} (${pct(r.rate)})`;
+}
+
+/** The class's flags, each with its evidence and, for a mirror, the diagnosis line. */
+function flagList(c: BiasClass): SafeHtml | null {
+  if (!c.flags || c.flags.length === 0) return null;
+  const items = c.flags.map((f) => {
+    const what = f.direction === "into"
+      ? `${f.group} pulled into the class (by-label rate ratio ${fixed(f.ratio, 2)})`
+      : `${f.group} missed more on the class (error ratio ${fixed(f.ratio, 2)})`;
+    const kind = f.mirrorOf.length > 0 ? badge("mirror", "info") : badge("finding", "bad");
+    return safeHtml`<li>${kind} ${what}, adjusted p ${pValue(f.adjustedPValue)}${
+      f.diagnosis !== null && safeHtml`<br><span class="diagnosis">${f.diagnosis}</span>`
+    }</li>`;
+  });
+  return safeHtml`<ul class="bias-flags">${joinHtml(items, "\n")}</ul>`;
 }
 
 function mmdTests(c: BiasClass): SafeHtml | null {
@@ -60,6 +86,7 @@ function mmdTests(c: BiasClass): SafeHtml | null {
       { title: "MMD² (unbiased)", numeric: true },
       { title: "sigma", numeric: true },
       { title: "p", numeric: true },
+      { title: "adjusted p", numeric: true },
       { title: "permutations", numeric: true },
     ],
     c.mmd.map((t) => [
@@ -69,6 +96,7 @@ function mmdTests(c: BiasClass): SafeHtml | null {
       fixed(t.unbiased, 4),
       fixed(t.sigma, 3),
       pValue(t.pValue),
+      t.adjustedPValue === undefined ? "" : pValue(t.adjustedPValue),
       String(t.permutations),
     ]),
     { caption: "MMD two-sample tests" },
@@ -113,6 +141,7 @@ ${
   }
 <p><strong>Prototypes:</strong> ${listOrNone(c.prototypes.map(example))}<br>
 <strong>Criticisms:</strong> ${listOrNone(criticisms)}</p>
+${flagList(c)}
 ${groupFindings(c)}
 ${mmdTests(c)}
 </details>
@@ -175,8 +204,9 @@ ${s.prototypes}, criticisms ${s.criticisms}. ${
         s.comparisons === 0
           ? safeHtml`No group metadata was given (<code>--groups FILE</code>), so no class can be flagged.`
           : safeHtml`MMD tests with ${s.permutations} permutations. A class is flagged when a group is predicted into it at least
-${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
-(${s.significance}).`
+${s.rateRatio}× as often as the other groups${
+            s.correction === "holm" && " label by label, or its images of the class are missed that much more often,"
+          } with p &lt; ${s.alpha} over ${s.comparisons} comparisons (${s.significance}).`
       }</p>
 ${featureStoreNote(s.featureStore)}
 ${classesNote(classes, openAll)}
