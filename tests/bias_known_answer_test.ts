@@ -6,6 +6,8 @@
  * images predicted 7 different in feature space (MMD, p < 0.01), and put the peak of class 7's
  * mean prototype saliency within 2 pixels of the marker. The unbiased `digits` model (trained
  * with random bright squares, `--patch-rate`), on the same images and groups, flags no class.
+ * Without `--groups`, the slice search finds a slice of class 7's mistakes made of marked images,
+ * and none on the unbiased model.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -23,10 +25,10 @@ import { sizeOf } from "../pipeline/io/size_of.ts";
 const MODELS = new URL("../fixtures/models/", import.meta.url).pathname;
 const available = ["digits", "digits-marked"].every((m) => existsSync(`${MODELS}${m}/weights.safetensors`));
 
-let cached: Promise<{ dir: string; data: string; groups: string }> | null = null;
+let cached: Promise<{ dir: string; data: string; groups: string; marked: Uint8Array }> | null = null;
 
 /** The mnist test digits with the marker on a seeded half as IDX files, and the groups CSV saying which. */
-function markedHalf(): Promise<{ dir: string; data: string; groups: string }> {
+function markedHalf(): Promise<{ dir: string; data: string; groups: string; marked: Uint8Array }> {
   cached ??= (async () => {
     const data = await readAll(await openDataSource("mnist:test"));
     const marked = chooseMarked(data.labels, 7, 0.5, 0.5, 2024);
@@ -39,17 +41,18 @@ function markedHalf(): Promise<{ dir: string; data: string; groups: string }> {
     const dir = await Deno.makeTempDir({ prefix: "bias-known-answer-" });
     const groupsPath = join(dir, "groups.csv");
     await Deno.writeTextFile(groupsPath, formatGroupsCsv(groups));
-    return { dir, data: await writeIdx(dir, "marked-half", data), groups: groupsPath };
+    return { dir, data: await writeIdx(dir, "marked-half", data), groups: groupsPath, marked };
   })();
   return cached;
 }
 
 /** The audit of `model` over the marked half: the bias stage in full, the other stages kept small. */
-async function audit(model: string): Promise<AuditReport> {
+async function audit(model: string, withGroups = true): Promise<AuditReport> {
   const { dir, data, groups } = await markedHalf();
-  const out = join(dir, `report-${model}`);
+  const out = join(dir, `report-${model}${withGroups ? "" : "-no-groups"}`);
   const result = await runCli("audit", [
-    ...["--model", MODELS + model, "--data", data, "--groups", groups, "--out", out, "--seed", "1"],
+    ...["--model", MODELS + model, "--data", data, "--out", out, "--seed", "1"],
+    ...(withGroups ? ["--groups", groups] : []),
     ...["--attack", "fgsm", "--attack-sample", "64", "--skip-min-epsilon", "--shown", "2", "--sanity-images", "0"],
     "--quiet",
   ]);
@@ -95,5 +98,29 @@ Deno.test({
     assert.deepEqual(flagged.map((c) => c.name), [], `the unbiased model flags a class:\n${describe(report)}`);
     assert.equal(report.bias!.classes.length, 10);
     assert.ok(report.bias!.settings.comparisons > 0, "groups were tested");
+  },
+});
+
+Deno.test({
+  name:
+    "bias known answer: without --groups, a slice of class 7's mistakes made of marked images; none on the unbiased model",
+  ignore: !available,
+  ...gpuTest,
+  async fn() {
+    const { marked } = await markedHalf();
+    const report = await audit("digits-marked", false);
+    const found = report.bias!.classes.flatMap((c) => (c.slices ?? []).filter((s) => s.found).map((s) => ({ c, s })));
+    const table = found.map(({ c, s }) => `${c.name}: ${s.mistakes}/${s.size} p_adj ${s.adjustedPValue}`).join("\n");
+    assert.ok(found.length > 0 && found[0].c.label === 7, `slices found:\n${table}`);
+    const top = found.find(({ c }) => c.label === 7)!.s;
+    assert.ok(top.errorRate >= 0.5 && top.share >= 0.05, table);
+    // Its prototypes: marked images (the slice search never saw which).
+    const markedShare = top.prototypes.filter((p) => marked[p.index] === 1).length / top.prototypes.length;
+    assert.ok(markedShare >= 0.75, `prototypes ${top.prototypes.map((p) => p.index)}: ${markedShare} marked`);
+    assert.ok(report.bias!.classes.every((c) => !c.flagged), "no group file, no flag");
+
+    const clean = await audit("digits", false);
+    const falseAlarms = clean.bias!.classes.flatMap((c) => (c.slices ?? []).filter((s) => s.found));
+    assert.deepEqual(falseAlarms, [], "the unbiased model has no slice above the threshold");
   },
 });
