@@ -23,7 +23,7 @@ const GRID_CELL = 56;
  * images of example indices; each thumbnail fits a `cell`-pixel square (`GRID_CELL` unless given).
  */
 export async function prototypeGrid(
-  classes: readonly BiasClass[],
+  classes: readonly Pick<BiasClass, "prototypes" | "criticisms" | "meanPrototypeSaliency">[],
   images: (indices: number[]) => Promise<Float32Array>,
   shape: readonly [number, number, number],
   options: { range?: readonly [number, number]; cell?: number; saliency?: boolean } = {},

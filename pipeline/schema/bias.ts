@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
+import { CounterfactualReportSchema } from "./counterfactual.ts";
 
 const Example = z.object({
   /** Position in the data source's order. */
@@ -221,6 +222,8 @@ export const BiasReportSchema = z.object({
     featureStore: FeatureStore.optional(),
   }),
   classes: z.array(BiasClassSchema),
+  /** The counterfactual test of `--counterfactual`, when given. */
+  counterfactual: CounterfactualReportSchema.optional(),
 });
 
 export type BiasClass = z.infer<typeof BiasClassSchema>;
