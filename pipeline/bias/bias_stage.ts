@@ -33,7 +33,7 @@ import { reportedMap } from "../explain/reported_map.ts";
 import { confusionByGroup, type GroupConfusion, groupFindings, type RawGroupFinding } from "./group_rates.ts";
 import { groupFlags } from "./group_flags.ts";
 import { holmAdjust } from "./holm.ts";
-import { classSlices, judgeSlices } from "./class_slices.ts";
+import { classSlices, judgeSlices, sliceWorkBound } from "./class_slices.ts";
 import type { Groups } from "./groups.ts";
 import { mmdTest, subsampleRows } from "./mmd.ts";
 import { mmdCritic } from "./mmd_critic.ts";
@@ -120,7 +120,16 @@ export async function runBiasStage(gpu: Gpu, input: BiasInput, options: BiasOpti
   }
   const classes = found.map((f) => f.entry);
   if (confusion) settings.comparisons = adjustFamily(found, classNames, confusion, settings);
-  if (settings.slices) settings.slices.comparisons = judgeSlices(classes, { ...settings.slices, ...settings });
+  if (settings.slices) {
+    settings.slices.comparisons = judgeSlices(classes, { ...settings.slices, ...settings });
+    settings.slices.multiplyAddsBound = sliceWorkBound({
+      rows: table.slots.filter((s) => s >= 0).length,
+      classes: labels.length,
+      width: table.width,
+      seeds: settings.slices.seeds,
+      maxSlices: settings.slices.maxPerClass,
+    });
+  }
   return { settings, classes };
 }
 

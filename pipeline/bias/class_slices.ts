@@ -22,6 +22,27 @@ import { findSlices, type SliceOptions, wilsonInterval } from "./slices.ts";
 
 /** Prototypes shown per slice. */
 const SLICE_PROTOTYPES = 4;
+/** A slice's prototypes are picked among its rows nearest the seed, at most this many (bounds their Gram). */
+export const SLICE_PROTOTYPE_ROWS = 256;
+
+/**
+ * An upper bound on the slice search's Gram work in multiply-adds over a stage of `rows` sampled
+ * feature rows in `classes` classes: one Gram row per seed and row (seeds x rows x width), and per
+ * kept slice MMD-critic over at most SLICE_PROTOTYPE_ROWS rows (their row sums and 4 picks).
+ *
+ * @example
+ * ```ts
+ * // ImageNet's 50,000 validation images in 1,000 classes, 2,048 wide, 32 seeds, 3 slices a class: ~4.1e11
+ * sliceWorkBound({ rows: 50_000, classes: 1000, width: 2048, seeds: 32, maxSlices: 3 });
+ * ```
+ */
+export function sliceWorkBound(
+  sizes: { rows: number; classes: number; width: number; seeds: number; maxSlices: number },
+): number {
+  const { rows, classes, width, seeds, maxSlices } = sizes;
+  const m = SLICE_PROTOTYPE_ROWS;
+  return width * (seeds * rows + classes * maxSlices * (m * m + SLICE_PROTOTYPES * (m + 1)));
+}
 
 export interface ClassSliceInput {
   /** The class's sampled feature rows [rows.length, width]; row i is table row rows[i]. */
@@ -56,8 +77,9 @@ export async function classSlices(
   };
   const out: SliceReport[] = [];
   for (const s of found) {
-    const memberFeatures = new Float32Array(s.members.length * width);
-    s.members.forEach((m, i) => memberFeatures.set(features.subarray(m * width, (m + 1) * width), i * width));
+    const nearest = s.members.slice(0, SLICE_PROTOTYPE_ROWS);
+    const memberFeatures = new Float32Array(nearest.length * width);
+    nearest.forEach((m, i) => memberFeatures.set(features.subarray(m * width, (m + 1) * width), i * width));
     const critic = await mmdCritic(gpu, memberFeatures, width, {
       prototypes: SLICE_PROTOTYPES,
       criticisms: 0,
@@ -83,7 +105,7 @@ export async function classSlices(
       adjustedPValue: s.pValue,
       labels: [...byLabel].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5)
         .map(([l, count]) => ({ label: l, count })),
-      prototypes: critic.prototypes.map((p) => example(s.members[p])),
+      prototypes: critic.prototypes.map((p) => example(nearest[p])),
       found: false,
     });
   }

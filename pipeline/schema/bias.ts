@@ -217,6 +217,8 @@ export const BiasReportSchema = z.object({
       maxPerClass: z.number().int().min(0),
       /** Slices tested (the Holm family of slice p-values). */
       comparisons: z.number().int().min(0),
+      /** Upper bound on the search's Gram work over all classes, in multiply-adds (class_slices.ts). */
+      multiplyAddsBound: z.number().min(0).optional(),
     }).optional(),
     /** The audit's bounded feature store, planned before the batch pass (absent outside the audit). */
     featureStore: FeatureStore.optional(),

@@ -1,6 +1,7 @@
 /**
- * The biases section: MMD-critic prototypes and criticisms per predicted class, the group findings
- * and MMD tests behind a flag, flagged classes first. Each class is a row that folds (`<details>`):
+ * The biases section: first what was found (slices of mistakes, flags, the counterfactual test:
+ * bias_findings.ts), then MMD-critic prototypes and criticisms per predicted class, its slices, the
+ * group findings and MMD tests behind a flag, flagged classes first. Each class is a row that folds (`<details>`):
  * with many classes only the flagged ones are open, and a folded class's grid loads when opened.
  *
  * @example
@@ -17,6 +18,7 @@ import type { BiasClass } from "../../schema/bias.ts";
 import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Embed, Section } from "./section.ts";
+import { biasFindings } from "./bias_findings.ts";
 
 /** Up to this many classes every class is shown open; beyond, only the flagged ones. */
 const OPEN_CLASSES = 30;
@@ -53,6 +55,32 @@ function groupFindings(c: BiasClass): SafeHtml | null {
       g.accuracyAdjustedPValue === undefined ? "" : pValue(g.accuracyAdjustedPValue),
     ]),
     { caption: "Group findings" },
+  );
+}
+
+/** Every slice the search kept for the class, found or not. */
+function sliceTable(c: BiasClass): SafeHtml | null {
+  if (!c.slices || c.slices.length === 0) return null;
+  return table(
+    [
+      { title: "seed" },
+      { title: "share", numeric: true },
+      { title: "mistakes in slice", numeric: true },
+      { title: "95% CI", numeric: true },
+      { title: "rest", numeric: true },
+      { title: "adjusted p", numeric: true },
+      { title: "found" },
+    ],
+    c.slices.map((s) => [
+      safeHtml`${example(s.seed)} <span class="muted">${s.seed.kind}</span>`,
+      pct(s.share),
+      `${s.mistakes}/${s.size}`,
+      `${pct(s.interval[0])}–${pct(s.interval[1])}`,
+      `${s.rest.mistakes}/${s.rest.size}`,
+      pValue(s.adjustedPValue),
+      s.found ? badge("found", "bad") : "no",
+    ]),
+    { caption: "Slices of mistakes (no group labels)" },
   );
 }
 
@@ -141,6 +169,7 @@ ${
   }
 <p><strong>Prototypes:</strong> ${listOrNone(c.prototypes.map(example))}<br>
 <strong>Criticisms:</strong> ${listOrNone(criticisms)}</p>
+${sliceTable(c)}
 ${flagList(c)}
 ${groupFindings(c)}
 ${mmdTests(c)}
@@ -209,6 +238,7 @@ ${s.rateRatio}× as often as the other groups${
           } with p &lt; ${s.alpha} over ${s.comparisons} comparisons (${s.significance}).`
       }</p>
 ${featureStoreNote(s.featureStore)}
+${biasFindings(bias, embed)}
 ${classesNote(classes, openAll)}
 ${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}
 ${emptyClassesNote(empty)}`,
