@@ -128,7 +128,11 @@ export function groupFlags(
     }
     const helped = standing.filter((o) => o.label === c.label && o.flag.group !== group);
     if (helped.length === 0) {
-      c.flag.diagnosis = missedTo(confusion.get(group)!, group, c.label, names);
+      const r = c.flag.restricted;
+      // Partly a mirror: say how much stands without the classes the group is pulled into.
+      const beyond = r && `; without the images predicted ${nameList(r.without, names)}, where ${group} is pulled, ` +
+          `still ${fmtRatio(r.ratio, 1)} the other groups' error rate (p ${r.pValue.toPrecision(2)})`;
+      c.flag.diagnosis = (missedTo(confusion.get(group)!, group, c.label, names) ?? "") + (beyond || "") || null;
       continue;
     }
     const by = [...new Set(helped.map((o) => o.flag.group))].join(", ");
