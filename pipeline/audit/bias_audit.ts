@@ -21,7 +21,8 @@ import { runBiasStage } from "../bias/bias_stage.ts";
 import { runCounterfactual } from "../bias/counterfactual.ts";
 import type { CounterfactualSpec } from "../schema/counterfactual.ts";
 import type { Groups } from "../bias/groups.ts";
-import { prototypeGrid } from "../bias/prototype_grid.ts";
+import { GRID_CELL, prototypeGrid } from "../bias/prototype_grid.ts";
+import { gridPicture, imageTile } from "../explain/image_grid.ts";
 import type { BiasReport } from "../schema/bias.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
@@ -63,7 +64,7 @@ export async function biasAudit(
   }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
   if (settings.store) report.settings.featureStore = storeSettings(settings.store);
   if (settings.counterfactual) {
-    report.counterfactual = await runCounterfactual(ctx.exec, {
+    const { report: test, flipped } = await runCounterfactual(ctx.exec, {
       spec: settings.counterfactual,
       classNames,
       table,
@@ -72,6 +73,14 @@ export async function biasAudit(
       shape: source.shape,
       seed: settings.seed,
     });
+    report.counterfactual = test;
+    if (test.examples.length > 0) {
+      const per = sizeOf(source.shape);
+      const row = test.examples.map((_, i) =>
+        imageTile(flipped.subarray(i * per, (i + 1) * per), source.shape, ctx.range)
+      );
+      test.grid = await assets.picture("counterfactual", gridPicture([row], { cell: GRID_CELL }));
+    }
   }
   // Every class's pictures from one more pass over the source, not one per class.
   const picks = report.classes.flatMap((c) =>

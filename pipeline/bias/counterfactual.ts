@@ -2,7 +2,8 @@
  * The counterfactual test of a suspected bias: apply an edit (a patch, a colour shift) to a seeded
  * sample of images of other labels that the model does not predict as the class, and count how
  * often the prediction flips into the class, with a 95% Wilson interval. A flip rate far above
- * zero confirms that the edit alone pulls images into the class.
+ * zero confirms that the edit alone pulls images into the class. Sampled images the edit leaves as
+ * they were (they already carry the patch) are left out and counted as `unchanged`.
  *
  * @example
  * ```ts
@@ -10,7 +11,7 @@
  * declare const exec: Executor, labels: Int32Array, predicted: Int32Array, indices: Int32Array;
  * declare function images(indices: number[]): Promise<Float32Array>; // NCHW in the model's range
  * const spec = await readCounterfactualSpec('{"class": 7, "patch": {"rows": [1, 4], "columns": [23, 26], "value": 1}}');
- * const result = await runCounterfactual(exec, { spec, classNames: ["0", "1"], table: { labels, predicted, indices }, images, range: [0, 1], shape: [1, 28, 28] });
+ * const { report: result } = await runCounterfactual(exec, { spec, classNames: ["0", "1"], table: { labels, predicted, indices }, images, range: [0, 1], shape: [1, 28, 28] });
  * console.log(result.flips.rate, result.interval);
  * ```
  */
@@ -63,42 +64,53 @@ export interface CounterfactualInput {
   seed?: number;
 }
 
-/** Runs the counterfactual test. */
-export async function runCounterfactual(exec: Executor, input: CounterfactualInput): Promise<CounterfactualReport> {
+/** Runs the counterfactual test; `flipped` holds the edited images of `report.examples` (NCHW, the model's range). */
+export async function runCounterfactual(
+  exec: Executor,
+  input: CounterfactualInput,
+): Promise<{ report: CounterfactualReport; flipped: Float32Array }> {
   const { spec, table, range, shape } = input;
   const label = specClass(spec, input.classNames);
   const seed = input.seed ?? 0;
   const eligible = [...table.labels.keys()].filter((r) => table.labels[r] !== label && table.predicted[r] !== label);
-  const rows = [...seededPermutation(eligible.length, seed + 11).subarray(0, spec.images)].map((i) => eligible[i])
+  const sample = [...seededPermutation(eligible.length, seed + 11).subarray(0, spec.images)].map((i) => eligible[i])
     .sort((a, b) => a - b);
-  const indices = rows.map((r) => table.indices[r]);
-  const pixels = await input.images(indices);
+  const sampled = await input.images(sample.map((r) => table.indices[r]));
   const per = sizeOf(shape), [lo, hi] = range;
-  // The edit is on the [0, 1] data scale; the images are in the model's range.
-  for (let i = 0; i < rows.length; i++) {
-    const image = pixels.subarray(i * per, (i + 1) * per);
-    for (let q = 0; q < per; q++) image[q] = (image[q] - lo) / (hi - lo);
+  // The edit is on the [0, 1] data scale; the images are in the model's range. An image the edit
+  // leaves as it was (one that already carries the patch) is no counterfactual: it is left out.
+  const rows: number[] = [], edited: Float32Array[] = [];
+  sample.forEach((row, i) => {
+    const original = sampled.subarray(i * per, (i + 1) * per);
+    const image = original.map((v) => (v - lo) / (hi - lo));
     applyEdit(image, shape, spec);
     for (let q = 0; q < per; q++) image[q] = lo + image[q] * (hi - lo);
-  }
+    if (image.some((v, q) => Math.abs(v - original[q]) > 1e-6 * (hi - lo))) (rows.push(row), edited.push(image));
+  });
+  const pixels = new Float32Array(rows.length * per);
+  edited.forEach((image, i) => pixels.set(image, i * per));
   const { logits } = rows.length > 0
     ? await predict(exec, { shape: [rows.length, ...shape], data: pixels })
     : { logits: [] };
-  const edited = logits.map((row) => row.indexOf(Math.max(...row)));
-  const flipped = rows.filter((_, i) => edited[i] === label);
-  const changed = rows.filter((r, i) => edited[i] !== table.predicted[r]).length;
+  const after = logits.map((row) => row.indexOf(Math.max(...row)));
+  const flipped = rows.filter((_, i) => after[i] === label);
+  const changed = rows.filter((r, i) => after[i] !== table.predicted[r]).length;
   const byLabel = new Map<number, { flips: number; of: number }>();
   rows.forEach((r, i) => {
     const entry = byLabel.get(table.labels[r]) ?? { flips: 0, of: 0 };
     entry.of++;
-    if (edited[i] === label) entry.flips++;
+    if (after[i] === label) entry.flips++;
     byLabel.set(table.labels[r], entry);
   });
   const rate = (count: number) => ({ count, of: rows.length, rate: rows.length > 0 ? count / rows.length : 0 });
-  return {
+  const shown = after.flatMap((p, i) => (p === label ? [i] : [])).slice(0, EXAMPLES);
+  const flippedPixels = new Float32Array(shown.length * per);
+  shown.forEach((i, k) => flippedPixels.set(edited[i], k * per));
+  const report: CounterfactualReport = {
     spec: JSON.parse(JSON.stringify(spec)),
     label,
     name: input.classNames[label],
+    unchanged: sample.length - rows.length,
     flips: rate(flipped.length),
     interval: wilsonInterval(flipped.length, rows.length),
     changed: rate(changed),
@@ -106,4 +118,5 @@ export async function runCounterfactual(exec: Executor, input: CounterfactualInp
     examples: flipped.slice(0, EXAMPLES).map((r) => table.indices[r]),
     seed,
   };
+  return { report, flipped: flippedPixels };
 }

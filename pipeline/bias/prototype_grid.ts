@@ -16,7 +16,7 @@ import { type EncodedPicture, gridPicture, imageTile, overlayTile, type Tile } f
 import type { BiasClass } from "../schema/bias.ts";
 
 /** A grid thumbnail's side in pixels: 28 px digits drawn x2, 224 px photos reduced to a quarter. */
-const GRID_CELL = 56;
+export const GRID_CELL = 56;
 
 /**
  * The prototype/criticism grid of `classes` (PNG, or JPEG for photographs); `images` returns NCHW

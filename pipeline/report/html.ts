@@ -44,6 +44,7 @@ function assetPaths(report: AuditReport): Set<string> {
   for (const c of report.bias?.classes ?? []) if (c.grid) paths.add(c.grid);
   // Bias slices' prototype rows.
   for (const s of report.bias?.classes.flatMap((c) => c.slices ?? []) ?? []) if (s.grid) paths.add(s.grid);
+  if (report.bias?.counterfactual?.grid) paths.add(report.bias.counterfactual.grid);
   return paths;
 }
 

@@ -10,6 +10,7 @@
  * ```
  */
 import { z } from "zod";
+import { AssetPathSchema } from "./asset_path.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(([a, b]) => a <= b, {
   message: "the first index must not exceed the last",
@@ -41,6 +42,8 @@ export const CounterfactualReportSchema = z.object({
   spec: z.record(z.string(), z.unknown()),
   label: z.number().int().min(0),
   name: z.string(),
+  /** Sampled images the edit left as they were (they already carried it), left out of the counts. */
+  unchanged: z.number().int().min(0).optional(),
   /** Edited images whose prediction became the class (none was before), its 95% Wilson interval. */
   flips: Rate,
   interval: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]),
@@ -50,8 +53,9 @@ export const CounterfactualReportSchema = z.object({
   byLabel: z.array(
     z.object({ label: z.number().int().min(0), flips: z.number().int().min(0), of: z.number().int().min(1) }),
   ),
-  /** A few edited images that flipped, by index, for the page. */
+  /** A few edited images that flipped, by index, for the page, and their picture (report folder path). */
   examples: z.array(z.number().int().min(0)),
+  grid: AssetPathSchema.optional(),
   seed: z.number().int(),
 });
 export type CounterfactualReport = z.infer<typeof CounterfactualReportSchema>;

@@ -15,7 +15,7 @@
  */
 import type { AuditReport } from "../../schema/report.ts";
 import type { BiasClass, SliceReport } from "../../schema/bias.ts";
-import { badge, fixed, img, pct, pValue, table } from "../markup.ts";
+import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Embed } from "./section.ts";
 
@@ -95,6 +95,10 @@ function flagsBlock(bias: Bias): SafeHtml | null {
       f.diagnosis !== null && safeHtml`<br><span class="diagnosis">${f.diagnosis}</span>`
     }</li>`;
   };
+  // Pulled-into flags first (the cue), then by adjusted p.
+  flags.sort((a, b) =>
+    Number(a.f.direction !== "into") - Number(b.f.direction !== "into") || a.f.adjustedPValue - b.f.adjustedPValue
+  );
   const own = flags.filter(({ f }) => f.mirrorOf.length === 0),
     mirrors = flags.filter(({ f }) => f.mirrorOf.length > 0);
   return safeHtml`<p><strong>Group flags:</strong> ${own.length} ${badge("finding", "bad")}, ${mirrors.length}
@@ -107,20 +111,25 @@ ${
   }`;
 }
 
-function counterfactualBlock(bias: Bias): SafeHtml | null {
+function counterfactualBlock(bias: Bias, embed: Embed): SafeHtml | null {
   const t = bias.counterfactual;
   if (!t) return null;
   const byLabel = t.byLabel.filter((l) => l.flips > 0).map((l) => `${l.label}: ${l.flips}/${l.of}`).join(", ");
   return safeHtml`<p><strong>Counterfactual test</strong> <code>${JSON.stringify(t.spec)}</code>: the edit flips
 ${t.flips.count} of ${t.flips.of} images of other classes into ${t.name} (${pct(t.flips.rate)}, 95% CI
-${pct(t.interval[0])}–${pct(t.interval[1])}); ${t.changed.count} predictions changed in all.${
-    byLabel && safeHtml` Flips by true label: ${byLabel}.`
-  }${t.examples.length > 0 && safeHtml` Flipped images: ${t.examples.map((i) => `#${i}`).join(", ")}.`}</p>`;
+${pct(t.interval[0])}–${pct(t.interval[1])}); ${t.changed.count} predictions changed in all${
+    t.unchanged ? safeHtml` (${t.unchanged} sampled images already carried the edit and were left out)` : ""
+  }.${byLabel && safeHtml` Flips by true label: ${byLabel}.`}${
+    t.examples.length > 0 && safeHtml` Flipped images: ${t.examples.map((i) => `#${i}`).join(", ")}.`
+  }</p>
+${t.grid && figure(img(embed(t.grid), "edited images that flipped"), "Edited images that flipped into the class.")}`;
 }
 
 /** The findings block, or null when the stage had neither slices, flags nor a counterfactual to show. */
 export function biasFindings(bias: Bias, embed: Embed): SafeHtml | null {
-  const parts = [counterfactualBlock(bias), slicesBlock(bias, embed), flagsBlock(bias)].filter((p) => p !== null);
+  const parts = [counterfactualBlock(bias, embed), slicesBlock(bias, embed), flagsBlock(bias)].filter((p) =>
+    p !== null
+  );
   if (parts.length === 0) return null;
   return safeHtml`<div class="bias-findings"><h3>Findings</h3>
 ${joinHtml(parts, "\n")}</div>`;
