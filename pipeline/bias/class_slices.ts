@@ -67,9 +67,8 @@ export async function classSlices(
 ): Promise<SliceReport[]> {
   const { features, width, rows, labels, indices, label } = input;
   const mistakes = Uint8Array.from(rows, (r) => (labels[r] !== label ? 1 : 0));
-  const found = await findSlices(gpu, { features, width, mistakes, criticisms: input.criticisms, sigma: input.sigma }, {
-    ...options,
-  });
+  const { criticisms, sigma } = input;
+  const found = await findSlices(gpu, { features, width, mistakes, criticisms, sigma }, options);
   const example = (position: number) => {
     const row = rows[position];
     const group = input.group?.(row);
