@@ -21,7 +21,8 @@ Deno.test("counterfactual spec: inline or a file; each bad spec is an InputError
   assert.equal(specClass(colour, ["dog", "cat"]), 1);
   assert.throws(() => specClass(colour, ["dog"]), /^InputError: --counterfactual: "cat" is not a class of the model$/);
   const bad: [string, RegExp][] = [
-    ['{"class": 7}', /at top level: give exactly one edit, "patch" or "colour"$/],
+    ['{"class": 7}', /at top level: give exactly one edit, "patch", "copy" or "colour"$/],
+    ['{"class": 7, "colour": {}, "copy": {"index": 0, "rows": [0, 0], "columns": [0, 0]}}', /exactly one edit/],
     ['{"class": 7, "patch": {"rows": [4, 1], "columns": [0, 0], "value": 1}}', /at patch\.rows: the first index/],
     ['{"class": 7, "colour": {"scal": 2}}', /at colour: Unrecognized key: "scal"/],
     ['{"class": -1, "colour": {}}', /at class:/],
@@ -37,17 +38,28 @@ Deno.test("counterfactual spec: inline or a file; each bad spec is an InputError
 });
 
 Deno.test("audit --counterfactual: a bad spec exits 2 with one line, before the audit starts", async () => {
-  const out = await Deno.makeTempDir();
-  const result = await runCli("audit", [
-    "--counterfactual",
-    '{"class": 12, "colour": {}}',
-    "--out",
-    out,
-    "--limit",
-    "4",
-  ]);
-  assert.equal(result.code, 2);
-  assert.equal(result.stderr.trim(), "audit: --counterfactual: 12 is not a class of the model");
+  const cases: [string, string][] = [
+    ['{"class": 12, "colour": {}}', "audit: --counterfactual: 12 is not a class of the model"],
+    [
+      '{"class": 7, "copy": {"index": 2000, "rows": [0, 1], "columns": [0, 1]}}',
+      "audit: --counterfactual: copy.index 2000 is past the data set's last example (1999)",
+    ],
+  ];
+  for (const [spec, line] of cases) {
+    const out = await Deno.makeTempDir();
+    const result = await runCli("audit", ["--counterfactual", spec, "--out", out, "--limit", "4"]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr.trim(), line);
+  }
+});
+
+Deno.test("copy edit: the region of the source image at the same place, every channel; nothing else changes", () => {
+  // 2 channels of 3x3: the image counts 0..17, the source counts 100..117.
+  const image = Float32Array.from({ length: 18 }, (_, i) => i);
+  const source = Float32Array.from({ length: 18 }, (_, i) => 100 + i);
+  applyEdit(image, [2, 3, 3], { copy: { index: 0, rows: [0, 1], columns: [2, 5] } }, source);
+  assert.deepEqual([...image], [0, 1, 102, 3, 4, 105, 6, 7, 8, 9, 10, 111, 12, 13, 114, 15, 16, 17]);
+  assert.throws(() => applyEdit(image, [2, 3, 3], { copy: { index: 0, rows: [0, 0], columns: [0, 0] } }));
 });
 
 Deno.test("patch edit: the digits marker as a spec stamps what applyMarker stamps, on any image", () => {

@@ -403,6 +403,12 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
   const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
   const counterfactual = options.counterfactual ? await readCounterfactualSpec(options.counterfactual) : undefined;
   if (counterfactual) specClass(counterfactual, manifest.classes);
+  const copyFrom = counterfactual?.copy?.index;
+  if (copyFrom !== undefined && copyFrom >= source.count) {
+    throw new InputError(
+      `--counterfactual: copy.index ${copyFrom} is past the data set's last example (${source.count - 1})`,
+    );
+  }
   const realLabels = options.realLabels
     ? await readRealLabels(options.realLabels, {
       classes: manifest.classes.length,

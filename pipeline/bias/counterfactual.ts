@@ -75,15 +75,20 @@ export async function runCounterfactual(
   const eligible = [...table.labels.keys()].filter((r) => table.labels[r] !== label && table.predicted[r] !== label);
   const sample = [...seededPermutation(eligible.length, seed + 11).subarray(0, spec.images)].map((i) => eligible[i])
     .sort((a, b) => a - b);
-  const sampled = await input.images(sample.map((r) => table.indices[r]));
   const per = sizeOf(shape), [lo, hi] = range;
+  // A copy edit's source image comes in the same pass, first.
+  const copied = spec.copy ? [spec.copy.index] : [];
+  const gathered = await input.images([...copied, ...sample.map((r) => table.indices[r])]);
+  const toUnit = (v: number) => (v - lo) / (hi - lo);
+  const source = spec.copy ? gathered.slice(0, per).map(toUnit) : undefined;
+  const sampled = gathered.subarray(copied.length * per);
   // The edit is on the [0, 1] data scale; the images are in the model's range. An image the edit
   // leaves as it was (one that already carries the patch) is no counterfactual: it is left out.
   const rows: number[] = [], edited: Float32Array[] = [];
   sample.forEach((row, i) => {
     const original = sampled.subarray(i * per, (i + 1) * per);
-    const image = original.map((v) => (v - lo) / (hi - lo));
-    applyEdit(image, shape, spec);
+    const image = original.map(toUnit);
+    applyEdit(image, shape, spec, source);
     for (let q = 0; q < per; q++) image[q] = lo + image[q] * (hi - lo);
     if (image.some((v, q) => Math.abs(v - original[q]) > 1e-6 * (hi - lo))) (rows.push(row), edited.push(image));
   });

@@ -2,7 +2,9 @@
  * The counterfactual test (`--counterfactual SPEC`): an edit applied to images of other classes,
  * and how often it flips their prediction into a class. The spec is JSON, inline or in a file:
  * a patch (rows and columns inclusive, 0-based; a value per channel or one for all, on the [0, 1]
- * data scale) or a colour transform (x' = clamp(scale x + shift) per channel, on that scale).
+ * data scale), a region copied from one image of the data set at the same place (a criticism's,
+ * say: `index` is its position in the data source's order), or a colour transform
+ * (x' = clamp(scale x + shift) per channel, on that scale).
  *
  * @example
  * ```ts
@@ -18,6 +20,7 @@ const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(
 const PerChannel = z.union([z.number(), z.array(z.number()).min(1).max(4)]);
 
 const Patch = z.object({ rows: Pair, columns: Pair, value: PerChannel }).strict();
+const Copy = z.object({ index: z.number().int().min(0), rows: Pair, columns: Pair }).strict();
 const Colour = z.object({ scale: PerChannel.default(1), shift: PerChannel.default(0) }).strict();
 
 export const CounterfactualSpecSchema = z.object({
@@ -25,15 +28,16 @@ export const CounterfactualSpecSchema = z.object({
   class: z.union([z.number().int().min(0), z.string().min(1)]),
   /** Images of other classes (predicted other than the class) edited, a seeded sample of at most this many. */
   images: z.number().int().min(1).max(100_000).default(500),
-  /** The edit: exactly one of the two. */
+  /** The edit: exactly one of the three. */
   patch: Patch.optional(),
+  copy: Copy.optional(),
   colour: Colour.optional(),
-}).strict().refine((s) => (s.patch === undefined) !== (s.colour === undefined), {
-  message: 'give exactly one edit, "patch" or "colour"',
+}).strict().refine((s) => [s.patch, s.copy, s.colour].filter((e) => e !== undefined).length === 1, {
+  message: 'give exactly one edit, "patch", "copy" or "colour"',
 });
 
 export type CounterfactualSpec = z.output<typeof CounterfactualSpecSchema>;
-export type CounterfactualEdit = Pick<CounterfactualSpec, "patch" | "colour">;
+export type CounterfactualEdit = Pick<CounterfactualSpec, "patch" | "copy" | "colour">;
 
 const Rate = z.object({ count: z.number().int().min(0), of: z.number().int().min(0), rate: z.number().min(0).max(1) });
 
