@@ -18,7 +18,7 @@ import type { BiasClass } from "../../schema/bias.ts";
 import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Embed, Section } from "./section.ts";
-import { biasFindings } from "./bias_findings.ts";
+import { biasFindings, flagItem, flagOrder } from "./bias_findings.ts";
 
 /** Up to this many classes every class is shown open; beyond, only the flagged ones. */
 const OPEN_CLASSES = 30;
@@ -71,7 +71,8 @@ function sliceTable(c: BiasClass): SafeHtml | null {
       { title: "adjusted p", numeric: true },
       { title: "found" },
     ],
-    c.slices.map((s) => [
+    // Found slices first, then by adjusted p.
+    [...c.slices].sort((a, b) => Number(b.found) - Number(a.found) || a.adjustedPValue - b.adjustedPValue).map((s) => [
       safeHtml`${example(s.seed)} <span class="muted">${s.seed.kind}</span>`,
       pct(s.share),
       `${s.mistakes}/${s.size}`,
@@ -92,15 +93,7 @@ function counted(r: { count: number; of: number; rate: number }): string {
 /** The class's flags, each with its evidence and, for a mirror, the diagnosis line. */
 function flagList(c: BiasClass): SafeHtml | null {
   if (!c.flags || c.flags.length === 0) return null;
-  const items = c.flags.map((f) => {
-    const what = f.direction === "into"
-      ? `${f.group} pulled into the class (by-label rate ratio ${fixed(f.ratio, 2)})`
-      : `${f.group} missed more on the class (error ratio ${fixed(f.ratio, 2)})`;
-    const kind = f.mirrorOf.length > 0 ? badge("mirror", "info") : badge("finding", "bad");
-    return safeHtml`<li>${kind} ${what}, adjusted p ${pValue(f.adjustedPValue)}${
-      f.diagnosis !== null && safeHtml`<br><span class="diagnosis">${f.diagnosis}</span>`
-    }</li>`;
-  });
+  const items = [...c.flags].sort(flagOrder).map((f) => flagItem(f, "the class", true));
   return safeHtml`<ul class="bias-flags">${joinHtml(items, "\n")}</ul>`;
 }
 

@@ -84,21 +84,31 @@ ${table(SLICE_COLUMNS, sliceRows(rest, embed, true))}</details>`
   }`;
 }
 
+type Flag = NonNullable<BiasClass["flags"]>[number];
+
+/** Flags in the order they are listed: findings of their own first, pulled-into before accuracy, then by adjusted p. */
+export function flagOrder(a: Flag, b: Flag): number {
+  const rank = (f: Flag) => 2 * Number(f.mirrorOf.length > 0) + Number(f.direction !== "into");
+  return rank(a) - rank(b) || a.adjustedPValue - b.adjustedPValue;
+}
+
+/** One flag as a list item: what, the ratio (unbounded when the rest's rate is 0), adjusted p, and its diagnosis. */
+export function flagItem(f: Flag, where: string, badged = false): SafeHtml {
+  const ratio = f.ratio === null ? "unbounded: the rest at 0" : fixed(f.ratio, 2);
+  const what = f.direction === "into"
+    ? `${f.group} pulled into ${where} (rate ratio by label ${ratio})`
+    : `${f.group} missed more on ${where} (error ratio ${ratio})`;
+  const kind = badged && (f.mirrorOf.length > 0 ? badge("mirror", "info") : badge("finding", "bad"));
+  return safeHtml`<li>${kind && safeHtml`${kind} `}${what}, adjusted p ${pValue(f.adjustedPValue)}${
+    f.diagnosis !== null && safeHtml`<br><span class="diagnosis">${f.diagnosis}</span>`
+  }</li>`;
+}
+
 function flagsBlock(bias: Bias): SafeHtml | null {
   const flags = bias.classes.flatMap((c) => (c.flags ?? []).map((f) => ({ c, f })));
   if (flags.length === 0) return null;
-  const line = ({ c, f }: (typeof flags)[number]) => {
-    const what = f.direction === "into"
-      ? `${f.group} pulled into ${c.name} (rate ratio by label ${fixed(f.ratio, 2)})`
-      : `${f.group} missed more on ${c.name} (error ratio ${fixed(f.ratio, 2)})`;
-    return safeHtml`<li>${what}, adjusted p ${pValue(f.adjustedPValue)}${
-      f.diagnosis !== null && safeHtml`<br><span class="diagnosis">${f.diagnosis}</span>`
-    }</li>`;
-  };
-  // Pulled-into flags first (the cue), then by adjusted p.
-  flags.sort((a, b) =>
-    Number(a.f.direction !== "into") - Number(b.f.direction !== "into") || a.f.adjustedPValue - b.f.adjustedPValue
-  );
+  const line = ({ c, f }: (typeof flags)[number]) => flagItem(f, c.name);
+  flags.sort((a, b) => flagOrder(a.f, b.f));
   const own = flags.filter(({ f }) => f.mirrorOf.length === 0),
     mirrors = flags.filter(({ f }) => f.mirrorOf.length > 0);
   return safeHtml`<p><strong>Group flags:</strong> ${own.length} ${badge("finding", "bad")}, ${mirrors.length}
