@@ -46,6 +46,7 @@ const command = {
     prototypes: numberFlag(option.prototypes),
     criticisms: numberFlag(option.criticisms),
     groups: option.groups.meta({ value: "FILE" }),
+    counterfactual: option.counterfactual.meta({ value: "SPEC" }),
     "feature-node": option.featureNode.meta({ value: "NAME" }),
     "features-per-class": numberFlag(option.featuresPerClass),
     "feature-budget-mb": numberFlag(option.featureBudgetMb),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { runBiasStage } from "../pipeline/bias/bias_stage.ts";
 import { fisherGreater } from "../pipeline/bias/fisher.ts";
-import { confusionByGroup, flaggedGroups, groupFindings } from "../pipeline/bias/group_rates.ts";
+import { confusionByGroup, groupFindings } from "../pipeline/bias/group_rates.ts";
 import { formatGroupsCsv, parseGroupsCsv } from "../pipeline/bias/groups.ts";
 import { BiasReportSchema } from "../pipeline/schema/bias.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
@@ -67,7 +67,7 @@ Deno.test("Fisher's exact test (one-sided) matches direct hypergeometric sums an
   assert.ok(fisherGreater(300, 1000, 3, 1000) < 1e-80, "tiny p-values do not underflow early");
 });
 
-Deno.test("group rates: counts of other labels predicted into a class, per group and for the rest; flags need ratio and significance", () => {
+Deno.test("group rates: counts of other labels predicted into a class and of the class's accuracy, per group and for the rest", () => {
   // 3 classes; group "b" images of labels 0 and 2 go to class 1 at 20%, group "a" at 2%.
   const labels: number[] = [], predicted: number[] = [], groups = new Map<number, string>();
   for (let i = 0; i < 1000; i++) {
@@ -83,7 +83,7 @@ Deno.test("group rates: counts of other labels predicted into a class, per group
   };
   const confusion = confusionByGroup(table, groups, 3);
   const pool = predicted.flatMap((p, i) => (p === 1 ? [groups.get(i)] : []));
-  const findings = groupFindings(confusion, 1, { classes: 3, pool, prototypes: ["b", "b", "a", "b"], comparisons: 6 });
+  const findings = groupFindings(confusion, 1, { classes: 3, pool, prototypes: ["b", "b", "a", "b"] });
   const [a, b] = findings;
   assert.deepEqual([a.group, b.group], ["a", "b"]);
   assert.deepEqual(b.intoClass, { count: 100, of: 500, rate: 0.2 });
@@ -91,11 +91,12 @@ Deno.test("group rates: counts of other labels predicted into a class, per group
   assert.ok(Math.abs(b.rateRatio! - 10) < 1e-12);
   assert.equal(b.prototypeShare, 0.75);
   assert.ok(Math.abs(b.poolShare - 100 / 110) < 1e-12);
-  assert.ok(Math.abs(b.adjustedPValue - 6 * b.pValue) < 1e-15);
-  assert.deepEqual(flaggedGroups(findings, 3, 0.01), ["b"]);
-  assert.deepEqual(flaggedGroups(findings, 11, 0.01), [], "a ratio of 10 is below 11");
-  const weak = groupFindings(confusion, 1, { classes: 3, pool, prototypes: [], comparisons: 1e80 });
-  assert.deepEqual(flaggedGroups(weak, 3, 0.01), [], "not significant after a huge Bonferroni factor");
+  // Both labels carry the same 10x ratio, so the stratified (Mantel-Haenszel) ratio is 10 too.
+  assert.ok(Math.abs(b.stratifiedRateRatio! - 10) < 1e-12);
+  assert.ok(b.pValue < 1e-20 && b.pooledPValue! < 1e-20 && a.pValue > 0.5);
+  // No image of label 1: accuracy on class 1 has nothing to count.
+  assert.deepEqual(b.accuracy, { count: 0, of: 0, rate: 0 });
+  assert.equal(b.accuracyPValue, 1);
 });
 
 Deno.test({
@@ -137,6 +138,7 @@ Deno.test({
     assert.equal(one.criticisms.length, 4);
     assert.ok(one.prototypes.every((p) => predicted[p.index - 1000] === 1), "prototypes come from the class's pool");
     assert.ok(one.mmd![0].pValue < 0.01, `MMD a vs b in class 1: p ${one.mmd![0].pValue}`);
-    assert.equal(report.settings.comparisons, 6);
+    // Holm's family: 3 classes x 2 groups x both directions, and one MMD test per class with two groups.
+    assert.equal(report.settings.comparisons, 12 + report.classes.reduce((s, c) => s + (c.mmd?.length ?? 0), 0));
   },
 });

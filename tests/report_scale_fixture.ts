@@ -209,6 +209,27 @@ function biasClass(label: number, name: string, classes: number, total: number, 
     meanPrototypeSaliency: reportedMap(speckledMap(label), SIDE, SIDE),
     flagged,
     flaggedGroups: flagged ? ["outdoors"] : [],
+    // Two slices a class; the flagged classes' first is found, ranked by its adjusted p (by label).
+    slices: [0, 1].map((k) => {
+      const found = flagged && k === 0;
+      return {
+        seed: { ...example(k), kind: "mistake" as const },
+        size: 20,
+        share: 0.2,
+        mistakes: found ? 15 : 2,
+        errorRate: found ? 0.75 : 0.1,
+        interval: found ? [0.53, 0.89] as [number, number] : [0.03, 0.3] as [number, number],
+        rest: { size: 80, mistakes: 4 },
+        restErrorRate: 0.05,
+        ratio: found ? 15 : 2,
+        holdout: { slice: { size: 10, mistakes: found ? 8 : 1 }, rest: { size: 40, mistakes: 2 } },
+        pValue: found ? 1e-6 * (1 + label) : 0.4,
+        adjustedPValue: found ? 1e-4 * (1 + label) : 1,
+        labels: [{ label: (label + 1) % classes, count: 12 }, { label, count: 8 }],
+        prototypes: Array.from({ length: 4 }, (_, j) => example(j)),
+        found,
+      };
+    }),
   };
 }
 
@@ -345,7 +366,11 @@ export async function largeReportFolder(
   const pgd = curve(shown, predicted, () => null);
   const correct = count - items.length;
   const biasClasses = names.map((name, label) => biasClass(label, name, classes, count, pool[label]));
-  for (const entry of biasClasses) entry.grid = await pictures.grid(entry);
+  for (const entry of biasClasses) {
+    entry.grid = await pictures.grid(entry);
+    // Slice pictures are grids of the same size: the class's own stands in for them.
+    for (const slice of entry.slices ?? []) slice.grid = entry.grid;
+  }
   const report = AuditReportSchema.parse({
     ...base,
     model: { ...base.model, name: "large-convnet", classes: names },
@@ -388,7 +413,13 @@ export async function largeReportFolder(
     },
     explanations: await explanations(base, pictures, items, shown, show),
     bias: {
-      settings: { ...base.bias!.settings, prototypes: PROTOTYPES, criticisms: CRITICISMS, comparisons: classes * 2 },
+      settings: {
+        ...base.bias!.settings,
+        prototypes: PROTOTYPES,
+        criticisms: CRITICISMS,
+        comparisons: classes * 2,
+        slices: { seeds: 32, minSize: 5, minShare: 0.05, maxPerClass: 2, comparisons: classes * 2 },
+      },
       classes: biasClasses,
     },
   });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type Page } from "playwright-core";
 import { writeReportHtml } from "../pipeline/report/mod.ts";
+import { TOP_SLICES } from "../pipeline/report/sections/bias_findings.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { FLAG_EVERY, FLAGGED_REMAINDER, largeReportFolder } from "./report_scale_fixture.ts";
 
@@ -193,7 +194,18 @@ Deno.test({
       ));
       const loadedAtOpen = await loaded();
       console.log(`bias grids loaded at open: ${loadedAtOpen} of ${await grids.count()}`);
-      assert.ok(loadedAtOpen <= flagged.length);
+      // The findings' first TOP_SLICES slices show their pictures; the others are folded.
+      assert.ok(loadedAtOpen <= flagged.length + TOP_SLICES);
+      const findings = page.locator("#bias .bias-findings");
+      const topRows = findings.locator("table").first().locator("tbody tr");
+      assert.equal(await topRows.count(), TOP_SLICES);
+      // Ranked by adjusted p: the flagged classes in label order.
+      const firstCells = await topRows.first().locator("td").allInnerTexts();
+      assert.ok(firstCells[1].includes(report.model.classes[flagged[0]]), firstCells.join(" | "));
+      assert.ok(firstCells[3].includes("15/20 (75.0%, 95% CI 53.0%–89.0%)"), firstCells.join(" | "));
+      const more = findings.locator("details.more-slices");
+      assert.equal(await more.getAttribute("open"), null);
+      assert.ok((await more.locator("summary").innerText()).includes(`${flagged.length - TOP_SLICES} more slices`));
       // Opening a folded class loads its grid, a file beside the page, at its stated size.
       const folded = page.locator('#bias article[data-class="3"]');
       await folded.locator("summary").click();

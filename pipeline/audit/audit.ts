@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { Gpu } from "../../kernels/gpu.ts";
 import { readGroupsFile } from "../bias/groups.ts";
+import { readCounterfactualSpec, specClass } from "../bias/counterfactual.ts";
 import { openDataSource } from "../data/mod.ts";
 import { readRealLabels } from "../data/real_labels.ts";
 import { defaultFeatureNode } from "../explain/features.ts";
@@ -88,6 +89,9 @@ export const AuditOptionsSchema = z.object({
   criticisms: count.max(256).default(4),
   /** A CSV file `index,group` for the group findings. */
   groups: z.string().min(1).optional(),
+  // Bias: the counterfactual test.
+  /** A counterfactual edit and its class, as inline JSON or a JSON file (pipeline/schema/counterfactual.ts). */
+  counterfactual: z.string().min(1).optional(),
   /** The node whose activations are the features (default: the final dense's input). */
   featureNode: z.string().min(1).optional(),
   /** Feature rows kept per predicted class at most: bounds the bias stage's time. */
@@ -242,9 +246,10 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const options = AuditOptionsSchema.parse(input);
   await assertReportWritable(options.out, options.force || options.resume);
   await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
-  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels } = await openInputs(
-    options,
-  );
+  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels, counterfactual } =
+    await openInputs(
+      options,
+    );
   const total = batchedCount(source, options.limit);
 
   using gpu = await Gpu.create();
@@ -348,6 +353,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
         prototypes: options.prototypes,
         criticisms: options.criticisms,
         groups,
+        counterfactual,
         method,
         seed,
         store: results.featureStore,
@@ -407,13 +413,21 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
     ...(manifest.wnids ? { classIds: manifest.wnids } : {}),
   });
   const groups = options.groups ? await readGroupsFile(options.groups, { count: source.count }) : undefined;
+  const counterfactual = options.counterfactual ? await readCounterfactualSpec(options.counterfactual) : undefined;
+  if (counterfactual) specClass(counterfactual, manifest.classes);
+  const copyFrom = counterfactual?.copy?.index;
+  if (copyFrom !== undefined && copyFrom >= source.count) {
+    throw new InputError(
+      `--counterfactual: copy.index ${copyFrom} is past the data set's last example (${source.count - 1})`,
+    );
+  }
   const realLabels = options.realLabels
     ? await readRealLabels(options.realLabels, {
       classes: manifest.classes.length,
       count: batchedCount(source, options.limit),
     })
     : undefined;
-  return { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels };
+  return { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels, counterfactual };
 }
 
 /** The --hierarchy value that asks for WordNet's tree over the model's wnids (model/wordnet.ts). */

@@ -18,8 +18,11 @@
  * ```
  */
 import { runBiasStage } from "../bias/bias_stage.ts";
+import { runCounterfactual } from "../bias/counterfactual.ts";
+import type { CounterfactualSpec } from "../schema/counterfactual.ts";
 import type { Groups } from "../bias/groups.ts";
-import { prototypeGrid } from "../bias/prototype_grid.ts";
+import { GRID_CELL, prototypeGrid } from "../bias/prototype_grid.ts";
+import { gridPicture, imageTile } from "../explain/image_grid.ts";
 import type { BiasReport } from "../schema/bias.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
@@ -34,6 +37,8 @@ export interface BiasSettings {
   prototypes: number;
   criticisms: number;
   groups?: Groups;
+  /** The counterfactual test's edit and class. */
+  counterfactual?: CounterfactualSpec;
   /** Saliency method of the mean prototype saliency. */
   method: SaliencyMethod;
   seed: number;
@@ -58,8 +63,29 @@ export async function biasAudit(
     saliency: { exec: ctx.exec, images, options: { method: settings.method, inputRange: ctx.range } },
   }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
   if (settings.store) report.settings.featureStore = storeSettings(settings.store);
+  if (settings.counterfactual) {
+    const { report: test, flipped } = await runCounterfactual(ctx.exec, {
+      spec: settings.counterfactual,
+      classNames,
+      table,
+      images,
+      range: ctx.range,
+      shape: source.shape,
+      seed: settings.seed,
+    });
+    report.counterfactual = test;
+    if (test.examples.length > 0) {
+      const per = sizeOf(source.shape);
+      const row = test.examples.map((_, i) =>
+        imageTile(flipped.subarray(i * per, (i + 1) * per), source.shape, ctx.range)
+      );
+      test.grid = await assets.picture("counterfactual", gridPicture([row], { cell: GRID_CELL }));
+    }
+  }
   // Every class's pictures from one more pass over the source, not one per class.
-  const picks = report.classes.flatMap((c) => [...c.prototypes, ...c.criticisms].map((e) => e.index));
+  const picks = report.classes.flatMap((c) =>
+    [...c.prototypes, ...c.criticisms, ...(c.slices ?? []).flatMap((s) => s.prototypes)].map((e) => e.index)
+  );
   const pixels = await images(picks);
   const per = sizeOf(source.shape);
   const slot = new Map(picks.map((index, i) => [index, i]));
@@ -74,6 +100,11 @@ export async function biasAudit(
     if (entry.prototypes.length === 0) continue;
     const grid = await prototypeGrid([entry], picked, source.shape, { range: ctx.range, saliency: true });
     entry.grid = await assets.picture(`class-${entry.label}`, grid);
+    for (const [i, slice] of (entry.slices ?? []).entries()) {
+      const row = { prototypes: slice.prototypes, criticisms: [] };
+      const sliceGrid = await prototypeGrid([row], picked, source.shape, { range: ctx.range });
+      slice.grid = await assets.picture(`class-${entry.label}-slice-${i + 1}`, sliceGrid);
+    }
   }
   return report;
 }

@@ -109,5 +109,19 @@ function biasLines(b: NonNullable<AuditReport["bias"]>): string[] {
     : flagged.length === 0
     ? "no class flagged"
     : `flagged: ${flagged.map((c) => `${c.name} (${c.flaggedGroups.join(", ")})`).join("; ")}`;
-  return ["bias".padEnd(LABEL_WIDTH) + head, " ".repeat(LABEL_WIDTH) + verdict];
+  const lines = [head, verdict];
+  if (b.settings.slices) {
+    const found = b.classes.flatMap((c) => (c.slices ?? []).filter((s) => s.found).map(() => c.name));
+    lines.push(
+      found.length === 0
+        ? "no slice of mistakes found"
+        : `slices of mistakes found in: ${[...new Set(found)].join(", ")}`,
+    );
+  }
+  const t = b.counterfactual;
+  if (t) {
+    const [low, high] = t.interval.map((v) => (100 * v).toFixed(1));
+    lines.push(`counterfactual: ${t.flips.count}/${t.flips.of} flipped into ${t.name} (95% CI ${low}-${high}%)`);
+  }
+  return lines.map((line, i) => (i === 0 ? "bias" : "").padEnd(LABEL_WIDTH) + line);
 }

@@ -1,14 +1,16 @@
 /**
  * The bias stage: per predicted class, MMD-critic prototypes and criticisms in the model's own
  * feature space, the mean saliency of the prototypes, and with group metadata the group shares,
- * the rates at which each group is predicted into the class, a kernel two-sample test between the
- * groups' features inside the class, and the `flagged` verdict.
+ * the rates at which each group is predicted into the class and its accuracy on the class, a kernel
+ * two-sample test between the groups' features inside the class, and the `flagged` verdict.
  *
- * `flagged`: some group's images of other labels are predicted into the class at >= `rateRatio`
- * (default 3) times the other groups' rate, and the one-sided Fisher exact test of that rate
- * difference has p < `alpha` (default 0.01) after Bonferroni over classes x groups. The MMD test
- * is reported beside it (it asks whether the model represents the groups differently inside the
- * class, not whether it pulls one group in).
+ * A flag: some group's images of other labels are predicted into the class at >= `rateRatio`
+ * (default 3) times the other groups' rate (Mantel-Haenszel, stratified by true label) with the
+ * exact CMH test's p < `alpha` (default 0.01) after Holm's adjustment, or its images of the class
+ * are missed at >= `rateRatio` times the rest's error rate with the same significance. The family
+ * adjusted over is every group test of every class, both ways, and every MMD test. `flagged`: a flag
+ * that is no mirror of another (group_flags.ts). The MMD test is reported beside it (it asks whether
+ * the model represents the groups differently inside the class, not whether it pulls one group in).
  *
  * @example
  * ```ts
@@ -28,7 +30,10 @@ import type { Executor } from "../model/executor.ts";
 import { featureRows, type FeatureTable } from "../explain/features.ts";
 import { computeSaliency, type SaliencyOptions } from "../explain/saliency.ts";
 import { reportedMap } from "../explain/reported_map.ts";
-import { confusionByGroup, flaggedGroups, type GroupConfusion, groupFindings } from "./group_rates.ts";
+import { confusionByGroup, type GroupConfusion, groupFindings, type RawGroupFinding } from "./group_rates.ts";
+import { groupFlags } from "./group_flags.ts";
+import { holmAdjust } from "./holm.ts";
+import { classSlices, judgeSlices, sliceWorkBound } from "./class_slices.ts";
 import type { Groups } from "./groups.ts";
 import { mmdTest, subsampleRows } from "./mmd.ts";
 import { mmdCritic } from "./mmd_critic.ts";
@@ -40,7 +45,7 @@ export interface BiasOptions {
   criticisms?: number;
   /** Permutations of each MMD test (default 1000). */
   permutations?: number;
-  /** Significance level after Bonferroni (default 0.01). */
+  /** Significance level after Holm's adjustment (default 0.01). */
   alpha?: number;
   /** Rate ratio a group must reach to flag a class (default 3). */
   rateRatio?: number;
@@ -53,6 +58,8 @@ export interface BiasOptions {
   seed?: number;
   /** GPU bytes per Gram block. */
   memoryBudget?: number;
+  /** Slice search without group labels (slices.ts); `false` skips it. Defaults: 32 seeds, 5 rows, 3 per class, 5% share. */
+  slices?: false | { seeds?: number; minSize?: number; maxPerClass?: number; minShare?: number };
 }
 
 export interface BiasInput {
@@ -89,17 +96,74 @@ export async function runBiasStage(gpu: Gpu, input: BiasInput, options: BiasOpti
     permutations: options.permutations ?? 1000,
     alpha: options.alpha ?? 0.01,
     rateRatio: options.rateRatio ?? 3,
-    significance: "one-sided Fisher exact test of the group's rate against the other groups', Bonferroni-adjusted",
-    comparisons: confusion ? labels.length * confusion.size : 0,
+    significance: "one-sided exact CMH test stratified by true label (into the class) and one-sided Fisher exact " +
+      "test (accuracy on the class), Holm-adjusted with the MMD tests; mirrors of another flag explained, not flagged",
+    comparisons: 0,
+    correction: "holm",
     seed: options.seed ?? 0,
   };
+  if (options.slices !== false) {
+    const o = options.slices ?? {};
+    settings.slices = {
+      seeds: o.seeds ?? 32,
+      minSize: o.minSize ?? 5,
+      minShare: o.minShare ?? 0.05,
+      maxPerClass: o.maxPerClass ?? 3,
+      comparisons: 0,
+    };
+  }
   const pools = new Map<number, number[]>(labels.map((c) => [c, []]));
   table.predicted.forEach((p, row) => pools.get(p)?.push(row));
-  const classes: BiasClass[] = [];
+  const found: { entry: BiasClass; raw?: RawGroupFinding[] }[] = [];
   for (const label of labels) {
-    classes.push(await classFinding(gpu, input, { options, settings, confusion }, label, pools.get(label)!));
+    found.push(await classFinding(gpu, input, { options, settings, confusion }, label, pools.get(label)!));
+  }
+  const classes = found.map((f) => f.entry);
+  if (confusion) settings.comparisons = adjustFamily(found, classNames, confusion, settings);
+  if (settings.slices) {
+    settings.slices.comparisons = judgeSlices(classes, { ...settings.slices, ...settings });
+    settings.slices.multiplyAddsBound = sliceWorkBound({
+      rows: table.slots.filter((s) => s >= 0).length,
+      classes: labels.length,
+      width: table.width,
+      seeds: settings.slices.seeds,
+      maxSlices: settings.slices.maxPerClass,
+    });
   }
   return { settings, classes };
+}
+
+/**
+ * Holm over the family of every group test (both ways) and MMD test, then the flags with their
+ * mirror diagnoses. Returns the family's size.
+ */
+function adjustFamily(
+  found: { entry: BiasClass; raw?: RawGroupFinding[] }[],
+  classNames: string[],
+  confusion: GroupConfusion,
+  settings: Settings,
+): number {
+  const family: number[] = [];
+  for (const { entry, raw } of found) {
+    for (const g of raw ?? []) family.push(g.pValue, g.accuracyPValue!);
+    for (const m of entry.mmd ?? []) family.push(m.pValue);
+  }
+  const adjusted = holmAdjust(family);
+  let at = 0;
+  const byLabel: BiasClass["groups"][] = classNames.map(() => undefined);
+  for (const { entry, raw } of found) {
+    entry.groups = raw?.map((g) => ({ ...g, adjustedPValue: adjusted[at++], accuracyAdjustedPValue: adjusted[at++] }));
+    for (const m of entry.mmd ?? []) m.adjustedPValue = adjusted[at++];
+    byLabel[entry.label] = entry.groups;
+  }
+  const flags = groupFlags(byLabel, confusion, { names: classNames, ...settings });
+  for (const { entry } of found) {
+    entry.flags = flags[entry.label];
+    const own = entry.flags.filter((f) => f.mirrorOf.length === 0);
+    entry.flaggedGroups = [...new Set(own.map((f) => f.group))];
+    entry.flagged = own.length > 0;
+  }
+  return family.length;
 }
 
 /** Everything the report says about one class, whose predicted images are the table rows `pool`. */
@@ -109,7 +173,7 @@ async function classFinding(
   run: { options: BiasOptions; settings: Settings; confusion: GroupConfusion | null },
   label: number,
   pool: number[],
-): Promise<BiasClass> {
+): Promise<{ entry: BiasClass; raw?: RawGroupFinding[] }> {
   const { table, classNames, groups } = input;
   const { options, settings, confusion } = run;
   const groupOf = (row: number) => groups?.get(table.indices[row]);
@@ -134,22 +198,37 @@ async function classFinding(
     flagged: false,
     flaggedGroups: [],
   };
+  if (critic && settings.slices) {
+    entry.slices = await classSlices(gpu, {
+      features,
+      width: table.width,
+      rows: sampled,
+      labels: table.labels,
+      indices: table.indices,
+      label,
+      criticisms: critic.criticisms,
+      sigma: critic.sigma,
+      group: groups ? groupOf : undefined,
+    }, {
+      seeds: settings.slices.seeds,
+      minSize: settings.slices.minSize,
+      maxSlices: settings.slices.maxPerClass,
+      seed: settings.seed,
+      memoryBudget: options.memoryBudget,
+    });
+  }
   if (input.saliency && prototypeRows.length > 0) {
     const indices = prototypeRows.map((r) => table.indices[r]);
     entry.meanPrototypeSaliency = await meanSaliency(input.saliency, indices, label);
   }
-  if (confusion) {
-    entry.groups = groupFindings(confusion, label, {
-      classes: classNames.length,
-      pool: pool.map(groupOf),
-      prototypes: prototypeRows.map(groupOf),
-      comparisons: settings.comparisons,
-    });
-    entry.flaggedGroups = flaggedGroups(entry.groups, settings.rateRatio, settings.alpha);
-    entry.flagged = entry.flaggedGroups.length > 0;
-    entry.mmd = await groupTests(gpu, { rows: sampled, features, width: table.width }, groupOf, options, settings);
-  }
-  return entry;
+  if (!confusion) return { entry };
+  const raw = groupFindings(confusion, label, {
+    classes: classNames.length,
+    pool: pool.map(groupOf),
+    prototypes: prototypeRows.map(groupOf),
+  });
+  entry.mmd = await groupTests(gpu, { rows: sampled, features, width: table.width }, groupOf, options, settings);
+  return { entry, raw };
 }
 
 /**

@@ -18,7 +18,15 @@
 export { type BiasInput, type BiasOptions, runBiasStage } from "./bias_stage.ts";
 export { fisherGreater } from "./fisher.ts";
 export { DEFAULT_GRAM_BUDGET, GramEngine } from "./gram.ts";
-export { confusionByGroup, flaggedGroups, groupFindings } from "./group_rates.ts";
+export { confusionByGroup, groupFindings, intoClassStrata, intoClassTest } from "./group_rates.ts";
+export { groupFlags } from "./group_flags.ts";
+export { holmAdjust } from "./holm.ts";
+export {
+  exactStratifiedGreater,
+  mantelHaenszelOddsRatio,
+  mantelHaenszelRateRatio,
+  type Stratum,
+} from "./stratified.ts";
 export { formatGroupsCsv, type Groups, parseGroupsCsv, readGroupsFile } from "./groups.ts";
 export {
   gammaOf,

@@ -16,14 +16,14 @@ import { type EncodedPicture, gridPicture, imageTile, overlayTile, type Tile } f
 import type { BiasClass } from "../schema/bias.ts";
 
 /** A grid thumbnail's side in pixels: 28 px digits drawn x2, 224 px photos reduced to a quarter. */
-const GRID_CELL = 56;
+export const GRID_CELL = 56;
 
 /**
  * The prototype/criticism grid of `classes` (PNG, or JPEG for photographs); `images` returns NCHW
  * images of example indices; each thumbnail fits a `cell`-pixel square (`GRID_CELL` unless given).
  */
 export async function prototypeGrid(
-  classes: readonly BiasClass[],
+  classes: readonly Pick<BiasClass, "prototypes" | "criticisms" | "meanPrototypeSaliency">[],
   images: (indices: number[]) => Promise<Float32Array>,
   shape: readonly [number, number, number],
   options: { range?: readonly [number, number]; cell?: number; saliency?: boolean } = {},

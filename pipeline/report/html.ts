@@ -42,6 +42,9 @@ function assetPaths(report: AuditReport): Set<string> {
   }
   if (e?.sanity) paths.add(e.sanity.figure);
   for (const c of report.bias?.classes ?? []) if (c.grid) paths.add(c.grid);
+  // Bias slices' prototype rows.
+  for (const s of report.bias?.classes.flatMap((c) => c.slices ?? []) ?? []) if (s.grid) paths.add(s.grid);
+  if (report.bias?.counterfactual?.grid) paths.add(report.bias.counterfactual.grid);
   return paths;
 }
 

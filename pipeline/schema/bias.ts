@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
+import { CounterfactualReportSchema } from "./counterfactual.ts";
 
 const Example = z.object({
   /** Position in the data source's order. */
@@ -28,9 +29,9 @@ const Criticism = Example.extend({
 });
 
 const Rate = z.object({
-  /** Images of other labels predicted into the class. */
+  /** Images counted (into the class: of other labels predicted as it; accuracy: of the class predicted as it). */
   count: z.number().int().min(0),
-  /** Images of other labels. */
+  /** Images they are counted among. */
   of: z.number().int().min(0),
   rate: z.number().min(0).max(1),
 });
@@ -45,12 +46,49 @@ const GroupFinding = z.object({
   /** This group's images of other labels predicted into the class, and the other groups'. */
   intoClass: Rate,
   restIntoClass: Rate,
-  /** intoClass.rate / restIntoClass.rate; null when the rest's rate is 0. */
+  /** intoClass.rate / restIntoClass.rate, pooled over labels; null when the rest's rate is 0. */
   rateRatio: z.number().min(0).nullable(),
-  /** One-sided Fisher exact test that this group's rate exceeds the rest's. */
+  /** The Mantel-Haenszel rate ratio and odds ratio over the strata of true labels (what a flag needs). */
+  stratifiedRateRatio: z.number().min(0).nullable().optional(),
+  oddsRatio: z.number().min(0).nullable().optional(),
+  /** One-sided exact CMH test, stratified by true label, that this group's rate exceeds the rest's. */
   pValue: z.number().min(0).max(1),
-  /** pValue x (classes x groups tested), capped at 1 (Bonferroni). */
+  /** Holm-adjusted over the family of every group test and MMD test of the report. */
   adjustedPValue: z.number().min(0).max(1),
+  /** The one-sided Fisher exact test pooled over labels (blind to each group's mix of labels). */
+  pooledPValue: z.number().min(0).max(1).optional(),
+  /** This group's images of the class predicted as it, and the other groups'. */
+  accuracy: Rate.optional(),
+  restAccuracy: Rate.optional(),
+  /** This group's error rate on the class over the rest's; null when the rest makes no error. */
+  errorRatio: z.number().min(0).nullable().optional(),
+  /** One-sided Fisher exact test that this group's error rate on the class exceeds the rest's, and its Holm adjustment. */
+  accuracyPValue: z.number().min(0).max(1).optional(),
+  accuracyAdjustedPValue: z.number().min(0).max(1).optional(),
+});
+
+/** The same test with the images predicted as the other flags' classes left out (the mirror check). */
+const RestrictedTest = z.object({
+  /** Classes whose predictions were left out. */
+  without: z.array(z.number().int().min(0)),
+  ratio: z.number().min(0).nullable(),
+  pValue: z.number().min(0).max(1),
+});
+
+const GroupFlag = z.object({
+  group: z.string(),
+  /** "into": the group's other images are pulled into the class; "accuracy": its images of the class are missed more. */
+  direction: z.enum(["into", "accuracy"]),
+  /** stratifiedRateRatio or errorRatio; null: the rest's rate is 0. */
+  ratio: z.number().min(0).nullable(),
+  adjustedPValue: z.number().min(0).max(1),
+  restricted: RestrictedTest.nullable(),
+  /** The flags this one mirrors (empty: a finding of its own). */
+  mirrorOf: z.array(
+    z.object({ label: z.number().int().min(0), group: z.string(), direction: z.enum(["into", "accuracy"]) }),
+  ),
+  /** One line: why the flag is a mirror, or for an accuracy flag where the group's missed images went; or null. */
+  diagnosis: z.string().nullable(),
 });
 
 const MmdFinding = z.object({
@@ -62,6 +100,8 @@ const MmdFinding = z.object({
   sigma: z.number().positive(),
   /** Permutation test of "same distribution of features"; the observed labelling counts. */
   pValue: z.number().min(0).max(1),
+  /** Holm-adjusted with the group tests. */
+  adjustedPValue: z.number().min(0).max(1).optional(),
   permutations: z.number().int().min(0),
 });
 
@@ -93,6 +133,38 @@ const FeatureStore = z.object({
   multiplyAddsBound: z.number().min(0),
 });
 
+const SliceCount = z.object({ size: z.number().int().min(0), mistakes: z.number().int().min(0) });
+
+/** A slice of the class's images (slices.ts): a kernel ball in feature space around a seed. */
+const Slice = z.object({
+  /** The seed image: a criticism of the class, or one of its mistakes. */
+  seed: Example.extend({ kind: z.enum(["criticism", "mistake"]) }),
+  /** Images in the slice, and their share of the class's sampled feature rows. */
+  size: z.number().int().min(1),
+  share: z.number().min(0).max(1),
+  /** Mistakes (label other than the class) in the slice, their rate and its 95% Wilson interval. */
+  mistakes: z.number().int().min(0),
+  errorRate: z.number().min(0).max(1),
+  interval: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]),
+  /** The rest of the class's rows. */
+  rest: SliceCount,
+  restErrorRate: z.number().min(0).max(1),
+  /** errorRate / restErrorRate; null when the rest has no mistake. */
+  ratio: z.number().min(0).nullable(),
+  /** The holdout half (not used to choose the slice), its one-sided Fisher p and its Holm adjustment over all slices. */
+  holdout: z.object({ slice: SliceCount, rest: SliceCount }),
+  pValue: z.number().min(0).max(1),
+  adjustedPValue: z.number().min(0).max(1),
+  /** True labels in the slice, most frequent first (at most 5). */
+  labels: z.array(z.object({ label: z.number().int().min(0), count: z.number().int().min(1) })),
+  /** MMD-critic prototypes of the slice. */
+  prototypes: z.array(Example),
+  /** Passes the thresholds: share, ratio and adjusted p (settings.slices). */
+  found: z.boolean(),
+  /** The slice's prototypes as one PNG row (report folder path). */
+  grid: AssetPathSchema.optional(),
+});
+
 export const BiasClassSchema = z.object({
   /** Class index. */
   label: z.number().int().min(0),
@@ -107,9 +179,17 @@ export const BiasClassSchema = z.object({
   meanPrototypeSaliency: SaliencyMap.optional(),
   groups: z.array(GroupFinding).optional(),
   mmd: z.array(MmdFinding).optional(),
-  /** Some group is predicted into the class at >= rateRatio x the rest's rate, adjusted p < alpha. */
+  /**
+   * A group test of the class passes the ratio and adjusted-p thresholds and is no mirror of another
+   * flag: some group is pulled into the class, or its images of the class are missed more.
+   */
   flagged: z.boolean(),
+  /** The groups of those flags. */
   flaggedGroups: z.array(z.string()),
+  /** Every flag of the class, mirrors included, with its diagnosis. */
+  flags: z.array(GroupFlag).optional(),
+  /** Slices of the class's mistakes found without group labels, best first. */
+  slices: z.array(Slice).optional(),
   /** The class's prototypes, criticisms and mean prototype saliency as one PNG row (report folder path). */
   grid: AssetPathSchema.optional(),
 });
@@ -124,16 +204,33 @@ export const BiasReportSchema = z.object({
     rateRatio: z.number().positive(),
     /** How `flagged` is decided, in words. */
     significance: z.string(),
-    /** Bonferroni factor: classes x groups. */
+    /** Tests in the family the p-values are adjusted over (group tests both ways and MMD tests). */
     comparisons: z.number().int().min(0),
+    /** The adjustment: "holm" (absent in reports before it: Bonferroni over classes x groups). */
+    correction: z.enum(["holm"]).optional(),
     seed: z.number().int(),
+    /** How slices are found and judged (absent when not searched). */
+    slices: z.object({
+      seeds: z.number().int().min(0),
+      minSize: z.number().int().min(1),
+      minShare: z.number().min(0).max(1),
+      maxPerClass: z.number().int().min(0),
+      /** Slices tested (the Holm family of slice p-values). */
+      comparisons: z.number().int().min(0),
+      /** Upper bound on the search's Gram work over all classes, in multiply-adds (class_slices.ts). */
+      multiplyAddsBound: z.number().min(0).optional(),
+    }).optional(),
     /** The audit's bounded feature store, planned before the batch pass (absent outside the audit). */
     featureStore: FeatureStore.optional(),
   }),
   classes: z.array(BiasClassSchema),
+  /** The counterfactual test of `--counterfactual`, when given. */
+  counterfactual: CounterfactualReportSchema.optional(),
 });
 
 export type BiasClass = z.infer<typeof BiasClassSchema>;
 export type BiasReport = z.infer<typeof BiasReportSchema>;
 export type GroupFindingReport = z.infer<typeof GroupFinding>;
 export type MmdFindingReport = z.infer<typeof MmdFinding>;
+export type GroupFlagReport = z.infer<typeof GroupFlag>;
+export type SliceReport = z.infer<typeof Slice>;

@@ -1,6 +1,7 @@
 /**
- * The biases section: MMD-critic prototypes and criticisms per predicted class, the group findings
- * and MMD tests behind a flag, flagged classes first. Each class is a row that folds (`<details>`):
+ * The biases section: first what was found (slices of mistakes, flags, the counterfactual test:
+ * bias_findings.ts), then MMD-critic prototypes and criticisms per predicted class, its slices, the
+ * group findings and MMD tests behind a flag, flagged classes first. Each class is a row that folds (`<details>`):
  * with many classes only the flagged ones are open, and a folded class's grid loads when opened.
  *
  * @example
@@ -17,6 +18,7 @@ import type { BiasClass } from "../../schema/bias.ts";
 import { badge, figure, fixed, img, pct, pValue, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import type { Embed, Section } from "./section.ts";
+import { biasFindings, flagItem, flagOrder } from "./bias_findings.ts";
 
 /** Up to this many classes every class is shown open; beyond, only the flagged ones. */
 const OPEN_CLASSES = 30;
@@ -31,8 +33,11 @@ function groupFindings(c: BiasClass): SafeHtml | null {
       { title: "prototype share", numeric: true },
       { title: "into class", numeric: true },
       { title: "rest into class", numeric: true },
-      { title: "rate ratio", numeric: true },
-      { title: "p", numeric: true },
+      { title: "rate ratio (pooled / by label)", numeric: true },
+      { title: "adjusted p", numeric: true },
+      { title: "accuracy on class", numeric: true },
+      { title: "rest's accuracy", numeric: true },
+      { title: "error ratio", numeric: true },
       { title: "adjusted p", numeric: true },
     ],
     c.groups.map((g) => [
@@ -40,14 +45,56 @@ function groupFindings(c: BiasClass): SafeHtml | null {
       String(g.poolCount),
       pct(g.poolShare),
       pct(g.prototypeShare),
-      `${g.intoClass.count}/${g.intoClass.of} (${pct(g.intoClass.rate)})`,
-      `${g.restIntoClass.count}/${g.restIntoClass.of} (${pct(g.restIntoClass.rate)})`,
-      fixed(g.rateRatio, 2),
-      pValue(g.pValue),
+      counted(g.intoClass),
+      counted(g.restIntoClass),
+      `${fixed(g.rateRatio, 2)} / ${fixed(g.stratifiedRateRatio ?? null, 2)}`,
       pValue(g.adjustedPValue),
+      g.accuracy ? counted(g.accuracy) : "",
+      g.restAccuracy ? counted(g.restAccuracy) : "",
+      fixed(g.errorRatio ?? null, 2),
+      g.accuracyAdjustedPValue === undefined ? "" : pValue(g.accuracyAdjustedPValue),
     ]),
     { caption: "Group findings" },
   );
+}
+
+/** Every slice the search kept for the class, found or not. */
+function sliceTable(c: BiasClass): SafeHtml | null {
+  if (!c.slices || c.slices.length === 0) return null;
+  return table(
+    [
+      { title: "seed" },
+      { title: "share", numeric: true },
+      { title: "mistakes in slice", numeric: true },
+      { title: "95% CI", numeric: true },
+      { title: "rest", numeric: true },
+      { title: "adjusted p", numeric: true },
+      { title: "found" },
+    ],
+    // Found slices first, then by adjusted p.
+    [...c.slices].sort((a, b) => Number(b.found) - Number(a.found) || a.adjustedPValue - b.adjustedPValue).map((s) => [
+      safeHtml`${example(s.seed)} <span class="muted">${s.seed.kind}</span>`,
+      pct(s.share),
+      `${s.mistakes}/${s.size}`,
+      `${pct(s.interval[0])}–${pct(s.interval[1])}`,
+      `${s.rest.mistakes}/${s.rest.size}`,
+      pValue(s.adjustedPValue),
+      s.found ? badge("found", "bad") : "no",
+    ]),
+    { caption: "Slices of mistakes (no group labels)" },
+  );
+}
+
+/** "12/400 (3.0%)". */
+function counted(r: { count: number; of: number; rate: number }): string {
+  return `${r.count}/${r.of} (${pct(r.rate)})`;
+}
+
+/** The class's flags, each with its evidence and, for a mirror, the diagnosis line. */
+function flagList(c: BiasClass): SafeHtml | null {
+  if (!c.flags || c.flags.length === 0) return null;
+  const items = [...c.flags].sort(flagOrder).map((f) => flagItem(f, "the class", true));
+  return safeHtml`<ul class="bias-flags">${joinHtml(items, "\n")}</ul>`;
 }
 
 function mmdTests(c: BiasClass): SafeHtml | null {
@@ -60,6 +107,7 @@ function mmdTests(c: BiasClass): SafeHtml | null {
       { title: "MMD² (unbiased)", numeric: true },
       { title: "sigma", numeric: true },
       { title: "p", numeric: true },
+      { title: "adjusted p", numeric: true },
       { title: "permutations", numeric: true },
     ],
     c.mmd.map((t) => [
@@ -69,6 +117,7 @@ function mmdTests(c: BiasClass): SafeHtml | null {
       fixed(t.unbiased, 4),
       fixed(t.sigma, 3),
       pValue(t.pValue),
+      t.adjustedPValue === undefined ? "" : pValue(t.adjustedPValue),
       String(t.permutations),
     ]),
     { caption: "MMD two-sample tests" },
@@ -113,6 +162,8 @@ ${
   }
 <p><strong>Prototypes:</strong> ${listOrNone(c.prototypes.map(example))}<br>
 <strong>Criticisms:</strong> ${listOrNone(criticisms)}</p>
+${sliceTable(c)}
+${flagList(c)}
 ${groupFindings(c)}
 ${mmdTests(c)}
 </details>
@@ -175,10 +226,12 @@ ${s.prototypes}, criticisms ${s.criticisms}. ${
         s.comparisons === 0
           ? safeHtml`No group metadata was given (<code>--groups FILE</code>), so no class can be flagged.`
           : safeHtml`MMD tests with ${s.permutations} permutations. A class is flagged when a group is predicted into it at least
-${s.rateRatio}× as often as the other groups, with p &lt; ${s.alpha} over ${s.comparisons} comparisons
-(${s.significance}).`
+${s.rateRatio}× as often as the other groups${
+            s.correction === "holm" && " label by label, or its images of the class are missed that much more often,"
+          } with p &lt; ${s.alpha} over ${s.comparisons} comparisons (${s.significance}).`
       }</p>
 ${featureStoreNote(s.featureStore)}
+${biasFindings(bias, embed)}
 ${classesNote(classes, openAll)}
 ${joinHtml(classes.map((c) => biasClass(c, embed, openAll || c.flagged)), "\n")}
 ${emptyClassesNote(empty)}`,
