@@ -72,12 +72,16 @@ async function assertSameAssets(a: string, b: string) {
 }
 
 Deno.test({
-  name: "shards: the merge of 1, 2, 4, 7 and 12 shards (two of them empty) writes the single-machine report and pictures",
+  name:
+    "shards: the merge of 1, 2, 4, 7 and 12 shards (two of them empty) writes the single-machine report and pictures",
   ...gpuTest,
   async fn() {
     const single = await options("single");
     const expected = comparable(reportOf(await audit(single)));
-    assert.ok(expected.robustness.attacked === 13 && (expected.bias!.classes[0].groups?.length ?? 0) > 0, "every stage ran");
+    assert.ok(
+      expected.robustness.attacked === 13 && (expected.bias!.classes[0].groups?.length ?? 0) > 0,
+      "every stage ran",
+    );
     for (const count of [1, 2, 4, 7, 12]) {
       const out = `merged-${count}`;
       await runShards(out, count);
@@ -103,7 +107,7 @@ Deno.test({
         return true;
       });
     };
-    await refusal(/merge: .*faults holds no shards/);
+    await refusal(/^.*faults holds no shards/);
     // Shard 1 of 3 stopped after its first batch, then run again with the same options.
     const stop = new AbortController();
     const stopped = await auditShard(await options("faults"), { index: 1, count: 3 }, {
@@ -118,13 +122,13 @@ Deno.test({
     assert.ok(!resumed.stopped);
     assert.deepEqual(resumed.record.batches, { first: 3, end: 6 });
     assert.match(notices.join("\n"), /shards\/1: continuing after its 1 finished batches/);
-    await refusal(/merge: shard 0\/3 is missing \(no .*faults\/shards\/0\): run audit --shard 0\/3/);
+    await refusal(/^shard 0\/3 is missing \(no .*faults\/shards\/0\): run audit --shard 0\/3/);
     // A shard's folder with other settings is started over only with --force.
     await runShards("faults", 3, (index) => (index === 2 ? { model: other, force: true } : {}));
-    await refusal(/merge: shard 2\/3 \(.*shards\/2\) was run with other inputs than the rest: fingerprint\.model /);
+    await refusal(/^shard 2\/3 \(.*shards\/2\) was run with other inputs than the rest: fingerprint\.model /);
     await runShards("faults", 3, (index) => (index === 2 ? { force: true } : {}));
     await Deno.remove(join(out, "shards", "0", "shard.json"));
-    await refusal(/merge: shard 0 \(.*shards\/0\) is not finished: run it again; it resumes from its chunks/);
+    await refusal(/^shard 0 \(.*shards\/0\) is not finished: run it again; it resumes from its chunks/);
     await runShards("faults", 3);
     const merged = reportOf(await mergeShards({ out }));
     assert.deepEqual(comparable(merged), comparable(reportOf(await audit({ ...(await options("faults-single")) }))));

@@ -192,16 +192,14 @@ export class ShardSet {
     const dir = join(out, SHARDS_DIR);
     const folders = (await pathExists(dir) ? await listFolder(dir) : []).filter((e) => /^\d+$/.test(e.name));
     if (folders.length === 0) {
-      throw new InputError(`merge: ${out} holds no shards (${dir}/I, written by audit --shard I/N)`);
+      throw new InputError(`${out} holds no shards (${dir}/I, written by audit --shard I/N)`);
     }
     const records: ShardRecord[] = [];
     for (const folder of folders) {
       const path = join(dir, folder.name, SHARD_RECORD);
       if (!(await pathExists(path))) {
         throw new InputError(
-          `merge: shard ${folder.name} (${
-            join(dir, folder.name)
-          }) is not finished: run it again; it resumes from its chunks`,
+          `shard ${folder.name} (${join(dir, folder.name)}) is not finished: run it again; it resumes from its chunks`,
         );
       }
       const record = validated(ShardRecordSchema, await readJson(path), path, "not a shard record");
@@ -219,7 +217,7 @@ export class ShardSet {
     for (const r of records) {
       if (key(r) === usual) continue;
       throw new InputError(
-        `merge: ${describeShard(r.shard)} (${join(dir, String(r.shard.index))}) was run with other inputs than ` +
+        `${describeShard(r.shard)} (${join(dir, String(r.shard.index))}) was run with other inputs than ` +
           `the rest: ${firstDifference(comparable(r), comparable(reference))}`,
       );
     }
@@ -228,7 +226,7 @@ export class ShardSet {
     for (let index = 0; index < count; index++) {
       if (!byIndex.has(index)) {
         throw new InputError(
-          `merge: ${describeShard({ index, count })} is missing (no ${join(dir, String(index))}): ` +
+          `${describeShard({ index, count })} is missing (no ${join(dir, String(index))}): ` +
             `run audit --shard ${index}/${count} with the same flags`,
         );
       }
@@ -244,7 +242,7 @@ export class ShardSet {
     const usual = this.records[0].fingerprint;
     if (JSON.stringify(usual) !== JSON.stringify(fingerprint)) {
       throw new InputError(
-        `merge: the model or data opened now differ from the shards' in ${firstDifference(fingerprint, usual)}`,
+        `the model or data opened now differ from the shards' in ${firstDifference(fingerprint, usual)}`,
       );
     }
     const stores: ChunkStore[] = [];
@@ -258,7 +256,7 @@ export class ShardSet {
       });
       if (store.completed < batches.end - batches.first) {
         throw new InputError(
-          `merge: ${describeShard(shard)} lacks the chunk of batch ${batches.first + store.completed} in ` +
+          `${describeShard(shard)} lacks the chunk of batch ${batches.first + store.completed} in ` +
             `${store.dir}: run that shard again`,
         );
       }
@@ -287,7 +285,7 @@ class MergedChunks implements ChunkSource {
   }
 
   write(chunk: Chunk): Promise<void> {
-    throw new Error(`merge: batch ${chunk.batch} is in no shard`);
+    throw new Error(`batch ${chunk.batch} is in no shard`);
   }
 
   /** Removes the merge's spilled rows; the shards' folders stay (a merge can be run again). */
