@@ -460,6 +460,7 @@ export async function auditShard(input: AuditOptions, shard: Shard, hooks: Audit
     fingerprint,
     options: { ...kept, batchSize: resolved.batchSize },
     seconds: (performance.now() - started) / 1000,
+    timings: results.timings,
   };
   await writeShardRecord(options.out, record);
   return { stopped: false, record, folder: join(options.out, folder) };

@@ -119,8 +119,9 @@ const ShardRecordSchema = z.object({
   fingerprint: z.record(z.string(), z.unknown()),
   /** The audit's options (batch size resolved), less the out folder: the merge runs the whole-set stages with them. */
   options: z.record(z.string(), z.unknown()),
-  /** Seconds the shard's batch pass took in its last run (for the user; the merge does not compare it). */
+  /** Seconds the shard's last run took, setup included, and its batch pass's seconds per stage (for the user). */
   seconds: z.number().min(0),
+  timings: z.record(z.string(), z.number().min(0)),
 });
 /** What a finished shard records. */
 export type ShardRecord = z.output<typeof ShardRecordSchema>;
