@@ -7,8 +7,8 @@
  * Indexed Job) audits one shard's batches into OUT/shards/I; `deno task merge` makes the report.
  */
 import { z } from "zod";
-import { audit, AuditOptionsSchema, auditShard, formatSummary, parseShard } from "../pipeline/audit/mod.ts";
-import { withAuditHooks } from "./audit_hooks.ts";
+import { audit, AuditOptionsSchema, auditShard, parseShard } from "../pipeline/audit/mod.ts";
+import { outputFlags, printOutcome, withAuditHooks } from "./audit_hooks.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { runCommand } from "./run_command.ts";
 
@@ -53,9 +53,7 @@ const command = {
     force: option.force,
     // Sharded audits (pipeline/audit/shards.ts): this run's part of the batches, merged by `deno task merge`.
     shard: z.string().optional().meta({ value: "I/N|auto" }),
-    json: z.boolean().default(false),
-    quiet: z.boolean().default(false),
-    verbose: z.boolean().default(false),
+    ...outputFlags,
   }),
 };
 
@@ -78,14 +76,8 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const outcome = await withAuditHooks("audit", quiet, (hooks) => audit(options, hooks));
-  if (outcome.stopped) {
-    console.error(`audit: stopped; ${outcome.batchesKept} finished batches kept in ${options.out}: --resume continues`);
-    Deno.exit(130);
-  }
-  const { report, paths } = outcome;
-  console.log(
-    json ? JSON.stringify(report) : `${formatSummary(report)}\n\nreport: ${paths.report}\n        ${paths.html}`,
-  );
+  const kept = outcome.stopped ? outcome.batchesKept : 0;
+  printOutcome(outcome, json, `audit: stopped; ${kept} finished batches kept in ${options.out}: --resume continues`);
 }
 
 if (import.meta.main) await runCommand("audit", main);

@@ -10,8 +10,34 @@
  * const outcome = await withAuditHooks("audit", false, (hooks) => audit({ limit: 100 }, hooks));
  * ```
  */
-import type { AuditHooks, AuditStage, StageProgress } from "../pipeline/audit/mod.ts";
+import { z } from "zod";
+import {
+  type AuditHooks,
+  type AuditOutcome,
+  type AuditStage,
+  formatSummary,
+  type StageProgress,
+} from "../pipeline/audit/mod.ts";
 import { startProgress } from "./progress.ts";
+
+/** How a command that writes a report prints: the report as JSON, no progress bars, stack traces. */
+export const outputFlags = {
+  json: z.boolean().default(false),
+  quiet: z.boolean().default(false),
+  verbose: z.boolean().default(false),
+};
+
+/** Prints a finished audit's summary table and files (or its report as JSON); a stopped one exits 130 with `stopped`. */
+export function printOutcome(outcome: AuditOutcome, json: boolean, stopped: string): void {
+  if (outcome.stopped) {
+    console.error(stopped);
+    Deno.exit(130);
+  }
+  const { report, paths } = outcome;
+  console.log(
+    json ? JSON.stringify(report) : `${formatSummary(report)}\n\nreport: ${paths.report}\n        ${paths.html}`,
+  );
+}
 
 /** Runs `work` with hooks that draw its progress (unless `quiet`) and stop it on Ctrl-C. */
 export async function withAuditHooks<T>(

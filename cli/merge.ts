@@ -6,8 +6,8 @@
  * shard, exit 2), then runs the whole-set stages and writes OUT/report.json and OUT/index.html.
  */
 import { z } from "zod";
-import { formatSummary, mergeShards } from "../pipeline/audit/mod.ts";
-import { withAuditHooks } from "./audit_hooks.ts";
+import { mergeShards } from "../pipeline/audit/mod.ts";
+import { outputFlags, printOutcome, withAuditHooks } from "./audit_hooks.ts";
 import { parseFlags } from "./flags.ts";
 import { runCommand } from "./run_command.ts";
 
@@ -17,9 +17,7 @@ const command = {
   flags: z.object({
     out: z.string().min(1).meta({ value: "DIR" }),
     force: z.boolean().default(false),
-    json: z.boolean().default(false),
-    quiet: z.boolean().default(false),
-    verbose: z.boolean().default(false),
+    ...outputFlags,
   }),
 };
 
@@ -28,14 +26,7 @@ async function main(args: string[]): Promise<void> {
   if (!flags) return;
   const quiet = flags.quiet || flags.json;
   const outcome = await withAuditHooks("merge", quiet, (hooks) => mergeShards(flags, hooks));
-  if (outcome.stopped) {
-    console.error("merge: stopped; run it again to merge");
-    Deno.exit(130);
-  }
-  const { report, paths } = outcome;
-  console.log(
-    flags.json ? JSON.stringify(report) : `${formatSummary(report)}\n\nreport: ${paths.report}\n        ${paths.html}`,
-  );
+  printOutcome(outcome, flags.json, "merge: stopped; run it again to merge");
 }
 
 if (import.meta.main) await runCommand("merge", main);

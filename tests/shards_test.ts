@@ -63,7 +63,7 @@ async function runShards(out: string, count: number, changed: (index: number) =>
   }
 }
 
-async function assertSameAssets(a: string, b: string) {
+function assertSameAssets(a: string, b: string) {
   const names = [...Deno.readDirSync(join(a, "assets"))].map((e) => e.name).sort();
   assert.deepEqual([...Deno.readDirSync(join(b, "assets"))].map((e) => e.name).sort(), names);
   for (const name of names) {
@@ -87,7 +87,7 @@ Deno.test({
       await runShards(out, count);
       const merged = reportOf(await mergeShards({ out: (await options(out)).out! }));
       assert.deepEqual(comparable(merged), expected, `${count} shards`);
-      await assertSameAssets(single.out!, (await options(out)).out!);
+      assertSameAssets(single.out!, (await options(out)).out!);
     }
   },
 });

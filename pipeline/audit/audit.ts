@@ -5,7 +5,8 @@
  * epsilons, the hierarchy, the feature node). `audit` runs the stages in order: the batch pass
  * (evaluation, features, attacks; resumable), the explanations, the bias stage, then writes
  * OUT/report.json and OUT/index.html and removes the finished batches. OUT is the tool's own
- * (io/out_folder.ts): marked, and locked while the audit runs.
+ * (io/out_folder.ts): marked, and locked while the audit runs. `auditShard` runs one shard's batch
+ * pass into OUT/shards/I (shards.ts); the merge (merge.ts) runs `audit` over every shard's chunks.
  *
  * @example
  * ```ts

@@ -3,7 +3,8 @@
  * `OUT/partial/`, written atomically (temp file, fsync, rename), so a crash or Ctrl-C loses at most
  * the batch in flight. `run.json` beside them holds the fingerprint of the settings that shape the
  * results; `--resume` continues only a run with the same fingerprint, replaying its chunks into the
- * accumulators and computing the batches after them.
+ * accumulators and computing the batches after them. A shard's chunks (shards.ts) lie in its own
+ * folder and start at its first batch; chunk files are named by the global batch index.
  *
  * @example
  * ```ts
