@@ -4,7 +4,8 @@
 # and starts munged, slurmctld and slurmd as root. Does nothing when the cluster already answers.
 # Needs Debian's slurm-wlm and munge, and root.
 set -euo pipefail
-if sinfo -h >/dev/null 2>&1 && [ "$(sinfo -h -o %t | head -n 1)" = idle ]; then exit 0; fi
+up() { case "$(sinfo -h -o %t 2>/dev/null | head -n 1)" in idle | mix | alloc) return 0 ;; *) return 1 ;; esac; }
+if up; then exit 0; fi
 host=$(hostname -s)
 cpus=$(nproc)
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
@@ -46,8 +47,8 @@ pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 for _ in $(seq 1 60); do
+  if up; then exit 0; fi
   state=$(sinfo -h -o %t 2>/dev/null | head -n 1 || true)
-  if [ "$state" = idle ] || [ "$state" = mix ]; then exit 0; fi
   # A node left down by an earlier run comes back once it answers.
   if [ "$state" = down ] || [ "$state" = "down*" ] || [ "$state" = drain ]; then
     scontrol update nodename="${host}" state=resume 2>/dev/null || true
