@@ -3,18 +3,13 @@
  *
  * Audits a model on a labelled data set (pipeline/audit/audit.ts) and prints the summary table, or
  * the report as JSON with --json. Ctrl-C stops after the batch in flight (exit 130); `--resume`
- * continues from the finished batches.
+ * continues from the finished batches. `--shard I/N` (or `auto`, under Slurm or a Kubernetes
+ * Indexed Job) audits one shard's batches into OUT/shards/I; `deno task merge` makes the report.
  */
 import { z } from "zod";
-import {
-  audit,
-  AuditOptionsSchema,
-  type AuditStage,
-  formatSummary,
-  type StageProgress,
-} from "../pipeline/audit/mod.ts";
+import { audit, AuditOptionsSchema, auditShard, parseShard } from "../pipeline/audit/mod.ts";
+import { outputFlags, printOutcome, withAuditHooks } from "./audit_hooks.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
-import { startProgress } from "./progress.ts";
 import { runCommand } from "./run_command.ts";
 
 const option = AuditOptionsSchema.shape;
@@ -58,52 +53,33 @@ const command = {
     seed: numberFlag(option.seed),
     resume: option.resume,
     force: option.force,
-    json: z.boolean().default(false),
-    quiet: z.boolean().default(false),
-    verbose: z.boolean().default(false),
+    // Sharded audits (pipeline/audit/shards.ts): this run's part of the batches, merged by `deno task merge`.
+    shard: z.string().optional().meta({ value: "I/N|auto" }),
+    ...outputFlags,
   }),
 };
 
 async function main(args: string[]): Promise<void> {
   const flags = parseFlags(command, args);
   if (!flags) return;
-  const { json, quiet: silent, verbose: _, ...options } = flags;
+  const { json, quiet: silent, verbose: _, shard: shardFlag, ...options } = flags;
   const quiet = silent || json;
-  // Ctrl-C during the batch pass stops it after the batch in flight; a second one, or one at any
-  // other time, quits at once (Deno.exit, so the out folder's lock is released on the way).
-  const stop = new AbortController();
-  let inBatches = false;
-  const onInterrupt = () => {
-    if (!inBatches) Deno.exit(130);
-    if (!quiet) console.error("\naudit: stopping after the batch in flight (Ctrl-C again to quit at once)");
-    if (stop.signal.aborted) Deno.exit(130);
-    stop.abort();
-  };
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  const outcome = await audit(options, {
-    signal: stop.signal,
-    notice: (line) => console.error(`audit: ${line}`),
-    stage(stage: AuditStage, total: number): StageProgress {
-      const batches = stage === "batches";
-      const bar = startProgress(batches ? "audit" : stage, total, { quiet, fields: batches ? ["stage"] : [] });
-      if (batches) inBatches = true;
-      return {
-        update: (done, step) => bar.update(done, step === undefined ? {} : { stage: step }),
-        stop() {
-          bar.stop();
-          if (batches) inBatches = false;
-        },
-      };
-    },
-  }).finally(() => Deno.removeSignalListener("SIGINT", onInterrupt));
-  if (outcome.stopped) {
-    console.error(`audit: stopped; ${outcome.batchesKept} finished batches kept in ${options.out}: --resume continues`);
-    Deno.exit(130);
+  if (shardFlag !== undefined) {
+    const shard = parseShard(shardFlag, Deno.env.toObject());
+    const outcome = await withAuditHooks("audit", quiet, (hooks) => auditShard(options, shard, hooks));
+    if (outcome.stopped) {
+      console.error(`audit: stopped; ${outcome.batchesKept} finished batches kept: the same command continues`);
+      Deno.exit(130);
+    }
+    const { record, folder } = outcome;
+    const line = `shard ${shard.index}/${shard.count}: batches ${record.batches.first}..${record.batches.end - 1} ` +
+      `(${record.images} images) in ${folder}; once every shard is done: deno task merge --out ${options.out}`;
+    console.log(json ? JSON.stringify(record) : line);
+    return;
   }
-  const { report, paths } = outcome;
-  console.log(
-    json ? JSON.stringify(report) : `${formatSummary(report)}\n\nreport: ${paths.report}\n        ${paths.html}`,
-  );
+  const outcome = await withAuditHooks("audit", quiet, (hooks) => audit(options, hooks));
+  const kept = outcome.stopped ? outcome.batchesKept : 0;
+  printOutcome(outcome, json, `audit: stopped; ${kept} finished batches kept in ${options.out}: --resume continues`);
 }
 
 if (import.meta.main) await runCommand("audit", main);

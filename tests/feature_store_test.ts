@@ -1,18 +1,19 @@
 /**
  * The bias stage's bounded feature store: its plan against hand-computed ImageNet figures, its
- * reservoir against an independent Algorithm R, rows spilled to disk read back bit for bit with
+ * reservoir against an independent bottom-k sample (and the same rows in any order), rows spilled to disk read back bit for bit with
  * the rows held in memory never over the budget, and an audit whose rows spill (interrupted and
  * resumed, too) reporting the same bias findings as one that holds them all.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import fc from "fast-check";
 import { pathExists } from "../pipeline/io/files.ts";
 import { audit, type AuditOptions } from "../pipeline/audit/audit.ts";
 import type { ImagePrediction } from "../pipeline/audit/evaluate.ts";
 import { isSpillFile } from "../pipeline/audit/feature_spill.ts";
 import { describeFeaturePlan, FeatureStore, planFeatures } from "../pipeline/audit/feature_store.ts";
 import { featureRows } from "../pipeline/explain/features.ts";
-import { mulberry32 } from "../pipeline/io/prng.ts";
+import { mulberry32, seededPermutation } from "../pipeline/io/prng.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import type { AuditReport } from "../pipeline/schema/report.ts";
 import { bars, linearModel, writeIdx } from "./audit_fixture.ts";
@@ -60,23 +61,22 @@ const rowFeatures = (r: number, width: number) =>
   Float32Array.from({ length: width }, (_, k) => r + k / 8 - 0.3 * k * k);
 
 /**
- * Algorithm R per class (Vitter 1985) with the store's generator: the rows each class keeps. The
- * store draws from one generator in row order, only for rows past a class's first `capacity`.
+ * Bottom-k per class, computed apart from the store: each row's priority is its example index's
+ * draw of one mulberry32 stream read in order, seeded as the store seeds it; a class keeps its
+ * `capacity` rows of lowest (priority, index).
  */
-function reservoirReference(predicted: number[], capacity: number, seed: number): Map<number, number[]> {
-  const random = mulberry32(seed ^ 0xfea7);
-  const kept = new Map<number, { seen: number; rows: number[] }>();
-  predicted.forEach((c, row) => {
-    const k = kept.get(c) ?? { seen: 0, rows: [] };
-    kept.set(c, k);
-    if (k.seen < capacity) k.rows.push(row);
-    else {
-      const j = Math.floor(random() * (k.seen + 1));
-      if (j < capacity) k.rows[j] = row;
-    }
-    k.seen++;
-  });
-  return new Map([...kept].map(([c, k]) => [c, k.rows.sort((a, b) => a - b)]));
+function reservoirReference(predictions: ImagePrediction[], capacity: number, seed: number): Map<number, number[]> {
+  const random = mulberry32((seed ^ 0xfea7) >>> 0);
+  const stream = Array.from({ length: Math.max(...predictions.map((p) => p.index)) + 1 }, () => random());
+  const pools = new Map<number, number[]>();
+  predictions.forEach((p, row) => pools.set(p.top[0], [...(pools.get(p.top[0]) ?? []), row]));
+  const rank = (row: number) => [stream[predictions[row].index], predictions[row].index];
+  return new Map(
+    [...pools].map(([c, rows]) => {
+      const sorted = [...rows].sort((a, b) => rank(a)[0] - rank(b)[0] || rank(a)[1] - rank(b)[1]);
+      return [c, sorted.slice(0, capacity).sort((a, b) => a - b)];
+    }),
+  );
 }
 
 /** Feeds the predictions and their rows to a store in batches of `batch`. */
@@ -90,10 +90,10 @@ async function fill(store: FeatureStore, predictions: ImagePrediction[], width: 
   return store.finish(predictions);
 }
 
-Deno.test("feature store: the reservoir keeps Algorithm R's rows; spilled rows read back exactly, memory within the budget", async () => {
+Deno.test("feature store: the reservoir keeps the bottom-k rows; spilled rows read back exactly, memory within the budget", async () => {
   const [count, classes, width, capacity, seed] = [600, 6, 5, 16, 3];
   const predictions = predictionsOf(count, classes, 11);
-  const expected = reservoirReference(predictions.map((p) => p.top[0]), capacity, seed);
+  const expected = reservoirReference(predictions, capacity, seed);
   const keptRows = [...expected.values()].reduce((n, rows) => n + rows.length, 0);
   const sizes = { classes, width, rowsPerClass: capacity, images: count, picks: 12 };
   const dir = await Deno.makeTempDir({ prefix: "feature-store-" });
@@ -123,6 +123,38 @@ Deno.test("feature store: the reservoir keeps Algorithm R's rows; spilled rows r
   const segments = [...Deno.readDirSync(dir)].map((e) => e.name);
   assert.ok(segments.length > 1 && segments.every(isSpillFile), segments.join(", "));
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("feature store: the kept rows are the same in any order the rows come (so shards' samples merge exactly)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 2, max: 12 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      fc.integer({ min: 0, max: 2 ** 31 }),
+      async (count, classes, capacity, seed, shuffle) => {
+        const predictions = predictionsOf(count, classes, seed % 1000);
+        const order = Array.from(seededPermutation(count, shuffle), (i) => predictions[i]);
+        const plan = planFeatures({
+          classes,
+          width: 2,
+          rowsPerClass: capacity,
+          images: count,
+          budgetBytes: MIB,
+          picks: 2,
+        });
+        const keptIndices = async (fed: ImagePrediction[]) => {
+          const table = await fill(new FeatureStore(plan, "flat", seed, null), fed, 2, 7);
+          return fed.filter((_, row) => table.slots[row] >= 0).map((p) => p.index).sort((a, b) => a - b);
+        };
+        const expected = [...reservoirReference(predictions, capacity, seed).values()].flat().sort((a, b) => a - b);
+        assert.deepEqual(await keptIndices(predictions), expected);
+        assert.deepEqual(await keptIndices(order), expected);
+      },
+    ),
+    { numRuns: 60 },
+  );
 });
 
 /** A linear model on 8x8 bars (no training needed) and 48 images as IDX. */

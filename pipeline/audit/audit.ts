@@ -5,7 +5,8 @@
  * epsilons, the hierarchy, the feature node). `audit` runs the stages in order: the batch pass
  * (evaluation, features, attacks; resumable), the explanations, the bias stage, then writes
  * OUT/report.json and OUT/index.html and removes the finished batches. OUT is the tool's own
- * (io/out_folder.ts): marked, and locked while the audit runs.
+ * (io/out_folder.ts): marked, and locked while the audit runs. `auditShard` runs one shard's batch
+ * pass into OUT/shards/I (shards.ts); the merge (merge.ts) runs `audit` over every shard's chunks.
  *
  * @example
  * ```ts
@@ -25,7 +26,7 @@ import { SALIENCY_METHODS } from "../explain/saliency.ts";
 import { insideFolder } from "../io/contained_path.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
-import { assertOutFolderUsable, claimOutFolder } from "../io/out_folder.ts";
+import { assertOutFolderUsable, claimOutFolder, markSharedFolder } from "../io/out_folder.ts";
 import { Executor } from "../model/executor.ts";
 import { Hierarchy, loadHierarchy } from "../model/hierarchy.ts";
 import { requireFitsAdapter } from "../model/largest_tensor.ts";
@@ -47,6 +48,17 @@ import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
 import { DEFAULT_EPSILONS } from "./robustness.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
+import {
+  rangeImages,
+  removeShardRecord,
+  type Shard,
+  shardBatches,
+  shardFingerprint,
+  shardFolder,
+  type ShardRecord,
+  type ShardSet,
+  writeShardRecord,
+} from "./shards.ts";
 
 /** Images attacked by default: a seeded sample this size keeps the default audit to minutes here. */
 export const DEFAULT_ATTACK_SAMPLE = 512;
@@ -236,59 +248,91 @@ export type AuditOutcome =
   | { stopped: false; report: AuditReport; paths: { report: string; html: string } }
   | { stopped: true; batchesKept: number };
 
+/** The audit's options once parsed. */
+type Options = z.output<typeof AuditOptionsSchema>;
+
+/** What an audit opens before its batch pass: inputs, GPU, executor, and the resolved settings. */
+interface OpenedAudit extends Disposable, Awaited<ReturnType<typeof openInputs>> {
+  /** Images audited. */
+  total: number;
+  gpu: Gpu;
+  ctx: Awaited<ReturnType<typeof createAuditContext>>;
+  resolved: ResolvedAudit;
+}
+
+/** Opens the inputs and the GPU, checks the options against them and resolves the settings. */
+async function openAudit(options: Options): Promise<OpenedAudit> {
+  const inputs = await openInputs(options);
+  const { model, range, source } = inputs;
+  const total = batchedCount(source, options.limit);
+  const gpu = await Gpu.create();
+  let exec: Executor | undefined;
+  const dispose = () => {
+    exec?.[Symbol.dispose]();
+    gpu[Symbol.dispose]();
+  };
+  try {
+    exec = await Executor.create(gpu, model);
+    const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
+    if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
+      throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
+    }
+    if (options.batchSize !== undefined) {
+      // The largest batch this run makes: no more images than it audits.
+      const batch = Math.min(options.batchSize, total);
+      const paramShape = (name: string) => model.weights.get(name)!.shape;
+      requireFitsAdapter(gpu, model.graph, paramShape, batch, `--batch-size ${options.batchSize}`);
+    }
+    const ctx = await createAuditContext(exec, range, options.seed);
+    const width = range[1] - range[0];
+    const resolved: ResolvedAudit = {
+      options,
+      model: { sha256: inputs.sha256 },
+      data: { name: source.name, count: total },
+      batchSize: options.batchSize ?? defaultBatchSize(exec),
+      epsilons: inputs.epsilons,
+      pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
+      resolution: options.skipMinEpsilon ? 0 : width / 256,
+      attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
+      hierarchyName: inputs.hierarchyName,
+      featureNode,
+      featurePlan: featureNode === null ? null : planFeatures({
+        classes: model.manifest.classes.length,
+        width: sizeOf(exec.shapes(1).get(featureNode)!.slice(1)),
+        rowsPerClass: options.featuresPerClass,
+        images: total,
+        budgetBytes: options.featureBudgetMb * 2 ** 20,
+        picks: options.prototypes + options.criticisms,
+      }),
+    };
+    return { ...inputs, total, gpu, ctx, resolved, [Symbol.dispose]: dispose };
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
 /**
  * Runs the audit. Inputs that do not fit the options (a missing model, epsilons beyond the input
  * range, an unknown feature node...) throw an InputError naming the option by its flag; options
- * outside the schema throw its ZodError.
+ * outside the schema throw its ZodError. With `shards` (merge.ts), the batch pass replays the
+ * shards' chunks instead of computing batches: the whole-set stages after it are the same.
  */
-export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): Promise<AuditOutcome> {
+export async function audit(
+  input: AuditOptions = {},
+  hooks: AuditHooks = {},
+  shards?: ShardSet,
+): Promise<AuditOutcome> {
   const started = performance.now();
   const options = AuditOptionsSchema.parse(input);
   await assertReportWritable(options.out, options.force || options.resume);
   await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
-  const { model, sha256, range, epsilons, hierarchy, hierarchyName, source, groups, realLabels, counterfactual } =
-    await openInputs(
-      options,
-    );
-  const total = batchedCount(source, options.limit);
-
-  using gpu = await Gpu.create();
-  using exec = await Executor.create(gpu, model);
-  const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
-  if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
-    throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
-  }
-  if (options.batchSize !== undefined) {
-    // The largest batch this run makes: no more images than it audits.
-    const batch = Math.min(options.batchSize, total);
-    const paramShape = (name: string) => model.weights.get(name)!.shape;
-    requireFitsAdapter(gpu, model.graph, paramShape, batch, `--batch-size ${options.batchSize}`);
-  }
-  const ctx = await createAuditContext(exec, range, options.seed);
-  const width = range[1] - range[0];
-  const resolved: ResolvedAudit = {
-    options,
-    model: { sha256 },
-    data: { name: source.name, count: total },
-    batchSize: options.batchSize ?? defaultBatchSize(exec),
-    epsilons,
-    pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
-    resolution: options.skipMinEpsilon ? 0 : width / 256,
-    attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
-    hierarchyName,
-    featureNode,
-    featurePlan: featureNode === null ? null : planFeatures({
-      classes: model.manifest.classes.length,
-      width: sizeOf(exec.shapes(1).get(featureNode)!.slice(1)),
-      rowsPerClass: options.featuresPerClass,
-      images: total,
-      budgetBytes: options.featureBudgetMb * 2 ** 20,
-      picks: options.prototypes + options.criticisms,
-    }),
-  };
+  using opened = await openAudit(options);
+  const { model, sha256, range, hierarchy, source, groups, realLabels, counterfactual, total, gpu, ctx, resolved } =
+    opened;
   using folder = await claimOutFolder(options.out, {
     flag: "--out",
-    command: "audit",
+    command: shards ? "merge" : "audit",
     force: options.force,
     create: !options.resume,
     marker: true,
@@ -298,10 +342,12 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   if (folder.tookOver) hooks.notice?.(folder.tookOver);
   // Under the lock: a run that ended between the first look and the claim may have written a report.
   await assertReportWritable(options.out, options.force || options.resume);
-  const chunks = await ChunkStore.open(options.out, resumeFingerprint(resolved), {
-    resume: options.resume,
-    force: options.force,
-  });
+  const chunks = shards
+    ? await shards.chunks(resumeFingerprint(resolved))
+    : await ChunkStore.open(options.out, resumeFingerprint(resolved), {
+      resume: options.resume,
+      force: options.force,
+    });
 
   if (resolved.featurePlan) hooks.notice?.(describeFeaturePlan(resolved.featurePlan));
   const batches = hooks.stage?.("batches", total);
@@ -310,8 +356,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     chunks,
     signal: hooks.signal,
   }).finally(() => batches?.stop());
-  if (!results) return { stopped: true, batchesKept: chunks.completed };
-
+  if (!results) return { stopped: true, batchesKept: chunks instanceof ChunkStore ? chunks.completed : 0 };
   const assets = new AssetWriter(options.out);
   const timed = async <T>(stage: AuditStage, work: () => Promise<T>): Promise<T> => {
     const progress = hooks.stage?.(stage, 1);
@@ -376,6 +421,68 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
   const htmlPath = await writeReportHtml(options.out, report);
   await chunks.remove();
   return { stopped: false, report, paths: { report: reportPath, html: htmlPath } };
+}
+
+/** A finished shard (its record and folder), or one stopped by the signal. */
+export type ShardOutcome =
+  | { stopped: false; record: ShardRecord; folder: string }
+  | { stopped: true; batchesKept: number };
+
+/**
+ * Runs one shard's batch pass (shards.ts): its batches go to OUT/shards/I/, resumed from the
+ * chunks there when a run with the same settings left them (a rescheduled shard reruns the same
+ * command); the shard's record is written last. Each shard locks only its own folder, so every
+ * shard can write into one OUT at once; a run that holds OUT itself (a merge) keeps them out.
+ */
+export async function auditShard(input: AuditOptions, shard: Shard, hooks: AuditHooks = {}): Promise<ShardOutcome> {
+  const started = performance.now();
+  const options = AuditOptionsSchema.parse(input);
+  await assertOutFolderUsable(options.out, { flag: "--out", force: options.force });
+  using opened = await openAudit(options);
+  const { resolved, total } = opened;
+  const batches = shardBatches(shard, total, resolved.batchSize);
+  const folder = shardFolder(shard);
+  await markSharedFolder(options.out, { flag: "--out", command: "audit", force: options.force });
+  using claim = await claimOutFolder(join(options.out, folder), {
+    flag: "--out",
+    command: `audit --shard ${shard.index}/${shard.count}`,
+    force: options.force,
+    create: true,
+    marker: true,
+    tempFolders: [""],
+  });
+  if (claim?.tookOver) hooks.notice?.(claim.tookOver);
+  await removeShardRecord(options.out, shard);
+  const fingerprint = resumeFingerprint(resolved);
+  const chunks = await ChunkStore.open(options.out, shardFingerprint(fingerprint, shard), {
+    resume: "auto",
+    force: options.force,
+    folder,
+    first: batches.first,
+  });
+  if (chunks.completed > 0) hooks.notice?.(`${folder}: continuing after its ${chunks.completed} finished batches`);
+  const images = rangeImages(batches, total, resolved.batchSize);
+  const progress = hooks.stage?.("batches", images);
+  // The feature store is the merge's: a shard's chunks hold every row.
+  const settings = { ...runSettings(resolved), featurePlan: null, batches, realLabels: opened.realLabels };
+  const results = await runAudit(opened.ctx, opened.source, opened.hierarchy, settings, {
+    progress: (done, step) => progress?.update(done, step),
+    chunks,
+    signal: hooks.signal,
+  }).finally(() => progress?.stop());
+  if (!results) return { stopped: true, batchesKept: chunks.completed };
+  const { out: _o, force: _f, resume: _r, ...kept } = options;
+  const record: ShardRecord = {
+    shard,
+    batches,
+    images,
+    fingerprint,
+    options: { ...kept, batchSize: resolved.batchSize },
+    seconds: (performance.now() - started) / 1000,
+    timings: results.timings,
+  };
+  await writeShardRecord(options.out, record);
+  return { stopped: false, record, folder: join(options.out, folder) };
 }
 
 /** Reads the model, the hierarchy, the data source, the groups and the real labels, checking the options against them. */

@@ -3,7 +3,8 @@
  * `OUT/partial/`, written atomically (temp file, fsync, rename), so a crash or Ctrl-C loses at most
  * the batch in flight. `run.json` beside them holds the fingerprint of the settings that shape the
  * results; `--resume` continues only a run with the same fingerprint, replaying its chunks into the
- * accumulators and computing the batches after them.
+ * accumulators and computing the batches after them. A shard's chunks (shards.ts) lie in its own
+ * folder and start at its first batch; chunk files are named by the global batch index.
  *
  * @example
  * ```ts
@@ -71,28 +72,55 @@ const isOwnFile = (name: string) =>
 export const nothingToResume = (outDir: string) =>
   new InputError(`--resume: ${outDir} holds no partial audit to resume`);
 
+/** Where a chunk store lies and which batches it holds. */
+export interface ChunkStoreOptions {
+  /**
+   * true: continue the earlier run (same fingerprint required); false: start anew; "auto"
+   * (a shard, rerun by its scheduler with the same command): continue a run with the same
+   * fingerprint, else start anew.
+   */
+  resume: boolean | "auto";
+  force: boolean;
+  /** The chunk folder, relative to the report folder (default: PARTIAL_DIR). */
+  folder?: string;
+  /** The run's first batch (default 0): a shard's batches start where the shard does. */
+  first?: number;
+}
+
+/** The batches a run replays or writes (chunks.ts's ChunkStore, or a merge's view of every shard's). */
+export interface ChunkSource {
+  /** The folder for the run's spilled feature rows. */
+  readonly dir: string;
+  /** Whether batch `batch` is on disk. */
+  has(batch: number): boolean;
+  read(batch: number): Promise<Chunk>;
+  write(chunk: Chunk): Promise<void>;
+  /** Removes what the run wrote, once its report is written. */
+  remove(): Promise<void>;
+}
+
 /** The chunks of one run in a report folder. */
-export class ChunkStore {
+export class ChunkStore implements ChunkSource {
   private constructor(
     readonly dir: string,
-    /** Batches 0 .. completed - 1 are on disk. */
+    /** The run's first batch. */
+    readonly first: number,
+    /** Batches first .. first + completed - 1 are on disk. */
     public completed: number,
   ) {}
 
   /**
    * Opens the run's chunk folder. With `resume`, the earlier run must have the same fingerprint;
-   * its consecutive chunks from batch 0 count. Without it, an earlier partial run is discarded only
-   * when `force` says so, and only the files this tool wrote there.
+   * its consecutive chunks from the first batch count. Without it, an earlier partial run is
+   * discarded only when `force` says so, and only the files this tool wrote there.
    */
-  static async open(
-    outDir: string,
-    fingerprint: unknown,
-    options: { resume: boolean; force: boolean },
-  ): Promise<ChunkStore> {
-    const dir = join(outDir, PARTIAL_DIR);
+  static async open(outDir: string, fingerprint: unknown, options: ChunkStoreOptions): Promise<ChunkStore> {
+    const dir = join(outDir, options.folder ?? PARTIAL_DIR);
+    const first = options.first ?? 0;
     const expected = JSON.stringify(fingerprint);
     const previous = await readText(join(dir, RUN_FILE));
-    if (options.resume) {
+    const resume = options.resume === "auto" ? previous?.trim() === expected : options.resume;
+    if (resume) {
       if (previous === null) throw nothingToResume(outDir);
       if (previous.trim() !== expected) {
         throw new InputError(
@@ -101,8 +129,8 @@ export class ChunkStore {
         );
       }
       let completed = 0;
-      while (await pathExists(join(dir, chunkName(completed)))) completed++;
-      return new ChunkStore(dir, completed);
+      while (await pathExists(join(dir, chunkName(first + completed)))) completed++;
+      return new ChunkStore(dir, first, completed);
     }
     if (previous !== null && !options.force) {
       throw new InputError(`${dir} holds an unfinished audit: pass --resume to continue it, or --force to start over`);
@@ -114,7 +142,11 @@ export class ChunkStore {
     } catch (e) {
       throw new InputError(`--out ${outDir}: cannot write there (${e instanceof Error ? e.message : e})`);
     }
-    return new ChunkStore(dir, 0);
+    return new ChunkStore(dir, first, 0);
+  }
+
+  has(batch: number): boolean {
+    return batch >= this.first && batch < this.first + this.completed;
   }
 
   async read(batch: number): Promise<Chunk> {
@@ -144,7 +176,7 @@ export class ChunkStore {
 
   /** Writes the next batch's chunk (atomically) and counts it. */
   async write(chunk: Chunk): Promise<void> {
-    if (chunk.batch !== this.completed) throw new Error(`chunk ${chunk.batch} written out of order`);
+    if (chunk.batch !== this.first + this.completed) throw new Error(`chunk ${chunk.batch} written out of order`);
     const { robustness } = chunk;
     const json = {
       batch: chunk.batch,

@@ -1,17 +1,20 @@
 /**
  * The bias stage's feature store, bounded twice and said before the batch pass starts:
  *
- * - rows per predicted class: the first `rowsPerClass` rows of a class are kept, then each later
- *   one replaces a random kept row with probability rowsPerClass / rows seen (reservoir sampling,
- *   seeded), so each class holds a uniform sample of its pool whatever the set's size. This bounds
+ * - rows per predicted class: each example gets a seeded random priority from its index alone
+ *   (samplePriority), and a class keeps the `rowsPerClass` rows of lowest priority (bottom-k
+ *   sampling, a weighted reservoir sample with equal weights), so each class holds a uniform
+ *   sample of its pool whatever the set's size. Which rows are kept does not depend on the order
+ *   they come in: the lowest of the shards' lowest are a single pass's (shards.ts). This bounds
  *   the bias stage's time: MMD-critic's Gram work grows with the square of a class's rows
  *   (bias/mmd_critic.ts, mmdCriticWorkBound).
  * - memory: at most `budgetBytes` of feature rows are held, in an arena of reused rows; when the
  *   next row would exceed it, the held rows go to disk as one segment (feature_spill.ts) and the
  *   arena starts again from empty. The bias stage then reads the rows back one class at a time.
  *
- * Which rows are kept depends on the seed and the predictions only, never on the budget: the
- * reservoir keeps row numbers, and the budget decides only where each kept row's features lie.
+ * Which rows are kept depends on the seed and the predictions only, never on the budget or the
+ * order: the reservoir keeps row numbers, and the budget decides only where each kept row's
+ * features lie.
  * Index, label and prediction are kept for every row (the group rates need them all).
  *
  * @example
@@ -107,8 +110,76 @@ export interface StoredFeatures extends FeaturePlan {
   peakHeldBytes: number;
 }
 
+/**
+ * The priority that ranks an example in its class's sample: the `index`-th draw of mulberry32
+ * seeded from `seed` (its stream read at random: draw n's state is the seed plus n increments).
+ *
+ * @example
+ * ```ts
+ * const kept = [5, 1, 9].sort((a, b) => samplePriority(1, a) - samplePriority(1, b)).slice(0, 2);
+ * ```
+ */
+export function samplePriority(seed: number, index: number): number {
+  return mulberry32((((seed ^ 0xfea7) >>> 0) + Math.imul(index, 0x6d2b79f5)) >>> 0)();
+}
+
+/** A class's slots as a max-heap on (priority, index): its root is the kept row a better one replaces. */
+class SlotHeap {
+  readonly priority: number[] = [];
+  readonly index: number[] = [];
+  readonly #heap: number[] = [];
+
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  /** The slot of the kept row of highest priority. */
+  get top(): number {
+    return this.#heap[0];
+  }
+
+  /** Whether (priority, index) ranks below the slot's row. */
+  below(priority: number, index: number, slot: number): boolean {
+    return priority < this.priority[slot] || (priority === this.priority[slot] && index < this.index[slot]);
+  }
+
+  /** A new slot, the next free one. */
+  push(priority: number, index: number): number {
+    const slot = this.#heap.length;
+    [this.priority[slot], this.index[slot]] = [priority, index];
+    this.#heap.push(slot);
+    for (let at = slot; at > 0;) {
+      const up = (at - 1) >> 1;
+      if (!this.#above(this.#heap[at], this.#heap[up])) break;
+      [this.#heap[at], this.#heap[up]] = [this.#heap[up], this.#heap[at]];
+      at = up;
+    }
+    return slot;
+  }
+
+  /** Gives the top slot to a row of lower priority; returns the slot. */
+  replaceTop(priority: number, index: number): number {
+    const heap = this.#heap, slot = heap[0];
+    [this.priority[slot], this.index[slot]] = [priority, index];
+    for (let at = 0;;) {
+      const [l, r] = [2 * at + 1, 2 * at + 2];
+      let largest = at;
+      if (l < heap.length && this.#above(heap[l], heap[largest])) largest = l;
+      if (r < heap.length && this.#above(heap[r], heap[largest])) largest = r;
+      if (largest === at) return slot;
+      [heap[at], heap[largest]] = [heap[largest], heap[at]];
+      at = largest;
+    }
+  }
+
+  #above(a: number, b: number): boolean {
+    return this.below(this.priority[b], this.index[b], a);
+  }
+}
+
 interface Reservoir {
-  seen: number;
+  /** The slots by priority. */
+  heap: SlotHeap;
   /** The table row in each slot. */
   rows: number[];
   /** The slots held in memory, and their rows of the arena. */
@@ -155,7 +226,7 @@ class RowArena {
 /** The bounded feature store of the batch pass (see the module's comment). */
 export class FeatureStore {
   #classes = new Map<number, Reservoir>();
-  #random: () => number;
+  #seed: number;
   #row = 0;
   #arena: RowArena;
   #peakRows = 0;
@@ -163,7 +234,7 @@ export class FeatureStore {
 
   /** `spillDir`: where rows beyond the budget go; required when the plan says it spills. */
   constructor(readonly plan: FeaturePlan, readonly node: string, seed: number, spillDir: string | null) {
-    this.#random = mulberry32(seed ^ 0xfea7);
+    this.#seed = seed;
     if (plan.spills && spillDir === null) throw new Error("features: the store exceeds its budget and has no folder");
     this.#spill = spillDir === null ? null : new FeatureSpill(spillDir, plan.width);
     this.#arena = new RowArena(plan.width, Math.max(1, Math.floor(plan.budgetBytes / (4 * plan.width))));
@@ -176,11 +247,14 @@ export class FeatureStore {
     for (let i = 0; i < predictions.length; i++) {
       const row = this.#row++;
       const label = predictions[i].top[0];
-      const kept = this.#classes.get(label) ?? { seen: 0, rows: [], held: new Map(), segment: [], position: [] };
+      const kept = this.#classes.get(label) ??
+        { heap: new SlotHeap(), rows: [], held: new Map(), segment: [], position: [] };
       this.#classes.set(label, kept);
-      const slot = kept.seen < rowsPerClass ? kept.seen : Math.floor(this.#random() * (kept.seen + 1));
-      kept.seen++;
-      if (slot >= rowsPerClass) continue;
+      const { index } = predictions[i], priority = samplePriority(this.#seed, index);
+      let slot: number;
+      if (kept.heap.size < rowsPerClass) slot = kept.heap.push(priority, index);
+      else if (kept.heap.below(priority, index, kept.heap.top)) slot = kept.heap.replaceTop(priority, index);
+      else continue;
       if (!kept.held.has(slot)) {
         if (this.#arena.used === this.#arena.capacity) await this.#flush();
         kept.held.set(slot, this.#arena.take());

@@ -16,11 +16,25 @@ export {
   type AuditOptions,
   AuditOptionsSchema,
   type AuditOutcome,
+  auditShard,
   type AuditStage,
   DEFAULT_ATTACK_SAMPLE,
   DEFAULT_FEATURE_BUDGET_MB,
+  type ShardOutcome,
   type StageProgress,
 } from "./audit.ts";
+export { mergeShards } from "./merge.ts";
+export {
+  MAX_SHARDS,
+  parseShard,
+  rangeImages,
+  type Shard,
+  SHARD_RECORD,
+  shardBatches,
+  type ShardRecord,
+  SHARDS_DIR,
+  ShardSet,
+} from "./shards.ts";
 export {
   attackBatch,
   type AttackKind,
@@ -32,7 +46,7 @@ export {
 } from "./attacks.ts";
 export { AssetWriter } from "./assets.ts";
 export { biasAudit, type BiasSettings } from "./bias_audit.ts";
-export { type Chunk, ChunkStore, PARTIAL_DIR } from "./chunks.ts";
+export { type Chunk, type ChunkSource, ChunkStore, type ChunkStoreOptions, PARTIAL_DIR } from "./chunks.ts";
 export { explainAudit, type ExplainSettings, type Explanations } from "./explain_stage.ts";
 export { FeatureSpill } from "./feature_spill.ts";
 export {

@@ -27,7 +27,7 @@ import type { RealLabels } from "../data/real_labels.ts";
 import type { FeatureTable } from "../explain/features.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { batchedCount, imageBatches } from "./batches.ts";
-import { type Chunk, ChunkStore } from "./chunks.ts";
+import type { Chunk, ChunkSource } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { type FeaturePlan, FeatureStore, type StoredFeatures } from "./feature_store.ts";
@@ -61,6 +61,8 @@ export interface AuditSettings {
   featureNode: string | null;
   /** The feature store's bounds (feature_store.ts); null when featureNode is. */
   featurePlan: FeaturePlan | null;
+  /** Only the batches first .. end - 1 (a shard's, see shards.ts); default: all. */
+  batches?: { first: number; end: number };
   /** Human judgments of mistakes, by example index (the review tool's output). */
   judgments?: Judgments;
   /** Each image's valid labels (ImageNet-ReaL), for the ReaL accuracy and the "other object" mistakes. */
@@ -74,7 +76,7 @@ export interface RunAuditHooks {
   /** After each batch: images done, and the stage now running within the batch. */
   progress?(done: number, stage: string): void;
   /** Where finished batches go (and come back from, when resuming), and feature rows beyond their budget. */
-  chunks?: ChunkStore;
+  chunks?: ChunkSource;
   /** When aborted, the loop stops after the batch in flight; the results are then null. */
   signal?: AbortSignal;
 }
@@ -158,7 +160,12 @@ export async function runAudit(
   let b = 0;
   for await (const host of batches) {
     if (hooks.signal?.aborted) return null;
-    if (hooks.chunks && b < hooks.chunks.completed) {
+    if (settings.batches && b < settings.batches.first) {
+      b++;
+      continue;
+    }
+    if (settings.batches && b >= settings.batches.end) break;
+    if (hooks.chunks?.has(b)) {
       enter("resumed");
       await take(await hooks.chunks.read(b++));
       enter("data");

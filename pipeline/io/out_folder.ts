@@ -223,14 +223,12 @@ async function takeOver(dir: string, command: string, stale: LockHolder): Promis
  */
 export async function claimOutFolder(dir: string, options: ClaimOptions): Promise<OutFolder | null> {
   const { flag, command } = options;
-  const cannotWrite = (e: unknown) =>
-    new InputError(`${flag} ${dir}: cannot write there (${e instanceof Error ? e.message : e})`);
   if (!(await pathExists(dir))) {
     if (!options.create) return null;
     try {
       await Deno.mkdir(dir, { recursive: true });
     } catch (e) {
-      throw cannotWrite(e);
+      throw cannotWrite(dir, flag, e);
     }
   }
   let tookOver: string | null = null;
@@ -244,7 +242,7 @@ export async function claimOutFolder(dir: string, options: ClaimOptions): Promis
     }
   } catch (e) {
     if (e instanceof InputError) throw e;
-    throw cannotWrite(e);
+    throw cannotWrite(dir, flag, e);
   }
   const folder = new OutFolder(dir, tookOver, options.tempFolders);
   try {
@@ -252,9 +250,13 @@ export async function claimOutFolder(dir: string, options: ClaimOptions): Promis
     folder.sweepTemps();
   } catch (e) {
     folder.release();
-    throw e instanceof InputError ? e : cannotWrite(e);
+    throw e instanceof InputError ? e : cannotWrite(dir, flag, e);
   }
   return folder;
+}
+
+function cannotWrite(dir: string, flag: string, e: unknown): InputError {
+  return new InputError(`${flag} ${dir}: cannot write there (${e instanceof Error ? e.message : e})`);
 }
 
 /** Writes the marker, after checking that an unmarked folder is empty or `force` is set. */
@@ -264,6 +266,37 @@ async function mark(dir: string, options: ClaimOptions): Promise<void> {
   if (!options.force && await holdsForeignEntries(dir)) throw notOurs(dir, options.flag);
   const marker = { tool: "convnet-audit", command: options.command, createdAt: new Date().toISOString() };
   await Deno.writeTextFile(path, JSON.stringify(marker) + "\n");
+}
+
+/**
+ * Creates `dir` and marks it as the tool's without locking it: for a folder that several runs
+ * write into at once, each into a folder of its own that it claims (an audit's shards). A
+ * non-empty folder without the marker is refused unless `force`, as a claim refuses it.
+ *
+ * @example
+ * ```ts
+ * await markSharedFolder("audit-report", { flag: "--out", command: "audit", force: false });
+ * using shard = await claimOutFolder("audit-report/shards/0", { flag: "--out", command: "audit", force: false, create: true, marker: true, tempFolders: [""] });
+ * ```
+ */
+export async function markSharedFolder(
+  dir: string,
+  options: { flag: string; command: string; force: boolean },
+): Promise<void> {
+  const path = join(dir, MARKER_FILE);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    if (await pathExists(path)) return;
+    // Another run may have marked it and started writing since the look above: look again.
+    if (!options.force && await holdsForeignEntries(dir) && !(await pathExists(path))) {
+      throw notOurs(dir, options.flag);
+    }
+    const marker = { tool: "convnet-audit", command: options.command, createdAt: new Date().toISOString() };
+    await Deno.writeTextFile(path, JSON.stringify(marker) + "\n", { createNew: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return; // another run marked it first
+    throw e instanceof InputError ? e : cannotWrite(dir, options.flag, e);
+  }
 }
 
 /**
