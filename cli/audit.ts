@@ -39,6 +39,10 @@ const command = {
     "attack-sample": numberFlag(option.attackSample),
     "pgd-steps": numberFlag(option.pgdSteps),
     "pgd-step-fraction": numberFlag(option.pgdStepFraction).meta({ value: "F" }),
+    // Robustness: APGD and AutoAttack's Square.
+    "apgd-steps": numberFlag(option.apgdSteps),
+    "apgd-restarts": numberFlag(option.apgdRestarts),
+    "square-queries": numberFlag(option.squareQueries),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),
     "sanity-images": numberFlag(option.sanityImages),

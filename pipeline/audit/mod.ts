@@ -71,7 +71,6 @@ export { type RealAccuracy, realAccuracy } from "./real_accuracy.ts";
 export { buildReport, type ReportMeta } from "./report.ts";
 export {
   type BatchRobustness,
-  countZeroImages,
   type CurvePoint,
   DEFAULT_EPSILONS,
   RobustnessAccumulator,

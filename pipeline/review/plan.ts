@@ -37,7 +37,7 @@ export interface ReviewItem {
   image: string;
   saliency: string;
   /** The adversarial example's attack and epsilon; null for a mistake. */
-  attack: { name: "fgsm" | "pgd"; epsilon: number } | null;
+  attack: { name: NonNullable<AuditReport["explanations"]>["adversarial"][number]["attack"]; epsilon: number } | null;
 }
 
 export const ReviewPlanSchema = z.strictObject({
