@@ -43,6 +43,7 @@ const command = {
     "apgd-steps": numberFlag(option.apgdSteps),
     "apgd-restarts": numberFlag(option.apgdRestarts),
     "square-queries": numberFlag(option.squareQueries),
+    target: option.target.meta({ value: "least-likely|random|CLASS" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),
     "sanity-images": numberFlag(option.sanityImages),

@@ -13,6 +13,7 @@ import { APGD_DEFAULTS, iterativeAttack, startNoise } from "../pipeline/audit/it
 import { bisectFlipEpsilons } from "../pipeline/audit/min_epsilon.ts";
 import {
   carryFlips,
+  chooseTargets,
   RobustnessAccumulator,
   robustnessBatch,
   type RobustnessSettings,
@@ -368,5 +369,41 @@ Deno.test({
     const acc = new RobustnessAccumulator(SETTINGS, Hierarchy.flat(RESNET.manifest.classes), 1);
     acc.add(await robustnessBatch(c, batch, clean, SETTINGS));
     assert.deepEqual(acc.finish().flags, []);
+  },
+});
+
+Deno.test({
+  name: "--target: least-likely, random and fixed targets; a targeted sweep's flips are its targets, nothing else",
+  ...gpuTest,
+  async fn() {
+    const logits = Float32Array.of(3, 1, 2, 0, /**/ 0, 5, 1, 2);
+    assert.deepEqual(chooseTargets("least-likely", logits, 4, [0, 1], [0, 1], 1), [3, 0]);
+    assert.deepEqual(chooseTargets(2, logits, 4, [0, 1], [0, 1], 1), [2, 2]);
+    const random = chooseTargets(
+      "random",
+      new Float32Array(4 * 50),
+      4,
+      new Array(50).fill(1),
+      [...Array(50).keys()],
+      1,
+    );
+    assert.ok(random.every((t) => t !== 1 && t >= 0 && t < 4) && new Set(random).size === 3, `${random}`);
+
+    const c = await contextFor(RESNET);
+    const host = ownBatch(RESNET, 8, 61);
+    using batch = GpuBatch.upload(c, host);
+    for (const target of ["least-likely", "random"] as const) {
+      const settings = { ...SETTINGS, apgd: { steps: 30, restarts: 1 }, target };
+      const result = await robustnessBatch(c, batch, Uint32Array.from(host.labels), settings);
+      const cleanLogits = logitsOf(RESNET, host.images, 8);
+      const expected = chooseTargets(target, Float32Array.from(cleanLogits), 5, host.labels, host.indices, 3);
+      for (const predictions of result.sweeps["apgd-ce"]!) {
+        predictions.forEach((p, i) =>
+          assert.ok(p === host.labels[i] || p === expected[i], `${target} image ${i}: ${p}`)
+        );
+      }
+      const reached = result.sweeps["apgd-ce"]!.at(-1)!.filter((p, i) => p === expected[i]).length;
+      assert.ok(reached > 0, `${target}: no target reached at epsilon 0.3`);
+    }
   },
 });

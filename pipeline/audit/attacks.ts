@@ -60,6 +60,8 @@ export interface AttackOptions extends Partial<PgdSettings>, Pick<IterativeOptio
 export interface AttackResult {
   /** Top-1 class of each adversarial image. */
   predictions: Uint32Array;
+  /** The iterative attacks: whether each image was fooled (reached its target, with goal "target"). */
+  success?: boolean[];
   /** The adversarial images, NCHW, when `readImages`. */
   images?: Float32Array;
   /** FGSM: the cross-entropy of the label (of the target, when targeted) at each adversarial image, when `readImages`. */
@@ -85,8 +87,14 @@ export async function attackBatch(
   options: AttackOptions,
 ): Promise<AttackResult> {
   if (options.kind !== "fgsm") {
-    const { predictions, images } = await iterativeAttack(ctx, batch, epsilon, iterativeSettings(options), options);
-    return { predictions, images };
+    const { predictions, images, success } = await iterativeAttack(
+      ctx,
+      batch,
+      epsilon,
+      iterativeSettings(options),
+      options,
+    );
+    return { predictions, images, success };
   }
   const { exec, attack: kernels, range } = ctx;
   const gpu = exec.gpu;
@@ -114,12 +122,15 @@ export async function attackBatch(
     }
     recordLossAt(step, ctx, x, labels, loss, predictions);
   });
-  if (!options.readImages) return { predictions: await gpu.readU32(predictions) };
-  const [predictionBytes, imageBytes, lossBytes] = await gpu.readMany([predictions, x, loss]);
+  const [predictionBytes, imageBytes, lossBytes] = await gpu.readMany(
+    options.readImages ? [predictions, x, loss] : [predictions],
+  );
+  const found = new Uint32Array(predictionBytes);
+  const wanted = options.goal === "target" ? options.targets : undefined;
   return {
-    predictions: new Uint32Array(predictionBytes),
-    images: new Float32Array(imageBytes),
-    loss: new Float32Array(lossBytes),
+    predictions: found,
+    ...(wanted ? { success: Array.from(found, (p, i) => p === wanted[i]) } : {}),
+    ...(options.readImages ? { images: new Float32Array(imageBytes), loss: new Float32Array(lossBytes) } : {}),
   };
 }
 

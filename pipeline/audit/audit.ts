@@ -43,7 +43,7 @@ import { explainAudit } from "./explain_stage.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
-import { bisectionAttack, DEFAULT_EPSILONS } from "./robustness.ts";
+import { bisectionAttack, DEFAULT_EPSILONS, type TargetChoice } from "./robustness.ts";
 import { SQUARE_DEFAULTS } from "./square.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
 
@@ -88,6 +88,8 @@ export const AuditOptionsSchema = z.object({
   apgdSteps: z.number().int().min(1).max(10000).default(DEFAULT_APGD_STEPS),
   apgdRestarts: z.number().int().min(1).max(100).default(1),
   squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
+  /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
+  target: z.union([z.enum(["least-likely", "random"]), z.number().int().min(0), z.string().min(1)]).optional(),
   /** Saliency method of the explanations; "none" skips them. */
   saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
   /** Mistakes and adversarial examples shown with explanations, at most. */
@@ -132,6 +134,7 @@ interface ResolvedAudit {
   epsilons: number[];
   pgd: PgdSettings;
   apgd: { steps: number; restarts: number };
+  target: TargetChoice | null;
   /** Bisection resolution of the smallest flipping epsilon: 1/256 of the range width, 0 when skipped. */
   resolution: number;
   /** null: every image is attacked. */
@@ -158,6 +161,7 @@ function runSettings(r: ResolvedAudit): AuditSettings {
       pgd: r.pgd,
       apgd: r.apgd,
       square: { queries: options.squareQueries },
+      target: r.target,
       resolution: r.resolution,
       depth: options.superclassDepth,
     },
@@ -179,6 +183,7 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     pgd: r.pgd,
     apgd: r.apgd,
     ...(options.attack === "autoattack" ? { squareQueries: options.squareQueries } : {}),
+    ...(r.target === null ? {} : { target: r.target }),
     lowMargin: options.lowMargin,
     superclassDepth: options.superclassDepth,
     hierarchy: r.hierarchyName,
@@ -282,6 +287,7 @@ export async function audit(input: AuditOptions = {}, hooks: AuditHooks = {}): P
     epsilons,
     pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
     apgd: { steps: options.apgdSteps, restarts: options.apgdRestarts },
+    target: resolveTarget(options.target, options.attack, model.manifest.classes),
     resolution: options.skipMinEpsilon ? 0 : width / 256,
     attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
     hierarchyName,
@@ -440,4 +446,26 @@ function requireWnids(wnids: string[] | undefined): string[] {
     );
   }
   return wnids;
+}
+
+/** --target as the robustness stage takes it: a class name becomes its index; null when untargeted. */
+function resolveTarget(
+  target: string | number | undefined,
+  attack: string,
+  classes: readonly string[],
+): TargetChoice | null {
+  if (target === undefined) return null;
+  if (attack === "autoattack") {
+    throw new InputError(
+      "--target: AutoAttack is untargeted (its APGD-T picks its own targets); use --attack apgd-ce, apgd-dlr, pgd or fgsm",
+    );
+  }
+  if (target === "least-likely" || target === "random") return target;
+  const index = typeof target === "number" ? target : /^\d+$/.test(target) ? Number(target) : classes.indexOf(target);
+  if (!(index >= 0 && index < classes.length)) {
+    throw new InputError(
+      `--target: ${target} is not least-likely, random, a class index below ${classes.length} or a class name of the model`,
+    );
+  }
+  return index;
 }

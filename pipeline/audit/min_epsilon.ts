@@ -6,9 +6,12 @@
  * epsilon 0 and get no value. The bisection starts from the bracket an accuracy-versus-epsilon
  * sweep gives (the largest swept epsilon that did not flip the image, the smallest that did) and
  * halves it until it is no wider than the resolution; the result is the upper end, an epsilon at
- * which the attack was seen to flip the image. Images the sweep never flipped get no value: their
- * smallest flipping epsilon is above the largest swept one. (PGD's random start makes a flip at a
- * given epsilon a random event; the bisection treats it as monotone in epsilon.)
+ * which the attack was seen to flip the image: an upper bound on the smallest flipping epsilon,
+ * which may be lower. Images the sweep never flipped get no value: their flipping epsilon is
+ * above the largest swept one. The random starts are drawn per image (iterative_attack.ts), so
+ * every midpoint reuses the bracket's start, scaled to its radius; the bisection still treats a
+ * flip as monotone in epsilon, which an attack need not be. `options.targets` (one per image of
+ * the batch) with goal "target" bisects the epsilon that reaches the target.
  *
  * @example
  * ```ts
@@ -69,9 +72,10 @@ export async function bisectFlipEpsilons(
     if (pending.length === 0) break;
     const mids = pending.map((k) => (open[k].lo + open[k].hi) / 2);
     using sub = GpuBatch.upload(ctx, batch.host, pending.map((k) => active[k]));
-    const { predictions } = await attackBatch(ctx, sub, mids, options);
+    const targets = options.targets && pending.map((k) => options.targets![active[k]]);
+    const { predictions, success } = await attackBatch(ctx, sub, mids, { ...options, targets });
     pending.forEach((k, j) => {
-      if (predictions[j] !== clean[active[k]]) open[k].hi = mids[j];
+      if (success ? success[j] : predictions[j] !== clean[active[k]]) open[k].hi = mids[j];
       else open[k].lo = mids[j];
     });
   }

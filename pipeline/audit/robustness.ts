@@ -30,6 +30,7 @@
  * const { curve, warnings } = robustness.finish();
  * ```
  */
+import { mulberry32 } from "../io/prng.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
@@ -55,6 +56,9 @@ export const CURVE_NAMES = Object.freeze(
 );
 export type CurveName = (typeof CURVE_NAMES)[number];
 
+/** A targeted main attack's target: each image's least likely class, a seeded random other class, or one class. */
+export type TargetChoice = "least-likely" | "random" | number;
+
 /** Target classes of AutoAttack's APGD-T: the clean image's 2nd to 10th highest logits. */
 export const APGD_T_TARGETS = 9;
 
@@ -68,6 +72,11 @@ export interface RobustnessSettings {
   apgd?: { steps: number; restarts: number };
   /** Square's query budget in AutoAttack (default 5,000). */
   square?: { queries: number };
+  /**
+   * A targeted main attack (not with AutoAttack): a flip is then reaching the target, and the
+   * curve the share of images the attack did not drive to their target. Default: untargeted.
+   */
+  target?: TargetChoice | null;
   /** Bisection resolution of the flipping epsilon (1/256 of the range width); 0 skips it. */
   resolution: number;
   /** Superclass depth for "a flip to the same superclass". */
@@ -126,7 +135,10 @@ export async function robustnessBatch(
     );
   }
   const sweeps: BatchRobustness["sweeps"] = { fgsm: carryFlips(fgsmRaw, labels) };
-  const stages = mainStages(ctx, settings, probe.logits, probe.classes);
+  const targets = settings.target == null
+    ? null
+    : chooseTargets(settings.target, probe.logits, probe.classes, labels, indices, ctx.seed);
+  const stages = mainStages(ctx, settings, probe.logits, probe.classes, targets);
   const stageCurves = await compactedSweep(ctx, batch, cleanPredictions, settings.epsilons, stages, onStage);
   Object.assign(sweeps, stageCurves);
   if (settings.attack === "autoattack") sweeps.autoattack = stageCurves[stages.at(-1)!.name];
@@ -136,6 +148,7 @@ export async function robustnessBatch(
     const brackets = flipBrackets(cleanPredictions, labels, sweeps[settings.attack]!, settings.epsilons);
     minEpsilons = await bisectFlipEpsilons(ctx, batch, cleanPredictions, brackets, settings.resolution, {
       ...attackOptions(settings, bisectionAttack(settings.attack)),
+      ...(targets ? { targets, goal: "target" as const } : {}),
     });
   }
   const named = (positions: number[]) => positions.map((p) => indices[p]);
@@ -167,9 +180,19 @@ function mainStages(
   settings: RobustnessSettings,
   cleanLogits: Float32Array,
   classes: number,
+  targets: number[] | null,
 ): { name: CurveName; run: StageAttack }[] {
-  const single = (kind: AttackKind): StageAttack => async (sub, _positions, epsilon) =>
-    (await attackBatch(ctx, sub, epsilon, attackOptions(settings, kind))).predictions;
+  const single = (kind: AttackKind): StageAttack => async (sub, positions, epsilon) => {
+    if (!targets) return (await attackBatch(ctx, sub, epsilon, attackOptions(settings, kind))).predictions;
+    // Targeted: only reaching the target counts; an image the attack did not drive there stays unflipped.
+    const own = positions.map((p) => targets[p]);
+    const result = await attackBatch(ctx, sub, epsilon, {
+      ...attackOptions(settings, kind),
+      targets: own,
+      goal: "target",
+    });
+    return Array.from(result.predictions, (p, k) => (p === own[k] ? p : sub.host.labels[k]));
+  };
   if (settings.attack !== "autoattack") return [{ name: settings.attack, run: single(settings.attack) }];
   const apgd = attackOptions(settings, "apgd-dlr");
   const targeted: StageAttack = async (sub, positions, epsilon) => {
@@ -200,6 +223,28 @@ function mainStages(
     name: "square",
     run: square,
   }];
+}
+
+/**
+ * Each image's target: its least likely class (lowest clean logit), a random class other than its
+ * label (drawn per image from the seed and its data index), or the given class.
+ */
+export function chooseTargets(
+  choice: TargetChoice,
+  cleanLogits: Float32Array,
+  classes: number,
+  labels: ArrayLike<number>,
+  indices: readonly number[],
+  seed: number,
+): number[] {
+  return indices.map((index, i) => {
+    if (typeof choice === "number") return choice;
+    if (choice === "least-likely") return rankedClasses(cleanLogits.subarray(i * classes, (i + 1) * classes)).at(-1)!;
+    const pick = Math.floor(
+      mulberry32((Math.imul(seed ^ 0x7a26e7, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca77)) >>> 0)() * (classes - 1),
+    );
+    return pick >= labels[i] ? pick + 1 : pick;
+  });
 }
 
 /** Class indices by descending logit (ties: the lower index first). */

@@ -178,6 +178,8 @@ export const AuditReportSchema = z.object({
     apgd: ApgdConfigSchema,
     /** Square's query budget under --attack autoattack; absent otherwise. */
     squareQueries: count.optional(),
+    /** The main attack's target (--target): least-likely, random, or a class index; absent when untargeted. */
+    target: z.union([z.enum(["least-likely", "random"]), classIndex]).optional(),
     lowMargin: z.number().min(0),
     superclassDepth: z.number().int().min(1),
     /** The hierarchy file, or "flat". */

@@ -108,6 +108,12 @@ ${adversarialCards(report, report.explanations, embed)}</div>`;
     title: "Robustness",
     body: safeHtml`<p>Attacks under an L-infinity budget; main curve: ${main}${
       r.ensemble ? ` (APGD-CE, then APGD-T on 9 target classes, then Square with ${config.squareQueries} queries)` : ""
+    }${
+      config.target === undefined
+        ? ""
+        : `, targeted at ${
+          typeof config.target === "number" ? className(report, config.target) : `each image's ${config.target} class`
+        } (a flip is reaching the target; the curve is the share not driven to it)`
     }. PGD: ${config.pgd.steps} steps of ${config.pgd.stepFraction} × epsilon${
       config.pgd.randomStart && ", random start"
     }${apgd ? `; APGD: ${apgd.steps} iterations, ${apgd.restarts} restart${apgd.restarts > 1 ? "s" : ""}` : ""}. ${
