@@ -44,6 +44,7 @@ const command = {
     "apgd-restarts": numberFlag(option.apgdRestarts),
     "square-queries": numberFlag(option.squareQueries),
     target: option.target.meta({ value: "least-likely|random|CLASS" }),
+    "min-epsilon-search": option.minEpsilonSearch.meta({ value: "line|attack" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),
     "sanity-images": numberFlag(option.sanityImages),

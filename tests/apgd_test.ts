@@ -10,7 +10,7 @@ import type { ImageBatch } from "../pipeline/audit/batches.ts";
 import { predictBatch } from "../pipeline/audit/evaluate.ts";
 import { type AuditContext, createAuditContext, GpuBatch } from "../pipeline/audit/gpu_batch.ts";
 import { APGD_DEFAULTS, iterativeAttack, startNoise } from "../pipeline/audit/iterative_attack.ts";
-import { bisectFlipEpsilons } from "../pipeline/audit/min_epsilon.ts";
+import { bisectFlipEpsilons, lineSearchFlipEpsilons } from "../pipeline/audit/min_epsilon.ts";
 import {
   carryFlips,
   chooseTargets,
@@ -125,6 +125,42 @@ Deno.test({
       assert.ok(e <= exact + resolution + 2e-3, `image ${n}: ${e} vs the minimal epsilon ${exact}`);
     }
     assert.ok(checked >= 10, `only ${checked} images can be flipped`);
+  },
+});
+
+Deno.test({
+  name: "the line search's epsilon is an upper bound: a verified flip on the segment, at or above the analytic minimum",
+  ...gpuTest,
+  async fn() {
+    const c = await contextFor(LINEAR);
+    const count = 16;
+    const host = ownBatch(LINEAR, count, 9);
+    const per = host.images.length / count;
+    using batch = GpuBatch.upload(c, host);
+    // The adversarial points: APGD-CE's at epsilon 0.6, where it fools most images.
+    const { images, success } = await iterativeAttack(c, batch, 0.6, { ...APGD_DEFAULTS, steps: 30 }, {
+      readImages: true,
+    });
+    const brackets = success.map((s) => (s ? { lo: 0, hi: 0.6 } : null));
+    const resolution = 1 / 256;
+    const found = await lineSearchFlipEpsilons(c, batch, brackets, images!, resolution, (p, i) => p !== host.labels[i]);
+    let checked = 0;
+    for (let n = 0; n < count; n++) {
+      if (!success[n]) {
+        assert.equal(found[n], null);
+        continue;
+      }
+      checked++;
+      const e = found[n]!;
+      const x = host.images.subarray(n * per, (n + 1) * per);
+      const exact = linearMinimalEpsilon(LINEAR, x, host.labels[n]);
+      assert.ok(e >= exact - 1e-4 && e <= 0.6, `image ${n}: ${e} outside [${exact}, 0.6]`);
+      const point = x.map((v, d) => v + (e / 0.6) * (images![n * per + d] - v));
+      const logits = logitsOf(LINEAR, point, 1);
+      assert.ok(Math.max(...point.map((v, d) => Math.abs(v - x[d]))) <= e + 1e-6, `image ${n}: outside its ball`);
+      assert.notEqual(logits.indexOf(Math.max(...logits)), host.labels[n], `image ${n}: no flip at ${e}`);
+    }
+    assert.ok(checked >= 8, `only ${checked} images fooled at 0.6`);
   },
 });
 

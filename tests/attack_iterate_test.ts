@@ -4,13 +4,24 @@ import { attackIterateKernels, recordDlr, recordMomentumStep, recordSelect } fro
 import { dlrOracle, momentumStepOracle } from "./attack_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
+import type { Gpu } from "../kernels/gpu.ts";
+import type { AttackIterateKernels } from "../kernels/attack_iterate.ts";
 
-Deno.test({
-  name: "APGD momentum step matches the float64 oracle: projected sign step, momentum, ball and range",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernels = await attackIterateKernels(gpu);
+/** A GPU test with the compiled kernels. */
+function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels) => Promise<void>): void {
+  Deno.test({
+    name,
+    ...gpuTest,
+    async fn() {
+      const gpu = await testGpu();
+      await body(gpu, await attackIterateKernels(gpu));
+    },
+  });
+}
+
+kernelTest(
+  "APGD momentum step matches the float64 oracle: projected sign step, momentum, ball and range",
+  async (gpu, kernels) => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 5 }),
@@ -54,41 +65,32 @@ Deno.test({
       { numRuns: 20 },
     );
   },
+);
+
+kernelTest("masked copy replaces exactly the selected images", async (gpu, kernels) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 9 }),
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer(),
+      async (mask, per, seed) => {
+        const batch = mask.length;
+        const src = randomArray(batch * per, seed), dst = randomArray(batch * per, seed + 1);
+        using tm = gpu.tensor([batch], mask.map(Number), "u32");
+        using ts = gpu.tensor([batch, per], src);
+        using td = gpu.tensor([batch, per], dst);
+        await gpu.run((s) => recordSelect(s, kernels.select, { mask: tm, src: ts, dst: td }));
+        const expected = Float32Array.from(dst, (v, i) => (mask[Math.floor(i / per)] ? src[i] : v));
+        assert.deepEqual(await gpu.read(td), expected);
+      },
+    ),
+    { numRuns: 20 },
+  );
 });
 
-Deno.test({
-  name: "masked copy replaces exactly the selected images",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernels = await attackIterateKernels(gpu);
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 9 }),
-        fc.integer({ min: 1, max: 300 }),
-        fc.integer(),
-        async (mask, per, seed) => {
-          const batch = mask.length;
-          const src = randomArray(batch * per, seed), dst = randomArray(batch * per, seed + 1);
-          using tm = gpu.tensor([batch], mask.map(Number), "u32");
-          using ts = gpu.tensor([batch, per], src);
-          using td = gpu.tensor([batch, per], dst);
-          await gpu.run((s) => recordSelect(s, kernels.select, { mask: tm, src: ts, dst: td }));
-          const expected = Float32Array.from(dst, (v, i) => (mask[Math.floor(i / per)] ? src[i] : v));
-          assert.deepEqual(await gpu.read(td), expected);
-        },
-      ),
-      { numRuns: 20 },
-    );
-  },
-});
-
-Deno.test({
-  name: "DLR loss matches its definition and its logit gradient matches central differences (untargeted, targeted)",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernels = await attackIterateKernels(gpu);
+kernelTest(
+  "DLR loss matches its definition and its logit gradient matches central differences (untargeted, targeted)",
+  async (gpu, kernels) => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 6 }),
@@ -132,21 +134,15 @@ Deno.test({
       { numRuns: 20 },
     );
   },
-});
+);
 
-Deno.test({
-  name: "DLR refuses too few classes for its sort",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernels = await attackIterateKernels(gpu);
-    using logits = gpu.tensor([1, 3]);
-    using labels = gpu.tensor([1], [0], "u32");
-    using loss = gpu.tensor([1]);
-    using dlogits = gpu.tensor([1, 3]);
-    await assert.rejects(
-      gpu.run((s) => recordDlr(s, kernels.dlr, { logits, labels, targets: labels, loss, dlogits })),
-      /needs >= 4 classes/,
-    );
-  },
+kernelTest("DLR refuses too few classes for its sort", async (gpu, kernels) => {
+  using logits = gpu.tensor([1, 3]);
+  using labels = gpu.tensor([1], [0], "u32");
+  using loss = gpu.tensor([1]);
+  using dlogits = gpu.tensor([1, 3]);
+  await assert.rejects(
+    gpu.run((s) => recordDlr(s, kernels.dlr, { logits, labels, targets: labels, loss, dlogits })),
+    /needs >= 4 classes/,
+  );
 });

@@ -35,7 +35,7 @@ import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { APGD_DEFAULTS, iterativeAttack } from "./iterative_attack.ts";
-import { bisectFlipEpsilons, flipBrackets } from "./min_epsilon.ts";
+import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
 import { SQUARE_DEFAULTS, squareAttack } from "./square.ts";
 import { type CurveStats, type TrustFlag, trustFlags, trustWarnings } from "./trust_checks.ts";
@@ -79,6 +79,12 @@ export interface RobustnessSettings {
   target?: TargetChoice | null;
   /** Bisection resolution of the flipping epsilon (1/256 of the range width); 0 skips it. */
   resolution: number;
+  /**
+   * How the flipping epsilon is bisected: "line" (the default) along the segment from the clean
+   * image to the sweep's adversarial point, a forward pass per step; "attack", the main attack
+   * again at every midpoint (tighter, and as costly as the sweep).
+   */
+  minEpsilonSearch?: "line" | "attack";
   /** Superclass depth for "a flip to the same superclass". */
   depth: number;
 }
@@ -106,8 +112,12 @@ export function bisectionAttack(attack: MainAttack): AttackKind {
   return attack === "autoattack" ? "apgd-ce" : attack;
 }
 
-/** One attack of a sweep: the predictions for the images at `positions` of the batch, at one epsilon. */
-type StageAttack = (sub: GpuBatch, positions: number[], epsilon: number) => Promise<ArrayLike<number>>;
+/** One attack of a sweep: the predictions and points for the images at `positions` of the batch, at one epsilon. */
+type StageAttack = (
+  sub: GpuBatch,
+  positions: number[],
+  epsilon: number,
+) => Promise<{ predictions: ArrayLike<number>; images: Float32Array }>;
 
 /**
  * Attacks one batch at every epsilon (FGSM, and the main attack) and bisects the flipping
@@ -139,17 +149,33 @@ export async function robustnessBatch(
     ? null
     : chooseTargets(settings.target, probe.logits, probe.classes, labels, indices, ctx.seed);
   const stages = mainStages(ctx, settings, probe.logits, probe.classes, targets);
-  const stageCurves = await compactedSweep(ctx, batch, cleanPredictions, settings.epsilons, stages, onStage);
+  const { curves: stageCurves, adversarial } = await compactedSweep(
+    ctx,
+    batch,
+    cleanPredictions,
+    settings.epsilons,
+    stages,
+    onStage,
+  );
   Object.assign(sweeps, stageCurves);
   if (settings.attack === "autoattack") sweeps.autoattack = stageCurves[stages.at(-1)!.name];
   let minEpsilons: (number | null)[] = Array.from(clean, () => null);
   if (settings.resolution > 0) {
     onStage?.("min-epsilon");
     const brackets = flipBrackets(cleanPredictions, labels, sweeps[settings.attack]!, settings.epsilons);
-    minEpsilons = await bisectFlipEpsilons(ctx, batch, cleanPredictions, brackets, settings.resolution, {
-      ...attackOptions(settings, bisectionAttack(settings.attack)),
-      ...(targets ? { targets, goal: "target" as const } : {}),
-    });
+    minEpsilons = settings.minEpsilonSearch === "attack"
+      ? await bisectFlipEpsilons(ctx, batch, cleanPredictions, brackets, settings.resolution, {
+        ...attackOptions(settings, bisectionAttack(settings.attack)),
+        ...(targets ? { targets, goal: "target" as const } : {}),
+      })
+      : await lineSearchFlipEpsilons(
+        ctx,
+        batch,
+        brackets,
+        adversarial,
+        settings.resolution,
+        (p, i) => targets ? p === targets[i] : p !== labels[i],
+      );
   }
   const named = (positions: number[]) => positions.map((p) => indices[p]);
   return {
@@ -183,21 +209,24 @@ function mainStages(
   targets: number[] | null,
 ): { name: CurveName; run: StageAttack }[] {
   const single = (kind: AttackKind): StageAttack => async (sub, positions, epsilon) => {
-    if (!targets) return (await attackBatch(ctx, sub, epsilon, attackOptions(settings, kind))).predictions;
+    const options = { ...attackOptions(settings, kind), readImages: true };
+    if (!targets) {
+      const { predictions, images } = await attackBatch(ctx, sub, epsilon, options);
+      return { predictions, images: images! };
+    }
     // Targeted: only reaching the target counts; an image the attack did not drive there stays unflipped.
     const own = positions.map((p) => targets[p]);
-    const result = await attackBatch(ctx, sub, epsilon, {
-      ...attackOptions(settings, kind),
-      targets: own,
-      goal: "target",
-    });
-    return Array.from(result.predictions, (p, k) => (p === own[k] ? p : sub.host.labels[k]));
+    const result = await attackBatch(ctx, sub, epsilon, { ...options, targets: own, goal: "target" });
+    const predictions = Array.from(result.predictions, (p, k) => (p === own[k] ? p : sub.host.labels[k]));
+    return { predictions, images: result.images! };
   };
   if (settings.attack !== "autoattack") return [{ name: settings.attack, run: single(settings.attack) }];
   const apgd = attackOptions(settings, "apgd-dlr");
   const targeted: StageAttack = async (sub, positions, epsilon) => {
     // Each target class in turn, on the images still robust (the DLR-targeted loss needs 4 classes).
     const found = Array.from(sub.host.labels);
+    const images = Float32Array.from(sub.host.images);
+    const per = images.length / sub.count;
     const ranked = positions.map((p) => rankedClasses(cleanLogits.subarray(p * classes, (p + 1) * classes)));
     const targets = classes >= 4 ? Math.min(APGD_T_TARGETS, classes - 1) : 0;
     for (let r = 1; r <= targets; r++) {
@@ -211,14 +240,21 @@ function mainStages(
         stepFraction: APGD_DEFAULTS.stepFraction,
         randomStart: true,
         restarts: apgd.restarts!,
-      }, { targets: open.map((k) => ranked[k][r]), goal: "misclassify", firstRestart: r * apgd.restarts! });
-      open.forEach((k, j) => (found[k] = result.predictions[j]));
+      }, {
+        targets: open.map((k) => ranked[k][r]),
+        goal: "misclassify",
+        firstRestart: r * apgd.restarts!,
+        readImages: true,
+      });
+      open.forEach((k, j) => {
+        found[k] = result.predictions[j];
+        images.set(result.images!.subarray(j * per, (j + 1) * per), k * per);
+      });
     }
-    return found;
+    return { predictions: found, images };
   };
   const queries = settings.square?.queries ?? SQUARE_DEFAULTS.queries;
-  const square: StageAttack = async (sub, _positions, epsilon) =>
-    (await squareAttack(ctx, sub, epsilon, { queries })).predictions;
+  const square: StageAttack = (sub, _positions, epsilon) => squareAttack(ctx, sub, epsilon, { queries });
   return [{ name: "apgd-ce", run: single("apgd-ce") }, { name: "apgd-t", run: targeted }, {
     name: "square",
     run: square,
@@ -254,7 +290,8 @@ function rankedClasses(logits: ArrayLike<number>): number[] {
 
 /**
  * The sweep of a sequence of attacks with compaction (see the module comment): per epsilon,
- * ascending, each attack runs on the images no attack has flipped yet; a curve is kept after each.
+ * ascending, each attack runs on the images no attack has flipped yet; a curve is kept after each,
+ * and each flipped image's adversarial point (the batch's clean image where none flipped it).
  */
 export async function compactedSweep(
   ctx: AuditContext,
@@ -263,9 +300,11 @@ export async function compactedSweep(
   epsilons: readonly number[],
   stages: readonly { name: CurveName; run: StageAttack }[],
   onStage?: (stage: string) => void,
-): Promise<Partial<Record<CurveName, Uint32Array[]>>> {
+): Promise<{ curves: Partial<Record<CurveName, Uint32Array[]>>; adversarial: Float32Array }> {
   const labels = batch.host.labels;
   const curves: Partial<Record<CurveName, Uint32Array[]>> = {};
+  const adversarial = Float32Array.from(batch.host.images);
+  const per = adversarial.length / batch.count;
   let current = clean;
   for (const epsilon of epsilons) {
     for (const stage of stages) {
@@ -275,12 +314,15 @@ export async function compactedSweep(
         using sub = open.length === batch.count ? null : GpuBatch.upload(ctx, batch.host, open);
         const found = await stage.run(sub ?? batch, open, epsilon);
         current = Uint32Array.from(current);
-        open.forEach((p, k) => (current[p] = found[k]));
+        open.forEach((p, k) => {
+          current[p] = found.predictions[k];
+          if (current[p] !== labels[p]) adversarial.set(found.images.subarray(k * per, (k + 1) * per), p * per);
+        });
       }
       (curves[stage.name] ??= []).push(current);
     }
   }
-  return curves;
+  return { curves, adversarial };
 }
 
 /** Per epsilon, each image's first flip at this or a smaller epsilon, else its prediction here. */

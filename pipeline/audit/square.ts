@@ -44,6 +44,8 @@ export interface SquareResult {
   success: boolean[];
   /** Forward passes spent per image (its first evaluation included). */
   queries: number[];
+  /** The best point of each image, NCHW. */
+  images: Float32Array;
 }
 
 /** Runs Square on every image of a batch at one epsilon. */
@@ -117,7 +119,7 @@ export async function squareAttack(
       best.set(candidates.subarray(a * per, (a + 1) * per), i * per);
     });
   }
-  return { predictions, success: Array.from(margin, (m) => m < 0), queries: used };
+  return { predictions, success: Array.from(margin, (m) => m < 0), queries: used, images: best };
 }
 
 /** The margins z_label - max_{k != label} z_k and top-1 classes of `count` images. */

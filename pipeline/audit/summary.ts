@@ -59,7 +59,9 @@ export function formatSummary(report: AuditReport): string {
     const largest = Math.max(...config.epsilons);
     lines.push(
       "",
-      `epsilon that flips (upper bound; ${attackLabel(e.attack)}, bisection to ${e.resolution.toPrecision(3)}): ` +
+      `epsilon that flips (upper bound; ${
+        config.minEpsilonSearch === "attack" ? attackLabel(e.attack) : "along the adversarial direction"
+      }, bisection to ${e.resolution.toPrecision(3)}): ` +
         `median ${e.median === null ? "-" : e.median.toFixed(4)} over the ${e.flipped} images flipped; ` +
         `${e.notFlipped} not flipped by epsilon ${largest}` +
         (e.medianAll === undefined ? "" : `; median over all ${e.flipped + e.notFlipped} attacked (unflipped counted ` +

@@ -178,13 +178,15 @@ export const AuditReportSchema = z.object({
     apgd: ApgdConfigSchema,
     /** Square's query budget under --attack autoattack; absent otherwise. */
     squareQueries: count.optional(),
+    /** How the flipping epsilons were bisected: along the adversarial direction, or attacking again; absent in older reports. */
+    minEpsilonSearch: z.enum(["line", "attack"]).optional(),
     /** The main attack's target (--target): least-likely, random, or a class index; absent when untargeted. */
     target: z.union([z.enum(["least-likely", "random"]), classIndex]).optional(),
     lowMargin: z.number().min(0),
     superclassDepth: z.number().int().min(1),
     /** The hierarchy file, or "flat". */
     hierarchy: z.string(),
-    /** Bisection resolution of the smallest flipping epsilon; 0 when skipped. */
+    /** Bisection resolution of the epsilon that flips (an upper bound); 0 when skipped. */
     resolution: z.number().min(0),
     seed: z.number().int(),
     /** Size of the seeded sample of images attacked; null: every image. */
@@ -262,7 +264,7 @@ export const AuditReportSchema = z.object({
       otherObject: z.boolean().optional(),
     })),
   }),
-  /** Every image: its top-5 (best first) and their probabilities, margin, smallest flipping epsilon. */
+  /** Every image: its top-5 (best first) and their probabilities, margin, epsilon that flips (an upper bound). */
   images: z.array(z.object({
     index: count,
     label: classIndex,

@@ -54,7 +54,11 @@ function minEpsilonFigure(report: AuditReport): SafeHtml {
   return figure(
     minEpsilonHistogramSvg(flips),
     `Epsilon that flips each correctly classified image, an upper bound: the upper end of a bisection to ` +
-      `${m.resolution} with ${attackLabel(m.attack)} (the smallest flipping epsilon may be lower). ` +
+      `${m.resolution} ${
+        report.config.minEpsilonSearch === "attack"
+          ? `with ${attackLabel(m.attack)} at every midpoint`
+          : `along the segment from the image to its ${attackLabel(report.robustness.attack)} adversarial point`
+      } (the smallest flipping epsilon may be lower). ` +
       `Median ${m.median === null ? "–" : m.median.toFixed(4)} over the ${m.flipped} flipped, ` +
       `${m.notFlipped} not flipped within the sweep${all}.`,
   );
