@@ -443,3 +443,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a restart attacks only the images not fooled yet, from a fresh start, and only adds successes",
+  ...gpuTest,
+  async fn() {
+    const c = await contextFor(RESNET);
+    const host = ownBatch(RESNET, 10, 71);
+    using batch = GpuBatch.upload(c, host);
+    const settings = { ...APGD_DEFAULTS, steps: 4 };
+    const one = await iterativeAttack(c, batch, 0.04, settings);
+    const three = await iterativeAttack(c, batch, 0.04, { ...settings, restarts: 3 });
+    one.success.forEach((s, i) => {
+      if (s) assert.equal(three.predictions[i], one.predictions[i], `image ${i}: the first run's flip is kept`);
+      assert.ok(!s || three.success[i], `image ${i}: a restart lost a success`);
+      assert.ok(three.objective[i] >= one.objective[i] - 1e-9 || three.success[i], `image ${i}: lower objective`);
+    });
+    // The later starts are new: the second run alone (restart index 1) differs from the first.
+    const second = await iterativeAttack(c, batch, 0.04, settings, { firstRestart: 1 });
+    assert.notDeepEqual(Array.from(second.objective), Array.from(one.objective));
+  },
+});

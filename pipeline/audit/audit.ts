@@ -56,7 +56,7 @@ export const DEFAULT_ATTACK_SAMPLE = 512;
  * default audit's attack time where 10-step PGD with a bisection by attack had it (the README
  * gives the measurements). `--apgd-steps 100` is AutoAttack's setting.
  */
-export const DEFAULT_APGD_STEPS = 20;
+export const DEFAULT_APGD_STEPS = 16;
 
 /** Feature rows held in memory by default: 1 GiB, ImageNet's validation set at 2,048 wide (400 MiB) fits. */
 export const DEFAULT_FEATURE_BUDGET_MB = 1024;

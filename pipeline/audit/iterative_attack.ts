@@ -22,7 +22,7 @@
  *
  * @example
  * ```ts
- * import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
  * declare const ctx: AuditContext, batch: GpuBatch; // a batch of two images
  * const apgd = await iterativeAttack(ctx, batch, [0.1, 0.1], { ...APGD_DEFAULTS, loss: "dlr" });
  * console.log(apgd.predictions, apgd.success);
@@ -36,7 +36,7 @@ import { recordSoftmaxXent, recordSoftmaxXentBackward } from "../../kernels/soft
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
 import { mulberry32 } from "../io/prng.ts";
-import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 
 /** The settings of one iterative attack. */
 export interface IterativeSettings {
@@ -105,28 +105,29 @@ export async function iterativeAttack(
   const bad = eps.find((e) => !Number.isFinite(e) || e < 0);
   if (bad !== undefined) throw new RangeError(`attack: epsilon must be finite and >= 0, got ${bad}`);
   if (!(settings.steps >= 1 && settings.restarts >= 1)) throw new RangeError("attack: steps and restarts must be >= 1");
-  let best: IterativeResult | null = null;
   const first = options.firstRestart ?? 0;
-  for (let r = first; r < first + settings.restarts; r++) {
-    const run = await singleRun(ctx, batch, eps, settings, options, r);
-    best = best ? mergeRuns(best, run) : run;
-    if (best.success.every(Boolean) || !settings.randomStart) break;
+  const best = await singleRun(ctx, batch, eps, settings, options, first);
+  for (let r = first + 1; r < first + settings.restarts && settings.randomStart; r++) {
+    const open = best.success.flatMap((s, i) => (s ? [] : [i]));
+    if (open.length === 0) break;
+    using sub = GpuBatch.upload(ctx, batch.host, open);
+    const targets = options.targets && open.map((i) => options.targets![i]);
+    const run = await singleRun(ctx, sub, open.map((i) => eps[i]), settings, { ...options, targets }, r);
+    mergeRun(best, run, open);
   }
-  return best!;
+  return best;
 }
 
-/** Per image, the earlier run's point where it succeeded or its objective is not lower, else the later's. */
-function mergeRuns(a: IterativeResult, b: IterativeResult): IterativeResult {
-  const takeB = a.success.map((s, i) => !s && (b.success[i] || b.objective[i] > a.objective[i]));
-  const per = a.images ? a.images.length / a.success.length : 0;
-  const images = a.images && b.images ? Float32Array.from(a.images) : undefined;
-  takeB.forEach((t, i) => t && images?.set(b.images!.subarray(i * per, (i + 1) * per), i * per));
-  return {
-    predictions: Uint32Array.from(a.predictions, (p, i) => (takeB[i] ? b.predictions[i] : p)),
-    success: a.success.map((s, i) => (takeB[i] ? b.success[i] : s)),
-    objective: Float64Array.from(a.objective, (o, i) => (takeB[i] ? b.objective[i] : o)),
-    images,
-  };
+/** Takes, for the images at `positions` of `into`, a later run's point where it fooled the model or its loss is higher. */
+function mergeRun(into: IterativeResult, run: IterativeResult, positions: number[]): void {
+  const per = into.images ? into.images.length / into.success.length : 0;
+  positions.forEach((i, k) => {
+    if (!(run.success[k] || run.objective[k] > into.objective[i])) return;
+    into.predictions[i] = run.predictions[k];
+    into.success[i] = run.success[k];
+    into.objective[i] = run.objective[k];
+    into.images?.set(run.images!.subarray(k * per, (k + 1) * per), i * per);
+  });
 }
 
 /**
