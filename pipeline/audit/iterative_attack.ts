@@ -15,21 +15,22 @@
  * forward and backward pass); only the per-image losses and predictions are read back, and the
  * schedule's decisions are taken on them here. The point an attack returns is, per image, the
  * first iterate that succeeded (a prediction other than the label, or the target when the goal is
- * the target), and otherwise the iterate of the highest loss, the clean image included. An
- * attack stops early once every image of the batch has succeeded: the returned points would not
- * change. Random starts are drawn per image (see `startNoise`), so an image's attack is the same
+ * the target), and otherwise the iterate of the highest loss, the clean image included. So an
+ * image that succeeded is done: once at most half the rows still being computed are not done,
+ * the done ones are dropped (their state read back, the rest uploaded again), and the attack
+ * stops when every image is done; the returned points are those it would have reached anyway.
+ * Later restarts attack only the images not fooled yet. Random starts are drawn per image (see `startNoise`), so an image's attack is the same
  * in any batch.
  *
  * @example
  * ```ts
- * import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+ * import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
  * declare const ctx: AuditContext, batch: GpuBatch; // a batch of two images
  * const apgd = await iterativeAttack(ctx, batch, [0.1, 0.1], { ...APGD_DEFAULTS, loss: "dlr" });
  * console.log(apgd.predictions, apgd.success);
  * ```
  */
-import { recordDlr } from "../../kernels/attack_iterate.ts";
-import { recordMomentumStep, recordSelect } from "../../kernels/attack_iterate.ts";
+import { recordDlr, recordMomentumStep, recordSelect } from "../../kernels/attack_iterate.ts";
 import { recordAttackStep } from "../../kernels/attack_step.ts";
 import type { Step } from "../../kernels/gpu.ts";
 import { recordSoftmaxXent, recordSoftmaxXentBackward } from "../../kernels/softmax_xent.ts";
