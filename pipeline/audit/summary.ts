@@ -44,7 +44,7 @@ export function formatSummary(report: AuditReport): string {
   ];
   if (r.attacked < a.count) lines.splice(lines.length - 1, 0, `attacks on a seeded sample of ${r.attacked} images`);
   for (const [key, curve] of shownCurves(r.curves, r, r.ensemble)) {
-    const name = curveLabel(key, r.ensemble);
+    const name = curveLabel(key, r.ensemble, true);
     lines.push(row(`${name} accuracy`, curve.map((p) => pct(p.accuracy))));
     // In a flat hierarchy no flip can land in the label's superclass: the row would say nothing.
     if (config.hierarchy !== "flat") {
@@ -54,6 +54,7 @@ export function formatSummary(report: AuditReport): string {
   if (config.hierarchy !== "flat") {
     lines.push(row("", ["(same-superclass: share of flips landing in the label's superclass)"]));
   }
+  if (r.ensemble) lines.push(row("", ["(AA X: robust accuracy after AutoAttack's attacks up to X)"]));
   if (r.minEpsilon) {
     const e = r.minEpsilon;
     const largest = Math.max(...config.epsilons);

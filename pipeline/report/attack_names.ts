@@ -24,9 +24,13 @@ export function attackLabel(name: string): string {
   return NAMES[name] ?? name;
 }
 
-/** A curve's display name: an attack, or AutoAttack's robust accuracy after one of its attacks. */
-export function curveLabel(name: string, ensemble: readonly string[] | null | undefined): string {
-  return ensemble?.includes(name) ? `AutoAttack after ${attackLabel(name)}` : attackLabel(name);
+/**
+ * A curve's display name: an attack, or AutoAttack's robust accuracy after one of its attacks
+ * ("AA" for AutoAttack when `short`, for the terminal's narrow label column).
+ */
+export function curveLabel(name: string, ensemble: readonly string[] | null | undefined, short = false): string {
+  if (!ensemble?.includes(name)) return attackLabel(name);
+  return short ? `AA ${attackLabel(name)}` : `AutoAttack after ${attackLabel(name)}`;
 }
 
 /**
