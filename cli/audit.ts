@@ -34,6 +34,12 @@ const command = {
     "attack-sample": numberFlag(option.attackSample),
     "pgd-steps": numberFlag(option.pgdSteps),
     "pgd-step-fraction": numberFlag(option.pgdStepFraction).meta({ value: "F" }),
+    // Robustness: APGD and AutoAttack's Square.
+    "apgd-steps": numberFlag(option.apgdSteps),
+    "apgd-restarts": numberFlag(option.apgdRestarts),
+    "square-queries": numberFlag(option.squareQueries),
+    target: option.target.meta({ value: "least-likely|random|CLASS" }),
+    "min-epsilon-search": option.minEpsilonSearch.meta({ value: "line|attack" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),
     study: numberFlag(option.study),

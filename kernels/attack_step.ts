@@ -1,7 +1,7 @@
 /**
- * Attack kernels: the L-infinity step of FGSM and PGD (sign of the gradient, projection onto the
- * epsilon ball around the original, clip to the valid range, fused in one pass), and the
- * keep-the-best-iterate update PGD uses. Each image of a batch has its own epsilon.
+ * The attack step kernel: the L-infinity step of FGSM and of the random starts (sign of the
+ * gradient, projection onto the epsilon ball around the original, clip to the valid range, fused
+ * in one pass). Each image of a batch has its own epsilon.
  *
  * @example
  * ```ts
@@ -41,38 +41,20 @@ const stepLayout = tgpu.bindGroupLayout({
   x: { storage: d.arrayOf(d.f32), access: "mutable" },
 });
 
-const KeepBestParams = d.struct({
-  count: d.u32,
-  perImage: d.u32,
-  op: d.u32,
-  direction: d.f32,
-}).$name("KeepBestParams");
-
-const keepLayout = tgpu.bindGroupLayout({
-  params: { uniform: KeepBestParams },
-  x: { storage: d.arrayOf(d.f32), access: "readonly" },
-  loss: { storage: d.arrayOf(d.f32), access: "readonly" },
-  best: { storage: d.arrayOf(d.f32), access: "mutable" },
-  bestLoss: { storage: d.arrayOf(d.f32), access: "mutable" },
-});
-
 export const attackStepSpec = defineKernel("attack_step", stepLayout, readWgsl(import.meta.url, "attack_step.wgsl"));
-const keepBestWgsl = readWgsl(import.meta.url, "attack_keep_best.wgsl");
-export const attackKeepBestSpec = defineKernel("attack_keep_best", keepLayout, keepBestWgsl);
 
-/** The two compiled attack kernels. */
+/** The compiled attack kernel. */
 export interface AttackKernels {
   step: Kernel<typeof stepLayout.entries>;
-  keepBest: Kernel<typeof keepLayout.entries>;
 }
 
-/** Compiles the attack kernels on a device (cached). */
+/** Compiles the attack kernel on a device (cached). */
 export async function attackKernels(gpu: Gpu): Promise<AttackKernels> {
-  return { step: await gpu.kernel(attackStepSpec), keepBest: await gpu.kernel(attackKeepBestSpec) };
+  return { step: await gpu.kernel(attackStepSpec) };
 }
 
 /** [B, ...] images and their per-image values: checks the batch axis and returns B and the image size. */
-function batchSizes(kernel: string, images: TensorLike, perImageTensors: Record<string, TensorLike>) {
+export function batchSizes(kernel: string, images: TensorLike, perImageTensors: Record<string, TensorLike>) {
   const batch = images.shape[0];
   const perImage = images.size / batch;
   checkSizes(kernel, Object.fromEntries(Object.entries(perImageTensors).map(([k, t]) => [k, [t, batch]])));
@@ -108,28 +90,4 @@ export function recordAttackStep(step: Step, kernel: AttackKernels["step"], args
     eps,
     x,
   }, elementGrid(x.size));
-}
-
-export interface KeepBestArgs {
-  /** [B, ...] the current iterate. */
-  x: TensorLike;
-  /** [B] the loss at x. */
-  loss: TensorLike;
-  /** [B, ...] the best iterate so far, updated. */
-  best: TensorLike;
-  /** [B] the loss at best, updated. */
-  bestLoss: TensorLike;
-  /** +1 keeps the highest loss (untargeted), -1 the lowest (targeted). */
-  direction: 1 | -1;
-}
-
-/** Records best = x and bestLoss = loss for every image whose direction * loss improved. */
-export function recordKeepBest(step: Step, kernel: AttackKernels["keepBest"], args: KeepBestArgs): void {
-  const { x, loss, best, bestLoss, direction } = args;
-  const { batch, perImage } = batchSizes("attack_keep_best", x, { loss, bestLoss });
-  checkSizes("attack_keep_best", { best: [best, x.shape] });
-  // Pixels first: they compare against bestLoss before the second pass overwrites it.
-  for (const [op, count] of [[0, x.size], [1, batch]] as const) {
-    step.dispatch(kernel, { params: { count, perImage, op, direction }, x, loss, best, bestLoss }, elementGrid(count));
-  }
 }

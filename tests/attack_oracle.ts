@@ -1,4 +1,4 @@
-/** Float64 oracles of the attack kernels (attack_step.wgsl, attack_keep_best.wgsl). */
+/** Float64 oracles of the attack kernels (attack_step.wgsl, attack_momentum.wgsl, dlr.wgsl). */
 
 type Values = ArrayLike<number>;
 
@@ -29,14 +29,40 @@ export function attackStepOracle(
   });
 }
 
-/** best and bestLoss after keeping each image whose direction * loss improved on bestLoss. */
-export function keepBestOracle(
-  args: { x: Values; loss: Values; best: Values; bestLoss: Values; direction: 1 | -1 },
-): { best: Float64Array; bestLoss: Float64Array } {
-  const per = args.x.length / args.loss.length;
-  const improved = Array.from(args.loss, (l, n) => args.direction * l > args.direction * args.bestLoss[n]);
-  return {
-    best: Float64Array.from(args.best, (b, i) => (improved[Math.floor(i / per)] ? args.x[i] : b)),
-    bestLoss: Float64Array.from(args.bestLoss, (b, n) => (improved[n] ? args.loss[n] : b)),
-  };
+/** The APGD step of attack_momentum.wgsl: the next iterate, in float64. */
+export function momentumStepOracle(
+  args: {
+    x: Values;
+    xPrev: Values;
+    origin: Values;
+    grad: Values;
+    eps: Values;
+    eta: Values;
+    alpha: number;
+    direction: number;
+    range: [number, number];
+  },
+): Float64Array {
+  const per = args.x.length / args.eps.length;
+  const [lo, hi] = args.range;
+  return Float64Array.from(args.x, (v, i) => {
+    const e = args.eps[Math.floor(i / per)];
+    const o = args.origin[i];
+    const project = (u: number) => Math.min(Math.max(Math.min(Math.max(u, o - e), o + e), lo), hi);
+    const z = project(v + args.direction * args.eta[Math.floor(i / per)] * Math.sign(args.grad[i]));
+    return project(v + args.alpha * (z - v) + (1 - args.alpha) * (v - args.xPrev[i]));
+  });
+}
+
+/**
+ * The DLR loss of one row of logits in float64, from its definition (Croce & Hein 2020, eq. 6 and
+ * the targeted form of their reference code): sorted descending, z_p1 >= z_p2 >= ...
+ */
+export function dlrOracle(logits: readonly number[], label: number, target?: number): number {
+  const sorted = [...logits].sort((a, b) => b - a);
+  if (target !== undefined) {
+    return -(logits[label] - logits[target]) / (sorted[0] - (sorted[2] + sorted[3]) / 2 + 1e-12);
+  }
+  const other = Math.max(...logits.filter((_, k) => k !== label));
+  return -(logits[label] - other) / (sorted[0] - sorted[2] + 1e-12);
 }

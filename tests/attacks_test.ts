@@ -9,7 +9,6 @@ import { Executor } from "../pipeline/model/executor.ts";
 import type { ModelFiles } from "../pipeline/model/model_files.ts";
 import { linearModel } from "./audit_fixture.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
-import { graphForwardOracle } from "./graph_oracle.ts";
 import { softmaxXentOracle } from "./ops_oracle.ts";
 import { randomArray } from "./oracle.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
@@ -146,52 +145,6 @@ Deno.test({
       }),
       { numRuns: 15 },
     );
-  },
-});
-
-Deno.test({
-  name: "PGD never ends with a lower loss than the clean image's (untargeted) or a higher target loss (targeted)",
-  ...gpuTest,
-  async fn() {
-    const c = await contextFor(RESNET);
-    const oracle = { graph: RESNET.graph, weights: RESNET.weights, normalization: RESNET.manifest.normalization };
-    const lossOf = (images: ArrayLike<number>, count: number, labels: ArrayLike<number>) =>
-      softmaxXentOracle(graphForwardOracle(oracle, Float64Array.from(images), count).data, count, 5, labels).loss;
-    // [seed, epsilon, targeted, step fraction]. Steps of a whole epsilon jump between corners of the
-    // ball, and tiny steps cannot climb back from a random start worse than the clean image: there
-    // the last iterate can end below the start, and only keeping the best iterate holds the property.
-    const cases: [number, number, boolean, number][] = [
-      [1, 0.03, false, 0.25],
-      [2, 0.1, false, 0.25],
-      [3, 0.3, false, 1],
-      [4, 0.1, true, 0.25],
-      [5, 0.2, true, 1],
-      [6, 0.3, false, 0.01],
-      [7, 0.3, true, 0.01],
-    ];
-    for (const [seed, epsilon, targeted, stepFraction] of cases) {
-      const count = 5;
-      const host = hostBatch(RESNET, count, seed);
-      const labels = targeted ? Array.from(host.labels, (l) => (l + 3) % 5) : Array.from(host.labels);
-      using batch = GpuBatch.upload(c, host);
-      const { images } = await attackBatch(c, batch, epsilon, {
-        kind: "pgd",
-        steps: 5,
-        stepFraction,
-        targets: targeted ? labels : undefined,
-        readImages: true,
-      });
-      const before = lossOf(host.images, count, labels);
-      const after = lossOf(images!, count, labels);
-      for (let i = 0; i < count; i++) {
-        const gain = targeted ? before[i] - after[i] : after[i] - before[i];
-        assert.ok(gain >= -1e-4, `eps ${epsilon} image ${i}: loss ${before[i]} -> ${after[i]}`);
-      }
-      if (stepFraction < 0.25) continue;
-      // With useful steps the attack does something: most losses move the right way by a clear amount.
-      const moved = before.filter((b, i) => (targeted ? b - after[i] : after[i] - b) > 1e-3).length;
-      assert.ok(moved >= 3, `eps ${epsilon}${targeted ? " targeted" : ""}: only ${moved} losses moved`);
-    }
   },
 });
 

@@ -25,7 +25,7 @@ const setup = (async () => {
   return { dir, modelDir, data };
 })();
 
-const FAST = ["--epsilons", "0,0.1,0.3", "--batch-size", "10", "--pgd-steps", "3", "--quiet"];
+const FAST = ["--epsilons", "0,0.1,0.3", "--batch-size", "10", "--pgd-steps", "3", "--apgd-steps", "3", "--quiet"];
 
 Deno.test({
   name: "audit CLI end to end: exits 0, writes a schema-valid report and prints the summary table",
@@ -44,14 +44,15 @@ Deno.test({
     const wrong = report.images.filter((i) => i.top[0] !== i.label).map((i) => i.index);
     assert.deepEqual(report.mistakes.items.map((m) => m.index), wrong);
     assert.deepEqual(report.robustness.curve.map((p) => p.epsilon), [0, 0.1, 0.3]);
-    assert.deepEqual(report.robustness.curve, report.robustness.pgd);
+    assert.equal(report.robustness.attack, "apgd-ce");
+    assert.deepEqual(report.robustness.curve, report.robustness.curves!["apgd-ce"]);
     assert.equal(report.robustness.curve[0].accuracy, report.accuracy.top1);
     assert.ok(report.robustness.fgsm.every((p, i) => i === 0 || p.accuracy <= report.robustness.fgsm[i - 1].accuracy));
     assert.ok(report.config.hierarchy.endsWith("hierarchy.json"));
     assert.match(report.model.sha256, /^[0-9a-f]{64}$/);
     // The report and the summary's "ran on" line name the backend the audit ran on.
     assert.ok(result.stdout.includes(`, backend ${report.adapter.backend} (`), `backend ${report.adapter.backend}`);
-    for (const line of [/top-1 \d+\.\d%/, /rectified top-1/, /mistakes \(\d+\)/, /FGSM accuracy/, /PGD accuracy/]) {
+    for (const line of [/top-1 \d+\.\d%/, /rectified top-1/, /mistakes \(\d+\)/, /FGSM accuracy/, /APGD-CE accuracy/]) {
       assert.match(result.stdout, line);
     }
     // The later stages: explanations of what is shown, the sanity check, the bias stage's picks.

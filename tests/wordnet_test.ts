@@ -146,6 +146,7 @@ Deno.test({
       hierarchy: "wordnet",
       epsilons: [0, 0.1, 0.3],
       batchSize: 12,
+      attack: "pgd",
       pgdSteps: 3,
       saliency: "none",
       prototypes: 0,

@@ -1,12 +1,12 @@
 /**
  * L-infinity attacks on a batch, on the GPU: FGSM (Goodfellow et al. 2015, the attack of Stock &
- * Cisse) and PGD (Madry et al. 2018) with a random start. Each image may have its own epsilon, so
- * a bisection over epsilons runs batched too. Images never leave the model's valid input range.
+ * Cisse), and the iterative PGD (Madry et al. 2018) and APGD (Croce & Hein 2020) with a random
+ * start (iterative_attack.ts). Each image may have its own epsilon, so a bisection over epsilons
+ * runs batched too. Images never leave the model's valid input range.
  *
  * Untargeted attacks ascend the cross-entropy of the label; targeted ones descend the
- * cross-entropy of the target class. PGD returns, per image, the iterate with the best loss seen
- * (the clean image included), so its loss never ends worse than where it started. A whole attack
- * is one command encoder; only the predictions (and, when asked, images and losses) are read back.
+ * cross-entropy of the target class. FGSM is one command encoder; only the predictions (and, when
+ * asked, images and losses) are read back.
  *
  * @example
  * ```ts
@@ -17,15 +17,17 @@
  * const { predictions } = await attackBatch(ctx, batch, 0.1, { kind: "pgd" });
  * ```
  */
-import { recordAttackStep, recordKeepBest } from "../../kernels/attack_step.ts";
+import { recordAttackStep } from "../../kernels/attack_step.ts";
 import type { Step } from "../../kernels/gpu.ts";
 import { recordSoftmaxXent } from "../../kernels/softmax_xent.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
 import { recordCrossEntropyGradient } from "../model/loss.ts";
 import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
+import { APGD_DEFAULTS, iterativeAttack, type IterativeOptions, type IterativeSettings } from "./iterative_attack.ts";
 
-export type AttackKind = "fgsm" | "pgd";
+/** FGSM, PGD, and APGD on the cross-entropy or the DLR loss (see iterative_attack.ts). */
+export type AttackKind = "fgsm" | "pgd" | "apgd-ce" | "apgd-dlr";
 
 /** PGD settings; the defaults are 10 steps of epsilon / 4 from a random start. */
 export interface PgdSettings {
@@ -38,25 +40,31 @@ export interface PgdSettings {
 
 export const PGD_DEFAULTS: Readonly<PgdSettings> = Object.freeze({ steps: 10, stepFraction: 0.25, randomStart: true });
 
-export interface AttackOptions extends Partial<PgdSettings> {
+export interface AttackOptions extends Partial<PgdSettings>, Pick<IterativeOptions, "goal" | "firstRestart"> {
   kind: AttackKind;
   /** A target class per image: a targeted attack (default: untargeted). */
   targets?: ArrayLike<number>;
+  /** APGD's iterations (default 100, AutoAttack's). */
+  apgdSteps?: number;
+  /** Random restarts of the iterative attacks (default 1). */
+  restarts?: number;
   /**
    * FGSM only: the loss gradient at the clean images for the same labels or targets, when already
    * computed (see `cleanGradient`), so a sweep over epsilons computes it once.
    */
   gradient?: TensorLike;
-  /** Also read back the adversarial images and their losses (default false). */
+  /** Also read back the adversarial images (and FGSM's losses; default false). */
   readImages?: boolean;
 }
 
 export interface AttackResult {
   /** Top-1 class of each adversarial image. */
   predictions: Uint32Array;
+  /** The iterative attacks: whether each image was fooled (reached its target, with goal "target"). */
+  success?: boolean[];
   /** The adversarial images, NCHW, when `readImages`. */
   images?: Float32Array;
-  /** Cross-entropy of the label (of the target, when targeted) at each adversarial image, when `readImages`. */
+  /** FGSM: the cross-entropy of the label (of the target, when targeted) at each adversarial image, when `readImages`. */
   loss?: Float32Array;
 }
 
@@ -78,6 +86,16 @@ export async function attackBatch(
   epsilon: number | ArrayLike<number>,
   options: AttackOptions,
 ): Promise<AttackResult> {
+  if (options.kind !== "fgsm") {
+    const { predictions, images, success } = await iterativeAttack(
+      ctx,
+      batch,
+      epsilon,
+      iterativeSettings(options),
+      options,
+    );
+    return { predictions, images, success };
+  }
   const { exec, attack: kernels, range } = ctx;
   const gpu = exec.gpu;
   const n = batch.count;
@@ -85,56 +103,44 @@ export async function attackBatch(
   if (eps.length !== n) throw new RangeError(`attack: ${eps.length} epsilons for ${n} images`);
   const bad = eps.find((e) => !Number.isFinite(e) || e < 0);
   if (bad !== undefined) throw new RangeError(`attack: epsilon must be finite and >= 0, got ${bad}`);
-  const pgd = { ...PGD_DEFAULTS, ...definedOnly(options) };
   const direction = options.targets === undefined ? 1 : -1;
-  const shape = batch.images.shape;
 
   using epsTensor = gpu.tensor([n], eps);
   using targets = options.targets === undefined ? null : gpu.tensor([n], options.targets, "u32");
   const labels = targets ?? batch.labels;
-  using x = gpu.tensor(shape);
+  using x = gpu.tensor(batch.images.shape);
   using loss = gpu.tensor([n]);
   using predictions = gpu.tensor([n, 1], undefined, "u32");
-  const isPgd = options.kind === "pgd";
-  using best = isPgd ? gpu.tensor(shape) : null;
-  using noise = isPgd && pgd.randomStart ? gpu.tensor(shape, uniformNoise(ctx.random, x.size)) : null;
-
-  const move = (step: Step, grad: TensorLike, scale: number, useSign = true) =>
-    recordAttackStep(step, kernels.step, { x, origin: batch.images, grad, eps: epsTensor, scale, range, useSign });
   await gpu.run((step) => {
     step.copy(batch.images, x);
-    if (!best) {
-      if (options.gradient) move(step, options.gradient, direction);
-      else {
-        using g = recordCrossEntropyGradient(step, exec, x, labels, { input: true });
-        move(step, g.grads.input!, direction);
-      }
-      recordLossAt(step, ctx, x, labels, loss, predictions);
-      return;
+    const move = (grad: TensorLike) =>
+      recordAttackStep(step, kernels.step, { x, origin: batch.images, grad, eps: epsTensor, scale: direction, range });
+    if (options.gradient) move(options.gradient);
+    else {
+      using g = recordCrossEntropyGradient(step, exec, x, labels, { input: true });
+      move(g.grads.input!);
     }
-    // `loss` holds the best loss so far, starting from the clean image's.
-    step.copy(batch.images, best);
-    recordLossAt(step, ctx, batch.images, labels, loss);
-    if (noise) move(step, noise, 1, false);
-    const keep = (at: TensorLike) =>
-      recordKeepBest(step, kernels.keepBest, { x, loss: at, best, bestLoss: loss, direction });
-    for (let t = 0; t < pgd.steps; t++) {
-      using g = recordCrossEntropyGradient(step, exec, x, labels, { input: true, loss: true });
-      keep(g.loss!);
-      move(step, g.grads.input!, direction * pgd.stepFraction);
-    }
-    using last = gpu.tensor([n]);
-    recordLossAt(step, ctx, x, labels, last);
-    keep(last);
-    recordLossAt(step, ctx, best, labels, loss, predictions);
+    recordLossAt(step, ctx, x, labels, loss, predictions);
   });
-  if (!options.readImages) return { predictions: await gpu.readU32(predictions) };
-  const [predictionBytes, imageBytes, lossBytes] = await gpu.readMany([predictions, best ?? x, loss]);
+  const [predictionBytes, imageBytes, lossBytes] = await gpu.readMany(
+    options.readImages ? [predictions, x, loss] : [predictions],
+  );
+  const found = new Uint32Array(predictionBytes);
+  const wanted = options.goal === "target" ? options.targets : undefined;
   return {
-    predictions: new Uint32Array(predictionBytes),
-    images: new Float32Array(imageBytes),
-    loss: new Float32Array(lossBytes),
+    predictions: found,
+    ...(wanted ? { success: Array.from(found, (p, i) => p === wanted[i]) } : {}),
+    ...(options.readImages ? { images: new Float32Array(imageBytes), loss: new Float32Array(lossBytes) } : {}),
   };
+}
+
+/** The iterative attack an attack kind names, with the options' settings. */
+export function iterativeSettings(options: AttackOptions): IterativeSettings {
+  const pgd = { ...PGD_DEFAULTS, ...definedOnly(options) };
+  const restarts = options.restarts ?? 1;
+  if (options.kind === "pgd") return { ...APGD_DEFAULTS, ...pgd, schedule: "pgd", restarts };
+  const steps = options.apgdSteps ?? APGD_DEFAULTS.steps;
+  return { ...APGD_DEFAULTS, loss: options.kind === "apgd-dlr" ? "dlr" : "ce", steps, restarts };
 }
 
 /**
@@ -152,28 +158,21 @@ export async function cleanGradient(ctx: AuditContext, batch: GpuBatch, targets?
   return result.grads.input!;
 }
 
-/** Records the cross-entropy at x into `loss` and, when given, the top-1 class into `predictions`. */
+/** Records the cross-entropy at x into `loss` and the top-1 class into `predictions`. */
 function recordLossAt(
   step: Step,
   ctx: AuditContext,
   x: TensorLike,
   labels: TensorLike,
   loss: TensorLike,
-  predictions?: TensorLike,
+  predictions: TensorLike,
 ): void {
   const gpu = ctx.exec.gpu;
   using logits = ctx.exec.forward(step, x);
   using probs = gpu.tensor(logits.shape);
   recordSoftmaxXent(step, ctx.exec.kernels.softmaxXent, { logits, probs, labels, loss });
-  if (predictions) {
-    using values = gpu.tensor([x.shape[0], 1]);
-    recordTopK(step, ctx.topK, { x: probs, k: 1, values, indices: predictions });
-  }
-}
-
-/** Uniform noise in [-1, 1) from a seeded generator. */
-function uniformNoise(random: () => number, size: number): Float32Array {
-  return Float32Array.from({ length: size }, () => 2 * random() - 1);
+  using values = gpu.tensor([x.shape[0], 1]);
+  recordTopK(step, ctx.topK, { x: probs, k: 1, values, indices: predictions });
 }
 
 function definedOnly(options: AttackOptions): Partial<PgdSettings> {

@@ -46,7 +46,8 @@ import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
-import { DEFAULT_EPSILONS } from "./robustness.ts";
+import { bisectionAttack, DEFAULT_EPSILONS, type TargetChoice } from "./robustness.ts";
+import { SQUARE_DEFAULTS } from "./square.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
 import {
   rangeImages,
@@ -62,6 +63,14 @@ import {
 
 /** Images attacked by default: a seeded sample this size keeps the default audit to minutes here. */
 export const DEFAULT_ATTACK_SAMPLE = 512;
+
+/**
+ * APGD's iterations by default in the audit. AutoAttack's 100 cost about seven times these; with
+ * the flipping epsilons searched along the adversarial direction (forward passes only), 14 keep
+ * the default audit within the time 10-step PGD with a bisection by attack took (the README gives
+ * the measurements). `--apgd-steps 100` is AutoAttack's setting.
+ */
+export const DEFAULT_APGD_STEPS = 14;
 
 /** Feature rows held in memory by default: 1 GiB, ImageNet's validation set at 2,048 wide (400 MiB) fits. */
 export const DEFAULT_FEATURE_BUDGET_MB = 1024;
@@ -84,12 +93,20 @@ export const AuditOptionsSchema = z.object({
   batchSize: z.number().int().min(1).max(4096).optional(),
   /** L-infinity radii of the sweep, sorted and deduplicated (default: DEFAULT_EPSILONS x the range width). */
   epsilons: z.array(z.number().min(0)).transform((e) => [...new Set(e)].sort((a, b) => a - b)).optional(),
-  /** The attack of the main curve and of the smallest flipping epsilons. */
-  attack: z.enum(["pgd", "fgsm"]).default("pgd"),
+  /** The attack of the main curve and of the flipping epsilons (AutoAttack's ensemble: bisected with APGD-CE). */
+  attack: z.enum(["apgd-ce", "pgd", "fgsm", "apgd-dlr", "autoattack"]).default("apgd-ce"),
   /** Images attacked: a seeded sample of this many, or all. */
   attackSample: z.union([z.literal("all"), z.number().int().min(1)]).default(DEFAULT_ATTACK_SAMPLE),
   pgdSteps: z.number().int().min(1).max(1000).default(PGD_DEFAULTS.steps),
   pgdStepFraction: z.number().positive().max(1).default(PGD_DEFAULTS.stepFraction),
+  // Robustness: APGD's iterations and restarts, and Square's query budget (AutoAttack).
+  apgdSteps: z.number().int().min(1).max(10000).default(DEFAULT_APGD_STEPS),
+  apgdRestarts: z.number().int().min(1).max(100).default(1),
+  squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
+  /** How the flipping epsilon is bisected: along the sweep's adversarial direction (forward passes), or by attacking again. */
+  minEpsilonSearch: z.enum(["line", "attack"]).default("line"),
+  /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
+  target: z.union([z.enum(["least-likely", "random"]), z.number().int().min(0), z.string().min(1)]).optional(),
   /** Saliency method of the explanations; "none" skips them. */
   saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
   /** Mistakes and adversarial examples shown with explanations, at most. */
@@ -117,7 +134,7 @@ export const AuditOptionsSchema = z.object({
   realLabels: z.string().min(1).optional(),
   /** Margin below which a mistake counts as ambiguous. */
   lowMargin: z.number().min(0).max(1).default(LOW_MARGIN),
-  /** Skip the bisection of each image's smallest flipping epsilon. */
+  /** Skip the bisection of each image's epsilon that flips it. */
   skipMinEpsilon: z.boolean().default(false),
   seed: z.number().int().min(0).max(2 ** 32 - 1).default(1),
   /** Continue the unfinished audit in `out` from its finished batches. */
@@ -138,7 +155,9 @@ interface ResolvedAudit {
   batchSize: number;
   epsilons: number[];
   pgd: PgdSettings;
-  /** Bisection resolution of the smallest flipping epsilon: 1/256 of the range width, 0 when skipped. */
+  apgd: { steps: number; restarts: number };
+  target: TargetChoice | null;
+  /** Bisection resolution of the epsilon that flips: 1/256 of the range width, 0 when skipped. */
   resolution: number;
   /** null: every image is attacked. */
   attackSample: number | null;
@@ -162,6 +181,10 @@ function runSettings(r: ResolvedAudit): AuditSettings {
       epsilons: r.epsilons,
       attack: options.attack,
       pgd: r.pgd,
+      apgd: r.apgd,
+      square: { queries: options.squareQueries },
+      target: r.target,
+      minEpsilonSearch: options.minEpsilonSearch,
       resolution: r.resolution,
       depth: options.superclassDepth,
     },
@@ -182,6 +205,10 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     epsilons: r.epsilons,
     attack: options.attack,
     pgd: r.pgd,
+    apgd: r.apgd,
+    ...(options.attack === "autoattack" ? { squareQueries: options.squareQueries } : {}),
+    ...(r.target === null ? {} : { target: r.target }),
+    minEpsilonSearch: options.minEpsilonSearch,
     lowMargin: options.lowMargin,
     superclassDepth: options.superclassDepth,
     hierarchy: r.hierarchyName,
@@ -292,6 +319,8 @@ async function openAudit(options: Options): Promise<OpenedAudit> {
       batchSize: options.batchSize ?? defaultBatchSize(exec),
       epsilons: inputs.epsilons,
       pgd: { steps: options.pgdSteps, stepFraction: options.pgdStepFraction, randomStart: true },
+      apgd: { steps: options.apgdSteps, restarts: options.apgdRestarts },
+      target: resolveTarget(options.target, options.attack, model.manifest.classes),
       resolution: options.skipMinEpsilon ? 0 : width / 256,
       attackSample: options.attackSample === "all" || options.attackSample >= total ? null : options.attackSample,
       hierarchyName: inputs.hierarchyName,
@@ -375,8 +404,9 @@ export async function audit(
     method,
     shown: options.shown,
     sanityImages: options.sanityImages,
-    attack,
+    attack: bisectionAttack(attack),
     pgd: resolved.pgd,
+    apgd: resolved.apgd,
     seed,
   };
   const explained = options.saliency === "none" ? null : await timed("explanations", async () => {
@@ -547,4 +577,26 @@ function requireWnids(wnids: string[] | undefined): string[] {
     );
   }
   return wnids;
+}
+
+/** --target as the robustness stage takes it: a class name becomes its index; null when untargeted. */
+function resolveTarget(
+  target: string | number | undefined,
+  attack: string,
+  classes: readonly string[],
+): TargetChoice | null {
+  if (target === undefined) return null;
+  if (attack === "autoattack") {
+    throw new InputError(
+      "--target: AutoAttack is untargeted (its APGD-T picks its own targets); use --attack apgd-ce, apgd-dlr, pgd or fgsm",
+    );
+  }
+  if (target === "least-likely" || target === "random") return target;
+  const index = typeof target === "number" ? target : /^\d+$/.test(target) ? Number(target) : classes.indexOf(target);
+  if (!(index >= 0 && index < classes.length)) {
+    throw new InputError(
+      `--target: ${target} is not least-likely, random, a class index below ${classes.length} or a class name of the model`,
+    );
+  }
+  return index;
 }

@@ -23,7 +23,7 @@ import { InputError } from "../io/input_error.ts";
 import { removeOwnFiles } from "../io/out_folder.ts";
 import type { ImagePrediction } from "./evaluate.ts";
 import { isSpillFile } from "./feature_spill.ts";
-import type { BatchRobustness } from "./robustness.ts";
+import { type BatchRobustness, CURVE_NAMES } from "./robustness.ts";
 
 /** The folder, inside the report folder, that holds a run's finished batches until the report is written. */
 export const PARTIAL_DIR = "partial";
@@ -46,8 +46,15 @@ const ChunkSchema = z.object({
     labels: z.array(int),
     clean: z.array(int),
     zeroGradients: int.min(0),
-    sweeps: z.object({ fgsm: z.array(z.array(count32)).optional(), pgd: z.array(z.array(count32)).optional() }),
+    sweeps: z.partialRecord(z.enum(CURVE_NAMES), z.array(z.array(count32))),
     minEpsilons: z.array(z.number().nullable()),
+    // Robustness: FGSM's own sweep and the trust probe's flags (absent in chunks written before them).
+    fgsmRaw: z.array(z.array(count32)).optional(),
+    flags: z.object({
+      nearZeroGradient: z.array(int),
+      unstableLogits: z.array(int),
+      probabilityOutputs: z.array(int),
+    }).optional(),
   }).nullable(),
   /** Float32 features of the batch, little-endian, base64 (whole floats only). */
   features: z.string().regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/)
@@ -169,6 +176,7 @@ export class ChunkStore implements ChunkSource {
         sweeps: Object.fromEntries(
           Object.entries(robustness.sweeps).map(([kind, sweep]) => [kind, sweep!.map((p) => Uint32Array.from(p))]),
         ),
+        fgsmRaw: robustness.fgsmRaw?.map((p) => Uint32Array.from(p)),
       },
       features: features === null ? null : decodeFloats(features),
     };
@@ -186,6 +194,7 @@ export class ChunkStore implements ChunkSource {
         sweeps: Object.fromEntries(
           Object.entries(robustness.sweeps).map(([kind, sweep]) => [kind, sweep!.map((p) => Array.from(p))]),
         ),
+        fgsmRaw: robustness.fgsmRaw?.map((p) => Array.from(p)),
       },
       features: chunk.features &&
         Buffer.from(chunk.features.buffer, chunk.features.byteOffset, chunk.features.byteLength)

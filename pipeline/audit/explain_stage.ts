@@ -16,7 +16,6 @@
  * console.log(explanations.mistakes.length, explanations.sanity?.methods.length);
  * ```
  */
-import { mulberry32 } from "../io/prng.ts";
 import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
 import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
@@ -41,6 +40,7 @@ export interface ExplainSettings {
   sanityImages: number;
   attack: AttackKind;
   pgd: PgdSettings;
+  apgd: { steps: number; restarts: number };
   seed: number;
 }
 
@@ -163,8 +163,9 @@ interface Answer {
 
 /**
  * Attacks the clean images again at the epsilon that flipped them in the sweep, keeping the
- * images (the sweep keeps predictions only). PGD's random start is seeded from the audit's seed;
- * an image the attack does not flip again this time is left out. The clean answers are the
+ * images (the sweep keeps predictions only). The random starts are the sweep's (drawn per image),
+ * so the attack finds the sweep's flip again; an image it does not flip (one an attack of
+ * AutoAttack's ensemble other than APGD-CE flipped) is left out. The clean answers are the
  * evaluation's, not recomputed.
  */
 async function adversarialExamples(
@@ -189,10 +190,11 @@ async function adversarialExamples(
     shape,
   };
   using batch = GpuBatch.upload(ctx, host);
-  ctx.random = mulberry32((settings.seed * 7919 + 17) >>> 0);
   const attack = await attackBatch(ctx, batch, flipped.map((f) => f.epsilon), {
     kind: settings.attack,
     ...settings.pgd,
+    apgdSteps: settings.apgd.steps,
+    restarts: settings.apgd.restarts,
     readImages: true,
   });
   using adversarialBatch = GpuBatch.upload(ctx, { ...host, images: attack.images! });

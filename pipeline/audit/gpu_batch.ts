@@ -15,11 +15,11 @@
  * using batch = GpuBatch.upload(ctx, hostBatch);
  * ```
  */
+import { type AttackIterateKernels, attackIterateKernels } from "../../kernels/attack_iterate.ts";
 import { type AttackKernels, attackKernels } from "../../kernels/attack_step.ts";
 import { sizeOf } from "../io/size_of.ts";
 import type { Tensor } from "../../kernels/tensor.ts";
 import { type TopKKernel, topKKernel } from "../../kernels/top_k.ts";
-import { mulberry32 } from "../io/prng.ts";
 import { bytesPerImage, type Executor } from "../model/executor.ts";
 import type { ImageBatch } from "./batches.ts";
 
@@ -28,10 +28,15 @@ export interface AuditContext {
   exec: Executor;
   topK: TopKKernel;
   attack: AttackKernels;
+  /** The iterative attacks' kernels (momentum step, masked copy, DLR loss). */
+  iterate: AttackIterateKernels;
   /** The model's valid input range; attacks never leave it. */
   range: readonly [number, number];
-  /** Seeded uniform [0, 1) numbers (PGD's random starts), so a run repeats with its seed. */
-  random: () => number;
+  /**
+   * The seed of the attacks' random starts. Each image's start is drawn from (seed, the image's
+   * data index, the restart), so it is the same whatever batch or subset the image is attacked in.
+   */
+  seed: number;
 }
 
 /** Compiles the audit kernels for an executor's device. */
@@ -40,8 +45,12 @@ export async function createAuditContext(
   range: readonly [number, number],
   seed: number,
 ): Promise<AuditContext> {
-  const [topK, attack] = await Promise.all([topKKernel(exec.gpu), attackKernels(exec.gpu)]);
-  return { exec, topK, attack, range, random: mulberry32(seed) };
+  const [topK, attack, iterate] = await Promise.all([
+    topKKernel(exec.gpu),
+    attackKernels(exec.gpu),
+    attackIterateKernels(exec.gpu),
+  ]);
+  return { exec, topK, attack, iterate, range, seed };
 }
 
 /** The most images a default batch holds: progress and resume chunks stay frequent. */

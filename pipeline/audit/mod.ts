@@ -1,7 +1,7 @@
 /**
  * The audit, after Stock & Cisse (ECCV 2018): `audit` runs it from its options (audit.ts); the
  * stages it runs are exported too: evaluation and calibration, the mistake taxonomy and rectified
- * accuracy, ReaL accuracy against multi-label truth, FGSM/PGD robustness with smallest flipping epsilons and where flips land in the class
+ * accuracy, ReaL accuracy against multi-label truth, FGSM/PGD/APGD/AutoAttack robustness with the epsilons that flip (upper bounds) and where flips land in the class
  * hierarchy, the explanations, the bias stage, and the report they make.
  *
  * @example
@@ -85,7 +85,6 @@ export { type RealAccuracy, realAccuracy } from "./real_accuracy.ts";
 export { buildReport, type ReportMeta } from "./report.ts";
 export {
   type BatchRobustness,
-  countZeroImages,
   type CurvePoint,
   DEFAULT_EPSILONS,
   RobustnessAccumulator,

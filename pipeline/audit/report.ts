@@ -12,6 +12,7 @@
 import { confidenceOf, marginOf } from "./evaluate.ts";
 import { type AuditReport, REPORT_SCHEMA_VERSION } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
+import { AUTOATTACK_STAGES } from "./robustness.ts";
 import { flipSeverity } from "./severity.ts";
 
 /** Everything in the report that does not come from the stages. */
@@ -77,8 +78,19 @@ export function buildReport(
       zeroGradients: robustness.zeroGradients,
       zeroGradientShare: robustness.zeroGradientShare,
       minEpsilon: m
-        ? { attack: m.attack, resolution: m.resolution, flipped: m.flipped, notFlipped: m.notFlipped, median: m.median }
+        ? {
+          attack: m.attack,
+          resolution: m.resolution,
+          flipped: m.flipped,
+          notFlipped: m.notFlipped,
+          median: m.median,
+          medianAll: m.medianAll,
+        }
         : null,
+      curves: robustness.curves,
+      ensemble: robustness.attack === "autoattack" ? [...AUTOATTACK_STAGES] : null,
+      fgsmRaw: robustness.fgsmRaw,
+      flags: robustness.flags,
       warnings: robustness.warnings,
     },
     ...stages,

@@ -1,15 +1,23 @@
 /**
- * The robustness stage: per batch, FGSM and (optionally) PGD at every epsilon of a sweep, the
- * zero-gradient count, and each image's smallest flipping epsilon; over the data set, the
- * accuracy-versus-epsilon curves, where flips land in the class hierarchy, and trust warnings.
+ * The robustness stage: per batch, FGSM at every epsilon of a sweep (raw, and with flips carried
+ * forward), the main attack at every epsilon (one attack, or AutoAttack's ensemble), the trust
+ * probe (trust_probe.ts), and each image's epsilon that flips it (an upper bound, by bisection);
+ * over the data set, the accuracy-versus-epsilon curves, where flips land in the class hierarchy,
+ * and trust warnings that name their images.
  *
- * A flip, for the curves as for the smallest epsilon, is a correctly classified image whose
+ * A flip, for the curves as for the flipping epsilon, is a correctly classified image whose
  * adversarial prediction differs from its label. The sweep goes up the epsilons and attacks only
- * the images still classified correctly: an adversarial image found at a smaller radius is also
- * inside every larger ball, so it stands for the larger radius too (it keeps the class it was
- * flipped to). Accuracy at epsilon is thus the share of images no attack of radius <= epsilon
- * fooled, and the curve never rises. Epsilon 0 is not attacked: a ball of radius 0 holds only the
- * clean image, so its predictions are the clean ones.
+ * the images still classified correctly (compaction): an adversarial image found at a smaller
+ * radius is also inside every larger ball (the balls nest), so it stands for the larger radius too
+ * (it keeps the class it was flipped to). Accuracy at epsilon is thus the share of images no attack
+ * of radius <= epsilon fooled, and the curve never rises. Within AutoAttack's ensemble each attack
+ * likewise attacks only the images the attacks before it left robust, and a curve is kept after
+ * each. FGSM reuses one clean gradient for the whole batch, so it attacks every image at every
+ * epsilon: its raw per-epsilon result is kept for the trust checks (a raw FGSM curve that rises
+ * with epsilon is a symptom of masked gradients) and carried forward for its curve. Epsilon 0 is
+ * not attacked: a ball of radius 0 holds only the clean image. Every attack's random choices are
+ * drawn per image (by the seed and its data index), so an image's outcome does not depend on which
+ * images shared its batch: compaction changes no figure, and a shard computes what a whole run does.
  *
  * @example
  * ```ts
@@ -22,24 +30,61 @@
  * const { curve, warnings } = robustness.finish();
  * ```
  */
+import { mulberry32 } from "../io/prng.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
-import { attackBatch, type AttackKind, type AttackOptions, cleanGradient, type PgdSettings } from "./attacks.ts";
+import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
-import { bisectFlipEpsilons, flipBrackets } from "./min_epsilon.ts";
+import { APGD_DEFAULTS, iterativeAttack } from "./iterative_attack.ts";
+import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
-import { type CurveStats, trustWarnings } from "./trust_checks.ts";
+import { SQUARE_DEFAULTS, squareAttack } from "./square.ts";
+import { type CurveStats, type TrustFlag, trustFlags, trustWarnings } from "./trust_checks.ts";
+import { probeBatch } from "./trust_probe.ts";
 
 /** The default sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
 export const DEFAULT_EPSILONS: readonly number[] = Object.freeze([0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3]);
 
+/** The main curve's attack: one attack, or AutoAttack's standard ensemble. */
+export type MainAttack = AttackKind | "autoattack";
+
+/** AutoAttack's attacks, in order; each runs on the images the ones before left robust. */
+export const AUTOATTACK_STAGES = Object.freeze(["apgd-ce", "apgd-t", "square"] as const);
+
+/** The curves a batch can hold: the attacks, AutoAttack's stages, and the ensemble itself. */
+export const CURVE_NAMES = Object.freeze(
+  ["fgsm", "pgd", "apgd-ce", "apgd-dlr", "autoattack", "apgd-t", "square"] as const,
+);
+export type CurveName = (typeof CURVE_NAMES)[number];
+
+/** A targeted main attack's target: each image's least likely class, a seeded random other class, or one class. */
+export type TargetChoice = "least-likely" | "random" | number;
+
+/** Target classes of AutoAttack's APGD-T: the clean image's 2nd to 10th highest logits. */
+export const APGD_T_TARGETS = 9;
+
 export interface RobustnessSettings {
   /** Ascending, each in [0, range width]. */
   epsilons: number[];
-  /** The attack of the main curve and of the smallest flipping epsilons; FGSM is always swept too. */
-  attack: AttackKind;
+  /** The attack of the main curve and of the flipping epsilons (AutoAttack's: APGD-CE). FGSM is always swept too. */
+  attack: MainAttack;
   pgd: PgdSettings;
-  /** Bisection resolution of the smallest flipping epsilon (1/256 of the range width); 0 skips it. */
+  /** APGD's iterations and restarts (default: AutoAttack's 100 and 1). */
+  apgd?: { steps: number; restarts: number };
+  /** Square's query budget in AutoAttack (default 5,000). */
+  square?: { queries: number };
+  /**
+   * A targeted main attack (not with AutoAttack): a flip is then reaching the target, and the
+   * curve the share of images the attack did not drive to their target. Default: untargeted.
+   */
+  target?: TargetChoice | null;
+  /** Bisection resolution of the flipping epsilon (1/256 of the range width); 0 skips it. */
   resolution: number;
+  /**
+   * How the flipping epsilon is bisected: "line" (the default) along the segment from the clean
+   * image to the sweep's adversarial point, a forward pass per step; "attack", the main attack
+   * again at every midpoint (tighter, and as costly as the sweep).
+   */
+  minEpsilonSearch?: "line" | "attack";
   /** Superclass depth for "a flip to the same superclass". */
   depth: number;
 }
@@ -52,16 +97,32 @@ export interface BatchRobustness {
   clean: number[];
   /** Images whose input gradient is zero everywhere. */
   zeroGradients: number;
-  /** Adversarial predictions per epsilon of the sweep, per attack run. */
-  sweeps: Partial<Record<AttackKind, Uint32Array[]>>;
-  /** Each image's smallest flipping epsilon (null: misclassified, or not flipped by the sweep). */
+  /** Adversarial predictions per epsilon of the sweep, per curve (flips carried forward). */
+  sweeps: Partial<Record<CurveName, Uint32Array[]>>;
+  /** FGSM's own prediction at each epsilon, flips not carried forward (absent in older chunks). */
+  fgsmRaw?: Uint32Array[];
+  /** Each image's epsilon that flips it, an upper bound (null: misclassified, or not flipped by the sweep). */
   minEpsilons: (number | null)[];
+  /** The probe's flags, as data indices (absent in older chunks). */
+  flags?: { nearZeroGradient: number[]; unstableLogits: number[]; probabilityOutputs: number[] };
 }
 
+/** The attack the flipping epsilons are bisected with: the main one (APGD-CE for AutoAttack). */
+export function bisectionAttack(attack: MainAttack): AttackKind {
+  return attack === "autoattack" ? "apgd-ce" : attack;
+}
+
+/** One attack of a sweep: the predictions and points for the images at `positions` of the batch, at one epsilon. */
+type StageAttack = (
+  sub: GpuBatch,
+  positions: number[],
+  epsilon: number,
+) => Promise<{ predictions: ArrayLike<number>; images: Float32Array }>;
+
 /**
- * Attacks one batch at every epsilon (FGSM, and PGD when it is the chosen attack) and bisects the
- * smallest flipping epsilons. `clean` are the batch's clean top-1 predictions. `onStage` is told
- * which attack is running, for progress displays.
+ * Attacks one batch at every epsilon (FGSM, and the main attack) and bisects the flipping
+ * epsilons. `clean` are the batch's clean top-1 predictions. `onStage` is told which attack is
+ * running, for progress displays and the stage timings.
  */
 export async function robustnessBatch(
   ctx: AuditContext,
@@ -70,81 +131,214 @@ export async function robustnessBatch(
   settings: RobustnessSettings,
   onStage?: (stage: string) => void,
 ): Promise<BatchRobustness> {
-  const gpu = ctx.exec.gpu;
   const cleanPredictions = Uint32Array.from(clean);
-  using gradient = await cleanGradient(ctx, batch);
-  const zeroGradients = countZeroImages(await gpu.read(gradient), batch.count);
   const labels = batch.host.labels;
-  const sweep = async (kind: AttackKind) => {
-    onStage?.(kind);
-    const options = kind === "fgsm" ? { kind, gradient } : { kind, ...settings.pgd };
-    const out: Uint32Array[] = [];
-    let current = cleanPredictions;
-    for (const epsilon of settings.epsilons) {
-      // Only images no smaller radius has flipped yet are attacked (see the module comment).
-      const open = indicesWhere(current, (p, i) => p === labels[i]);
-      if (epsilon > 0 && open.length > 0) {
-        // FGSM reuses the whole batch's clean gradient, so it attacks the whole batch.
-        const found = kind === "fgsm"
-          ? pick((await attackBatch(ctx, batch, epsilon, options)).predictions, open)
-          : await attackSubset(ctx, batch, open, epsilon, options);
-        current = Uint32Array.from(current);
-        open.forEach((p, k) => current[p] = found[k]);
-      }
-      out.push(current);
-    }
-    return out;
-  };
-  const sweeps: BatchRobustness["sweeps"] = { fgsm: await sweep("fgsm") };
-  if (settings.attack === "pgd") sweeps.pgd = await sweep("pgd");
+  const indices = batch.host.indices;
+  onStage?.("fgsm");
+  using probe = await probeBatch(ctx, batch);
+  const fgsmRaw: Uint32Array[] = [];
+  for (const epsilon of settings.epsilons) {
+    fgsmRaw.push(
+      epsilon > 0
+        ? (await attackBatch(ctx, batch, epsilon, { kind: "fgsm", gradient: probe.gradient })).predictions
+        : cleanPredictions,
+    );
+  }
+  const sweeps: BatchRobustness["sweeps"] = { fgsm: carryFlips(fgsmRaw, labels) };
+  const targets = settings.target == null
+    ? null
+    : chooseTargets(settings.target, probe.logits, probe.classes, labels, indices, ctx.seed);
+  const stages = mainStages(ctx, settings, probe.logits, probe.classes, targets);
+  const { curves: stageCurves, adversarial } = await compactedSweep(
+    ctx,
+    batch,
+    cleanPredictions,
+    settings.epsilons,
+    stages,
+    onStage,
+  );
+  Object.assign(sweeps, stageCurves);
+  if (settings.attack === "autoattack") sweeps.autoattack = stageCurves[stages.at(-1)!.name];
   let minEpsilons: (number | null)[] = Array.from(clean, () => null);
   if (settings.resolution > 0) {
     onStage?.("min-epsilon");
     const brackets = flipBrackets(cleanPredictions, labels, sweeps[settings.attack]!, settings.epsilons);
-    const options = { kind: settings.attack, ...settings.pgd };
-    minEpsilons = await bisectFlipEpsilons(ctx, batch, cleanPredictions, brackets, settings.resolution, options);
+    minEpsilons = settings.minEpsilonSearch === "attack"
+      ? await bisectFlipEpsilons(ctx, batch, cleanPredictions, brackets, settings.resolution, {
+        ...attackOptions(settings, bisectionAttack(settings.attack)),
+        ...(targets ? { targets, goal: "target" as const } : {}),
+      })
+      : await lineSearchFlipEpsilons(
+        ctx,
+        batch,
+        brackets,
+        adversarial,
+        settings.resolution,
+        (p, i) => targets ? p === targets[i] : p !== labels[i],
+      );
   }
+  const named = (positions: number[]) => positions.map((p) => indices[p]);
   return {
-    indices: batch.host.indices,
-    labels: Array.from(batch.host.labels),
+    indices,
+    labels: Array.from(labels),
     clean: Array.from(cleanPredictions),
-    zeroGradients,
+    zeroGradients: probe.zeroGradient.length,
     sweeps,
+    fgsmRaw,
     minEpsilons,
+    flags: {
+      nearZeroGradient: named(probe.nearZeroGradient),
+      unstableLogits: named(probe.unstableLogits),
+      probabilityOutputs: named(probe.probabilityOutputs),
+    },
   };
 }
 
-/** Attacks the images at positions `subset` of a batch (the whole batch without an upload when that is all). */
-async function attackSubset(
+/** The options of a single attack under the settings. */
+function attackOptions(settings: RobustnessSettings, kind: AttackKind): AttackOptions {
+  const apgd = settings.apgd ?? { steps: APGD_DEFAULTS.steps, restarts: APGD_DEFAULTS.restarts };
+  return { kind, ...settings.pgd, apgdSteps: apgd.steps, restarts: apgd.restarts };
+}
+
+/** The attacks of the main curve, in order: one, or AutoAttack's three. */
+function mainStages(
+  ctx: AuditContext,
+  settings: RobustnessSettings,
+  cleanLogits: Float32Array,
+  classes: number,
+  targets: number[] | null,
+): { name: CurveName; run: StageAttack }[] {
+  const single = (kind: AttackKind): StageAttack => async (sub, positions, epsilon) => {
+    const options = { ...attackOptions(settings, kind), readImages: true };
+    if (!targets) {
+      const { predictions, images } = await attackBatch(ctx, sub, epsilon, options);
+      return { predictions, images: images! };
+    }
+    // Targeted: only reaching the target counts; an image the attack did not drive there stays unflipped.
+    const own = positions.map((p) => targets[p]);
+    const result = await attackBatch(ctx, sub, epsilon, { ...options, targets: own, goal: "target" });
+    const predictions = Array.from(result.predictions, (p, k) => (p === own[k] ? p : sub.host.labels[k]));
+    return { predictions, images: result.images! };
+  };
+  if (settings.attack !== "autoattack") return [{ name: settings.attack, run: single(settings.attack) }];
+  const apgd = attackOptions(settings, "apgd-dlr");
+  const targeted: StageAttack = async (sub, positions, epsilon) => {
+    // Each target class in turn, on the images still robust (the DLR-targeted loss needs 4 classes).
+    const found = Array.from(sub.host.labels);
+    const images = Float32Array.from(sub.host.images);
+    const per = images.length / sub.count;
+    const ranked = positions.map((p) => rankedClasses(cleanLogits.subarray(p * classes, (p + 1) * classes)));
+    const targets = classes >= 4 ? Math.min(APGD_T_TARGETS, classes - 1) : 0;
+    for (let r = 1; r <= targets; r++) {
+      const open = found.flatMap((f, k) => (f === sub.host.labels[k] ? [k] : []));
+      if (open.length === 0) break;
+      using part = open.length === sub.count ? null : GpuBatch.upload(ctx, sub.host, open);
+      const result = await iterativeAttack(ctx, part ?? sub, epsilon, {
+        schedule: "apgd",
+        loss: "dlr",
+        steps: apgd.apgdSteps!,
+        stepFraction: APGD_DEFAULTS.stepFraction,
+        randomStart: true,
+        restarts: apgd.restarts!,
+      }, {
+        targets: open.map((k) => ranked[k][r]),
+        goal: "misclassify",
+        firstRestart: r * apgd.restarts!,
+        readImages: true,
+      });
+      open.forEach((k, j) => {
+        found[k] = result.predictions[j];
+        images.set(result.images!.subarray(j * per, (j + 1) * per), k * per);
+      });
+    }
+    return { predictions: found, images };
+  };
+  const queries = settings.square?.queries ?? SQUARE_DEFAULTS.queries;
+  const square: StageAttack = (sub, _positions, epsilon) => squareAttack(ctx, sub, epsilon, { queries });
+  return [{ name: "apgd-ce", run: single("apgd-ce") }, { name: "apgd-t", run: targeted }, {
+    name: "square",
+    run: square,
+  }];
+}
+
+/**
+ * Each image's target: its least likely class (lowest clean logit), a random class other than its
+ * label (drawn per image from the seed and its data index), or the given class.
+ */
+export function chooseTargets(
+  choice: TargetChoice,
+  cleanLogits: Float32Array,
+  classes: number,
+  labels: ArrayLike<number>,
+  indices: readonly number[],
+  seed: number,
+): number[] {
+  return indices.map((index, i) => {
+    if (typeof choice === "number") return choice;
+    if (choice === "least-likely") return rankedClasses(cleanLogits.subarray(i * classes, (i + 1) * classes)).at(-1)!;
+    const pick = Math.floor(
+      mulberry32((Math.imul(seed ^ 0x7a26e7, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca77)) >>> 0)() * (classes - 1),
+    );
+    return pick >= labels[i] ? pick + 1 : pick;
+  });
+}
+
+/** Class indices by descending logit (ties: the lower index first). */
+function rankedClasses(logits: ArrayLike<number>): number[] {
+  return Array.from(logits, (v, k) => ({ v, k })).sort((a, b) => b.v - a.v || a.k - b.k).map((e) => e.k);
+}
+
+/**
+ * The sweep of a sequence of attacks with compaction (see the module comment): per epsilon,
+ * ascending, each attack runs on the images no attack has flipped yet; a curve is kept after each,
+ * and each flipped image's adversarial point (the batch's clean image where none flipped it).
+ */
+export async function compactedSweep(
   ctx: AuditContext,
   batch: GpuBatch,
-  subset: number[],
-  epsilon: number,
-  options: AttackOptions,
-): Promise<Uint32Array> {
-  if (subset.length === batch.count) return (await attackBatch(ctx, batch, epsilon, options)).predictions;
-  using sub = GpuBatch.upload(ctx, batch.host, subset);
-  return (await attackBatch(ctx, sub, epsilon, options)).predictions;
+  clean: Uint32Array,
+  epsilons: readonly number[],
+  stages: readonly { name: CurveName; run: StageAttack }[],
+  onStage?: (stage: string) => void,
+): Promise<{ curves: Partial<Record<CurveName, Uint32Array[]>>; adversarial: Float32Array }> {
+  const labels = batch.host.labels;
+  const curves: Partial<Record<CurveName, Uint32Array[]>> = {};
+  const adversarial = Float32Array.from(batch.host.images);
+  const per = adversarial.length / batch.count;
+  let current = clean;
+  for (const epsilon of epsilons) {
+    for (const stage of stages) {
+      const open = indicesWhere(current, (p, i) => p === labels[i]);
+      if (epsilon > 0 && open.length > 0) {
+        onStage?.(stage.name);
+        using sub = open.length === batch.count ? null : GpuBatch.upload(ctx, batch.host, open);
+        const found = await stage.run(sub ?? batch, open, epsilon);
+        current = Uint32Array.from(current);
+        open.forEach((p, k) => {
+          current[p] = found.predictions[k];
+          if (current[p] !== labels[p]) adversarial.set(found.images.subarray(k * per, (k + 1) * per), p * per);
+        });
+      }
+      (curves[stage.name] ??= []).push(current);
+    }
+  }
+  return { curves, adversarial };
+}
+
+/** Per epsilon, each image's first flip at this or a smaller epsilon, else its prediction here. */
+export function carryFlips(raw: readonly Uint32Array[], labels: ArrayLike<number>): Uint32Array[] {
+  const out: Uint32Array[] = [];
+  raw.forEach((predictions, j) => {
+    const before = out[j - 1];
+    out.push(Uint32Array.from(predictions, (p, i) => (before && before[i] !== labels[i] ? before[i] : p)));
+  });
+  return out;
 }
 
 function indicesWhere(values: Uint32Array, test: (value: number, i: number) => boolean): number[] {
   const out: number[] = [];
   values.forEach((v, i) => test(v, i) && out.push(i));
   return out;
-}
-
-function pick(values: Uint32Array, positions: number[]): number[] {
-  return positions.map((p) => values[p]);
-}
-
-/** Number of images (equal slices of `gradient`) whose gradient is exactly zero. */
-export function countZeroImages(gradient: Float32Array, count: number): number {
-  const per = gradient.length / count;
-  let zero = 0;
-  for (let i = 0; i < count; i++) {
-    if (gradient.subarray(i * per, (i + 1) * per).every((v) => v === 0)) zero++;
-  }
-  return zero;
 }
 
 /** One point of an accuracy-versus-epsilon curve, with where the flips landed. */
@@ -163,27 +357,39 @@ export interface CurvePoint extends CurveStats {
 
 /** What the robustness stage reports. */
 export interface RobustnessSummary {
-  attack: AttackKind;
+  attack: MainAttack;
   /** Images attacked (the curves' denominator). */
   attacked: number;
   /** The chosen attack's curve. */
   curve: CurvePoint[];
   fgsm: CurvePoint[];
   pgd: CurvePoint[] | null;
+  /** Every curve swept, by name: the attacks, and AutoAttack's after each of its attacks. */
+  curves: Partial<Record<CurveName, CurvePoint[]>>;
+  /** FGSM's own accuracy at each epsilon, flips not carried forward (the trust checks' input); null from older chunks. */
+  fgsmRaw: CurvePoint[] | null;
   zeroGradients: number;
   zeroGradientShare: number;
   /** Null when the bisection was skipped (resolution 0). */
   minEpsilon: {
     attack: AttackKind;
     resolution: number;
-    /** Correctly classified images with a smallest flipping epsilon. */
+    /** Correctly classified images with a flipping epsilon. */
     flipped: number;
     /** Correctly classified images that no swept epsilon flipped. */
     notFlipped: number;
+    /** Median over the flipped images only. */
     median: number | null;
+    /**
+     * Median over every correctly classified attacked image, the ones not flipped counted as above
+     * the largest swept epsilon; null when that median falls among them (it is then above the sweep).
+     */
+    medianAll: number | null;
     /** Per image (by index), in data order; null: misclassified or not flipped by the sweep. */
     values: { index: number; epsilon: number | null }[];
   } | null;
+  /** The trust checks that fired, each with the images it is based on. */
+  flags: TrustFlag[];
   warnings: string[];
 }
 
@@ -200,8 +406,14 @@ export class RobustnessAccumulator {
   #count = 0;
   #cleanCorrect = 0;
   #zeroGradients = 0;
-  #tallies: Partial<Record<AttackKind, Tally[]>> = {};
+  #tallies: Partial<Record<CurveName | "fgsm-raw", Tally[]>> = {};
   #minEpsilons: { index: number; epsilon: number | null }[] = [];
+  #flags = { nearZeroGradient: [] as number[], unstableLogits: [] as number[], probabilityOutputs: [] as number[] };
+  /** Images the raw FGSM flipped at one epsilon and not at the next, per step of the sweep. */
+  #unflipped: number[][] = [];
+  /** Images only Square flipped, per epsilon (AutoAttack). */
+  #squareOnly: number[][] = [];
+  #raw = true;
 
   constructor(readonly settings: RobustnessSettings, readonly hierarchy: Hierarchy, readonly rangeWidth: number) {}
 
@@ -211,33 +423,56 @@ export class RobustnessAccumulator {
     this.#cleanCorrect += labels.filter((l, i) => clean[i] === l).length;
     this.#zeroGradients += batch.zeroGradients;
     batch.indices.forEach((index, i) => this.#minEpsilons.push({ index, epsilon: batch.minEpsilons[i] }));
-    const histogramLength = 2 * this.hierarchy.maxDepth + 1;
-    for (const [kind, sweep] of Object.entries(batch.sweeps) as [AttackKind, Uint32Array[]][]) {
-      const tallies = this.#tallies[kind] ??= sweep.map(() => ({
-        correct: 0,
-        flips: 0,
-        sameSuperclass: 0,
-        histogram: new Array<number>(histogramLength).fill(0),
-        severitySum: 0,
-      }));
-      sweep.forEach((predictions, j) => {
-        const tally = tallies[j];
-        labels.forEach((label, i) => {
-          const adversarial = predictions[i];
-          if (adversarial === label) tally.correct++;
-          else if (clean[i] === label) {
-            tally.flips++;
-            if (this.hierarchy.sameSuperclass(label, adversarial, this.settings.depth)) tally.sameSuperclass++;
-            tally.histogram[this.hierarchy.distance(label, adversarial)]++;
-            tally.severitySum += mistakeSeverity(this.hierarchy, label, adversarial);
-          }
-        });
-      });
+    const curves: [CurveName | "fgsm-raw", Uint32Array[]][] = Object.entries(batch.sweeps) as [
+      CurveName,
+      Uint32Array[],
+    ][];
+    if (batch.fgsmRaw) curves.push(["fgsm-raw", batch.fgsmRaw]);
+    else this.#raw = false;
+    for (const [kind, sweep] of curves) this.#tally(kind, sweep, labels, clean);
+    if (batch.flags) {
+      const flags = this.#flags;
+      for (const key of Object.keys(flags) as (keyof typeof flags)[]) flags[key].push(...batch.flags[key]);
     }
+    const flipped = (p: ArrayLike<number>, i: number) => clean[i] === labels[i] && p[i] !== labels[i];
+    batch.fgsmRaw?.forEach((raw, j) => {
+      if (j === 0) return;
+      const list = this.#unflipped[j - 1] ??= [];
+      batch.indices.forEach((index, i) => flipped(batch.fgsmRaw![j - 1], i) && !flipped(raw, i) && list.push(index));
+    });
+    const [whiteBox, square] = [batch.sweeps["apgd-t"], batch.sweeps.square];
+    square?.forEach((s, j) => {
+      const list = this.#squareOnly[j] ??= [];
+      batch.indices.forEach((index, i) => flipped(s, i) && !flipped(whiteBox![j], i) && list.push(index));
+    });
+  }
+
+  #tally(kind: CurveName | "fgsm-raw", sweep: Uint32Array[], labels: number[], clean: number[]): void {
+    const histogramLength = 2 * this.hierarchy.maxDepth + 1;
+    const tallies = this.#tallies[kind] ??= sweep.map(() => ({
+      correct: 0,
+      flips: 0,
+      sameSuperclass: 0,
+      histogram: new Array<number>(histogramLength).fill(0),
+      severitySum: 0,
+    }));
+    sweep.forEach((predictions, j) => {
+      const tally = tallies[j];
+      labels.forEach((label, i) => {
+        const adversarial = predictions[i];
+        if (adversarial === label) tally.correct++;
+        else if (clean[i] === label) {
+          tally.flips++;
+          if (this.hierarchy.sameSuperclass(label, adversarial, this.settings.depth)) tally.sameSuperclass++;
+          tally.histogram[this.hierarchy.distance(label, adversarial)]++;
+          tally.severitySum += mistakeSeverity(this.hierarchy, label, adversarial);
+        }
+      });
+    });
   }
 
   finish(): RobustnessSummary {
-    const curveOf = (kind: AttackKind): CurvePoint[] | null =>
+    const curveOf = (kind: CurveName | "fgsm-raw"): CurvePoint[] | null =>
       this.#tallies[kind]?.map((t, j) => ({
         epsilon: this.settings.epsilons[j],
         accuracy: this.#count > 0 ? t.correct / this.#count : 0,
@@ -248,37 +483,58 @@ export class RobustnessAccumulator {
         distanceHistogram: t.histogram,
         meanSeverity: t.flips > 0 ? t.severitySum / t.flips : null,
       })) ?? null;
-    const fgsm = curveOf("fgsm") ?? [];
-    const pgd = curveOf("pgd");
-    const curve = (this.settings.attack === "pgd" ? pgd : fgsm) ?? [];
+    const curves: RobustnessSummary["curves"] = {};
+    for (const kind of Object.keys(this.#tallies) as (CurveName | "fgsm-raw")[]) {
+      if (kind !== "fgsm-raw") curves[kind] = curveOf(kind)!;
+    }
+    const fgsm = curves.fgsm ?? [];
+    const pgd = curves.pgd ?? null;
+    const curve = curves[this.settings.attack] ?? [];
+    const fgsmRaw = this.#raw ? curveOf("fgsm-raw") : null;
     const found = this.#minEpsilons.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
+    const notFlipped = this.#cleanCorrect - found.length;
+    const flags = trustFlags({
+      ...this.#flags,
+      epsilons: this.settings.epsilons,
+      count: this.#count,
+      fgsmRaw,
+      unflipped: this.#unflipped,
+      squareOnly: this.settings.attack === "autoattack" ? this.#squareOnly : null,
+    });
     return {
       attack: this.settings.attack,
       attacked: this.#count,
       curve,
       fgsm,
       pgd,
+      curves,
+      fgsmRaw,
       zeroGradients: this.#zeroGradients,
       zeroGradientShare: this.#count > 0 ? this.#zeroGradients / this.#count : 0,
       minEpsilon: this.settings.resolution > 0
         ? {
-          attack: this.settings.attack,
+          attack: bisectionAttack(this.settings.attack),
           resolution: this.settings.resolution,
           flipped: found.length,
-          notFlipped: this.#cleanCorrect - found.length,
+          notFlipped,
           median: median(found),
+          medianAll: medianWithUnflipped(found, notFlipped),
           values: this.#minEpsilons,
         }
         : null,
-      warnings: trustWarnings({
-        fgsm,
-        pgd,
-        chosen: curve,
-        chosenName: this.settings.attack.toUpperCase(),
-        rangeWidth: this.rangeWidth,
-        zeroGradients: this.#zeroGradients,
-        count: this.#count,
-      }),
+      flags,
+      warnings: [
+        ...trustWarnings({
+          fgsm,
+          pgd,
+          chosen: curve,
+          chosenName: this.settings.attack.toUpperCase(),
+          rangeWidth: this.rangeWidth,
+          zeroGradients: this.#zeroGradients,
+          count: this.#count,
+        }),
+        ...flags.map((f) => f.message),
+      ],
     };
   }
 }
@@ -288,4 +544,15 @@ function median(values: number[]): number | null {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The median of `found` and `above` more values above all of them; null when it is one of those. */
+export function medianWithUnflipped(found: number[], above: number): number | null {
+  const total = found.length + above;
+  if (total === 0) return null;
+  const sorted = [...found].sort((a, b) => a - b);
+  const at = (k: number) => (k < sorted.length ? sorted[k] : Infinity);
+  const mid = Math.floor(total / 2);
+  const value = total % 2 ? at(mid) : (at(mid - 1) + at(mid)) / 2;
+  return Number.isFinite(value) ? value : null;
 }

@@ -7,8 +7,8 @@
  *
  * Each finished batch is also written as a chunk (see chunks.ts): with a store that already holds
  * chunks, those batches are replayed from disk instead of recomputed, and an abort signal stops the
- * loop between batches, keeping the finished ones. The attacks' random starts are seeded per batch,
- * so a resumed run computes what an uninterrupted one would have.
+ * loop between batches, keeping the finished ones. The attacks' random starts are seeded per image
+ * (by the seed and its data index), so a resumed run computes what an uninterrupted one would have.
  *
  * @example
  * ```ts
@@ -21,7 +21,6 @@ import type { RealLabels } from "../data/real_labels.ts";
  * if (results) console.log(results.evaluation.top1, results.robustness.curve);
  * ```
  */
-import { mulberry32 } from "../io/prng.ts";
 import type { DataSource } from "../data/types.ts";
 import type { RealLabels } from "../data/real_labels.ts";
 import type { FeatureTable } from "../explain/features.ts";
@@ -31,6 +30,7 @@ import type { Chunk, ChunkSource } from "./chunks.ts";
 import { type Evaluation, EvaluationAccumulator, type ImagePrediction, predictWithFeatures } from "./evaluate.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { type FeaturePlan, FeatureStore, type StoredFeatures } from "./feature_store.ts";
+import { mulberry32 } from "../io/prng.ts";
 import { flipBrackets } from "./min_epsilon.ts";
 import type { Judgments } from "../schema/review.ts";
 import { classifyMistakes, type MistakeCounts, type MistakeItem, rectifiedTop1 } from "./mistakes.ts";
@@ -177,8 +177,6 @@ export async function runAudit(
     const subset = host.indices.flatMap((index, i) => (attacked(index) ? [i] : []));
     let batchRobustness: BatchRobustness | null = null;
     if (subset.length > 0) {
-      // Seeded per batch, so a resumed run draws the same random starts as one that never stopped.
-      ctx.random = mulberry32((settings.seed * 1000003 + b * 7919) >>> 0);
       using sample = subset.length === host.count ? null : GpuBatch.upload(ctx, host, subset);
       const clean = subset.map((i) => predictions[i].top[0]);
       batchRobustness = await robustnessBatch(ctx, sample ?? batch, clean, settings.robustness, enter);

@@ -22,8 +22,7 @@
  */
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { type ImagePrediction, isCorrect } from "./evaluate.ts";
-import type { AttackKind } from "./attacks.ts";
-import type { RobustnessSummary } from "./robustness.ts";
+import type { MainAttack, RobustnessSummary } from "./robustness.ts";
 
 /** Ancestors named per depth in the figures: the ones the most within-depth mistakes share. */
 const EXAMPLES_PER_DEPTH = 3;
@@ -111,7 +110,7 @@ export function hierarchyFigures(predictions: readonly ImagePrediction[], hierar
 
 /** The severity of the chosen attack's flips at the largest swept epsilon; null without flips. */
 export interface FlipSeverity {
-  attack: AttackKind;
+  attack: MainAttack;
   epsilon: number;
   flips: number;
   meanSeverity: number;

@@ -1,6 +1,6 @@
 /**
  * The terminal summary of an audit report: what it ran on (adapter, backend, driver), accuracy,
- * the headline row (top-1, ReaL top-1, hierarchy- and human-rectified top-1), the mistake taxonomy, the FGSM and PGD accuracy-versus-epsilon curves,
+ * the headline row (top-1, ReaL top-1, hierarchy- and human-rectified top-1), the mistake taxonomy, the accuracy-versus-epsilon curves (FGSM and the main attack's, or AutoAttack's after each attack),
  * warnings and timings, as aligned plain text.
  *
  * @example
@@ -10,6 +10,7 @@
  * ```
  */
 import { headlineFigures, headlineValue } from "../report/headline.ts";
+import { attackLabel, curveLabel, shownCurves } from "../report/attack_names.ts";
 import { ranOnLine } from "../report/ran_on.ts";
 import type { AuditReport } from "../schema/report.ts";
 
@@ -42,9 +43,8 @@ export function formatSummary(report: AuditReport): string {
     row("epsilon", config.epsilons.map(String)),
   ];
   if (r.attacked < a.count) lines.splice(lines.length - 1, 0, `attacks on a seeded sample of ${r.attacked} images`);
-  const curves: [string, AuditReport["robustness"]["fgsm"] | null][] = [["FGSM", r.fgsm], ["PGD", r.pgd]];
-  for (const [name, curve] of curves) {
-    if (!curve) continue;
+  for (const [key, curve] of shownCurves(r.curves, r, r.ensemble)) {
+    const name = curveLabel(key, r.ensemble, true);
     lines.push(row(`${name} accuracy`, curve.map((p) => pct(p.accuracy))));
     // In a flat hierarchy no flip can land in the label's superclass: the row would say nothing.
     if (config.hierarchy !== "flat") {
@@ -54,13 +54,19 @@ export function formatSummary(report: AuditReport): string {
   if (config.hierarchy !== "flat") {
     lines.push(row("", ["(same-superclass: share of flips landing in the label's superclass)"]));
   }
+  if (r.ensemble) lines.push(row("", ["(AA X: robust accuracy after AutoAttack's attacks up to X)"]));
   if (r.minEpsilon) {
     const e = r.minEpsilon;
+    const largest = Math.max(...config.epsilons);
     lines.push(
       "",
-      `smallest flipping epsilon (${e.attack.toUpperCase()}, bisection to ${e.resolution.toPrecision(3)}): ` +
-        `median ${e.median === null ? "-" : e.median.toFixed(4)}; ${e.flipped} images flipped, ` +
-        `${e.notFlipped} not flipped by epsilon ${Math.max(...config.epsilons)}`,
+      `epsilon that flips (upper bound; ${
+        config.minEpsilonSearch === "attack" ? attackLabel(e.attack) : "along the adversarial direction"
+      }, bisection to ${e.resolution.toPrecision(3)}): ` +
+        `median ${e.median === null ? "-" : e.median.toFixed(4)} over the ${e.flipped} images flipped; ` +
+        `${e.notFlipped} not flipped by epsilon ${largest}` +
+        (e.medianAll === undefined ? "" : `; median over all ${e.flipped + e.notFlipped} attacked (unflipped counted ` +
+          `above the sweep) ${e.medianAll === null ? `> ${largest}` : e.medianAll.toFixed(4)}`),
     );
   }
   lines.push(`zero input gradients: ${r.zeroGradients} of ${r.attacked} images attacked`);

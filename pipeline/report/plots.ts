@@ -189,7 +189,7 @@ export function robustnessSvg(curves: readonly NamedCurve[]): SafeHtml {
 }
 
 /**
- * A histogram of each image's smallest flipping epsilon.
+ * A histogram of each image's epsilon that flips it (an upper bound).
  *
  * @example
  * ```ts
@@ -205,7 +205,7 @@ export function minEpsilonHistogramSvg(values: readonly number[]): SafeHtml {
   return render({
     width: 560,
     height: 260,
-    x: { domain: [0, width * HISTOGRAM_BINS], label: "smallest flipping epsilon" },
+    x: { domain: [0, width * HISTOGRAM_BINS], label: "epsilon that flips (upper bound)" },
     y: { domain: [0, tallest], label: "images", grid: true, ticks: Math.min(tallest, 5), tickFormat: "d" },
     marks: [Plot.rectY(bins, { x1: "lo", x2: "hi", y: "n", fill: "#4c78a8", inset: 0.5 }), Plot.ruleY([0])],
   });

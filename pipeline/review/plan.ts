@@ -46,7 +46,7 @@ export interface ReviewItem {
   image: string;
   saliency: string;
   /** The adversarial example's attack and epsilon; null for a mistake. */
-  attack: { name: "fgsm" | "pgd"; epsilon: number } | null;
+  attack: { name: NonNullable<AuditReport["explanations"]>["adversarial"][number]["attack"]; epsilon: number } | null;
   /** The population stratum it was sampled in (a mistake's taxonomy category; "all" for adversarial ones). */
   stratum: string;
 }

@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
+import { AttackSchema } from "./attack.ts";
 import { BiasReportSchema } from "./bias.ts";
 import { ReviewSummarySchema, StudySampleSchema } from "./review.ts";
 
@@ -42,6 +43,17 @@ const PgdSchema = z.object({
   randomStart: z.boolean(),
 });
 
+// Robustness (AutoAttack-grade attacks): the keys added with them.
+/** APGD's settings (absent in reports written before APGD). */
+const ApgdConfigSchema = z.object({ steps: z.number().int().min(1), restarts: z.number().int().min(1) }).optional();
+/** A trust check that fired, with the images (data indices, at most 100) it is based on. */
+const TrustFlagSchema = z.object({
+  check: z.enum(["near-zero-gradient", "randomised", "softmax-output", "fgsm-not-monotone", "square-beats-white-box"]),
+  count,
+  images: z.array(count),
+  message: z.string(),
+});
+
 /** One image as the model saw it, its answer, and the saliency of that answer as an overlay. */
 const ShownImageSchema = z.object({
   /** Top-1 on this image. */
@@ -65,7 +77,7 @@ export const ExplanationsSchema = z.object({
   adversarial: z.array(z.object({
     index: count,
     label: classIndex,
-    attack: z.enum(["fgsm", "pgd"]),
+    attack: AttackSchema,
     epsilon: z.number().positive(),
     clean: ShownImageSchema,
     adversarial: ShownImageSchema,
@@ -120,7 +132,7 @@ export const HierarchyFiguresSchema = z.object({
   }),
   /** The chosen attack's flips at the largest swept epsilon (every flip of the sweep); null without flips. */
   adversarial: z.object({
-    attack: z.enum(["fgsm", "pgd"]),
+    attack: AttackSchema,
     epsilon: z.number().min(0),
     flips: count,
     meanSeverity: z.number().min(0),
@@ -160,13 +172,20 @@ export const AuditReportSchema = z.object({
     batchSize: z.number().int().min(1),
     limit: z.number().int().min(1).nullable(),
     epsilons: z.array(z.number().min(0)),
-    attack: z.enum(["fgsm", "pgd"]),
+    attack: AttackSchema,
     pgd: PgdSchema,
+    apgd: ApgdConfigSchema,
+    /** Square's query budget under --attack autoattack; absent otherwise. */
+    squareQueries: count.optional(),
+    /** How the flipping epsilons were bisected: along the adversarial direction, or attacking again; absent in older reports. */
+    minEpsilonSearch: z.enum(["line", "attack"]).optional(),
+    /** The main attack's target (--target): least-likely, random, or a class index; absent when untargeted. */
+    target: z.union([z.enum(["least-likely", "random"]), classIndex]).optional(),
     lowMargin: z.number().min(0),
     superclassDepth: z.number().int().min(1),
     /** The hierarchy file, or "flat". */
     hierarchy: z.string(),
-    /** Bisection resolution of the smallest flipping epsilon; 0 when skipped. */
+    /** Bisection resolution of the epsilon that flips (an upper bound); 0 when skipped. */
     resolution: z.number().min(0),
     seed: z.number().int(),
     /** Size of the seeded sample of images attacked; null: every image. */
@@ -244,7 +263,7 @@ export const AuditReportSchema = z.object({
       otherObject: z.boolean().optional(),
     })),
   }),
-  /** Every image: its top-5 (best first) and their probabilities, margin, smallest flipping epsilon. */
+  /** Every image: its top-5 (best first) and their probabilities, margin, epsilon that flips (an upper bound). */
   images: z.array(z.object({
     index: count,
     label: classIndex,
@@ -256,7 +275,7 @@ export const AuditReportSchema = z.object({
     minEpsilon: z.number().min(0).nullable(),
   })),
   robustness: z.object({
-    attack: z.enum(["fgsm", "pgd"]),
+    attack: AttackSchema,
     /** Images attacked: every image, or the seeded sample of config.attackSample. */
     attacked: count,
     /** The chosen attack's accuracy-versus-epsilon curve. */
@@ -265,13 +284,27 @@ export const AuditReportSchema = z.object({
     pgd: z.array(CurvePointSchema).nullable(),
     zeroGradients: count,
     zeroGradientShare: share,
+    /**
+     * The epsilon that flips each image, an upper bound: the upper end of a bisection with the
+     * attack (the minimal epsilon may be lower). `median` is over the flipped images only.
+     */
     minEpsilon: z.object({
-      attack: z.enum(["fgsm", "pgd"]),
+      attack: AttackSchema,
       resolution: z.number().positive(),
       flipped: count,
       notFlipped: count,
       median: z.number().min(0).nullable(),
+      /** Median over all correctly classified attacked images, the unflipped counted as above the sweep; null: above it. */
+      medianAll: z.number().min(0).nullable().optional(),
     }).nullable(),
+    /** Every curve swept by name (attacks, and AutoAttack's after each attack); absent in older reports. */
+    curves: z.record(z.string(), z.array(CurvePointSchema)).optional(),
+    /** AutoAttack's attacks in order (keys of `curves`); null for a single attack. */
+    ensemble: z.array(z.string()).nullable().optional(),
+    /** FGSM's own accuracy per epsilon, flips not carried forward; null when not kept. */
+    fgsmRaw: z.array(CurvePointSchema).nullable().optional(),
+    /** The per-image trust checks that fired. */
+    flags: z.array(TrustFlagSchema).optional(),
     warnings: z.array(z.string()),
   }),
   /** Null when the explanation stage was skipped (--saliency none). */

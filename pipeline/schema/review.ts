@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
+import { AttackSchema } from "./attack.ts";
 
 /** The three answers a person can give about a mistake or an adversarial example. */
 export const JUDGMENTS = ["acceptable", "not acceptable", "label is wrong"] as const;
@@ -164,7 +165,7 @@ export const StudySampleSchema = z.object({
   adversarial: z.object({
     /** The attack's flips in the sweep (each at its smallest flipping epsilon): the population sampled. */
     population: count,
-    attack: z.enum(["fgsm", "pgd"]),
+    attack: AttackSchema,
     items: z.array(StudyPictureSchema.extend({ epsilon: z.number().positive() })),
   }),
 });

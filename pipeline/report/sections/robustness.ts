@@ -1,6 +1,8 @@
 /**
- * The robustness section: accuracy versus epsilon per attack, flips and their superclass share,
- * the histogram of each image's smallest flipping epsilon, and the explained adversarial examples.
+ * The robustness section: accuracy versus epsilon per attack (AutoAttack's after each of its
+ * attacks), flips and their superclass share, the trust checks that fired with their images, the
+ * histogram of each image's epsilon that flips it (an upper bound), and the explained adversarial
+ * examples.
  *
  * @example
  * ```ts
@@ -15,6 +17,7 @@ import type { AuditReport } from "../../schema/report.ts";
 import { type Column, figure, img, pct, table } from "../markup.ts";
 import { minEpsilonHistogramSvg, robustnessSvg, seriesLegend } from "../plots.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
+import { attackLabel, curveLabel, shownCurves } from "../attack_names.ts";
 import { className, type Embed, type Explanations, type Section } from "./section.ts";
 
 function adversarialCards(report: AuditReport, explanations: Explanations, embed: Embed): SafeHtml {
@@ -30,9 +33,9 @@ function adversarialCards(report: AuditReport, explanations: Explanations, embed
     }</span> → <span class="to">${className(report, pair.adversarial.predicted)}</span> <span class="muted">${
       pct(pair.adversarial.confidence)
     }</span></p>
-<p class="muted">label ${
-      className(report, pair.label)
-    } · ${pair.attack.toUpperCase()}, epsilon ${pair.epsilon} · image #${pair.index}</p>
+<p class="muted">label ${className(report, pair.label)} · ${
+      attackLabel(pair.attack)
+    }, epsilon ${pair.epsilon} · image #${pair.index}</p>
 </article>`
   );
   return safeHtml`<div class="cards wide-cards">${joinHtml(cards, "\n")}</div>`;
@@ -41,13 +44,31 @@ function adversarialCards(report: AuditReport, explanations: Explanations, embed
 function minEpsilonFigure(report: AuditReport): SafeHtml {
   const m = report.robustness.minEpsilon;
   const flips = report.images.flatMap((im) => (im.minEpsilon === null ? [] : [im.minEpsilon]));
-  if (m === null) return safeHtml`<p class="muted">Smallest flipping epsilon not computed.</p>`;
+  if (m === null) return safeHtml`<p class="muted">Epsilon that flips not computed.</p>`;
   if (flips.length === 0) return safeHtml`<p>No image flipped within the sweep.</p>`;
+  const largest = Math.max(...report.config.epsilons);
+  const all = m.medianAll === undefined ? "" : `; median over all ${m.flipped + m.notFlipped} correctly classified ` +
+    `attacked images, the unflipped counted as above the sweep: ${
+      m.medianAll === null ? `above ${largest}` : m.medianAll.toFixed(4)
+    }`;
   return figure(
     minEpsilonHistogramSvg(flips),
-    `Smallest ${m.attack.toUpperCase()} epsilon that flips each correctly classified image (bisection to ${m.resolution}); ` +
-      `median ${m.median === null ? "–" : m.median.toFixed(4)}, ${m.notFlipped} not flipped within the sweep.`,
+    `Epsilon that flips each correctly classified image, an upper bound: the upper end of a bisection to ` +
+      `${m.resolution} ${
+        report.config.minEpsilonSearch === "attack"
+          ? `with ${attackLabel(m.attack)} at every midpoint`
+          : `along the segment from the image to its ${attackLabel(report.robustness.attack)} adversarial point`
+      } (the smallest flipping epsilon may be lower). ` +
+      `Median ${m.median === null ? "–" : m.median.toFixed(4)} over the ${m.flipped} flipped, ` +
+      `${m.notFlipped} not flipped within the sweep${all}.`,
   );
+}
+
+function flagList(report: AuditReport): SafeHtml | false {
+  const flags = report.robustness.flags ?? [];
+  if (flags.length === 0) return false;
+  const items = flags.map((f) => safeHtml`<li><b>${f.check}</b>: ${f.message}</li>`);
+  return safeHtml`<div class="block"><h3>Trust checks that fired</h3><ul>${joinHtml(items, "\n")}</ul></div>`;
 }
 
 /**
@@ -62,20 +83,22 @@ function minEpsilonFigure(report: AuditReport): SafeHtml {
  */
 export function robustnessSection(report: AuditReport, embed: Embed): Section {
   const { robustness: r, config } = report;
-  const curves = [{ name: "FGSM", points: r.fgsm }, ...(r.pgd ? [{ name: "PGD", points: r.pgd }] : [])];
+  const curves = shownCurves(r.curves, r, r.ensemble).map(([key, points]) => ({
+    name: curveLabel(key, r.ensemble),
+    points,
+  }));
   const rows = r.curve.map((p, i) => [
     String(p.epsilon),
-    pct(r.fgsm[i]?.accuracy ?? null),
-    ...(r.pgd ? [pct(r.pgd[i]?.accuracy ?? null)] : []),
+    ...curves.map((c) => pct(c.points[i]?.accuracy ?? null)),
     String(p.flips),
     pct(p.successRate),
     pct(p.sameSuperclassShare),
   ]);
+  const main = attackLabel(r.attack);
   const columns: Column[] = [
     { title: "epsilon", numeric: true },
-    { title: "FGSM accuracy", numeric: true },
-    ...(r.pgd ? [{ title: "PGD accuracy", numeric: true }] : []),
-    { title: `${r.attack.toUpperCase()} flips`, numeric: true },
+    ...curves.map((c) => ({ title: `${c.name} accuracy`, numeric: true })),
+    { title: `${main} flips`, numeric: true },
     { title: "success rate", numeric: true },
     { title: "same superclass", numeric: true },
   ];
@@ -83,23 +106,34 @@ export function robustnessSection(report: AuditReport, embed: Embed): Section {
     safeHtml`<div class="block" id="adversarial"><h3>Adversarial examples</h3>
 <p class="muted">Each: the image and its saliency, then the attacked image and its saliency, at the smallest swept epsilon that flips it.</p>
 ${adversarialCards(report, report.explanations, embed)}</div>`;
+  const apgd = config.apgd;
   return {
     id: "robustness",
     title: "Robustness",
-    body:
-      safeHtml`<p>Attacks under an L-infinity budget; PGD: ${config.pgd.steps} steps of ${config.pgd.stepFraction} × epsilon${
-        config.pgd.randomStart && ", random start"
-      }. ${
-        r.attacked < report.accuracy.count &&
-        `Attacks ran on a seeded sample of ${r.attacked} of ${report.accuracy.count} images. `
-      }${r.zeroGradients} images (${pct(r.zeroGradientShare)}) have an all-zero input gradient.</p>
+    body: safeHtml`<p>Attacks under an L-infinity budget; main curve: ${main}${
+      r.ensemble ? ` (APGD-CE, then APGD-T on 9 target classes, then Square with ${config.squareQueries} queries)` : ""
+    }${
+      config.target === undefined
+        ? ""
+        : `, targeted at ${
+          typeof config.target === "number" ? className(report, config.target) : `each image's ${config.target} class`
+        } (a flip is reaching the target; the curve is the share not driven to it)`
+    }. PGD: ${config.pgd.steps} steps of ${config.pgd.stepFraction} × epsilon${
+      config.pgd.randomStart && ", random start"
+    }${apgd ? `; APGD: ${apgd.steps} iterations, ${apgd.restarts} restart${apgd.restarts > 1 ? "s" : ""}` : ""}. ${
+      r.attacked < report.accuracy.count &&
+      `Attacks ran on a seeded sample of ${r.attacked} of ${report.accuracy.count} images. `
+    }Each attack runs, epsilon by epsilon upwards, only on the images not flipped yet: the balls nest, so an image flipped at a smaller epsilon counts as flipped at every larger one (FGSM's own per-epsilon accuracy is kept for the trust checks). ${r.zeroGradients} images (${
+      pct(r.zeroGradientShare)
+    }) have an all-zero input gradient.</p>
 <div class="cols">
 ${figure(robustnessSvg(curves), safeHtml`${seriesLegend(curves.map((c) => c.name))}<br>Accuracy versus epsilon.`)}
 <div class="block">${
-        table(columns, rows)
-      }<p class="muted">Same superclass: share of flips landing in the label's superclass.</p></div>
+      table(columns, rows)
+    }<p class="muted">Same superclass: share of flips landing in the label's superclass.</p></div>
 </div>
-<div class="block"><h3>Smallest flipping epsilon</h3>${minEpsilonFigure(report)}</div>
+${flagList(report)}
+<div class="block"><h3>Epsilon that flips (upper bound)</h3>${minEpsilonFigure(report)}</div>
 ${pairs}`,
   };
 }

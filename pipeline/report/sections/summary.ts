@@ -130,7 +130,9 @@ ${
     r.attacked < report.accuracy.count && `, seeded sample of ${r.attacked} images`
   })</h3>
 <table class="wide"><thead><tr><th>epsilon</th>${epsilons}</tr></thead><tbody><tr><th scope="row">accuracy</th>${accuracies}</tr></tbody></table>
-<p>Median smallest flipping epsilon: <strong>${median === null ? "–" : median.toFixed(4)}</strong>${
+<p>Median epsilon that flips (upper bound, over the flipped images): <strong>${
+    median === null ? "–" : median.toFixed(4)
+  }</strong>${
     r.minEpsilon &&
     safeHtml` <span class="muted">(${r.minEpsilon.flipped} flipped, ${r.minEpsilon.notFlipped} not)</span>`
   }</p></div>

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { attackIterateKernels, recordDlr, recordMomentumStep, recordSelect } from "../kernels/attack_iterate.ts";
+import { dlrOracle, momentumStepOracle } from "./attack_oracle.ts";
+import { gpuTest, testGpu } from "./gpu_fixture.ts";
+import { maxAbsDiff, randomArray } from "./oracle.ts";
+import type { Gpu } from "../kernels/gpu.ts";
+import type { AttackIterateKernels } from "../kernels/attack_iterate.ts";
+
+/** A GPU test with the compiled kernels. */
+function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels) => Promise<void>): void {
+  Deno.test({
+    name,
+    ...gpuTest,
+    async fn() {
+      const gpu = await testGpu();
+      await body(gpu, await attackIterateKernels(gpu));
+    },
+  });
+}
+
+kernelTest(
+  "APGD momentum step matches the float64 oracle: projected sign step, momentum, ball and range",
+  async (gpu, kernels) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 600 }),
+        fc.constantFrom(1, 0.75),
+        fc.constantFrom<1 | -1>(1, -1),
+        fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
+        fc.integer(),
+        async (batch, per, alpha, direction, range, seed) => {
+          const [lo, hi] = range;
+          const eps = randomArray(batch, seed).map((v) => Math.abs(v) * 0.5);
+          const eta = randomArray(batch, seed + 4).map((v) => Math.abs(v) * 0.8);
+          const origin = randomArray(batch * per, seed + 1).map((v) => lo + (v + 1) / 2 * (hi - lo));
+          const x = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.sin(i + seed))));
+          const xPrev = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.cos(i * 3 + seed))));
+          const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
+          using tx = gpu.tensor([batch, per], x);
+          using tp = gpu.tensor([batch, per], xPrev);
+          using to = gpu.tensor([batch, per], origin);
+          using tg = gpu.tensor([batch, per], grad);
+          using te = gpu.tensor([batch], eps);
+          using ts = gpu.tensor([batch], eta);
+          await gpu.run((s) =>
+            recordMomentumStep(s, kernels.momentum, {
+              x: tx,
+              xPrev: tp,
+              grad: tg,
+              origin: to,
+              eps: te,
+              eta: ts,
+              alpha,
+              direction,
+              range,
+            })
+          );
+          const expected = momentumStepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
+          assert.ok(maxAbsDiff(await gpu.read(tx), expected) <= 1e-6, "next iterate");
+          assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+kernelTest("masked copy replaces exactly the selected images", async (gpu, kernels) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 9 }),
+      fc.integer({ min: 1, max: 300 }),
+      fc.integer(),
+      async (mask, per, seed) => {
+        const batch = mask.length;
+        const src = randomArray(batch * per, seed), dst = randomArray(batch * per, seed + 1);
+        using tm = gpu.tensor([batch], mask.map(Number), "u32");
+        using ts = gpu.tensor([batch, per], src);
+        using td = gpu.tensor([batch, per], dst);
+        await gpu.run((s) => recordSelect(s, kernels.select, { mask: tm, src: ts, dst: td }));
+        const expected = Float32Array.from(dst, (v, i) => (mask[Math.floor(i / per)] ? src[i] : v));
+        assert.deepEqual(await gpu.read(td), expected);
+      },
+    ),
+    { numRuns: 20 },
+  );
+});
+
+kernelTest(
+  "DLR loss matches its definition and its logit gradient matches central differences (untargeted, targeted)",
+  async (gpu, kernels) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 4, max: 12 }),
+        fc.boolean(),
+        fc.integer(),
+        async (batch, classes, targeted, seed) => {
+          // Distinct logits a clear gap apart, so the sort (and so the gradient) is stable under the differences.
+          const logits = Array.from({ length: batch }, (_, n) => {
+            const order = Array.from(randomArray(classes, seed + n), (v, k) => ({ v, k })).sort((a, b) => a.v - b.v);
+            const row = new Array<number>(classes);
+            order.forEach(({ k }, rank) => (row[k] = rank * 0.7 + 0.2 * Math.sin(seed + n + k)));
+            return row;
+          });
+          const labels = Array.from({ length: batch }, (_, n) => (n + seed >>> 0) % classes);
+          const targets = labels.map((l, n) => (l + 1 + (n % (classes - 1))) % classes);
+          using tz = gpu.tensor([batch, classes], logits.flat());
+          using tl = gpu.tensor([batch], labels, "u32");
+          using tt = gpu.tensor([batch], targets, "u32");
+          using loss = gpu.tensor([batch]);
+          using dlogits = gpu.tensor([batch, classes]);
+          await gpu.run((s) =>
+            recordDlr(s, kernels.dlr, { logits: tz, labels: tl, targets: targeted ? tt : undefined, loss, dlogits })
+          );
+          const gotLoss = await gpu.read(loss), gotGrad = await gpu.read(dlogits);
+          for (let n = 0; n < batch; n++) {
+            const f = (row: number[]) => dlrOracle(row, labels[n], targeted ? targets[n] : undefined);
+            assert.ok(Math.abs(gotLoss[n] - f(logits[n])) <= 1e-5, `row ${n} loss ${gotLoss[n]} vs ${f(logits[n])}`);
+            for (let k = 0; k < classes; k++) {
+              const h = 1e-6;
+              const up = [...logits[n]], down = [...logits[n]];
+              up[k] += h;
+              down[k] -= h;
+              const numeric = (f(up) - f(down)) / (2 * h);
+              const got = gotGrad[n * classes + k];
+              assert.ok(Math.abs(got - numeric) <= 1e-4, `row ${n} class ${k}: ${got} vs ${numeric}`);
+            }
+          }
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+kernelTest("DLR refuses too few classes for its sort", async (gpu, kernels) => {
+  using logits = gpu.tensor([1, 3]);
+  using labels = gpu.tensor([1], [0], "u32");
+  using loss = gpu.tensor([1]);
+  using dlogits = gpu.tensor([1, 3]);
+  await assert.rejects(
+    gpu.run((s) => recordDlr(s, kernels.dlr, { logits, labels, targets: labels, loss, dlogits })),
+    /needs >= 4 classes/,
+  );
+});
