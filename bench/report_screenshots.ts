@@ -1,6 +1,6 @@
 /**
  * Screenshots of an audit report for docs/: the top of index.html (summary), its bias section,
- * and the review page, taken in Debian's chromium (playwright-core). The review server runs on a
+ * and a reviewer's page, taken in Debian's chromium (playwright-core). The review server runs on a
  * copy of the report folder, so the report itself is left as it was.
  *
  * deno run -A bench/report_screenshots.ts [REPORT_DIR] [DOCS_DIR]   (defaults: audit-report docs)
@@ -31,9 +31,9 @@ try {
   }
   const copyDir = await Deno.makeTempDir({ prefix: "review-shot-" });
   await cp(reportDir, copyDir, { recursive: true });
-  const server = await startReviewServer({ dir: copyDir, port: 0 });
+  const server = await startReviewServer({ dir: copyDir, port: 0, reviewers: ["reviewer"], perItem: 1 });
   try {
-    await page.goto(server.url);
+    await page.goto(server.reviewers[0].url);
     await page.screenshot({
       path: join(docs, "review.png"),
       fullPage: true,
