@@ -1,20 +1,28 @@
 /**
- * Screenshots of an audit report for docs/: the top of index.html (summary), its bias section,
- * and a reviewer's page, taken in Debian's chromium (playwright-core). The review server runs on a
- * copy of the report folder, so the report itself is left as it was.
+ * Screenshots of an audit report for docs/: the top of index.html (summary), its bias section, its
+ * review block when a study has been judged, and a reviewer's page, taken in Debian's chromium
+ * (playwright-core). The review server runs on a copy of the report folder, so the report itself
+ * is left as it was.
  *
  * deno run -A bench/report_screenshots.ts [REPORT_DIR] [DOCS_DIR]   (defaults: audit-report docs)
  */
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { startReviewServer } from "../pipeline/review/server.ts";
+import { readReviewers, startReviewServer } from "../pipeline/review/mod.ts";
 
 const [reportDir = "audit-report", docs = "docs"] = Deno.args;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`file://${Deno.realPathSync(join(reportDir, "index.html"))}`);
+  // Full-page pictures: every lazy image loaded, and the sticky section bar kept at the top.
+  await page.evaluate(async () => {
+    const images = [...document.querySelectorAll("img")];
+    for (const image of images) image.loading = "eager";
+    await Promise.all(images.map((image) => image.decode().catch(() => {})));
+  });
+  await page.addStyleTag({ content: "nav { position: static !important; }" });
   await page.screenshot({
     path: join(docs, "report_summary.png"),
     fullPage: true,
@@ -29,9 +37,14 @@ try {
       clip: { x: 0, y: box.y, width: 1280, height: Math.min(box.height, 1500) },
     });
   }
+  // A report a study has been judged on has its review block; docs/report_review.png is that block.
+  const review = await page.$("#review");
+  if (review) await review.screenshot({ path: join(docs, "report_review.png") });
   const copyDir = await Deno.makeTempDir({ prefix: "review-shot-" });
   await cp(reportDir, copyDir, { recursive: true });
-  const server = await startReviewServer({ dir: copyDir, port: 0, reviewers: ["reviewer"], perItem: 1 });
+  // A study already under way keeps its reviewers; otherwise one is invited for the picture.
+  const study = await readReviewers(copyDir) === null ? { reviewers: ["reviewer"], perItem: 1 } : {};
+  const server = await startReviewServer({ dir: copyDir, port: 0, ...study });
   try {
     await page.goto(server.reviewers[0].url);
     await page.screenshot({
@@ -45,4 +58,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`wrote ${docs}/report_summary.png, ${docs}/report_bias.png, ${docs}/review.png`);
+console.log(`wrote the screenshots into ${docs}/`);
