@@ -17,11 +17,10 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await page.goto(`file://${Deno.realPathSync(join(reportDir, "index.html"))}`);
   // Full-page pictures: every lazy image loaded, and the sticky section bar kept at the top.
-  await page.evaluate(async () => {
-    const images = [...document.querySelectorAll("img")];
-    for (const image of images) image.loading = "eager";
-    await Promise.all(images.map((image) => image.decode().catch(() => {})));
-  });
+  await page.evaluate(`Promise.all([...document.images].map((image) => {
+    image.loading = "eager";
+    return image.decode().catch(() => {});
+  }))`);
   await page.addStyleTag({ content: "nav { position: static !important; }" });
   await page.screenshot({
     path: join(docs, "report_summary.png"),
