@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { attackIterateKernels, recordDlr, recordMomentumStep, recordSelect } from "../kernels/attack_iterate.ts";
-import { dlrOracle, momentumStepOracle } from "./attack_oracle.ts";
+import {
+  attackIterateKernels,
+  recordDlr,
+  recordL2Step,
+  recordMomentumStep,
+  recordSelect,
+} from "../kernels/attack_iterate.ts";
+import { dlrOracle, l2StepOracle, momentumStepOracle } from "./attack_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
 import type { Gpu } from "../kernels/gpu.ts";
@@ -60,6 +66,51 @@ kernelTest(
           const expected = momentumStepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
           assert.ok(maxAbsDiff(await gpu.read(tx), expected) <= 1e-6, "next iterate");
           assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+kernelTest(
+  "L2 step matches the float64 oracle on odd shapes (per-image norms over several workgroup passes), in ball and range",
+  async (gpu, kernels) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 1300 }),
+        fc.constantFrom(1, 0.75),
+        fc.constantFrom<1 | -1>(1, -1),
+        fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
+        fc.integer(),
+        async (batch, per, alpha, direction, range, seed) => {
+          const [lo, hi] = range;
+          const eps = randomArray(batch, seed).map((v, n) => (n === 0 ? 0 : Math.abs(v) * 3));
+          const eta = randomArray(batch, seed + 4).map((v) => Math.abs(v) * 4);
+          const origin = randomArray(batch * per, seed + 1).map((v) => lo + (v + 1) / 2 * (hi - lo));
+          const inBall = (k: number) =>
+            origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.05 * Math.sin(k * i + seed))));
+          const [x, xPrev] = [inBall(1), inBall(3)];
+          const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
+          using tx = gpu.tensor([batch, per], x);
+          using tp = gpu.tensor([batch, per], xPrev);
+          using to = gpu.tensor([batch, per], origin);
+          using tg = gpu.tensor([batch, per], grad);
+          using te = gpu.tensor([batch], eps);
+          using ts = gpu.tensor([batch], eta);
+          const args = { x: tx, xPrev: tp, grad: tg, origin: to, eps: te, eta: ts, alpha, direction, range };
+          await gpu.run((s) => recordL2Step(s, kernels.l2, args));
+          const got = await gpu.read(tx);
+          const expected = l2StepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
+          assert.ok(maxAbsDiff(got, expected) <= 1e-5, `next iterate: ${maxAbsDiff(got, expected)}`);
+          assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+          for (let n = 0; n < batch; n++) {
+            const d = Array.from({ length: per }, (_, j) => got[n * per + j] - origin[n * per + j]);
+            const norm = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+            assert.ok(norm <= eps[n] * (1 + 1e-5) + 1e-6, `image ${n}: L2 norm ${norm} > ${eps[n]}`);
+          }
+          assert.ok(got.every((v) => v >= lo && v <= hi), "left the range");
         },
       ),
       { numRuns: 20 },

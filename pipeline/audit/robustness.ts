@@ -34,15 +34,21 @@ import { mulberry32 } from "../io/prng.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
-import { APGD_DEFAULTS, iterativeAttack } from "./iterative_attack.ts";
+import { APGD_DEFAULTS, iterativeAttack, type Norm } from "./iterative_attack.ts";
 import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
 import { SQUARE_DEFAULTS, squareAttack } from "./square.ts";
 import { type CurveStats, type TrustFlag, trustFlags, trustWarnings } from "./trust_checks.ts";
 import { probeBatch } from "./trust_probe.ts";
 
-/** The default sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
+/** The default L-infinity sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
 export const DEFAULT_EPSILONS: readonly number[] = Object.freeze([0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3]);
+
+/**
+ * The default L2 sweep for inputs in [0, 1] (scaled by the range width): up to 3, around the
+ * standard radii (0.5 on CIFAR-10, 1.5 to 2 on MNIST), whatever the image size.
+ */
+export const DEFAULT_L2_EPSILONS: readonly number[] = Object.freeze([0, 0.1, 0.25, 0.5, 1, 2, 3]);
 
 /** The main curve's attack: one attack, or AutoAttack's standard ensemble. */
 export type MainAttack = AttackKind | "autoattack";
@@ -67,6 +73,8 @@ export interface RobustnessSettings {
   epsilons: number[];
   /** The attack of the main curve and of the flipping epsilons (AutoAttack's: APGD-CE). FGSM is always swept too. */
   attack: MainAttack;
+  /** The threat model of every attack (default "linf"; "l2" not with AutoAttack: no L2 Square). */
+  norm?: Norm;
   pgd: PgdSettings;
   /** APGD's iterations and restarts (default: AutoAttack's 100 and 1). */
   apgd?: { steps: number; restarts: number };
@@ -140,7 +148,8 @@ export async function robustnessBatch(
   for (const epsilon of settings.epsilons) {
     fgsmRaw.push(
       epsilon > 0
-        ? (await attackBatch(ctx, batch, epsilon, { kind: "fgsm", gradient: probe.gradient })).predictions
+        ? (await attackBatch(ctx, batch, epsilon, { kind: "fgsm", gradient: probe.gradient, norm: settings.norm }))
+          .predictions
         : cleanPredictions,
     );
   }
@@ -197,7 +206,7 @@ export async function robustnessBatch(
 /** The options of a single attack under the settings. */
 function attackOptions(settings: RobustnessSettings, kind: AttackKind): AttackOptions {
   const apgd = settings.apgd ?? { steps: APGD_DEFAULTS.steps, restarts: APGD_DEFAULTS.restarts };
-  return { kind, ...settings.pgd, apgdSteps: apgd.steps, restarts: apgd.restarts };
+  return { kind, ...settings.pgd, apgdSteps: apgd.steps, restarts: apgd.restarts, norm: settings.norm ?? "linf" };
 }
 
 /** The attacks of the main curve, in order: one, or AutoAttack's three. */
@@ -235,6 +244,7 @@ function mainStages(
       using part = open.length === sub.count ? null : GpuBatch.upload(ctx, sub.host, open);
       const result = await iterativeAttack(ctx, part ?? sub, epsilon, {
         schedule: "apgd",
+        norm: apgd.norm,
         loss: "dlr",
         steps: apgd.apgdSteps!,
         stepFraction: APGD_DEFAULTS.stepFraction,
