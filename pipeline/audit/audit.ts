@@ -46,6 +46,7 @@ import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
+import { DEEPFOOL_DEFAULTS } from "./deepfool.ts";
 import { bisectionAttack, DEFAULT_EPSILONS, DEFAULT_L2_EPSILONS, type TargetChoice } from "./robustness.ts";
 import { SQUARE_DEFAULTS } from "./square.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
@@ -105,6 +106,8 @@ export const AuditOptionsSchema = z.object({
   squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
   // Robustness: the threat model (L2: FGM, PGD and APGD; no L2 Square, so not with AutoAttack).
   norm: z.enum(["linf", "l2"]).default("linf"),
+  /** DeepFool's step cap for the minimal-norm estimate (0 skips it; skipped with skipMinEpsilon too). */
+  deepfoolSteps: count.max(1000).default(DEEPFOOL_DEFAULTS.steps),
   /** How the flipping epsilon is bisected: along the sweep's adversarial direction (forward passes), or by attacking again. */
   minEpsilonSearch: z.enum(["line", "attack"]).default("line"),
   /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
@@ -188,6 +191,9 @@ function runSettings(r: ResolvedAudit): AuditSettings {
       square: { queries: options.squareQueries },
       target: r.target,
       minEpsilonSearch: options.minEpsilonSearch,
+      deepFool: r.resolution > 0 && options.deepfoolSteps > 0
+        ? { ...DEEPFOOL_DEFAULTS, steps: options.deepfoolSteps }
+        : null,
       resolution: r.resolution,
       depth: options.superclassDepth,
     },

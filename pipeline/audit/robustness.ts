@@ -34,6 +34,7 @@ import { mulberry32 } from "../io/prng.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+import { deepFool, type DeepFoolSettings } from "./deepfool.ts";
 import { APGD_DEFAULTS, iterativeAttack, type Norm } from "./iterative_attack.ts";
 import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
@@ -93,6 +94,8 @@ export interface RobustnessSettings {
    * again at every midpoint (tighter, and as costly as the sweep).
    */
   minEpsilonSearch?: "line" | "attack";
+  /** DeepFool's minimal-norm estimate, in the settings' norm (absent or null: not run). */
+  deepFool?: Omit<DeepFoolSettings, "norm"> | null;
   /** Superclass depth for "a flip to the same superclass". */
   depth: number;
 }
@@ -111,6 +114,8 @@ export interface BatchRobustness {
   fgsmRaw?: Uint32Array[];
   /** Each image's epsilon that flips it, an upper bound (null: misclassified, or not flipped by the sweep). */
   minEpsilons: (number | null)[];
+  /** DeepFool's estimate per image (null: misclassified or not flipped); absent when not run. */
+  deepFool?: (number | null)[];
   /** The probe's flags, as data indices (absent in older chunks). */
   flags?: { nearZeroGradient: number[]; unstableLogits: number[]; probabilityOutputs: number[] };
 }
@@ -186,6 +191,19 @@ export async function robustnessBatch(
         (p, i) => targets ? p === targets[i] : p !== labels[i],
       );
   }
+  let deepFoolEstimates: (number | null)[] | undefined;
+  if (settings.deepFool) {
+    onStage?.("deepfool");
+    // Only the correctly classified images: DeepFool's label is the clean top-1.
+    const correct = Array.from(labels, (l, i) => (cleanPredictions[i] === l ? [i] : [])).flat();
+    deepFoolEstimates = Array.from(clean, () => null);
+    if (correct.length > 0) {
+      using sub = correct.length === batch.count ? null : GpuBatch.upload(ctx, batch.host, correct);
+      const norm = settings.norm ?? "linf";
+      const { estimates } = await deepFool(ctx, sub ?? batch, { ...settings.deepFool, norm });
+      correct.forEach((i, k) => deepFoolEstimates![i] = estimates[k]);
+    }
+  }
   const named = (positions: number[]) => positions.map((p) => indices[p]);
   return {
     indices,
@@ -195,6 +213,7 @@ export async function robustnessBatch(
     sweeps,
     fgsmRaw,
     minEpsilons,
+    ...(deepFoolEstimates ? { deepFool: deepFoolEstimates } : {}),
     flags: {
       nearZeroGradient: named(probe.nearZeroGradient),
       unstableLogits: named(probe.unstableLogits),
@@ -398,6 +417,22 @@ export interface RobustnessSummary {
     /** Per image (by index), in data order; null: misclassified or not flipped by the sweep. */
     values: { index: number; epsilon: number | null }[];
   } | null;
+  /**
+   * DeepFool's minimal-norm estimates (null when not run): the medians as for `minEpsilon`, the
+   * images it did not flip within its step cap counted as above every estimate.
+   */
+  minimalNorm: {
+    method: "deepfool";
+    norm: Norm;
+    steps: number;
+    candidates: number;
+    overshoot: number;
+    flipped: number;
+    notFlipped: number;
+    median: number | null;
+    medianAll: number | null;
+    values: { index: number; epsilon: number | null }[];
+  } | null;
   /** The trust checks that fired, each with the images it is based on. */
   flags: TrustFlag[];
   warnings: string[];
@@ -418,6 +453,7 @@ export class RobustnessAccumulator {
   #zeroGradients = 0;
   #tallies: Partial<Record<CurveName | "fgsm-raw", Tally[]>> = {};
   #minEpsilons: { index: number; epsilon: number | null }[] = [];
+  #deepFool: { index: number; epsilon: number | null }[] = [];
   #flags = { nearZeroGradient: [] as number[], unstableLogits: [] as number[], probabilityOutputs: [] as number[] };
   /** Images the raw FGSM flipped at one epsilon and not at the next, per step of the sweep. */
   #unflipped: number[][] = [];
@@ -433,6 +469,7 @@ export class RobustnessAccumulator {
     this.#cleanCorrect += labels.filter((l, i) => clean[i] === l).length;
     this.#zeroGradients += batch.zeroGradients;
     batch.indices.forEach((index, i) => this.#minEpsilons.push({ index, epsilon: batch.minEpsilons[i] }));
+    batch.indices.forEach((index, i) => batch.deepFool && this.#deepFool.push({ index, epsilon: batch.deepFool[i] }));
     const curves: [CurveName | "fgsm-raw", Uint32Array[]][] = Object.entries(batch.sweeps) as [
       CurveName,
       Uint32Array[],
@@ -532,6 +569,7 @@ export class RobustnessAccumulator {
           values: this.#minEpsilons,
         }
         : null,
+      minimalNorm: this.#minimalNorm(),
       flags,
       warnings: [
         ...trustWarnings({
@@ -545,6 +583,23 @@ export class RobustnessAccumulator {
         }),
         ...flags.map((f) => f.message),
       ],
+    };
+  }
+
+  #minimalNorm(): RobustnessSummary["minimalNorm"] {
+    const deepFool = this.settings.deepFool;
+    if (!deepFool) return null;
+    const found = this.#deepFool.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
+    const notFlipped = this.#cleanCorrect - found.length;
+    return {
+      method: "deepfool",
+      norm: this.settings.norm ?? "linf",
+      ...deepFool,
+      flipped: found.length,
+      notFlipped,
+      median: median(found),
+      medianAll: medianWithUnflipped(found, notFlipped),
+      values: this.#deepFool,
     };
   }
 }
