@@ -106,8 +106,8 @@ export const AuditOptionsSchema = z.object({
   squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
   // Robustness: the threat model (L2: FGM, PGD and APGD; no L2 Square, so not with AutoAttack).
   norm: z.enum(["linf", "l2"]).default("linf"),
-  /** DeepFool's step cap for the minimal-norm estimate (0 skips it; skipped with skipMinEpsilon too). */
-  deepfoolSteps: count.max(1000).default(DEEPFOOL_DEFAULTS.steps),
+  /** DeepFool's step cap for the minimal-norm estimate (0, the default, skips it; 50 is the paper's; not with skipMinEpsilon). */
+  deepfoolSteps: count.max(1000).default(0),
   /** How the flipping epsilon is bisected: along the sweep's adversarial direction (forward passes), or by attacking again. */
   minEpsilonSearch: z.enum(["line", "attack"]).default("line"),
   /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
@@ -192,7 +192,11 @@ function runSettings(r: ResolvedAudit): AuditSettings {
       target: r.target,
       minEpsilonSearch: options.minEpsilonSearch,
       deepFool: r.resolution > 0 && options.deepfoolSteps > 0
-        ? { ...DEEPFOOL_DEFAULTS, steps: options.deepfoolSteps }
+        ? {
+          steps: options.deepfoolSteps,
+          candidates: DEEPFOOL_DEFAULTS.candidates,
+          overshoot: DEEPFOOL_DEFAULTS.overshoot,
+        }
         : null,
       resolution: r.resolution,
       depth: options.superclassDepth,

@@ -12,8 +12,8 @@
  * point's perturbation, at which a flip was seen: so it is an upper bound on the minimal one too,
  * usually tighter than a sweep's. On a linear model one step reaches the boundary.
  *
- * Batched on the GPU: per step, one forward and backward pass per candidate class for all the
- * images still unflipped; the gradients are read back and each image's step is taken here, in
+ * Batched on the GPU: per step, one forward pass and a backward pass per candidate class for all
+ * the images still unflipped; the gradients are read back and each image's step is taken here, in
  * float64. It draws nothing at random, so an image's estimate does not depend on its batch.
  *
  * @example
@@ -144,7 +144,7 @@ function perturbationNorm(images: Float32Array, origin: Float32Array, i: number,
 
 /**
  * The logits at the batch's images and, per candidate slot r (the candidates but the label, in
- * order), the input gradient of logit_candidate - logit_label: one forward and backward pass each.
+ * order), the input gradient of logit_candidate - logit_label: one forward pass, a backward each.
  */
 async function linearise(ctx: AuditContext, sub: GpuBatch, candidates: number[][] | null) {
   const gpu = ctx.exec.gpu;
@@ -165,10 +165,10 @@ async function linearise(ctx: AuditContext, sub: GpuBatch, candidates: number[][
   try {
     using logits = gpu.tensor([n, classes]);
     await gpu.run((step) => {
-      using z = ctx.exec.forward(step, sub.images);
-      step.copy(z, logits);
+      // One forward pass; the backward passes leave its tape intact.
+      using tape = ctx.exec.forwardWithTape(step, sub.images);
+      step.copy(tape.output, logits);
       seeds.forEach((seed, r) => {
-        using tape = ctx.exec.forwardWithTape(step, sub.images);
         using grads = ctx.exec.backward(step, tape, seed, { input: true });
         step.copy(grads.input!, gradients[r]);
       });

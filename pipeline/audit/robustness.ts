@@ -593,8 +593,8 @@ export class RobustnessAccumulator {
     const notFlipped = this.#cleanCorrect - found.length;
     return {
       method: "deepfool",
-      norm: this.settings.norm ?? "linf",
       ...deepFool,
+      norm: this.settings.norm ?? "linf",
       flipped: found.length,
       notFlipped,
       median: median(found),
