@@ -41,21 +41,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let f1 = min(1.0, e / (sqrt(workgroupReduce(t, acc, false)) + TINY));
   acc = 0.0;
   for (var j = t; j < p.perImage; j += WG) {
-    let i = base + j;
-    let o = layout.$.origin[i];
-    let now = layout.$.x[i];
-    let z = clamp(o + (now + c * layout.$.grad[i] - o) * f1, p.lo, p.hi);
-    let d = now + p.alpha * (z - now) + (1.0 - p.alpha) * (now - layout.$.xPrev[i]) - o;
+    let d = momentumMove(base + j, c, f1);
     acc = fma(d, d, acc);
   }
   let f2 = min(1.0, e / (sqrt(workgroupReduce(t, acc, false)) + TINY));
   for (var j = t; j < p.perImage; j += WG) {
     let i = base + j;
-    let o = layout.$.origin[i];
-    let now = layout.$.x[i];
-    let z = clamp(o + (now + c * layout.$.grad[i] - o) * f1, p.lo, p.hi);
-    let d = now + p.alpha * (z - now) + (1.0 - p.alpha) * (now - layout.$.xPrev[i]) - o;
-    layout.$.xPrev[i] = now;
-    layout.$.x[i] = clamp(o + d * f2, p.lo, p.hi);
+    let d = momentumMove(i, c, f1);
+    layout.$.xPrev[i] = layout.$.x[i];
+    layout.$.x[i] = clamp(layout.$.origin[i] + d * f2, p.lo, p.hi);
   }
+}
+
+// Element i's v - origin: the projected step z (gradient scale c, ball factor f1), with momentum.
+fn momentumMove(i: u32, c: f32, f1: f32) -> f32 {
+  let p = layout.$.params;
+  let o = layout.$.origin[i];
+  let now = layout.$.x[i];
+  let z = clamp(o + (now + c * layout.$.grad[i] - o) * f1, p.lo, p.hi);
+  return now + p.alpha * (z - now) + (1.0 - p.alpha) * (now - layout.$.xPrev[i]) - o;
 }

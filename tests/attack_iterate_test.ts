@@ -10,8 +10,8 @@ import {
 import { dlrOracle, l2StepOracle, momentumStepOracle } from "./attack_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
-import type { Gpu } from "../kernels/gpu.ts";
-import type { AttackIterateKernels } from "../kernels/attack_iterate.ts";
+import type { Gpu, Step } from "../kernels/gpu.ts";
+import type { AttackIterateKernels, MomentumStepArgs } from "../kernels/attack_iterate.ts";
 
 /** A GPU test with the compiled kernels. */
 function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels) => Promise<void>): void {
@@ -23,6 +23,26 @@ function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels
       await body(gpu, await attackIterateKernels(gpu));
     },
   });
+}
+
+/** Runs one step of the momentum layout on host arrays ([batch, per] images, [batch] radii and step sizes). */
+async function runStep(
+  gpu: Gpu,
+  record: (step: Step, args: MomentumStepArgs) => void,
+  host: Parameters<typeof momentumStepOracle>[0],
+): Promise<{ x: Float32Array; xPrev: Float32Array }> {
+  const batch = host.eps.length, per = host.x.length / batch;
+  using x = gpu.tensor([batch, per], host.x);
+  using xPrev = gpu.tensor([batch, per], host.xPrev);
+  using origin = gpu.tensor([batch, per], host.origin);
+  using grad = gpu.tensor([batch, per], host.grad);
+  using eps = gpu.tensor([batch], host.eps);
+  using eta = gpu.tensor([batch], host.eta);
+  const direction = host.direction as 1 | -1;
+  await gpu.run((s) =>
+    record(s, { x, xPrev, grad, origin, eps, eta, alpha: host.alpha, direction, range: host.range })
+  );
+  return { x: await gpu.read(x), xPrev: await gpu.read(xPrev) };
 }
 
 kernelTest(
@@ -44,28 +64,10 @@ kernelTest(
           const x = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.sin(i + seed))));
           const xPrev = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.cos(i * 3 + seed))));
           const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
-          using tx = gpu.tensor([batch, per], x);
-          using tp = gpu.tensor([batch, per], xPrev);
-          using to = gpu.tensor([batch, per], origin);
-          using tg = gpu.tensor([batch, per], grad);
-          using te = gpu.tensor([batch], eps);
-          using ts = gpu.tensor([batch], eta);
-          await gpu.run((s) =>
-            recordMomentumStep(s, kernels.momentum, {
-              x: tx,
-              xPrev: tp,
-              grad: tg,
-              origin: to,
-              eps: te,
-              eta: ts,
-              alpha,
-              direction,
-              range,
-            })
-          );
-          const expected = momentumStepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
-          assert.ok(maxAbsDiff(await gpu.read(tx), expected) <= 1e-6, "next iterate");
-          assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+          const host = { x, xPrev, origin, grad, eps, eta, alpha, direction, range };
+          const next = await runStep(gpu, (s, args) => recordMomentumStep(s, kernels.momentum, args), host);
+          assert.ok(maxAbsDiff(next.x, momentumStepOracle(host)) <= 1e-6, "next iterate");
+          assert.deepEqual(next.xPrev, Float32Array.from(x), "the previous iterate becomes the current");
         },
       ),
       { numRuns: 20 },
@@ -93,18 +95,11 @@ kernelTest(
             origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.05 * Math.sin(k * i + seed))));
           const [x, xPrev] = [inBall(1), inBall(3)];
           const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
-          using tx = gpu.tensor([batch, per], x);
-          using tp = gpu.tensor([batch, per], xPrev);
-          using to = gpu.tensor([batch, per], origin);
-          using tg = gpu.tensor([batch, per], grad);
-          using te = gpu.tensor([batch], eps);
-          using ts = gpu.tensor([batch], eta);
-          const args = { x: tx, xPrev: tp, grad: tg, origin: to, eps: te, eta: ts, alpha, direction, range };
-          await gpu.run((s) => recordL2Step(s, kernels.l2, args));
-          const got = await gpu.read(tx);
-          const expected = l2StepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
+          const host = { x, xPrev, origin, grad, eps, eta, alpha, direction, range };
+          const next = await runStep(gpu, (s, args) => recordL2Step(s, kernels.l2, args), host);
+          const got = next.x, expected = l2StepOracle(host);
           assert.ok(maxAbsDiff(got, expected) <= 1e-5, `next iterate: ${maxAbsDiff(got, expected)}`);
-          assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+          assert.deepEqual(next.xPrev, Float32Array.from(x), "the previous iterate becomes the current");
           for (let n = 0; n < batch; n++) {
             const d = Array.from({ length: per }, (_, j) => got[n * per + j] - origin[n * per + j]);
             const norm = Math.sqrt(d.reduce((s, v) => s + v * v, 0));

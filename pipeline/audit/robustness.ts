@@ -400,42 +400,47 @@ export interface RobustnessSummary {
   zeroGradients: number;
   zeroGradientShare: number;
   /** Null when the bisection was skipped (resolution 0). */
-  minEpsilon: {
-    attack: AttackKind;
-    resolution: number;
-    /** Correctly classified images with a flipping epsilon. */
-    flipped: number;
-    /** Correctly classified images that no swept epsilon flipped. */
-    notFlipped: number;
-    /** Median over the flipped images only. */
-    median: number | null;
-    /**
-     * Median over every correctly classified attacked image, the ones not flipped counted as above
-     * the largest swept epsilon; null when that median falls among them (it is then above the sweep).
-     */
-    medianAll: number | null;
-    /** Per image (by index), in data order; null: misclassified or not flipped by the sweep. */
-    values: { index: number; epsilon: number | null }[];
-  } | null;
+  minEpsilon: ({ attack: AttackKind; resolution: number } & FlipMedians) | null;
   /**
-   * DeepFool's minimal-norm estimates (null when not run): the medians as for `minEpsilon`, the
-   * images it did not flip within its step cap counted as above every estimate.
+   * DeepFool's minimal-norm estimates (null when not run); the images it did not flip within its
+   * step cap count as above every estimate.
    */
-  minimalNorm: {
-    method: "deepfool";
-    norm: Norm;
-    steps: number;
-    candidates: number;
-    overshoot: number;
-    flipped: number;
-    notFlipped: number;
-    median: number | null;
-    medianAll: number | null;
-    values: { index: number; epsilon: number | null }[];
-  } | null;
+  minimalNorm:
+    | ({ method: "deepfool"; norm: Norm; steps: number; candidates: number; overshoot: number } & FlipMedians)
+    | null;
   /** The trust checks that fired, each with the images it is based on. */
   flags: TrustFlag[];
   warnings: string[];
+}
+
+/** Per-image flipping sizes (epsilons, or minimal-norm estimates) and their medians. */
+export interface FlipMedians {
+  /** Correctly classified images with a value. */
+  flipped: number;
+  /** Correctly classified images the attack did not flip. */
+  notFlipped: number;
+  /** Median over the flipped images only. */
+  median: number | null;
+  /**
+   * Median over every correctly classified attacked image, the ones not flipped counted as above
+   * every value; null when that median falls among them.
+   */
+  medianAll: number | null;
+  /** Per image (by index), in data order; null: misclassified or not flipped. */
+  values: { index: number; epsilon: number | null }[];
+}
+
+/** The medians of per-image values over `correct` correctly classified images. */
+function flipMedians(values: { index: number; epsilon: number | null }[], correct: number): FlipMedians {
+  const found = values.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
+  const notFlipped = correct - found.length;
+  return {
+    flipped: found.length,
+    notFlipped,
+    median: median(found),
+    medianAll: medianWithUnflipped(found, notFlipped),
+    values,
+  };
 }
 
 interface Tally {
@@ -538,8 +543,6 @@ export class RobustnessAccumulator {
     const pgd = curves.pgd ?? null;
     const curve = curves[this.settings.attack] ?? [];
     const fgsmRaw = this.#raw ? curveOf("fgsm-raw") : null;
-    const found = this.#minEpsilons.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
-    const notFlipped = this.#cleanCorrect - found.length;
     const flags = trustFlags({
       ...this.#flags,
       epsilons: this.settings.epsilons,
@@ -562,11 +565,7 @@ export class RobustnessAccumulator {
         ? {
           attack: bisectionAttack(this.settings.attack),
           resolution: this.settings.resolution,
-          flipped: found.length,
-          notFlipped,
-          median: median(found),
-          medianAll: medianWithUnflipped(found, notFlipped),
-          values: this.#minEpsilons,
+          ...flipMedians(this.#minEpsilons, this.#cleanCorrect),
         }
         : null,
       minimalNorm: this.#minimalNorm(),
@@ -589,18 +588,8 @@ export class RobustnessAccumulator {
   #minimalNorm(): RobustnessSummary["minimalNorm"] {
     const deepFool = this.settings.deepFool;
     if (!deepFool) return null;
-    const found = this.#deepFool.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
-    const notFlipped = this.#cleanCorrect - found.length;
-    return {
-      method: "deepfool",
-      ...deepFool,
-      norm: this.settings.norm ?? "linf",
-      flipped: found.length,
-      notFlipped,
-      median: median(found),
-      medianAll: medianWithUnflipped(found, notFlipped),
-      values: this.#deepFool,
-    };
+    const norm = this.settings.norm ?? "linf";
+    return { method: "deepfool", ...deepFool, norm, ...flipMedians(this.#deepFool, this.#cleanCorrect) };
   }
 }
 
