@@ -421,6 +421,7 @@ export async function audit(
     attack: bisectionAttack(attack),
     pgd: resolved.pgd,
     apgd: resolved.apgd,
+    norm: options.norm,
     seed,
   };
   const explained = options.saliency === "none" ? null : await timed("explanations", async () => {
