@@ -74,8 +74,7 @@ export async function deepFool(
   let live = candidates.flatMap((c, i) => (c[0] === labels[i] ? [i] : []));
   const [lo, hi] = ctx.range;
   for (let t = 0; live.length > 0; t++) {
-    const host = { ...selectImages(batch.host, live), images: gatherImages(images, per, live) };
-    using sub = GpuBatch.upload(ctx, host);
+    using sub = GpuBatch.upload(ctx, selectImages({ ...batch.host, images }, live));
     // At the step cap only the predictions are needed.
     const more = t < settings.steps;
     const { logits, grads } = await linearise(ctx, sub, more ? live.map((i) => candidates[i]) : null);
@@ -117,13 +116,6 @@ export async function deepFool(
     });
     return best as { distance: number; f: number; grad: Float32Array } | null;
   }
-}
-
-/** The rows `rows` of a [rows, per] array. */
-function gatherImages(images: Float32Array, per: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * per);
-  rows.forEach((i, k) => out.set(images.subarray(i * per, (i + 1) * per), k * per));
-  return out;
 }
 
 /** The `count` highest classes of a row of logits, highest first (ties: the lower class). */
