@@ -45,17 +45,24 @@ async function runStep(
   return { x: await gpu.read(x), xPrev: await gpu.read(xPrev) };
 }
 
+/** A momentum-layout step's random case: batch, image size, alpha, direction, range, seed. */
+function stepCases(maxBatch: number, maxPer: number) {
+  return [
+    fc.integer({ min: 1, max: maxBatch }),
+    fc.integer({ min: 1, max: maxPer }),
+    fc.constantFrom(1, 0.75),
+    fc.constantFrom<1 | -1>(1, -1),
+    fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
+    fc.integer(),
+  ] as const;
+}
+
 kernelTest(
   "APGD momentum step matches the float64 oracle: projected sign step, momentum, ball and range",
   async (gpu, kernels) => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 5 }),
-        fc.integer({ min: 1, max: 600 }),
-        fc.constantFrom(1, 0.75),
-        fc.constantFrom<1 | -1>(1, -1),
-        fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
-        fc.integer(),
+        ...stepCases(5, 600),
         async (batch, per, alpha, direction, range, seed) => {
           const [lo, hi] = range;
           const eps = randomArray(batch, seed).map((v) => Math.abs(v) * 0.5);
@@ -80,12 +87,7 @@ kernelTest(
   async (gpu, kernels) => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 7 }),
-        fc.integer({ min: 1, max: 1300 }),
-        fc.constantFrom(1, 0.75),
-        fc.constantFrom<1 | -1>(1, -1),
-        fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
-        fc.integer(),
+        ...stepCases(7, 1300),
         async (batch, per, alpha, direction, range, seed) => {
           const [lo, hi] = range;
           const eps = randomArray(batch, seed).map((v, n) => (n === 0 ? 0 : Math.abs(v) * 3));
