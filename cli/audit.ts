@@ -39,6 +39,8 @@ const command = {
     "apgd-restarts": numberFlag(option.apgdRestarts),
     "square-queries": numberFlag(option.squareQueries),
     target: option.target.meta({ value: "least-likely|random|CLASS" }),
+    norm: option.norm.meta({ value: "linf|l2" }),
+    "deepfool-steps": numberFlag(option.deepfoolSteps),
     "min-epsilon-search": option.minEpsilonSearch.meta({ value: "line|attack" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
     shown: numberFlag(option.shown),

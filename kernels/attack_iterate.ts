@@ -1,6 +1,6 @@
 /**
  * Kernels of the iterative attacks beyond the plain sign step (attack_step.ts): the APGD step with
- * momentum and a per-image step size, a masked copy of whole images (keeping the best iterate,
+ * momentum and a per-image step size (L-infinity, and L2 with its per-image norms), a masked copy of whole images (keeping the best iterate,
  * restarting from it), and the DLR loss with its logit gradient (Croce & Hein 2020).
  *
  * @example
@@ -18,7 +18,7 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { batchSizes } from "./attack_step.ts";
-import { elementGrid, type Gpu, type Step } from "./gpu.ts";
+import { elementGrid, type Gpu, grid1d, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
 import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
 
@@ -59,6 +59,11 @@ export const attackMomentumSpec = defineKernel(
   momentumLayout,
   readWgsl(import.meta.url, "attack_momentum.wgsl"),
 );
+export const attackL2StepSpec = defineKernel(
+  "attack_l2_step",
+  momentumLayout,
+  readWgsl(import.meta.url, "attack_l2_step.wgsl") + readWgsl(import.meta.url, "workgroup_reduce.wgsl"),
+);
 export const attackSelectSpec = defineKernel(
   "attack_select",
   selectLayout,
@@ -66,21 +71,24 @@ export const attackSelectSpec = defineKernel(
 );
 export const dlrSpec = defineKernel("dlr", dlrLayout, readWgsl(import.meta.url, "dlr.wgsl"));
 
-/** The three compiled kernels. */
+/** The four compiled kernels. */
 export interface AttackIterateKernels {
   momentum: Kernel<typeof momentumLayout.entries>;
+  /** The L2 step (attack_l2_step.wgsl): the same bindings as `momentum`. */
+  l2: Kernel<typeof momentumLayout.entries>;
   select: Kernel<typeof selectLayout.entries>;
   dlr: Kernel<typeof dlrLayout.entries>;
 }
 
 /** Compiles the kernels on a device (cached). */
 export async function attackIterateKernels(gpu: Gpu): Promise<AttackIterateKernels> {
-  const [momentum, select, dlr] = await Promise.all([
+  const [momentum, l2, select, dlr] = await Promise.all([
     gpu.kernel(attackMomentumSpec),
+    gpu.kernel(attackL2StepSpec),
     gpu.kernel(attackSelectSpec),
     gpu.kernel(dlrSpec),
   ]);
-  return { momentum, select, dlr };
+  return { momentum, l2, select, dlr };
 }
 
 export interface MomentumStepArgs {
@@ -104,13 +112,28 @@ export interface MomentumStepArgs {
   range: readonly [number, number];
 }
 
-/** Records one APGD step (see attack_momentum.wgsl). */
+/** Records one L-infinity APGD step (see attack_momentum.wgsl). */
 export function recordMomentumStep(step: Step, kernel: AttackIterateKernels["momentum"], args: MomentumStepArgs): void {
+  const { bindings, batch } = momentumBindings("attack_momentum", args);
+  step.dispatch(kernel, bindings, elementGrid(batch * bindings.params.perImage));
+}
+
+/**
+ * Records one L2 step (see attack_l2_step.wgsl): APGD's with momentum, PGD's and FGM's with alpha 1
+ * (FGM from x = origin with eta = eps), a random start along noise.
+ */
+export function recordL2Step(step: Step, kernel: AttackIterateKernels["l2"], args: MomentumStepArgs): void {
+  const { bindings, batch } = momentumBindings("attack_l2_step", args);
+  step.dispatch(kernel, bindings, grid1d(batch));
+}
+
+/** The checked bindings of a momentum-layout step (count: the elements of the batch). */
+function momentumBindings(name: string, args: MomentumStepArgs) {
   const { x, xPrev, grad, origin, eps, eta, alpha, direction, range } = args;
-  const per = batchSizes("attack_momentum", x, { eps, eta }).perImage;
-  checkSizes("attack_momentum", { xPrev: [xPrev, x.shape], grad: [grad, x.shape], origin: [origin, x.shape] });
-  const params = { count: x.size, perImage: per, alpha, direction, lo: range[0], hi: range[1] };
-  step.dispatch(kernel, { params, grad, origin, eps, eta, xPrev, x }, elementGrid(x.size));
+  const { batch, perImage } = batchSizes(name, x, { eps, eta });
+  checkSizes(name, { xPrev: [xPrev, x.shape], grad: [grad, x.shape], origin: [origin, x.shape] });
+  const params = { count: x.size, perImage, alpha, direction, lo: range[0], hi: range[1] };
+  return { bindings: { params, grad, origin, eps, eta, xPrev, x }, batch };
 }
 
 /** Records dst = src for the images whose u32 mask [B] is non-zero. */

@@ -6,9 +6,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { attackBatch } from "../pipeline/audit/attacks.ts";
-import type { ImageBatch } from "../pipeline/audit/batches.ts";
 import { predictBatch } from "../pipeline/audit/evaluate.ts";
-import { type AuditContext, createAuditContext, GpuBatch } from "../pipeline/audit/gpu_batch.ts";
+import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
 import { APGD_DEFAULTS, iterativeAttack, startNoise } from "../pipeline/audit/iterative_attack.ts";
 import { bisectFlipEpsilons, lineSearchFlipEpsilons } from "../pipeline/audit/min_epsilon.ts";
 import {
@@ -18,42 +17,14 @@ import {
   robustnessBatch,
   type RobustnessSettings,
 } from "../pipeline/audit/robustness.ts";
-import { Executor } from "../pipeline/model/executor.ts";
 import { Hierarchy } from "../pipeline/model/hierarchy.ts";
 import type { ModelFiles } from "../pipeline/model/model_files.ts";
 import { linearModel } from "./audit_fixture.ts";
-import { gpuTest, testGpu } from "./gpu_fixture.ts";
-import { graphForwardOracle } from "./graph_oracle.ts";
+import { contextFor, logitsOf, ownBatch } from "./attack_fixture.ts";
+import { gpuTest } from "./gpu_fixture.ts";
 import { softmaxXentOracle } from "./ops_oracle.ts";
 import { randomArray } from "./oracle.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
-
-const executors = new Map<ModelFiles, Promise<Executor>>();
-
-async function contextFor(model: ModelFiles, seed = 3): Promise<AuditContext> {
-  let exec = executors.get(model);
-  if (!exec) executors.set(model, exec = testGpu().then((gpu) => Executor.create(gpu, model)));
-  return createAuditContext(await exec, [0, 1], seed);
-}
-
-/** Seeded images in [0, 1] labelled with the model's own float64 predictions (all correctly classified). */
-function ownBatch(model: ModelFiles, count: number, seed: number, images?: Float32Array): ImageBatch {
-  const shape = model.graph.input.shape;
-  const per = shape[0] * shape[1] * shape[2];
-  const x = images ?? randomArray(count * per, seed).map((v) => (v + 1) / 2);
-  const logits = logitsOf(model, x, count);
-  const classes = logits.length / count;
-  const labels = Int32Array.from({ length: count }, (_, n) => {
-    const row = Array.from(logits.subarray(n * classes, (n + 1) * classes));
-    return row.indexOf(Math.max(...row));
-  });
-  return { indices: Array.from({ length: count }, (_, i) => 10 * i + 7), images: x, labels, count, shape };
-}
-
-function logitsOf(model: ModelFiles, images: ArrayLike<number>, count: number): Float64Array {
-  const oracle = { graph: model.graph, weights: model.weights, normalization: model.manifest.normalization };
-  return Float64Array.from(graphForwardOracle(oracle, Float64Array.from(images), count).data);
-}
 
 /**
  * Two classes: the cross-entropy's gradient then points along the margin's, so the attack's best

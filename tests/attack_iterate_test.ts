@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { attackIterateKernels, recordDlr, recordMomentumStep, recordSelect } from "../kernels/attack_iterate.ts";
-import { dlrOracle, momentumStepOracle } from "./attack_oracle.ts";
+import {
+  attackIterateKernels,
+  recordDlr,
+  recordL2Step,
+  recordMomentumStep,
+  recordSelect,
+} from "../kernels/attack_iterate.ts";
+import { dlrOracle, l2StepOracle, momentumStepOracle } from "./attack_oracle.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { maxAbsDiff, randomArray } from "./oracle.ts";
-import type { Gpu } from "../kernels/gpu.ts";
-import type { AttackIterateKernels } from "../kernels/attack_iterate.ts";
+import type { Gpu, Step } from "../kernels/gpu.ts";
+import type { AttackIterateKernels, MomentumStepArgs } from "../kernels/attack_iterate.ts";
 
 /** A GPU test with the compiled kernels. */
 function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels) => Promise<void>): void {
@@ -19,17 +25,44 @@ function kernelTest(name: string, body: (gpu: Gpu, kernels: AttackIterateKernels
   });
 }
 
+/** Runs one step of the momentum layout on host arrays ([batch, per] images, [batch] radii and step sizes). */
+async function runStep(
+  gpu: Gpu,
+  record: (step: Step, args: MomentumStepArgs) => void,
+  host: Parameters<typeof momentumStepOracle>[0],
+): Promise<{ x: Float32Array; xPrev: Float32Array }> {
+  const batch = host.eps.length, per = host.x.length / batch;
+  using x = gpu.tensor([batch, per], host.x);
+  using xPrev = gpu.tensor([batch, per], host.xPrev);
+  using origin = gpu.tensor([batch, per], host.origin);
+  using grad = gpu.tensor([batch, per], host.grad);
+  using eps = gpu.tensor([batch], host.eps);
+  using eta = gpu.tensor([batch], host.eta);
+  const direction = host.direction as 1 | -1;
+  await gpu.run((s) =>
+    record(s, { x, xPrev, grad, origin, eps, eta, alpha: host.alpha, direction, range: host.range })
+  );
+  return { x: await gpu.read(x), xPrev: await gpu.read(xPrev) };
+}
+
+/** A momentum-layout step's random case: batch, image size, alpha, direction, range, seed. */
+function stepCases(maxBatch: number, maxPer: number) {
+  return [
+    fc.integer({ min: 1, max: maxBatch }),
+    fc.integer({ min: 1, max: maxPer }),
+    fc.constantFrom(1, 0.75),
+    fc.constantFrom<1 | -1>(1, -1),
+    fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
+    fc.integer(),
+  ] as const;
+}
+
 kernelTest(
   "APGD momentum step matches the float64 oracle: projected sign step, momentum, ball and range",
   async (gpu, kernels) => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 5 }),
-        fc.integer({ min: 1, max: 600 }),
-        fc.constantFrom(1, 0.75),
-        fc.constantFrom<1 | -1>(1, -1),
-        fc.constantFrom<[number, number]>([0, 1], [-1, 1]),
-        fc.integer(),
+        ...stepCases(5, 600),
         async (batch, per, alpha, direction, range, seed) => {
           const [lo, hi] = range;
           const eps = randomArray(batch, seed).map((v) => Math.abs(v) * 0.5);
@@ -38,28 +71,43 @@ kernelTest(
           const x = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.sin(i + seed))));
           const xPrev = origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.3 * Math.cos(i * 3 + seed))));
           const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
-          using tx = gpu.tensor([batch, per], x);
-          using tp = gpu.tensor([batch, per], xPrev);
-          using to = gpu.tensor([batch, per], origin);
-          using tg = gpu.tensor([batch, per], grad);
-          using te = gpu.tensor([batch], eps);
-          using ts = gpu.tensor([batch], eta);
-          await gpu.run((s) =>
-            recordMomentumStep(s, kernels.momentum, {
-              x: tx,
-              xPrev: tp,
-              grad: tg,
-              origin: to,
-              eps: te,
-              eta: ts,
-              alpha,
-              direction,
-              range,
-            })
-          );
-          const expected = momentumStepOracle({ x, xPrev, origin, grad, eps, eta, alpha, direction, range });
-          assert.ok(maxAbsDiff(await gpu.read(tx), expected) <= 1e-6, "next iterate");
-          assert.deepEqual(await gpu.read(tp), Float32Array.from(x), "the previous iterate becomes the current");
+          const host = { x, xPrev, origin, grad, eps, eta, alpha, direction, range };
+          const next = await runStep(gpu, (s, args) => recordMomentumStep(s, kernels.momentum, args), host);
+          assert.ok(maxAbsDiff(next.x, momentumStepOracle(host)) <= 1e-6, "next iterate");
+          assert.deepEqual(next.xPrev, Float32Array.from(x), "the previous iterate becomes the current");
+        },
+      ),
+      { numRuns: 20 },
+    );
+  },
+);
+
+kernelTest(
+  "L2 step matches the float64 oracle on odd shapes (per-image norms over several workgroup passes), in ball and range",
+  async (gpu, kernels) => {
+    await fc.assert(
+      fc.asyncProperty(
+        ...stepCases(7, 1300),
+        async (batch, per, alpha, direction, range, seed) => {
+          const [lo, hi] = range;
+          const eps = randomArray(batch, seed).map((v, n) => (n === 0 ? 0 : Math.abs(v) * 3));
+          const eta = randomArray(batch, seed + 4).map((v) => Math.abs(v) * 4);
+          const origin = randomArray(batch * per, seed + 1).map((v) => lo + (v + 1) / 2 * (hi - lo));
+          const inBall = (k: number) =>
+            origin.map((o, i) => Math.min(hi, Math.max(lo, o + 0.05 * Math.sin(k * i + seed))));
+          const [x, xPrev] = [inBall(1), inBall(3)];
+          const grad = randomArray(batch * per, seed + 3).map((v, i) => (i % 5 === 0 ? 0 : v));
+          const host = { x, xPrev, origin, grad, eps, eta, alpha, direction, range };
+          const next = await runStep(gpu, (s, args) => recordL2Step(s, kernels.l2, args), host);
+          const got = next.x, expected = l2StepOracle(host);
+          assert.ok(maxAbsDiff(got, expected) <= 1e-5, `next iterate: ${maxAbsDiff(got, expected)}`);
+          assert.deepEqual(next.xPrev, Float32Array.from(x), "the previous iterate becomes the current");
+          for (let n = 0; n < batch; n++) {
+            const d = Array.from({ length: per }, (_, j) => got[n * per + j] - origin[n * per + j]);
+            const norm = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+            assert.ok(norm <= eps[n] * (1 + 1e-5) + 1e-6, `image ${n}: L2 norm ${norm} > ${eps[n]}`);
+          }
+          assert.ok(got.every((v) => v >= lo && v <= hi), "left the range");
         },
       ),
       { numRuns: 20 },

@@ -55,6 +55,32 @@ export function momentumStepOracle(
 }
 
 /**
+ * The L2 step of attack_l2_step.wgsl in float64, written after AutoAttack's APGD L2 (the
+ * reference code's two projections: (u - x) / (||u - x|| + 1e-12) * min(eps, ||u - x||), then the
+ * clip to the range): a step along the normalised gradient, projected; momentum; projected again.
+ */
+export function l2StepOracle(args: Parameters<typeof momentumStepOracle>[0]): Float64Array {
+  const per = args.x.length / args.eps.length;
+  const [lo, hi] = args.range;
+  const out = new Float64Array(args.x.length);
+  for (let n = 0; n < args.eps.length; n++) {
+    const at = (values: Values) => Array.from({ length: per }, (_, j) => values[n * per + j]);
+    const [x, prev, o, g] = [at(args.x), at(args.xPrev), at(args.origin), at(args.grad)];
+    const norm = (v: number[]) => Math.sqrt(v.reduce((s, a) => s + a * a, 0));
+    const project = (u: number[]) => {
+      const d = u.map((v, j) => v - o[j]);
+      const k = Math.min(args.eps[n], norm(d)) / (norm(d) + 1e-12);
+      return d.map((v, j) => Math.min(Math.max(o[j] + v * k, lo), hi));
+    };
+    const gn = norm(g) + 1e-12;
+    const z = project(x.map((v, j) => v + args.direction * args.eta[n] * g[j] / gn));
+    const next = project(x.map((v, j) => v + args.alpha * (z[j] - v) + (1 - args.alpha) * (v - prev[j])));
+    out.set(next, n * per);
+  }
+  return out;
+}
+
+/**
  * The DLR loss of one row of logits in float64, from its definition (Croce & Hein 2020, eq. 6 and
  * the targeted form of their reference code): sorted descending, z_p1 >= z_p2 >= ...
  */

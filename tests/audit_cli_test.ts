@@ -118,6 +118,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "audit CLI --norm l2 --deepfool-steps: config.norm, and DeepFool's estimates per image and their medians",
+  ...gpuTest,
+  async fn() {
+    const { dir, modelDir, data } = await setup;
+    const out = join(dir, "report-l2");
+    const args = ["--model", modelDir, "--data", data, "--out", out, "--limit", "12", "--attack", "fgsm", "--json"];
+    const result = await runCli("audit", [...args, "--norm", "l2", "--deepfool-steps", "20", ...FAST]);
+    assert.equal(result.code, 0, result.stderr);
+    const report = AuditReportSchema.parse(JSON.parse(result.stdout));
+    assert.equal(report.config.norm, "l2");
+    const d = report.robustness.minimalNorm!;
+    assert.equal(d.norm, "l2");
+    const correct = report.images.filter((im) => im.top[0] === im.label);
+    const estimates = correct.flatMap((im) => (im.minimalNorm == null ? [] : [im.minimalNorm]));
+    assert.equal(d.flipped, estimates.length);
+    assert.equal(d.flipped + d.notFlipped, correct.length);
+    const sorted = estimates.sort((a, b) => a - b), mid = Math.floor(sorted.length / 2);
+    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    assert.ok(Math.abs(d.median! - median) < 1e-12, `median ${d.median} vs ${median}`);
+    for (const im of report.images) if (im.top[0] !== im.label) assert.equal(im.minimalNorm, null);
+  },
+});
+
+Deno.test({
   name: "audit CLI exits 2 with one line on bad flags, unknown models and bad hierarchies",
   ...gpuTest,
   async fn() {
@@ -145,6 +169,12 @@ Deno.test({
       [[...base, "--feature-node", "nope"], /--feature-node: the model has no node "nope"/],
       [[...base, "--data", corrupt], /corrupt-images\.idx/],
       [[...base, "--resume"], /--resume: .* holds no partial audit to resume/],
+      [[...base, "--norm", "l2", "--attack", "autoattack"], /--norm l2: AutoAttack's ensemble needs Square/],
+      [
+        [...base, "--norm", "l2", "--epsilons", "0,1000"],
+        /--epsilons: 1000 is outside \[0, [0-9.]+\], the l2 diameter/,
+      ],
+      [[...base, "--norm", "l1"], /--norm:/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli("audit", args);

@@ -1,6 +1,7 @@
 /**
- * L-infinity attacks on a batch, on the GPU: FGSM (Goodfellow et al. 2015, the attack of Stock &
- * Cisse), and the iterative PGD (Madry et al. 2018) and APGD (Croce & Hein 2020) with a random
+ * L-infinity and L2 attacks on a batch, on the GPU: FGSM (Goodfellow et al. 2015, the attack of
+ * Stock & Cisse; for L2 the fast gradient method, x + epsilon g / ||g||_2 per image, then clipped
+ * to the range), and the iterative PGD (Madry et al. 2018) and APGD (Croce & Hein 2020) with a random
  * start (iterative_attack.ts). Each image may have its own epsilon, so a bisection over epsilons
  * runs batched too. Images never leave the model's valid input range.
  *
@@ -17,6 +18,7 @@
  * const { predictions } = await attackBatch(ctx, batch, 0.1, { kind: "pgd" });
  * ```
  */
+import { recordL2Step } from "../../kernels/attack_iterate.ts";
 import { recordAttackStep } from "../../kernels/attack_step.ts";
 import type { Step } from "../../kernels/gpu.ts";
 import { recordSoftmaxXent } from "../../kernels/softmax_xent.ts";
@@ -24,7 +26,13 @@ import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { recordTopK } from "../../kernels/top_k.ts";
 import { recordCrossEntropyGradient } from "../model/loss.ts";
 import type { AuditContext, GpuBatch } from "./gpu_batch.ts";
-import { APGD_DEFAULTS, iterativeAttack, type IterativeOptions, type IterativeSettings } from "./iterative_attack.ts";
+import {
+  APGD_DEFAULTS,
+  iterativeAttack,
+  type IterativeOptions,
+  type IterativeSettings,
+  type Norm,
+} from "./iterative_attack.ts";
 
 /** FGSM, PGD, and APGD on the cross-entropy or the DLR loss (see iterative_attack.ts). */
 export type AttackKind = "fgsm" | "pgd" | "apgd-ce" | "apgd-dlr";
@@ -42,6 +50,8 @@ export const PGD_DEFAULTS: Readonly<PgdSettings> = Object.freeze({ steps: 10, st
 
 export interface AttackOptions extends Partial<PgdSettings>, Pick<IterativeOptions, "goal" | "firstRestart"> {
   kind: AttackKind;
+  /** The threat model (default "linf"). */
+  norm?: Norm;
   /** A target class per image: a targeted attack (default: untargeted). */
   targets?: ArrayLike<number>;
   /** APGD's iterations (default 100, AutoAttack's). */
@@ -109,12 +119,19 @@ export async function attackBatch(
   using targets = options.targets === undefined ? null : gpu.tensor([n], options.targets, "u32");
   const labels = targets ?? batch.labels;
   using x = gpu.tensor(batch.images.shape);
+  using scratch = options.norm === "l2" ? gpu.tensor(batch.images.shape) : null;
   using loss = gpu.tensor([n]);
   using predictions = gpu.tensor([n, 1], undefined, "u32");
   await gpu.run((step) => {
     step.copy(batch.images, x);
+    const origin = batch.images;
     const move = (grad: TensorLike) =>
-      recordAttackStep(step, kernels.step, { x, origin: batch.images, grad, eps: epsTensor, scale: direction, range });
+      scratch
+        ? recordL2Step(step, ctx.iterate.l2, {
+          ...{ x, xPrev: scratch, origin, grad, eps: epsTensor, eta: epsTensor },
+          ...{ alpha: 1, direction: direction as 1 | -1, range },
+        })
+        : recordAttackStep(step, kernels.step, { x, origin, grad, eps: epsTensor, scale: direction, range });
     if (options.gradient) move(options.gradient);
     else {
       using g = recordCrossEntropyGradient(step, exec, x, labels, { input: true });
@@ -138,9 +155,10 @@ export async function attackBatch(
 export function iterativeSettings(options: AttackOptions): IterativeSettings {
   const pgd = { ...PGD_DEFAULTS, ...definedOnly(options) };
   const restarts = options.restarts ?? 1;
-  if (options.kind === "pgd") return { ...APGD_DEFAULTS, ...pgd, schedule: "pgd", restarts };
+  const norm = options.norm ?? "linf";
+  if (options.kind === "pgd") return { ...APGD_DEFAULTS, ...pgd, schedule: "pgd", restarts, norm };
   const steps = options.apgdSteps ?? APGD_DEFAULTS.steps;
-  return { ...APGD_DEFAULTS, loss: options.kind === "apgd-dlr" ? "dlr" : "ce", steps, restarts };
+  return { ...APGD_DEFAULTS, loss: options.kind === "apgd-dlr" ? "dlr" : "ce", steps, restarts, norm };
 }
 
 /**

@@ -46,7 +46,8 @@ import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
 import { buildReport } from "./report.ts";
-import { bisectionAttack, DEFAULT_EPSILONS, type TargetChoice } from "./robustness.ts";
+import { DEEPFOOL_DEFAULTS } from "./deepfool.ts";
+import { bisectionAttack, DEFAULT_EPSILONS, DEFAULT_L2_EPSILONS, type TargetChoice } from "./robustness.ts";
 import { SQUARE_DEFAULTS } from "./square.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
 import {
@@ -91,7 +92,7 @@ export const AuditOptionsSchema = z.object({
   limit: z.number().int().min(1).optional(),
   /** Images per GPU batch (default: from the adapter's limits). */
   batchSize: z.number().int().min(1).max(4096).optional(),
-  /** L-infinity radii of the sweep, sorted and deduplicated (default: DEFAULT_EPSILONS x the range width). */
+  /** Radii of the sweep in the --norm, sorted and deduplicated (default: DEFAULT_EPSILONS or DEFAULT_L2_EPSILONS x the range width). */
   epsilons: z.array(z.number().min(0)).transform((e) => [...new Set(e)].sort((a, b) => a - b)).optional(),
   /** The attack of the main curve and of the flipping epsilons (AutoAttack's ensemble: bisected with APGD-CE). */
   attack: z.enum(["apgd-ce", "pgd", "fgsm", "apgd-dlr", "autoattack"]).default("apgd-ce"),
@@ -103,6 +104,10 @@ export const AuditOptionsSchema = z.object({
   apgdSteps: z.number().int().min(1).max(10000).default(DEFAULT_APGD_STEPS),
   apgdRestarts: z.number().int().min(1).max(100).default(1),
   squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
+  // Robustness: the threat model (L2: FGM, PGD and APGD; no L2 Square, so not with AutoAttack).
+  norm: z.enum(["linf", "l2"]).default("linf"),
+  /** DeepFool's step cap for the minimal-norm estimate (0, the default, skips it; 50 is the paper's; not with skipMinEpsilon). */
+  deepfoolSteps: count.max(1000).default(0),
   /** How the flipping epsilon is bisected: along the sweep's adversarial direction (forward passes), or by attacking again. */
   minEpsilonSearch: z.enum(["line", "attack"]).default("line"),
   /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
@@ -180,11 +185,19 @@ function runSettings(r: ResolvedAudit): AuditSettings {
     robustness: {
       epsilons: r.epsilons,
       attack: options.attack,
+      norm: options.norm,
       pgd: r.pgd,
       apgd: r.apgd,
       square: { queries: options.squareQueries },
       target: r.target,
       minEpsilonSearch: options.minEpsilonSearch,
+      deepFool: r.resolution > 0 && options.deepfoolSteps > 0
+        ? {
+          steps: options.deepfoolSteps,
+          candidates: DEEPFOOL_DEFAULTS.candidates,
+          overshoot: DEEPFOOL_DEFAULTS.overshoot,
+        }
+        : null,
       resolution: r.resolution,
       depth: options.superclassDepth,
     },
@@ -204,6 +217,7 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     limit: options.limit ?? null,
     epsilons: r.epsilons,
     attack: options.attack,
+    norm: options.norm,
     pgd: r.pgd,
     apgd: r.apgd,
     ...(options.attack === "autoattack" ? { squareQueries: options.squareQueries } : {}),
@@ -407,6 +421,7 @@ export async function audit(
     attack: bisectionAttack(attack),
     pgd: resolved.pgd,
     apgd: resolved.apgd,
+    norm: options.norm,
     seed,
   };
   const explained = options.saliency === "none" ? null : await timed("explanations", async () => {
@@ -521,10 +536,21 @@ async function openInputs(options: z.output<typeof AuditOptionsSchema>) {
   const { manifest } = model;
   const range = manifest.inputRange;
   const width = range[1] - range[0];
-  const epsilons = options.epsilons ?? DEFAULT_EPSILONS.map((e) => e * width);
-  const outside = epsilons.find((e) => e > width);
+  const epsilons = options.epsilons ??
+    (options.norm === "l2" ? DEFAULT_L2_EPSILONS : DEFAULT_EPSILONS).map((e) => e * width);
+  // The largest distance inside the input box: the range width, times sqrt(pixels) in L2.
+  const { channels: c, height: h, width: w } = manifest.input;
+  const diameter = options.norm === "l2" ? width * Math.sqrt(c * h * w) : width;
+  const outside = epsilons.find((e) => e > diameter);
   if (outside !== undefined) {
-    throw new InputError(`--epsilons: ${outside} is outside [0, ${width}], the width of the model's input range`);
+    throw new InputError(
+      `--epsilons: ${outside} is outside [0, ${diameter}], the ${options.norm} diameter of the model's input range`,
+    );
+  }
+  if (options.norm === "l2" && options.attack === "autoattack") {
+    throw new InputError(
+      "--norm l2: AutoAttack's ensemble needs Square, which is L-infinity only here; use --attack apgd-ce, apgd-dlr, pgd or fgsm",
+    );
   }
   const hierarchyPath = options.hierarchy ?? (named ? join(named.folder, named.path) : null);
   // A path the model's manifest or sidecar names must stay inside that file's folder; --hierarchy is the user's own.

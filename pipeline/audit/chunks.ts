@@ -48,6 +48,8 @@ const ChunkSchema = z.object({
     zeroGradients: int.min(0),
     sweeps: z.partialRecord(z.enum(CURVE_NAMES), z.array(z.array(count32))),
     minEpsilons: z.array(z.number().nullable()),
+    // Robustness: DeepFool's estimates (absent when not run, and in older chunks).
+    deepFool: z.array(z.number().nullable()).optional(),
     // Robustness: FGSM's own sweep and the trust probe's flags (absent in chunks written before them).
     fgsmRaw: z.array(z.array(count32)).optional(),
     flags: z.object({

@@ -26,6 +26,7 @@ import type { AssetWriter } from "./assets.ts";
 import { confidenceOf, type ImagePrediction, predictBatch } from "./evaluate.ts";
 import { gatherImages } from "./gather.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
+import type { Norm } from "./iterative_attack.ts";
 import type { AuditReport } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
 import { sizeOf } from "../io/size_of.ts";
@@ -41,6 +42,8 @@ export interface ExplainSettings {
   attack: AttackKind;
   pgd: PgdSettings;
   apgd: { steps: number; restarts: number };
+  /** The attack's threat model (default "linf"). */
+  norm?: Norm;
   seed: number;
 }
 
@@ -195,6 +198,7 @@ async function adversarialExamples(
     ...settings.pgd,
     apgdSteps: settings.apgd.steps,
     restarts: settings.apgd.restarts,
+    norm: settings.norm,
     readImages: true,
   });
   using adversarialBatch = GpuBatch.upload(ctx, { ...host, images: attack.images! });

@@ -1,11 +1,12 @@
 /**
- * The iterative L-infinity attacks on a batch, on the GPU: PGD (Madry et al. 2018, fixed steps of
+ * The iterative L-infinity and L2 attacks on a batch, on the GPU: PGD (Madry et al. 2018, fixed steps of
  * a fraction of epsilon) and APGD (Croce & Hein 2020, "Reliable evaluation of adversarial
  * robustness with an ensemble of diverse parameter-free attacks"), on the cross-entropy or the
  * DLR loss, untargeted or targeted, with random restarts.
  *
  * APGD as in the paper and its reference code: the step size starts at 2 epsilon; each step mixes
- * the projected sign step with the last move (momentum alpha = 0.75, none on the first step); at
+ * the projected step (along the gradient's sign for L-infinity, along the gradient scaled to unit
+ * L2 norm for L2, projected onto the ball and then the valid range) with the last move (momentum alpha = 0.75, none on the first step); at
  * checkpoints p_j (the first after 22% of the iterations, each next interval 3% shorter, none
  * shorter than 6%) an image's step size halves, and it restarts from its best point, when fewer
  * than 75% of the steps since the last checkpoint raised its loss, or when its step size was not
@@ -30,7 +31,13 @@
  * console.log(apgd.predictions, apgd.success);
  * ```
  */
-import { recordDlr, recordMomentumStep, recordSelect } from "../../kernels/attack_iterate.ts";
+import {
+  type MomentumStepArgs,
+  recordDlr,
+  recordL2Step,
+  recordMomentumStep,
+  recordSelect,
+} from "../../kernels/attack_iterate.ts";
 import { recordAttackStep } from "../../kernels/attack_step.ts";
 import type { Step } from "../../kernels/gpu.ts";
 import { recordSoftmaxXent, recordSoftmaxXentBackward } from "../../kernels/softmax_xent.ts";
@@ -39,8 +46,13 @@ import { recordTopK } from "../../kernels/top_k.ts";
 import { mulberry32 } from "../io/prng.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 
+/** The threat model: the norm of the perturbation's ball. */
+export type Norm = "linf" | "l2";
+
 /** The settings of one iterative attack. */
 export interface IterativeSettings {
+  /** The ball the perturbation stays in (default "linf"). */
+  norm?: Norm;
   /** "apgd": the adaptive step size, momentum and checkpoints; "pgd": `steps` steps of stepFraction x epsilon. */
   schedule: "apgd" | "pgd";
   /** The loss ascended: cross-entropy, or the DLR loss (needs >= 3 classes, >= 4 when targeted). */
@@ -271,7 +283,22 @@ async function singleRun(
       const { x, origin } = first;
       step.copy(origin, x);
       step.copy(origin, first.out);
-      if (noise) {
+      if (noise && settings.norm === "l2") {
+        // A point of the sphere of radius epsilon along the noise, clipped to the range (as AutoAttack's L2 start).
+        const { eps, xPrev } = first;
+        const args = {
+          x,
+          xPrev,
+          origin,
+          grad: noise,
+          eps,
+          eta: eps,
+          alpha: 1,
+          direction: 1 as const,
+          range: ctx.range,
+        };
+        recordL2Step(step, ctx.iterate.l2, args);
+      } else if (noise) {
         const args = { x, origin, grad: noise, eps: first.eps, scale: 1, range: ctx.range, useSign: false };
         recordAttackStep(step, ctx.attack.step, args);
       }
@@ -378,7 +405,10 @@ async function singleRun(
       await gpu.run((step) => {
         applyCopies(step, l, bestSel, outSel, restartSel);
         const alpha = settings.schedule === "apgd" && t > 1 ? ALPHA : 1;
-        recordMomentumStep(step, ctx.iterate.momentum, {
+        const record = settings.norm === "l2"
+          ? (args: MomentumStepArgs) => recordL2Step(step, ctx.iterate.l2, args)
+          : (args: MomentumStepArgs) => recordMomentumStep(step, ctx.iterate.momentum, args);
+        record({
           x: l.x,
           xPrev: l.xPrev,
           grad: l.grad,

@@ -47,6 +47,7 @@ export {
 export { AssetWriter } from "./assets.ts";
 export { biasAudit, type BiasSettings } from "./bias_audit.ts";
 export { type Chunk, type ChunkSource, ChunkStore, type ChunkStoreOptions, PARTIAL_DIR } from "./chunks.ts";
+export { deepFool, DEEPFOOL_DEFAULTS, type DeepFoolResult, type DeepFoolSettings } from "./deepfool.ts";
 export { explainAudit, type ExplainSettings, type Explanations } from "./explain_stage.ts";
 export { FeatureSpill } from "./feature_spill.ts";
 export {
@@ -57,6 +58,7 @@ export {
   type StoredFeatures,
 } from "./feature_store.ts";
 export { gatherImages } from "./gather.ts";
+export type { Norm } from "./iterative_attack.ts";
 export { batchedCount, type BatchOptions, type ImageBatch, imageBatches } from "./batches.ts";
 export {
   confidenceOf,
@@ -87,6 +89,8 @@ export {
   type BatchRobustness,
   type CurvePoint,
   DEFAULT_EPSILONS,
+  DEFAULT_L2_EPSILONS,
+  type FlipMedians,
   RobustnessAccumulator,
   robustnessBatch,
   type RobustnessSettings,

@@ -28,6 +28,8 @@ export function buildReport(
   const { evaluation, robustness } = results;
   const minEpsilons = new Map(robustness.minEpsilon?.values.map((v) => [v.index, v.epsilon]) ?? []);
   const m = robustness.minEpsilon;
+  const deepFool = robustness.minimalNorm;
+  const minimalNorms = new Map(deepFool?.values.map((v) => [v.index, v.epsilon]) ?? []);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     createdAt: new Date().toISOString(),
@@ -68,6 +70,7 @@ export function buildReport(
       margin: marginOf(p),
       confidence: confidenceOf(p),
       minEpsilon: minEpsilons.get(p.index) ?? null,
+      ...(deepFool ? { minimalNorm: minimalNorms.get(p.index) ?? null } : {}),
     })),
     robustness: {
       attack: robustness.attack,
@@ -87,6 +90,7 @@ export function buildReport(
           medianAll: m.medianAll,
         }
         : null,
+      ...(deepFool ? { minimalNorm: (({ values: _, ...rest }) => rest)(deepFool) } : {}),
       curves: robustness.curves,
       ensemble: robustness.attack === "autoattack" ? [...AUTOATTACK_STAGES] : null,
       fgsmRaw: robustness.fgsmRaw,

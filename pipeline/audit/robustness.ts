@@ -34,15 +34,22 @@ import { mulberry32 } from "../io/prng.ts";
 import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
-import { APGD_DEFAULTS, iterativeAttack } from "./iterative_attack.ts";
+import { deepFool, type DeepFoolSettings } from "./deepfool.ts";
+import { APGD_DEFAULTS, iterativeAttack, type Norm } from "./iterative_attack.ts";
 import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
 import { SQUARE_DEFAULTS, squareAttack } from "./square.ts";
 import { type CurveStats, type TrustFlag, trustFlags, trustWarnings } from "./trust_checks.ts";
 import { probeBatch } from "./trust_probe.ts";
 
-/** The default sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
+/** The default L-infinity sweep for inputs in [0, 1] (scaled by the range width for other ranges). */
 export const DEFAULT_EPSILONS: readonly number[] = Object.freeze([0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3]);
+
+/**
+ * The default L2 sweep for inputs in [0, 1] (scaled by the range width): up to 3, around the
+ * standard radii (0.5 on CIFAR-10, 1.5 to 2 on MNIST), whatever the image size.
+ */
+export const DEFAULT_L2_EPSILONS: readonly number[] = Object.freeze([0, 0.1, 0.25, 0.5, 1, 2, 3]);
 
 /** The main curve's attack: one attack, or AutoAttack's standard ensemble. */
 export type MainAttack = AttackKind | "autoattack";
@@ -67,6 +74,8 @@ export interface RobustnessSettings {
   epsilons: number[];
   /** The attack of the main curve and of the flipping epsilons (AutoAttack's: APGD-CE). FGSM is always swept too. */
   attack: MainAttack;
+  /** The threat model of every attack (default "linf"; "l2" not with AutoAttack: no L2 Square). */
+  norm?: Norm;
   pgd: PgdSettings;
   /** APGD's iterations and restarts (default: AutoAttack's 100 and 1). */
   apgd?: { steps: number; restarts: number };
@@ -85,6 +94,8 @@ export interface RobustnessSettings {
    * again at every midpoint (tighter, and as costly as the sweep).
    */
   minEpsilonSearch?: "line" | "attack";
+  /** DeepFool's minimal-norm estimate, in the settings' norm (absent or null: not run). */
+  deepFool?: Omit<DeepFoolSettings, "norm"> | null;
   /** Superclass depth for "a flip to the same superclass". */
   depth: number;
 }
@@ -103,6 +114,8 @@ export interface BatchRobustness {
   fgsmRaw?: Uint32Array[];
   /** Each image's epsilon that flips it, an upper bound (null: misclassified, or not flipped by the sweep). */
   minEpsilons: (number | null)[];
+  /** DeepFool's estimate per image (null: misclassified or not flipped); absent when not run. */
+  deepFool?: (number | null)[];
   /** The probe's flags, as data indices (absent in older chunks). */
   flags?: { nearZeroGradient: number[]; unstableLogits: number[]; probabilityOutputs: number[] };
 }
@@ -140,7 +153,8 @@ export async function robustnessBatch(
   for (const epsilon of settings.epsilons) {
     fgsmRaw.push(
       epsilon > 0
-        ? (await attackBatch(ctx, batch, epsilon, { kind: "fgsm", gradient: probe.gradient })).predictions
+        ? (await attackBatch(ctx, batch, epsilon, { kind: "fgsm", gradient: probe.gradient, norm: settings.norm }))
+          .predictions
         : cleanPredictions,
     );
   }
@@ -177,6 +191,19 @@ export async function robustnessBatch(
         (p, i) => targets ? p === targets[i] : p !== labels[i],
       );
   }
+  let deepFoolEstimates: (number | null)[] | undefined;
+  if (settings.deepFool) {
+    onStage?.("deepfool");
+    // Only the correctly classified images: DeepFool's label is the clean top-1.
+    const correct = Array.from(labels, (l, i) => (cleanPredictions[i] === l ? [i] : [])).flat();
+    deepFoolEstimates = Array.from(clean, () => null);
+    if (correct.length > 0) {
+      using sub = correct.length === batch.count ? null : GpuBatch.upload(ctx, batch.host, correct);
+      const norm = settings.norm ?? "linf";
+      const { estimates } = await deepFool(ctx, sub ?? batch, { ...settings.deepFool, norm });
+      correct.forEach((i, k) => deepFoolEstimates![i] = estimates[k]);
+    }
+  }
   const named = (positions: number[]) => positions.map((p) => indices[p]);
   return {
     indices,
@@ -186,6 +213,7 @@ export async function robustnessBatch(
     sweeps,
     fgsmRaw,
     minEpsilons,
+    ...(deepFoolEstimates ? { deepFool: deepFoolEstimates } : {}),
     flags: {
       nearZeroGradient: named(probe.nearZeroGradient),
       unstableLogits: named(probe.unstableLogits),
@@ -197,7 +225,7 @@ export async function robustnessBatch(
 /** The options of a single attack under the settings. */
 function attackOptions(settings: RobustnessSettings, kind: AttackKind): AttackOptions {
   const apgd = settings.apgd ?? { steps: APGD_DEFAULTS.steps, restarts: APGD_DEFAULTS.restarts };
-  return { kind, ...settings.pgd, apgdSteps: apgd.steps, restarts: apgd.restarts };
+  return { kind, ...settings.pgd, apgdSteps: apgd.steps, restarts: apgd.restarts, norm: settings.norm ?? "linf" };
 }
 
 /** The attacks of the main curve, in order: one, or AutoAttack's three. */
@@ -235,6 +263,7 @@ function mainStages(
       using part = open.length === sub.count ? null : GpuBatch.upload(ctx, sub.host, open);
       const result = await iterativeAttack(ctx, part ?? sub, epsilon, {
         schedule: "apgd",
+        norm: apgd.norm,
         loss: "dlr",
         steps: apgd.apgdSteps!,
         stepFraction: APGD_DEFAULTS.stepFraction,
@@ -371,26 +400,47 @@ export interface RobustnessSummary {
   zeroGradients: number;
   zeroGradientShare: number;
   /** Null when the bisection was skipped (resolution 0). */
-  minEpsilon: {
-    attack: AttackKind;
-    resolution: number;
-    /** Correctly classified images with a flipping epsilon. */
-    flipped: number;
-    /** Correctly classified images that no swept epsilon flipped. */
-    notFlipped: number;
-    /** Median over the flipped images only. */
-    median: number | null;
-    /**
-     * Median over every correctly classified attacked image, the ones not flipped counted as above
-     * the largest swept epsilon; null when that median falls among them (it is then above the sweep).
-     */
-    medianAll: number | null;
-    /** Per image (by index), in data order; null: misclassified or not flipped by the sweep. */
-    values: { index: number; epsilon: number | null }[];
-  } | null;
+  minEpsilon: ({ attack: AttackKind; resolution: number } & FlipMedians) | null;
+  /**
+   * DeepFool's minimal-norm estimates (null when not run); the images it did not flip within its
+   * step cap count as above every estimate.
+   */
+  minimalNorm:
+    | ({ method: "deepfool"; norm: Norm; steps: number; candidates: number; overshoot: number } & FlipMedians)
+    | null;
   /** The trust checks that fired, each with the images it is based on. */
   flags: TrustFlag[];
   warnings: string[];
+}
+
+/** Per-image flipping sizes (epsilons, or minimal-norm estimates) and their medians. */
+export interface FlipMedians {
+  /** Correctly classified images with a value. */
+  flipped: number;
+  /** Correctly classified images the attack did not flip. */
+  notFlipped: number;
+  /** Median over the flipped images only. */
+  median: number | null;
+  /**
+   * Median over every correctly classified attacked image, the ones not flipped counted as above
+   * every value; null when that median falls among them.
+   */
+  medianAll: number | null;
+  /** Per image (by index), in data order; null: misclassified or not flipped. */
+  values: { index: number; epsilon: number | null }[];
+}
+
+/** The medians of per-image values over `correct` correctly classified images. */
+function flipMedians(values: { index: number; epsilon: number | null }[], correct: number): FlipMedians {
+  const found = values.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
+  const notFlipped = correct - found.length;
+  return {
+    flipped: found.length,
+    notFlipped,
+    median: median(found),
+    medianAll: medianWithUnflipped(found, notFlipped),
+    values,
+  };
 }
 
 interface Tally {
@@ -408,6 +458,7 @@ export class RobustnessAccumulator {
   #zeroGradients = 0;
   #tallies: Partial<Record<CurveName | "fgsm-raw", Tally[]>> = {};
   #minEpsilons: { index: number; epsilon: number | null }[] = [];
+  #deepFool: { index: number; epsilon: number | null }[] = [];
   #flags = { nearZeroGradient: [] as number[], unstableLogits: [] as number[], probabilityOutputs: [] as number[] };
   /** Images the raw FGSM flipped at one epsilon and not at the next, per step of the sweep. */
   #unflipped: number[][] = [];
@@ -423,6 +474,7 @@ export class RobustnessAccumulator {
     this.#cleanCorrect += labels.filter((l, i) => clean[i] === l).length;
     this.#zeroGradients += batch.zeroGradients;
     batch.indices.forEach((index, i) => this.#minEpsilons.push({ index, epsilon: batch.minEpsilons[i] }));
+    batch.indices.forEach((index, i) => batch.deepFool && this.#deepFool.push({ index, epsilon: batch.deepFool[i] }));
     const curves: [CurveName | "fgsm-raw", Uint32Array[]][] = Object.entries(batch.sweeps) as [
       CurveName,
       Uint32Array[],
@@ -491,8 +543,6 @@ export class RobustnessAccumulator {
     const pgd = curves.pgd ?? null;
     const curve = curves[this.settings.attack] ?? [];
     const fgsmRaw = this.#raw ? curveOf("fgsm-raw") : null;
-    const found = this.#minEpsilons.flatMap((m) => (m.epsilon === null ? [] : [m.epsilon]));
-    const notFlipped = this.#cleanCorrect - found.length;
     const flags = trustFlags({
       ...this.#flags,
       epsilons: this.settings.epsilons,
@@ -515,13 +565,10 @@ export class RobustnessAccumulator {
         ? {
           attack: bisectionAttack(this.settings.attack),
           resolution: this.settings.resolution,
-          flipped: found.length,
-          notFlipped,
-          median: median(found),
-          medianAll: medianWithUnflipped(found, notFlipped),
-          values: this.#minEpsilons,
+          ...flipMedians(this.#minEpsilons, this.#cleanCorrect),
         }
         : null,
+      minimalNorm: this.#minimalNorm(),
       flags,
       warnings: [
         ...trustWarnings({
@@ -536,6 +583,13 @@ export class RobustnessAccumulator {
         ...flags.map((f) => f.message),
       ],
     };
+  }
+
+  #minimalNorm(): RobustnessSummary["minimalNorm"] {
+    const deepFool = this.settings.deepFool;
+    if (!deepFool) return null;
+    const norm = this.settings.norm ?? "linf";
+    return { method: "deepfool", ...deepFool, norm, ...flipMedians(this.#deepFool, this.#cleanCorrect) };
   }
 }
 

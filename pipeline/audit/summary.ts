@@ -10,7 +10,7 @@
  * ```
  */
 import { headlineFigures, headlineValue } from "../report/headline.ts";
-import { attackLabel, curveLabel, shownCurves } from "../report/attack_names.ts";
+import { attackLabel, curveLabel, normLabel, shownCurves } from "../report/attack_names.ts";
 import { ranOnLine } from "../report/ran_on.ts";
 import type { AuditReport } from "../schema/report.ts";
 
@@ -40,7 +40,7 @@ export function formatSummary(report: AuditReport): string {
       `none of these ${m.counts.unexplained}`,
     ]),
     "",
-    row("epsilon", config.epsilons.map(String)),
+    row(`epsilon (${normLabel(config.norm, true)})`, config.epsilons.map(String)),
   ];
   if (r.attacked < a.count) lines.splice(lines.length - 1, 0, `attacks on a seeded sample of ${r.attacked} images`);
   for (const [key, curve] of shownCurves(r.curves, r, r.ensemble)) {
@@ -62,11 +62,20 @@ export function formatSummary(report: AuditReport): string {
       "",
       `epsilon that flips (upper bound; ${
         config.minEpsilonSearch === "attack" ? attackLabel(e.attack) : "along the adversarial direction"
-      }, bisection to ${e.resolution.toPrecision(3)}): ` +
+      }, ${normLabel(config.norm)}, bisection to ${e.resolution.toPrecision(3)}): ` +
         `median ${e.median === null ? "-" : e.median.toFixed(4)} over the ${e.flipped} images flipped; ` +
         `${e.notFlipped} not flipped by epsilon ${largest}` +
         (e.medianAll === undefined ? "" : `; median over all ${e.flipped + e.notFlipped} attacked (unflipped counted ` +
           `above the sweep) ${e.medianAll === null ? `> ${largest}` : e.medianAll.toFixed(4)}`),
+    );
+  }
+  const d = r.minimalNorm;
+  if (d) {
+    lines.push(
+      `DeepFool minimal-norm estimate (${normLabel(d.norm)}, a flip seen at each): median ` +
+        `${d.median === null ? "-" : d.median.toFixed(4)} over the ${d.flipped} flipped; ${d.notFlipped} not flipped ` +
+        `in ${d.steps} steps; median over all ${d.flipped + d.notFlipped} (unflipped counted above) ` +
+        (d.medianAll === null ? "above every estimate" : d.medianAll.toFixed(4)),
     );
   }
   lines.push(`zero input gradients: ${r.zeroGradients} of ${r.attacked} images attacked`);

@@ -24,6 +24,11 @@ export function attackLabel(name: string): string {
   return NAMES[name] ?? name;
 }
 
+/** The threat model's display name (report.json's config.norm; absent in older reports: L-infinity). */
+export function normLabel(norm: string | undefined, short = false): string {
+  return norm === "l2" ? "L2" : short ? "Linf" : "L-infinity";
+}
+
 /**
  * A curve's display name: an attack, or AutoAttack's robust accuracy after one of its attacks
  * ("AA" for AutoAttack when `short`, for the terminal's narrow label column).

@@ -174,14 +174,14 @@ export function seriesLegend(names: readonly string[]): SafeHtml {
  * const svg = robustnessSvg([{ name: "FGSM", points: report.robustness.fgsm }]);
  * ```
  */
-export function robustnessSvg(curves: readonly NamedCurve[]): SafeHtml {
+export function robustnessSvg(curves: readonly NamedCurve[], norm = "L-infinity"): SafeHtml {
   const rows = curves.flatMap((c) =>
     c.points.map((p) => ({ attack: c.name, epsilon: p.epsilon, accuracy: p.accuracy }))
   );
   return render({
     width: 560,
     height: 320,
-    x: { label: "epsilon (L-infinity)" },
+    x: { label: `epsilon (${norm})` },
     y: { domain: [0, 1], label: "accuracy", tickFormat: percent, grid: true },
     color: { domain: curves.map((c) => c.name), range: SERIES_COLORS },
     marks: [...seriesMarks(rows, "epsilon", "accuracy", "attack"), Plot.ruleY([0])],
@@ -196,7 +196,7 @@ export function robustnessSvg(curves: readonly NamedCurve[]): SafeHtml {
  * const svg = minEpsilonHistogramSvg([0.02, 0.05, 0.05, 0.11]);
  * ```
  */
-export function minEpsilonHistogramSvg(values: readonly number[]): SafeHtml {
+export function minEpsilonHistogramSvg(values: readonly number[], norm = "L-infinity"): SafeHtml {
   // Binned here, not by Plot.binX, to know the tallest bar: integer ticks for small counts.
   const width = Math.max(...values, 1e-9) / HISTOGRAM_BINS;
   const bins = Array.from({ length: HISTOGRAM_BINS }, (_, b) => ({ lo: b * width, hi: (b + 1) * width, n: 0 }));
@@ -205,7 +205,7 @@ export function minEpsilonHistogramSvg(values: readonly number[]): SafeHtml {
   return render({
     width: 560,
     height: 260,
-    x: { domain: [0, width * HISTOGRAM_BINS], label: "epsilon that flips (upper bound)" },
+    x: { domain: [0, width * HISTOGRAM_BINS], label: `epsilon that flips (upper bound, ${norm})` },
     y: { domain: [0, tallest], label: "images", grid: true, ticks: Math.min(tallest, 5), tickFormat: "d" },
     marks: [Plot.rectY(bins, { x1: "lo", x2: "hi", y: "n", fill: "#4c78a8", inset: 0.5 }), Plot.ruleY([0])],
   });

@@ -177,6 +177,8 @@ export const AuditReportSchema = z.object({
     apgd: ApgdConfigSchema,
     /** Square's query budget under --attack autoattack; absent otherwise. */
     squareQueries: count.optional(),
+    /** The threat model every epsilon is a radius in; absent in older reports (L-infinity). */
+    norm: z.enum(["linf", "l2"]).optional(),
     /** How the flipping epsilons were bisected: along the adversarial direction, or attacking again; absent in older reports. */
     minEpsilonSearch: z.enum(["line", "attack"]).optional(),
     /** The main attack's target (--target): least-likely, random, or a class index; absent when untargeted. */
@@ -273,6 +275,8 @@ export const AuditReportSchema = z.object({
     margin: share,
     /** Null: misclassified, not flipped within the sweep, or not computed. */
     minEpsilon: z.number().min(0).nullable(),
+    /** DeepFool's minimal-norm estimate in config.norm; null: misclassified or not flipped; absent: not run. */
+    minimalNorm: z.number().min(0).nullable().optional(),
   })),
   robustness: z.object({
     attack: AttackSchema,
@@ -297,6 +301,21 @@ export const AuditReportSchema = z.object({
       /** Median over all correctly classified attacked images, the unflipped counted as above the sweep; null: above it. */
       medianAll: z.number().min(0).nullable().optional(),
     }).nullable(),
+    /**
+     * DeepFool's minimal-norm estimates, in config.norm (a flip was seen at each: also upper bounds);
+     * `medianAll` counts the images it did not flip within `steps` as above every estimate. Absent or null: not run.
+     */
+    minimalNorm: z.object({
+      method: z.literal("deepfool"),
+      norm: z.enum(["linf", "l2"]),
+      steps: count,
+      candidates: count,
+      overshoot: z.number().min(0),
+      flipped: count,
+      notFlipped: count,
+      median: z.number().min(0).nullable(),
+      medianAll: z.number().min(0).nullable(),
+    }).nullable().optional(),
     /** Every curve swept by name (attacks, and AutoAttack's after each attack); absent in older reports. */
     curves: z.record(z.string(), z.array(CurvePointSchema)).optional(),
     /** AutoAttack's attacks in order (keys of `curves`); null for a single attack. */

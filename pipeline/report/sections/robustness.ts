@@ -17,7 +17,7 @@ import type { AuditReport } from "../../schema/report.ts";
 import { type Column, figure, img, pct, table } from "../markup.ts";
 import { minEpsilonHistogramSvg, robustnessSvg, seriesLegend } from "../plots.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
-import { attackLabel, curveLabel, shownCurves } from "../attack_names.ts";
+import { attackLabel, curveLabel, normLabel, shownCurves } from "../attack_names.ts";
 import { className, type Embed, type Explanations, type Section } from "./section.ts";
 
 function adversarialCards(report: AuditReport, explanations: Explanations, embed: Embed): SafeHtml {
@@ -52,7 +52,7 @@ function minEpsilonFigure(report: AuditReport): SafeHtml {
       m.medianAll === null ? `above ${largest}` : m.medianAll.toFixed(4)
     }`;
   return figure(
-    minEpsilonHistogramSvg(flips),
+    minEpsilonHistogramSvg(flips, normLabel(report.config.norm)),
     `Epsilon that flips each correctly classified image, an upper bound: the upper end of a bisection to ` +
       `${m.resolution} ${
         report.config.minEpsilonSearch === "attack"
@@ -62,6 +62,20 @@ function minEpsilonFigure(report: AuditReport): SafeHtml {
       `Median ${m.median === null ? "–" : m.median.toFixed(4)} over the ${m.flipped} flipped, ` +
       `${m.notFlipped} not flipped within the sweep${all}.`,
   );
+}
+
+/** DeepFool's minimal-norm estimate beside the epsilon that flips. */
+function minimalNormLine(report: AuditReport): SafeHtml | false {
+  const d = report.robustness.minimalNorm;
+  if (!d) return false;
+  const above = d.medianAll === null ? "above every estimate" : d.medianAll.toFixed(4);
+  return safeHtml`<p>DeepFool's minimal-norm estimate (${
+    normLabel(d.norm)
+  }; ${d.candidates} candidate classes, overshoot ${d.overshoot}, at most ${d.steps} steps; a flip was seen at each, so an upper bound too): median <strong>${
+    d.median === null ? "–" : d.median.toFixed(4)
+  }</strong> over the ${d.flipped} images it flipped; ${d.notFlipped} not flipped within its steps; median over all ${
+    d.flipped + d.notFlipped
+  } correctly classified attacked images, the unflipped counted as above: ${above}.</p>`;
 }
 
 function flagList(report: AuditReport): SafeHtml | false {
@@ -96,7 +110,7 @@ export function robustnessSection(report: AuditReport, embed: Embed): Section {
   ]);
   const main = attackLabel(r.attack);
   const columns: Column[] = [
-    { title: "epsilon", numeric: true },
+    { title: `epsilon (${normLabel(config.norm)})`, numeric: true },
     ...curves.map((c) => ({ title: `${c.name} accuracy`, numeric: true })),
     { title: `${main} flips`, numeric: true },
     { title: "success rate", numeric: true },
@@ -110,7 +124,9 @@ ${adversarialCards(report, report.explanations, embed)}</div>`;
   return {
     id: "robustness",
     title: "Robustness",
-    body: safeHtml`<p>Attacks under an L-infinity budget; main curve: ${main}${
+    body: safeHtml`<p>Attacks under an ${normLabel(config.norm)} budget${
+      config.norm === "l2" ? " (FGSM is then the fast gradient method, a step of epsilon along g / ||g||_2)" : ""
+    }; main curve: ${main}${
       r.ensemble ? ` (APGD-CE, then APGD-T on 9 target classes, then Square with ${config.squareQueries} queries)` : ""
     }${
       config.target === undefined
@@ -127,13 +143,18 @@ ${adversarialCards(report, report.explanations, embed)}</div>`;
       pct(r.zeroGradientShare)
     }) have an all-zero input gradient.</p>
 <div class="cols">
-${figure(robustnessSvg(curves), safeHtml`${seriesLegend(curves.map((c) => c.name))}<br>Accuracy versus epsilon.`)}
+${
+      figure(
+        robustnessSvg(curves, normLabel(config.norm)),
+        safeHtml`${seriesLegend(curves.map((c) => c.name))}<br>Accuracy versus epsilon.`,
+      )
+    }
 <div class="block">${
       table(columns, rows)
     }<p class="muted">Same superclass: share of flips landing in the label's superclass.</p></div>
 </div>
 ${flagList(report)}
-<div class="block"><h3>Epsilon that flips (upper bound)</h3>${minEpsilonFigure(report)}</div>
+<div class="block"><h3>Epsilon that flips (upper bound)</h3>${minEpsilonFigure(report)}${minimalNormLine(report)}</div>
 ${pairs}`,
   };
 }

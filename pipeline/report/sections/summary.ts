@@ -12,6 +12,7 @@
  * ```
  */
 import type { AuditReport } from "../../schema/report.ts";
+import { normLabel } from "../attack_names.ts";
 import { headlineFigures, headlineValue } from "../headline.ts";
 import { badge, facts, fixed, pct, stat, table } from "../markup.ts";
 import { backendChoiceText, driverText } from "../ran_on.ts";
@@ -129,12 +130,19 @@ ${
 <div class="block"><h3>Robustness (${r.attack.toUpperCase()}${
     r.attacked < report.accuracy.count && `, seeded sample of ${r.attacked} images`
   })</h3>
-<table class="wide"><thead><tr><th>epsilon</th>${epsilons}</tr></thead><tbody><tr><th scope="row">accuracy</th>${accuracies}</tr></tbody></table>
+<table class="wide"><thead><tr><th>epsilon (${
+    normLabel(report.config.norm)
+  })</th>${epsilons}</tr></thead><tbody><tr><th scope="row">accuracy</th>${accuracies}</tr></tbody></table>
 <p>Median epsilon that flips (upper bound, over the flipped images): <strong>${
     median === null ? "–" : median.toFixed(4)
   }</strong>${
     r.minEpsilon &&
     safeHtml` <span class="muted">(${r.minEpsilon.flipped} flipped, ${r.minEpsilon.notFlipped} not)</span>`
+  }${
+    r.minimalNorm &&
+    safeHtml`; DeepFool's minimal-norm estimate, median over the flipped: <strong>${
+      r.minimalNorm.median === null ? "–" : r.minimalNorm.median.toFixed(4)
+    }</strong>`
   }</p></div>
 <div class="block"><h3>Flagged bias classes</h3>${flaggedBias(report.bias)}</div>
 <div class="block"><h3>Warnings</h3>${
