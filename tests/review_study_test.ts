@@ -35,17 +35,28 @@ const Z = 1.959963984540054;
 Deno.test("allocate: the sample's size, within each stratum's size, one per stratum when it can, proportional within one", () => {
   assert.deepEqual(allocate([30, 10, 1], 8), [5, 2, 1]);
   assert.deepEqual(allocate([3, 2], 10), [3, 2]);
+  // One from each of six strata fills a sample of 6; of 8, the two left go to the only stratum with more.
+  assert.deepEqual(allocate([6, 1, 1, 1, 1, 1], 6), [1, 1, 1, 1, 1, 1]);
+  assert.deepEqual(allocate([6, 1, 1, 1, 1, 1], 8), [3, 1, 1, 1, 1, 1]);
   fc.assert(
     fc.property(fc.array(fc.nat(60), { minLength: 1, maxLength: 6 }), fc.nat(100), (sizes, size) => {
       const out = allocate(sizes, size);
       const total = sizes.reduce((s, n) => s + n, 0);
       assert.equal(out.reduce((s, n) => s + n, 0), Math.min(size, total));
       const nonEmpty = sizes.filter((n) => n > 0).length;
+      // One from each stratum when the sample can hold it; the rest is shared in proportion to what each
+      // stratum has left, each share within one of its quota (largest remainders).
+      const minimum = sizes.map((n): number => (size >= nonEmpty && n > 0 ? 1 : 0));
+      const room = sizes.map((n, h) => n - minimum[h]);
+      const roomTotal = room.reduce((s, n) => s + n, 0);
+      const left = size - minimum.reduce((s, n) => s + n, 0);
       for (const [h, n] of out.entries()) {
         assert.ok(n >= 0 && n <= sizes[h]);
-        if (size >= nonEmpty && sizes[h] > 0) assert.ok(n >= 1);
-        // Proportional up to the minimum of one and rounding.
-        if (size < total) assert.ok(Math.abs(n - size * sizes[h] / total) <= 2, `${sizes} ${size}: ${out}`);
+        assert.ok(n >= minimum[h]);
+        if (size < total) {
+          const quota = left * room[h] / roomTotal;
+          assert.ok(Math.abs(n - minimum[h] - quota) < 1, `${sizes} ${size}: ${out}`);
+        }
       }
     }),
   );
