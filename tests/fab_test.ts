@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { FAB_DEFAULTS, fabTargeted, projectionLinf } from "../pipeline/audit/fab.ts";
+import { FAB_DEFAULTS, type FabMemo, fabTargeted, projectionLinf } from "../pipeline/audit/fab.ts";
 import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
 import { robustnessBatch, type RobustnessSettings } from "../pipeline/audit/robustness.ts";
@@ -191,5 +191,23 @@ Deno.test({
     assert.deepEqual(whole.distances, [...left.distances, ...right.distances]);
     assert.deepEqual(whole.success, [...left.success, ...right.success]);
     assert.deepEqual(Array.from(whole.images), [...left.images, ...right.images]);
+  },
+});
+
+Deno.test({
+  name: "a memo shared by a sweep's epsilons changes no FAB-T outcome",
+  ...gpuTest,
+  async fn() {
+    const c = await contextFor(RESNET);
+    const host = ownBatch(RESNET, 6, 23);
+    using batch = GpuBatch.upload(c, host);
+    const settings = { ...FAB_DEFAULTS, steps: 1, targets: 3, restarts: 2 };
+    const memo: FabMemo = new Map();
+    for (const epsilon of [0.01, 0.05]) {
+      const fresh = await fabTargeted(c, batch, epsilon, settings);
+      const recalled = await fabTargeted(c, batch, epsilon, settings, memo);
+      assert.deepEqual(recalled, fresh, `epsilon ${epsilon}`);
+    }
+    assert.ok(memo.size > 0, "nothing was kept");
   },
 });

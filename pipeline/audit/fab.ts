@@ -115,12 +115,22 @@ export function projectionLinf(
   return d;
 }
 
-/** Runs FAB-T at one epsilon on every image of the batch. */
+/**
+ * The runs from the clean image, per (data index, target rank): they do not depend on epsilon, so
+ * a sweep's epsilons can share them (one memo per batch and settings).
+ */
+export type FabMemo = Map<string, { distance: number | null; point: Float32Array }>;
+
+/**
+ * Runs FAB-T at one epsilon on every image of the batch. With a `memo`, the runs from the clean
+ * image are recalled from it where an earlier call ran them (the same outcome, without the passes).
+ */
 export async function fabTargeted(
   ctx: AuditContext,
   batch: GpuBatch,
   epsilon: number,
   settings: FabSettings,
+  memo?: FabMemo,
 ): Promise<FabResult> {
   if (!(settings.steps >= 1 && settings.targets >= 1 && settings.restarts >= 1)) {
     throw new RangeError("fab: steps, targets and restarts must be >= 1");
@@ -142,10 +152,8 @@ export async function fabTargeted(
     for (let restart = 0; restart < settings.restarts; restart++) {
       const open = success.flatMap((s, i) => (s ? [] : [i]));
       if (open.length === 0) return { predictions, success, distances, images };
-      const run = await singleRun(ctx, batch, open, open.map((i) => ranked[i][rank]), epsilon, settings, {
-        rank,
-        restart,
-      });
+      const draw = { rank, restart, epsilon };
+      const run = await recalledRun(ctx, batch, open, (i) => ranked[i][rank], settings, draw, memo);
       const within = open.flatMap((i, k) => {
         const t = run.distances[k];
         if (t !== null && (distances[i] === null || t < distances[i]!)) distances[i] = t;
@@ -168,6 +176,36 @@ export async function fabTargeted(
   return { predictions, success, distances, images };
 }
 
+/** `singleRun`, its runs from the clean image recalled from `memo` where there, stored there otherwise. */
+async function recalledRun(
+  ctx: AuditContext,
+  batch: GpuBatch,
+  open: number[],
+  targetOf: (position: number) => number,
+  settings: FabSettings,
+  draw: { rank: number; restart: number; epsilon: number },
+  memo: FabMemo | undefined,
+): Promise<{ best: Float32Array; distances: (number | null)[] }> {
+  const run = (positions: number[]) => singleRun(ctx, batch, positions, positions.map(targetOf), settings, draw);
+  if (!memo || draw.restart > 0) return await run(open);
+  const per = batch.host.images.length / batch.count;
+  const key = (i: number) => `${batch.host.indices[i]}:${draw.rank}`;
+  const fresh = open.filter((i) => !memo.has(key(i)));
+  if (fresh.length > 0) {
+    const found = await run(fresh);
+    fresh.forEach((i, k) => {
+      memo.set(key(i), { distance: found.distances[k], point: found.best.slice(k * per, (k + 1) * per) });
+    });
+  }
+  const best = new Float32Array(open.length * per);
+  const distances = open.map((i, k) => {
+    const recalled = memo.get(key(i))!;
+    best.set(recalled.point, k * per);
+    return recalled.distance;
+  });
+  return { best, distances };
+}
+
 /**
  * One run of FAB toward one target per image, on the batch's images at `open`: per image, the
  * nearest misclassified point found (`best`, packed in `open`'s order) and its L-infinity
@@ -178,9 +216,8 @@ async function singleRun(
   batch: GpuBatch,
   open: number[],
   targets: number[],
-  epsilon: number,
   settings: FabSettings,
-  draw: { rank: number; restart: number },
+  draw: { rank: number; restart: number; epsilon: number },
 ): Promise<{ best: Float32Array; distances: (number | null)[] }> {
   const per = batch.host.images.length / batch.count;
   const range = ctx.range;
@@ -189,7 +226,7 @@ async function singleRun(
   if (draw.restart > 0) {
     open.forEach((i, k) =>
       randomStart(x1.subarray(k * per, (k + 1) * per), x0.images.subarray(k * per, (k + 1) * per), {
-        epsilon,
+        epsilon: draw.epsilon,
         range,
         seed: drawSeed(ctx.seed, batch.host.indices[i], draw.rank, draw.restart),
       })

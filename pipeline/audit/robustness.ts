@@ -35,7 +35,7 @@ import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { deepFool, type DeepFoolSettings } from "./deepfool.ts";
-import { FAB_DEFAULTS, fabTargeted } from "./fab.ts";
+import { FAB_DEFAULTS, type FabMemo, fabTargeted } from "./fab.ts";
 import { APGD_DEFAULTS, iterativeAttack, type Norm } from "./iterative_attack.ts";
 import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
@@ -288,8 +288,10 @@ function mainStages(
   const queries = settings.square?.queries ?? SQUARE_DEFAULTS.queries;
   const square: StageAttack = (sub, _positions, epsilon) => squareAttack(ctx, sub, epsilon, { queries });
   const fabSteps = settings.fab === null ? 0 : settings.fab?.steps ?? FAB_DEFAULTS.steps;
+  // FAB-T's runs do not depend on epsilon: the sweep's epsilons share them.
+  const fabMemo: FabMemo = new Map();
   const fab: StageAttack = (sub, _positions, epsilon) =>
-    fabTargeted(ctx, sub, epsilon, { ...FAB_DEFAULTS, steps: fabSteps });
+    fabTargeted(ctx, sub, epsilon, { ...FAB_DEFAULTS, steps: fabSteps }, fabMemo);
   return [
     { name: "apgd-ce", run: single("apgd-ce") },
     { name: "apgd-t", run: targeted },
