@@ -38,6 +38,7 @@ const command = {
     "apgd-steps": numberFlag(option.apgdSteps),
     "apgd-restarts": numberFlag(option.apgdRestarts),
     "square-queries": numberFlag(option.squareQueries),
+    "fab-steps": numberFlag(option.fabSteps),
     target: option.target.meta({ value: "least-likely|random|CLASS" }),
     norm: option.norm.meta({ value: "linf|l2" }),
     "deepfool-steps": numberFlag(option.deepfoolSteps),

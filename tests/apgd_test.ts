@@ -222,6 +222,7 @@ const SETTINGS: RobustnessSettings = {
   pgd: { steps: 3, stepFraction: 0.25, randomStart: true },
   apgd: { steps: 5, restarts: 1 },
   square: { queries: 30 },
+  fab: { steps: 5 },
   resolution: 0,
   depth: 1,
 };
@@ -269,7 +270,7 @@ Deno.test({
       assert.deepEqual(sweep!.map((p) => Array.from(p)), joined, name);
     }
     assert.deepEqual(whole.minEpsilons, [...left.minEpsilons, ...right.minEpsilons]);
-    assert.deepEqual(Object.keys(whole.sweeps).sort(), ["apgd-ce", "apgd-t", "autoattack", "fgsm", "square"]);
+    assert.deepEqual(Object.keys(whole.sweeps).sort(), ["apgd-ce", "apgd-t", "autoattack", "fab-t", "fgsm", "square"]);
   },
 });
 

@@ -38,3 +38,42 @@ export function logitsOf(model: ModelFiles, images: ArrayLike<number>, count: nu
   const oracle = { graph: model.graph, weights: model.weights, normalization: model.manifest.normalization };
   return Float64Array.from(graphForwardOracle(oracle, Float64Array.from(images), count).data);
 }
+
+/**
+ * A two-class linear model's (audit_fixture's linearModel with 2 channels) margin
+ * logit_label - logit_other at an image and its pixel-space gradient, in float64.
+ */
+export function twoClassMargin(model: ModelFiles, image: ArrayLike<number>, label: number): { m: number; a: number[] } {
+  const w = model.weights.get("fc.w")!, b = model.weights.get("fc.b")!;
+  const features = w.shape[1], plane = features / 2;
+  const { mean, std } = model.manifest.normalization;
+  const a = Array.from(
+    { length: features },
+    (_, i) => (w.data[label * features + i] - w.data[(1 - label) * features + i]) / std[Math.floor(i / plane)],
+  );
+  const m = b.data[label] - b.data[1 - label] +
+    a.reduce((s, ai, i) => s + ai * (image[i] - mean[Math.floor(i / plane)]), 0);
+  return { m, a };
+}
+
+/**
+ * The images of a batch on the two-class linear model whose analytic minimal perturbation,
+ * |margin| / ||w||_q (q: 2 for L2, 1 for L-infinity), scaled by `slack`, keeps the image in [0, 1]
+ * (where the box binds the closed form no longer holds): each one's position, minimum and dual norm.
+ */
+export function unboundMinima(
+  model: ModelFiles,
+  host: ImageBatch,
+  norm: "l2" | "linf",
+  slack: number,
+): { n: number; exact: number; dual: number }[] {
+  const per = host.images.length / host.count;
+  return Array.from({ length: host.count }, (_, n) => n).flatMap((n) => {
+    const x = host.images.subarray(n * per, (n + 1) * per);
+    const { m, a } = twoClassMargin(model, x, host.labels[n]);
+    const dual = norm === "l2" ? Math.hypot(...a) : a.reduce((s, v) => s + Math.abs(v), 0);
+    const exact = m / dual;
+    const step = a.map((ai) => slack * exact * (norm === "l2" ? ai / Math.hypot(...a) : Math.sign(ai)));
+    return step.some((s, i) => x[i] - s < 0 || x[i] - s > 1) ? [] : [{ n, exact, dual }];
+  });
+}

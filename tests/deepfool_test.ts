@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { deepFool, DEEPFOOL_DEFAULTS } from "../pipeline/audit/deepfool.ts";
 import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
-import { contextFor, logitsOf, ownBatch } from "./attack_fixture.ts";
+import { contextFor, logitsOf, ownBatch, unboundMinima } from "./attack_fixture.ts";
 import { linearModel } from "./audit_fixture.ts";
 import { gpuTest } from "./gpu_fixture.ts";
 import { randomArray } from "./oracle.ts";
@@ -14,20 +14,6 @@ import { resnetFixture } from "./resnet_fixture.ts";
 
 const LINEAR = linearModel(11, 2, 3, 2);
 const RESNET = resnetFixture();
-
-/** The two-class linear model's margin logit_label - logit_other and its pixel-space gradient, in float64. */
-function margin(image: ArrayLike<number>, label: number) {
-  const w = LINEAR.weights.get("fc.w")!, b = LINEAR.weights.get("fc.b")!;
-  const features = w.shape[1], plane = features / 2;
-  const { mean, std } = LINEAR.manifest.normalization;
-  const a = Array.from(
-    { length: features },
-    (_, i) => (w.data[label * features + i] - w.data[(1 - label) * features + i]) / std[Math.floor(i / plane)],
-  );
-  const m = b.data[label] - b.data[1 - label] +
-    a.reduce((s, ai, i) => s + ai * (image[i] - mean[Math.floor(i / plane)]), 0);
-  return { m, a };
-}
 
 for (const norm of ["l2", "linf"] as const) {
   Deno.test({
@@ -40,22 +26,14 @@ for (const norm of ["l2", "linf"] as const) {
       const host = ownBatch(LINEAR, count, 31, randomArray(count * per, 31).map((v) => 0.5 + 0.2 * v));
       using batch = GpuBatch.upload(c, host);
       const result = await deepFool(c, batch, { ...DEEPFOOL_DEFAULTS, norm });
-      let checked = 0;
-      for (let n = 0; n < count; n++) {
-        const x = host.images.subarray(n * per, (n + 1) * per);
-        const { m, a } = margin(x, host.labels[n]);
-        const dual = norm === "l2" ? Math.hypot(...a) : a.reduce((s, v) => s + Math.abs(v), 0);
-        const exact = m / dual;
-        // The box binds when the scaled step leaves [0, 1]: the closed form no longer holds.
-        const step = a.map((ai) => 1.03 * exact * (norm === "l2" ? ai / Math.hypot(...a) : Math.sign(ai)));
-        if (step.some((s, i) => x[i] - s < 0 || x[i] - s > 1)) continue;
-        checked++;
+      const unbound = unboundMinima(LINEAR, host, norm, 1.03);
+      for (const { n, exact, dual } of unbound) {
         assert.equal(result.steps[n], 1, `image ${n}: ${result.steps[n]} steps`);
         const e = result.estimates[n]!;
         assert.ok(e >= exact * (1 + 0.02) - 1e-5, `image ${n}: ${e} below 1.02 x the minimum ${exact}`);
         assert.ok(e <= (exact + 1e-4 / dual) * 1.02 + 1e-5, `image ${n}: ${e} vs 1.02 x the minimum ${exact}`);
       }
-      assert.ok(checked >= 10, `only ${checked} images with a non-binding box`);
+      assert.ok(unbound.length >= 10, `only ${unbound.length} images with a non-binding box`);
     },
   });
 }

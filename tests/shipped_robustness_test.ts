@@ -43,9 +43,11 @@ Deno.test("shipped digits model: AutoAttack is at least as strong as PGD at ever
     "20",
     "--square-queries",
     "100",
+    "--fab-steps",
+    "20",
     ...quick,
   ]);
-  assert.deepEqual(aa.robustness.ensemble, ["apgd-ce", "apgd-t", "square"]);
+  assert.deepEqual(aa.robustness.ensemble, ["apgd-ce", "apgd-t", "fab-t", "square"]);
   for (const point of pgd.robustness.curve) {
     const ensemble = at(aa.robustness.curve, point.epsilon);
     assert.ok(ensemble <= point.accuracy, `epsilon ${point.epsilon}: AutoAttack ${ensemble} vs PGD ${point.accuracy}`);

@@ -49,6 +49,7 @@ import { buildReport } from "./report.ts";
 import { DEEPFOOL_DEFAULTS } from "./deepfool.ts";
 import { bisectionAttack, DEFAULT_EPSILONS, DEFAULT_L2_EPSILONS, type TargetChoice } from "./robustness.ts";
 import { SQUARE_DEFAULTS } from "./square.ts";
+import { FAB_DEFAULTS } from "./fab.ts";
 import { type AuditSettings, runAudit } from "./run_audit.ts";
 import {
   rangeImages,
@@ -104,6 +105,8 @@ export const AuditOptionsSchema = z.object({
   apgdSteps: z.number().int().min(1).max(10000).default(DEFAULT_APGD_STEPS),
   apgdRestarts: z.number().int().min(1).max(100).default(1),
   squareQueries: z.number().int().min(1).max(100000).default(SQUARE_DEFAULTS.queries),
+  // Robustness: FAB-T's steps per target class (AutoAttack).
+  fabSteps: z.number().int().min(1).max(1000).default(FAB_DEFAULTS.steps),
   // Robustness: the threat model (L2: FGM, PGD and APGD; no L2 Square, so not with AutoAttack).
   norm: z.enum(["linf", "l2"]).default("linf"),
   /** DeepFool's step cap for the minimal-norm estimate (0, the default, skips it; 50 is the paper's; not with skipMinEpsilon). */
@@ -189,6 +192,7 @@ function runSettings(r: ResolvedAudit): AuditSettings {
       pgd: r.pgd,
       apgd: r.apgd,
       square: { queries: options.squareQueries },
+      fab: { steps: options.fabSteps },
       target: r.target,
       minEpsilonSearch: options.minEpsilonSearch,
       deepFool: r.resolution > 0 && options.deepfoolSteps > 0
@@ -221,6 +225,7 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     pgd: r.pgd,
     apgd: r.apgd,
     ...(options.attack === "autoattack" ? { squareQueries: options.squareQueries } : {}),
+    ...(options.attack === "autoattack" ? { fabSteps: options.fabSteps } : {}),
     ...(r.target === null ? {} : { target: r.target }),
     minEpsilonSearch: options.minEpsilonSearch,
     lowMargin: options.lowMargin,

@@ -119,7 +119,7 @@ export async function deepFool(
 }
 
 /** The `count` highest classes of a row of logits, highest first (ties: the lower class). */
-function topClasses(row: ArrayLike<number>, count: number): number[] {
+export function topClasses(row: ArrayLike<number>, count: number): number[] {
   const order = Array.from(row, (v, c) => ({ v, c })).sort((a, b) => b.v - a.v || a.c - b.c);
   return order.slice(0, count).map((e) => e.c);
 }
@@ -138,7 +138,7 @@ function perturbationNorm(images: Float32Array, origin: Float32Array, i: number,
  * The logits at the batch's images and, per candidate slot r (the candidates but the label, in
  * order), the input gradient of logit_candidate - logit_label: one forward pass, a backward each.
  */
-async function linearise(ctx: AuditContext, sub: GpuBatch, candidates: number[][] | null) {
+export async function linearise(ctx: AuditContext, sub: GpuBatch, candidates: number[][] | null) {
   const gpu = ctx.exec.gpu;
   const n = sub.count, labels = sub.host.labels;
   const classes = ctx.exec.outputShape(n)[1];

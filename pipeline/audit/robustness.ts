@@ -35,6 +35,7 @@ import type { Hierarchy } from "../model/hierarchy.ts";
 import { attackBatch, type AttackKind, type AttackOptions, type PgdSettings } from "./attacks.ts";
 import { type AuditContext, GpuBatch } from "./gpu_batch.ts";
 import { deepFool, type DeepFoolSettings } from "./deepfool.ts";
+import { FAB_DEFAULTS, type FabMemo, fabTargeted } from "./fab.ts";
 import { APGD_DEFAULTS, iterativeAttack, type Norm } from "./iterative_attack.ts";
 import { bisectFlipEpsilons, flipBrackets, lineSearchFlipEpsilons } from "./min_epsilon.ts";
 import { mistakeSeverity } from "./severity.ts";
@@ -55,11 +56,11 @@ export const DEFAULT_L2_EPSILONS: readonly number[] = Object.freeze([0, 0.1, 0.2
 export type MainAttack = AttackKind | "autoattack";
 
 /** AutoAttack's attacks, in order; each runs on the images the ones before left robust. */
-export const AUTOATTACK_STAGES = Object.freeze(["apgd-ce", "apgd-t", "square"] as const);
+export const AUTOATTACK_STAGES = Object.freeze(["apgd-ce", "apgd-t", "fab-t", "square"] as const);
 
 /** The curves a batch can hold: the attacks, AutoAttack's stages, and the ensemble itself. */
 export const CURVE_NAMES = Object.freeze(
-  ["fgsm", "pgd", "apgd-ce", "apgd-dlr", "autoattack", "apgd-t", "square"] as const,
+  ["fgsm", "pgd", "apgd-ce", "apgd-dlr", "autoattack", "apgd-t", "square", "fab-t"] as const,
 );
 export type CurveName = (typeof CURVE_NAMES)[number];
 
@@ -81,6 +82,8 @@ export interface RobustnessSettings {
   apgd?: { steps: number; restarts: number };
   /** Square's query budget in AutoAttack (default 5,000). */
   square?: { queries: number };
+  /** FAB-T's steps per target class in AutoAttack (default 100); null: the ensemble without FAB-T, for comparisons. */
+  fab?: { steps: number } | null;
   /**
    * A targeted main attack (not with AutoAttack): a flip is then reaching the target, and the
    * curve the share of images the attack did not drive to their target. Default: untargeted.
@@ -284,10 +287,17 @@ function mainStages(
   };
   const queries = settings.square?.queries ?? SQUARE_DEFAULTS.queries;
   const square: StageAttack = (sub, _positions, epsilon) => squareAttack(ctx, sub, epsilon, { queries });
-  return [{ name: "apgd-ce", run: single("apgd-ce") }, { name: "apgd-t", run: targeted }, {
-    name: "square",
-    run: square,
-  }];
+  const fabSteps = settings.fab === null ? 0 : settings.fab?.steps ?? FAB_DEFAULTS.steps;
+  // FAB-T's runs do not depend on epsilon: the sweep's epsilons share them.
+  const fabMemo: FabMemo = new Map();
+  const fab: StageAttack = (sub, _positions, epsilon) =>
+    fabTargeted(ctx, sub, epsilon, { ...FAB_DEFAULTS, steps: fabSteps }, fabMemo);
+  return [
+    { name: "apgd-ce", run: single("apgd-ce") },
+    { name: "apgd-t", run: targeted },
+    ...(fabSteps > 0 ? [{ name: "fab-t" as const, run: fab }] : []),
+    { name: "square", run: square },
+  ];
 }
 
 /**
@@ -492,7 +502,8 @@ export class RobustnessAccumulator {
       const list = this.#unflipped[j - 1] ??= [];
       batch.indices.forEach((index, i) => flipped(batch.fgsmRaw![j - 1], i) && !flipped(raw, i) && list.push(index));
     });
-    const [whiteBox, square] = [batch.sweeps["apgd-t"], batch.sweeps.square];
+    // The white-box attacks' curve just before Square: FAB-T's (APGD-T's in chunks from before FAB-T).
+    const [whiteBox, square] = [batch.sweeps["fab-t"] ?? batch.sweeps["apgd-t"], batch.sweeps.square];
     square?.forEach((s, j) => {
       const list = this.#squareOnly[j] ??= [];
       batch.indices.forEach((index, i) => flipped(s, i) && !flipped(whiteBox![j], i) && list.push(index));

@@ -15,6 +15,7 @@ const NAMES: Record<string, string> = {
   "apgd-ce": "APGD-CE",
   "apgd-dlr": "APGD-DLR",
   "apgd-t": "APGD-T",
+  "fab-t": "FAB-T",
   "square": "Square",
   "autoattack": "AutoAttack",
 };

@@ -177,6 +177,8 @@ export const AuditReportSchema = z.object({
     apgd: ApgdConfigSchema,
     /** Square's query budget under --attack autoattack; absent otherwise. */
     squareQueries: count.optional(),
+    /** FAB-T's steps per target class (AutoAttack; absent in reports from before FAB-T). */
+    fabSteps: count.optional(),
     /** The threat model every epsilon is a radius in; absent in older reports (L-infinity). */
     norm: z.enum(["linf", "l2"]).optional(),
     /** How the flipping epsilons were bisected: along the adversarial direction, or attacking again; absent in older reports. */

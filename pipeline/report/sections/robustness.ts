@@ -127,7 +127,11 @@ ${adversarialCards(report, report.explanations, embed)}</div>`;
     body: safeHtml`<p>Attacks under an ${normLabel(config.norm)} budget${
       config.norm === "l2" ? " (FGSM is then the fast gradient method, a step of epsilon along g / ||g||_2)" : ""
     }; main curve: ${main}${
-      r.ensemble ? ` (APGD-CE, then APGD-T on 9 target classes, then Square with ${config.squareQueries} queries)` : ""
+      r.ensemble
+        ? ` (APGD-CE, then APGD-T on 9 target classes, ${
+          r.ensemble.includes("fab-t") ? `then FAB-T on 9 target classes with ${config.fabSteps} steps, ` : ""
+        }then Square with ${config.squareQueries} queries)`
+        : ""
     }${
       config.target === undefined
         ? ""
