@@ -33,6 +33,16 @@ export function ownBatch(model: ModelFiles, count: number, seed: number, images?
   return { indices: Array.from({ length: count }, (_, i) => 10 * i + 7), images: x, labels, count, shape };
 }
 
+/**
+ * Seeded images in [0.3, 0.7], own labels: away from the box, so the smallest step to a linear model's
+ * boundary rarely meets it (the linear-model known answers need the box not to bind).
+ */
+export function middleBatch(model: ModelFiles, count: number, seed: number): ImageBatch {
+  const shape = model.graph.input.shape;
+  const images = randomArray(count * shape[0] * shape[1] * shape[2], seed).map((v) => 0.5 + 0.2 * v);
+  return ownBatch(model, count, seed, images);
+}
+
 /** The model's float64 logits of `count` images. */
 export function logitsOf(model: ModelFiles, images: ArrayLike<number>, count: number): Float64Array {
   const oracle = { graph: model.graph, weights: model.weights, normalization: model.manifest.normalization };

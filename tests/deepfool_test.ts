@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { deepFool, DEEPFOOL_DEFAULTS } from "../pipeline/audit/deepfool.ts";
 import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
-import { contextFor, logitsOf, ownBatch, unboundMinima } from "./attack_fixture.ts";
+import { contextFor, logitsOf, middleBatch, ownBatch, unboundMinima } from "./attack_fixture.ts";
 import { linearModel } from "./audit_fixture.ts";
 import { gpuTest } from "./gpu_fixture.ts";
-import { randomArray } from "./oracle.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
 
 const LINEAR = linearModel(11, 2, 3, 2);
@@ -22,8 +21,8 @@ for (const norm of ["l2", "linf"] as const) {
     ...gpuTest,
     async fn() {
       const c = await contextFor(LINEAR);
-      const count = 16, per = 18;
-      const host = ownBatch(LINEAR, count, 31, randomArray(count * per, 31).map((v) => 0.5 + 0.2 * v));
+      const count = 16;
+      const host = middleBatch(LINEAR, count, 31);
       using batch = GpuBatch.upload(c, host);
       const result = await deepFool(c, batch, { ...DEEPFOOL_DEFAULTS, norm });
       const unbound = unboundMinima(LINEAR, host, norm, 1.03);

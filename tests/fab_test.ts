@@ -11,10 +11,9 @@ import { FAB_DEFAULTS, type FabMemo, fabTargeted, projectionLinf } from "../pipe
 import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
 import { mulberry32 } from "../pipeline/io/prng.ts";
 import { robustnessBatch, type RobustnessSettings } from "../pipeline/audit/robustness.ts";
-import { contextFor, logitsOf, ownBatch, unboundMinima } from "./attack_fixture.ts";
+import { contextFor, logitsOf, middleBatch, ownBatch, unboundMinima } from "./attack_fixture.ts";
 import { linearModel } from "./audit_fixture.ts";
 import { gpuTest } from "./gpu_fixture.ts";
-import { randomArray } from "./oracle.ts";
 import { resnetFixture } from "./resnet_fixture.ts";
 
 const LINEAR = linearModel(11, 2, 3, 2);
@@ -86,8 +85,8 @@ Deno.test({
   ...gpuTest,
   async fn() {
     const c = await contextFor(LINEAR);
-    const count = 16, per = 18;
-    const host = ownBatch(LINEAR, count, 31, randomArray(count * per, 31).map((v) => 0.5 + 0.2 * v));
+    const count = 16;
+    const host = middleBatch(LINEAR, count, 31);
     using batch = GpuBatch.upload(c, host);
     const result = await fabTargeted(c, batch, 1, { ...FAB_DEFAULTS, steps: 40 });
     const unbound = unboundMinima(LINEAR, host, "linf", 1);

@@ -9,7 +9,7 @@ import { attackBatch } from "../pipeline/audit/attacks.ts";
 import { GpuBatch } from "../pipeline/audit/gpu_batch.ts";
 import { bisectFlipEpsilons } from "../pipeline/audit/min_epsilon.ts";
 import type { ModelFiles } from "../pipeline/model/model_files.ts";
-import { contextFor, logitsOf, ownBatch } from "./attack_fixture.ts";
+import { contextFor, logitsOf, middleBatch, ownBatch } from "./attack_fixture.ts";
 import { linearModel } from "./audit_fixture.ts";
 import { gpuTest } from "./gpu_fixture.ts";
 import { randomArray } from "./oracle.ts";
@@ -42,13 +42,6 @@ function linearMargin(model: ModelFiles, image: ArrayLike<number>, label: number
   const margin = b.data[label] - b.data[other] +
     a.reduce((s, ai, i) => s + ai * (image[i] - mean[Math.floor(i / plane)]), 0);
   return { margin, a, norm: Math.sqrt(a.reduce((s, v) => s + v * v, 0)) };
-}
-
-/** Seeded images in [0.3, 0.7] (so the smallest L2 step to the boundary rarely meets the box), own labels. */
-function middleBatch(count: number, seed: number) {
-  const per = 18;
-  const images = randomArray(count * per, seed).map((v) => 0.5 + 0.2 * v);
-  return ownBatch(LINEAR, count, seed, images);
 }
 
 Deno.test({
@@ -93,7 +86,7 @@ Deno.test({
   async fn() {
     const c = await contextFor(LINEAR);
     const count = 16;
-    const host = middleBatch(count, 21);
+    const host = middleBatch(LINEAR, count, 21);
     const per = host.images.length / count;
     const exact = Array.from({ length: count }, (_, n) => {
       const x = host.images.subarray(n * per, (n + 1) * per);
