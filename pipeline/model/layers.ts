@@ -40,6 +40,7 @@ import {
 import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
+import { REDUCE_LAYERS, viewAs } from "./layers/reduce.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -140,31 +141,34 @@ function biasGradient(ctx: LayerContext, dy: TensorLike): Tensor {
   return out;
 }
 
+/** A dense layer on [batch, K] or on the last axis of [batch, ..., K]: the leading axes are the rows. */
 const dense: Layer<NodeOf<"dense">> = {
   forward(ctx, node, [x], [xShape], outShape) {
     const weight = ctx.param(node.weight);
     const y = ctx.alloc(outShape);
+    const K = xShape[xShape.length - 1];
     recordMatmul(ctx.step, ctx.kernels.matmul, {
       a: x,
       b: weight,
       c: y,
       bias: node.bias ? ctx.param(node.bias) : undefined,
-      M: xShape[0],
-      N: outShape[1],
-      K: xShape[1],
+      M: sizeOf(xShape) / K,
+      N: weight.shape[0],
+      K,
       transB: true,
     });
     return { output: y };
   },
   backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput, wantParams }) {
     const weight = ctx.param(node.weight);
-    const [batch, inFeatures] = xShape;
+    const inFeatures = xShape[xShape.length - 1];
+    const rows = sizeOf(xShape) / inFeatures;
     const outFeatures = weight.shape[0];
     const params = new Map<string, Tensor>();
     let dx: Tensor | null = null;
     if (wantInput[0]) {
       dx = ctx.alloc(xShape);
-      recordMatmul(ctx.step, ctx.kernels.matmul, { a: dy, b: weight, c: dx, M: batch, N: inFeatures, K: outFeatures });
+      recordMatmul(ctx.step, ctx.kernels.matmul, { a: dy, b: weight, c: dx, M: rows, N: inFeatures, K: outFeatures });
     }
     if (wantParams) {
       const dweight = ctx.alloc(weight.shape);
@@ -174,11 +178,11 @@ const dense: Layer<NodeOf<"dense">> = {
         c: dweight,
         M: outFeatures,
         N: inFeatures,
-        K: batch,
+        K: rows,
         transA: true,
       });
       params.set(node.weight, dweight);
-      if (node.bias) params.set(node.bias, biasGradient(ctx, dy));
+      if (node.bias) params.set(node.bias, biasGradient(ctx, viewAs(dy, [rows, outFeatures])));
     }
     return { inputs: [dx], params };
   },
@@ -452,4 +456,5 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   max_pool: maxPool,
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
+  ...REDUCE_LAYERS,
 };
