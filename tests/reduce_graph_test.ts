@@ -10,9 +10,9 @@ import type { Graph } from "../pipeline/model/graph.ts";
 import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import type { HostTensor } from "../pipeline/model/model_files.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
+import { graphForwardOracle } from "./graph_oracle.ts";
 import { assertGradientMatches, meanXentOracle } from "./ops_oracle.ts";
 import { assertClose, randomArray } from "./oracle.ts";
-import { batchedMatmulOracle, layerNormOracle, reduceOracle, softmaxOracle } from "./reduce_oracle.ts";
 
 const graph: Graph = {
   format: "convnet-graph",
@@ -36,18 +36,11 @@ const weights = new Map<string, HostTensor>([
   ["fc.bias", { shape: [3], data: randomArray(3, 14).map((v) => 0.1 * v) }],
 ]);
 
+const normalization = { mean: [0, 0], std: [1, 1] };
+
 /** The graph in float64, from the input and (optionally replaced) parameters. */
 function oracle(x: ArrayLike<number>, batch: number, params: Map<string, ArrayLike<number>>): Float64Array {
-  const p = (name: string) => params.get(name) ?? weights.get(name)!.data;
-  const xShape = [batch, 2, 3, 4];
-  const peak = reduceOracle(x, xShape, [1], "max").y;
-  const mix = batchedMatmulOracle(peak, [batch, 1, 3, 4], x, xShape, true, false); // [batch, 2, 4, 4]
-  const norm = layerNormOracle(mix.c, 4, p("ln.scale"), p("ln.bias"), 1e-5);
-  const w = p("fc.weight");
-  const wT = Float64Array.from({ length: 12 }, (_, i) => w[(i % 3) * 4 + Math.floor(i / 3)]); // [4, 3]
-  const fc = batchedMatmulOracle(norm, [batch * 8, 4], wT, [4, 3]).c.map((v, i) => v + p("fc.bias")[i % 3]);
-  const attn = softmaxOracle(fc, [batch, 2, 4, 3], 2);
-  return reduceOracle(attn, [batch, 2, 4, 3], [1, 3], "sum").y;
+  return graphForwardOracle({ graph, weights, normalization }, x, batch, { params }).data;
 }
 
 Deno.test({
@@ -60,7 +53,7 @@ Deno.test({
     using exec = await Executor.create(gpu, {
       graph,
       weights,
-      manifest: { normalization: { mean: [0, 0], std: [1, 1] } },
+      manifest: { normalization },
     });
     using input = gpu.tensor([batch, 2, 3, 4], x);
     using labelTensor = gpu.tensor([batch], labels, "u32");

@@ -2,6 +2,8 @@
  * Float64 oracles of the reduce group's kernels: reductions along axes, softmax along an axis,
  * layer/instance norm, and matmul with broadcast batch dims, with their analytic gradients.
  */
+import type { NodeOf } from "../pipeline/model/graph.ts";
+
 type Values = ArrayLike<number>;
 
 function stridesOf(shape: readonly number[]): number[] {
@@ -181,4 +183,35 @@ export function batchedMatmulOracle(
     }
   }
   return { c, shape: [...batch, M, N] };
+}
+
+/** A node of the reduce group in float64, for the graph oracle (graph_oracle.ts); operands of rank >= 2. */
+export function reduceGroupNode(
+  node: NodeOf<"reduce" | "softmax" | "layer_norm" | "instance_norm" | "matmul">,
+  [a, b]: { shape: number[]; data: ArrayLike<number> }[],
+  param: (name: string) => ArrayLike<number>,
+): { shape: number[]; data: Float64Array } {
+  switch (node.op) {
+    case "reduce": {
+      const reduced = new Set(node.axes);
+      const shape = node.keepdims
+        ? a.shape.map((d, i) => (reduced.has(i) ? 1 : d))
+        : a.shape.filter((_, i) => !reduced.has(i));
+      return { shape, data: reduceOracle(a.data, a.shape, node.axes, node.kind).y };
+    }
+    case "softmax":
+      return { shape: a.shape, data: softmaxOracle(a.data, a.shape, node.axis, node.log) };
+    case "layer_norm":
+    case "instance_norm": {
+      const from = node.op === "layer_norm" ? node.axis : 2;
+      const D = sizeOf(a.shape.slice(from));
+      const bias = node.bias ? param(node.bias) : undefined;
+      const channels = node.op === "instance_norm" ? a.shape[1] : undefined;
+      return { shape: a.shape, data: layerNormOracle(a.data, D, param(node.scale), bias, node.epsilon, channels) };
+    }
+    case "matmul": {
+      const { c, shape } = batchedMatmulOracle(a.data, a.shape, b.data, b.shape, node.transA, node.transB);
+      return { shape, data: c };
+    }
+  }
 }
