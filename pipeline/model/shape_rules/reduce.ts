@@ -108,3 +108,29 @@ export const REDUCE_SHAPE_RULES: {
   instance_norm: Rule<NodeOf<"instance_norm">>;
   matmul: Rule<NodeOf<"matmul">>;
 } = { reduce, softmax, layer_norm: layerNorm, instance_norm: instanceNorm, matmul };
+
+/**
+ * FLOPs of one image through a node of the group (the model summary's count): a matmul's
+ * multiply-adds over its inner dim, a reduction's one per input value, about 5 per value for
+ * softmax (max, exp, sum, divide) and 8 for a normalisation (two passes, then the affine).
+ */
+export function reduceGroupFlops(
+  node: NodeOf<"reduce" | "softmax" | "layer_norm" | "instance_norm" | "matmul">,
+  inputs: readonly number[][],
+  out: readonly number[],
+): number {
+  const elements = out.reduce((a, b) => a * b, 1);
+  switch (node.op) {
+    case "matmul": {
+      const a = inputs[0];
+      const inner = a.length === 1 ? a[0] : node.transA ? a.at(-2)! : a.at(-1)!;
+      return 2 * inner * elements;
+    }
+    case "reduce":
+      return inputs[0].reduce((a, b) => a * b, 1);
+    case "softmax":
+      return 5 * elements;
+    default:
+      return 8 * elements;
+  }
+}
