@@ -40,7 +40,7 @@ import {
 import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
-import { REDUCE_LAYERS, viewAs } from "./layers/reduce.ts";
+import { onLastAxis, REDUCE_LAYERS } from "./layers/reduce.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -141,34 +141,31 @@ function biasGradient(ctx: LayerContext, dy: TensorLike): Tensor {
   return out;
 }
 
-/** A dense layer on [batch, K] or on the last axis of [batch, ..., K]: the leading axes are the rows. */
 const dense: Layer<NodeOf<"dense">> = {
   forward(ctx, node, [x], [xShape], outShape) {
     const weight = ctx.param(node.weight);
     const y = ctx.alloc(outShape);
-    const K = xShape[xShape.length - 1];
     recordMatmul(ctx.step, ctx.kernels.matmul, {
       a: x,
       b: weight,
       c: y,
       bias: node.bias ? ctx.param(node.bias) : undefined,
-      M: sizeOf(xShape) / K,
-      N: weight.shape[0],
-      K,
+      M: xShape[0],
+      N: outShape[1],
+      K: xShape[1],
       transB: true,
     });
     return { output: y };
   },
   backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput, wantParams }) {
     const weight = ctx.param(node.weight);
-    const inFeatures = xShape[xShape.length - 1];
-    const rows = sizeOf(xShape) / inFeatures;
+    const [batch, inFeatures] = xShape;
     const outFeatures = weight.shape[0];
     const params = new Map<string, Tensor>();
     let dx: Tensor | null = null;
     if (wantInput[0]) {
       dx = ctx.alloc(xShape);
-      recordMatmul(ctx.step, ctx.kernels.matmul, { a: dy, b: weight, c: dx, M: rows, N: inFeatures, K: outFeatures });
+      recordMatmul(ctx.step, ctx.kernels.matmul, { a: dy, b: weight, c: dx, M: batch, N: inFeatures, K: outFeatures });
     }
     if (wantParams) {
       const dweight = ctx.alloc(weight.shape);
@@ -178,11 +175,11 @@ const dense: Layer<NodeOf<"dense">> = {
         c: dweight,
         M: outFeatures,
         N: inFeatures,
-        K: rows,
+        K: batch,
         transA: true,
       });
       params.set(node.weight, dweight);
-      if (node.bias) params.set(node.bias, biasGradient(ctx, viewAs(dy, [rows, outFeatures])));
+      if (node.bias) params.set(node.bias, biasGradient(ctx, dy));
     }
     return { inputs: [dx], params };
   },
@@ -443,7 +440,7 @@ const globalAvgPool: Layer<NodeOf<"global_avg_pool">> = {
 /** Every op's recordings. */
 export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   conv2d,
-  dense,
+  dense: onLastAxis(dense),
   relu: clipLayer<NodeOf<"relu">>(() => RELU_RANGE),
   clip: clipLayer<NodeOf<"clip">>((node) => ({ lo: node.min, hi: node.max })),
   leaky_relu: leakyRelu,

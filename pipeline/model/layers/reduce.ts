@@ -185,6 +185,39 @@ const matmul: Layer<NodeOf<"matmul">> = {
   },
 };
 
+/**
+ * A dense layer on the last axis of a rank > 2 value ([B, L, C]: a token MLP): the rank-2 layer
+ * runs on [rows, K] views of x and dy, and its output and input-gradient allocations (asked for at
+ * the flat shapes handed to it, recognised by identity) get the true shapes, so the next layer
+ * sees [B, L, N]. A rank-2 input goes straight through.
+ */
+export function onLastAxis(dense: Layer<NodeOf<"dense">>): Layer<NodeOf<"dense">> {
+  const flat = (shape: number[]) => [sizeOf(shape) / shape[shape.length - 1], shape[shape.length - 1]];
+  const allocating = (ctx: LayerContext, asked: number[], shape: number[]): LayerContext => ({
+    ...ctx,
+    alloc: (s, dtype) => ctx.alloc(s === asked ? shape : s, dtype),
+  });
+  return {
+    forward(ctx, node, [x], [xShape], outShape) {
+      if (xShape.length === 2) return dense.forward(ctx, node, [x], [xShape], outShape);
+      const [xFlat, outFlat] = [flat(xShape), flat(outShape)];
+      return dense.forward(allocating(ctx, outFlat, outShape), node, [viewAs(x, xFlat)], [xFlat], outFlat);
+    },
+    backward(ctx, node, args) {
+      const xShape = args.inputShapes[0];
+      if (xShape.length === 2) return dense.backward(ctx, node, args);
+      const xFlat = flat(xShape);
+      return dense.backward(allocating(ctx, xFlat, xShape), node, {
+        ...args,
+        inputs: [viewAs(args.inputs[0], xFlat)],
+        inputShapes: [xFlat],
+        output: viewAs(args.output, flat([...args.output.shape])),
+        dy: viewAs(args.dy, flat([...args.dy.shape])),
+      });
+    },
+  };
+}
+
 /** Every op of the group's recordings, spread into layers.ts's table. */
 export const REDUCE_LAYERS: {
   reduce: Layer<NodeOf<"reduce">>;
