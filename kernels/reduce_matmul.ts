@@ -49,7 +49,7 @@ const layout = tgpu.bindGroupLayout({
 export const batchedMatmulSpecs = defineGemmKernels(
   "batched_matmul",
   layout,
-  readWgsl(import.meta.url, "reduce_matmul.wgsl"),
+  readWgsl(import.meta.url, "reduce_matmul.wgsl") + readWgsl(import.meta.url, "gemm_b_matrix.wgsl"),
 );
 
 export type BatchedMatmulKernel = GemmKernel<typeof layout.entries>;

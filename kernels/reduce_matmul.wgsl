@@ -25,26 +25,9 @@ fn loadA(g: u32, m: u32, k: u32) -> f32 {
   return layout.$.a[base + m * p.K + k];
 }
 
-struct BColumn { offset: u32 }
-struct BCursor { offset: u32 }
-
 fn bColumn(g: u32, n: u32) -> BColumn {
   let p = layout.$.params;
   return BColumn(batchOffset(g, p.stridesB) + select(n, n * p.K, p.transB == 1u));
-}
-
-fn bCursor(g: u32, k: u32) -> BCursor {
-  let p = layout.$.params;
-  return BCursor(select(k * p.N, k, p.transB == 1u));
-}
-
-fn bNext(cursor: BCursor) -> BCursor {
-  let p = layout.$.params;
-  return BCursor(cursor.offset + select(p.N, 1u, p.transB == 1u));
-}
-
-fn bAt(column: BColumn, cursor: BCursor) -> f32 {
-  return layout.$.b[column.offset + cursor.offset];
 }
 
 fn storeC(g: u32, m: u32, n: u32, v: f32) {

@@ -74,35 +74,32 @@ export interface SoftmaxBackwardArgs {
   log?: boolean;
 }
 
-function rowsOf(kernel: string, shape: readonly number[], axis: number) {
-  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) {
-    throw new Error(`${kernel}: axis ${axis} is not an axis of [${shape}]`);
+/** One dispatch: one invocation per row along `axis` of `x` (the forward's input, or its output y for backward). */
+function dispatchSoftmax(
+  step: Step,
+  kernel: Kernel<typeof layout.entries>,
+  tensors: { x: TensorLike; dy: TensorLike; out: TensorLike },
+  axis: number,
+  log: boolean | undefined,
+): void {
+  const { x, dy, out } = tensors;
+  const name = kernel.spec.name;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= x.shape.length) {
+    throw new Error(`${name}: axis ${axis} is not an axis of [${x.shape}]`);
   }
-  const A = shape[axis];
-  const inner = sizeOf(shape.slice(axis + 1));
-  return { rows: sizeOf(shape) / Math.max(A, 1), A, inner: Math.max(inner, 1) };
+  checkSizes(name, { dy: [dy, x.size], out: [out, x.size] });
+  const A = x.shape[axis];
+  const rows = x.size / A;
+  const params = { rows, A, inner: sizeOf(x.shape.slice(axis + 1)), log: log ? 1 : 0 };
+  step.dispatch(kernel, { params, x, dy, out }, elementGrid(rows));
 }
 
 /** Records y = softmax(x) (or log-softmax) along `axis`, the max subtracted first. */
 export function recordSoftmax(step: Step, kernels: SoftmaxKernels, args: SoftmaxArgs): void {
-  const geometry = rowsOf("softmax_forward", args.x.shape, args.axis);
-  checkSizes("softmax_forward", { y: [args.y, args.x.size] });
-  step.dispatch(kernels.forward, {
-    params: { ...geometry, log: args.log ? 1 : 0 },
-    x: args.x,
-    dy: args.x,
-    out: args.y,
-  }, elementGrid(geometry.rows));
+  dispatchSoftmax(step, kernels.forward, { x: args.x, dy: args.x, out: args.y }, args.axis, args.log);
 }
 
 /** Records dx from the forward's output y and dy. */
 export function recordSoftmaxBackward(step: Step, kernels: SoftmaxKernels, args: SoftmaxBackwardArgs): void {
-  const geometry = rowsOf("softmax_backward", args.y.shape, args.axis);
-  checkSizes("softmax_backward", { dy: [args.dy, args.y.size], dx: [args.dx, args.y.size] });
-  step.dispatch(kernels.backward, {
-    params: { ...geometry, log: args.log ? 1 : 0 },
-    x: args.y,
-    dy: args.dy,
-    out: args.dx,
-  }, elementGrid(geometry.rows));
+  dispatchSoftmax(step, kernels.backward, { x: args.y, dy: args.dy, out: args.dx }, args.axis, args.log);
 }
