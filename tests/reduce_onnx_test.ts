@@ -9,6 +9,7 @@ import { Executor } from "../pipeline/model/executor.ts";
 import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { parseEinsum } from "../pipeline/model/onnx/ops_reduce.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import { Unsupported } from "../pipeline/model/onnx/lowering.ts";
 import type { Gpu } from "../kernels/gpu.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
@@ -114,4 +115,30 @@ Deno.test("Einsum: the batched matrix products exporters write are accepted, oth
   for (const refused of ["bij,bjk->bki", "ij,jk", "bij,bjk->bk", "bij,cjk->bik", "bii,bij->bij", "i,i->"]) {
     assert.throws(() => parseEinsum(refused), Unsupported, refused);
   }
+});
+
+Deno.test("onnx import: reductions across the batch, other Einsums and old flattening softmaxes are listed node by node", async () => {
+  // Parallel branches off the image, so each refusal is reached (nodes below a refused one are not listed again).
+  const b = new OnnxBuilder(11);
+  b.op("ReduceMean", ["image"], { axes: { ints: [0] } }, "batch_mean");
+  b.op("ReduceSum", ["image"], { keepdims: { i: 0 } }, "sum_all");
+  b.op("Einsum", ["image", "image"], { equation: { s: "bcij,bcjk->bcki" } }, "odd_einsum");
+  b.op("Softmax", ["image"], { axis: { i: 1 } }, "old_softmax");
+  const ln = b.node("LayerNormalization", ["image", b.random("s", [5])], {}, { outputs: 2, name: "ln_stats" });
+  b.op("Relu", [ln[1]]);
+  const out = b.op("Flatten", [b.op("GlobalAveragePool", ["image"])]);
+  const bytes = b.build({ name: "image", dims: ["N", 3, 5, 5] }, { name: out, dims: ["N", 3] });
+  await assert.rejects(() => importOnnx(bytes, { source: "bad.onnx", folder: "." }), (e: Error) => {
+    assert.ok(e instanceof InputError);
+    for (
+      const pattern of [
+        /"batch_mean" \(ReduceMean: it reduces across the batch axis\)/,
+        /"sum_all" \(ReduceSum: it reduces across the batch axis\)/,
+        /"odd_einsum" \(Einsum: equation "bcij,bcjk->bcki" is not a batched matrix product\)/,
+        /"old_softmax" \(Softmax: opset 11 softmax over the flattened axes 1\.\. of \[N, 3,5,5\]\)/,
+        /"ln_stats" \(LayerNormalization: its output\(s\) "ln_stats_out1" are used\)/,
+      ]
+    ) assert.match(e.message, pattern);
+    return true;
+  });
 });
