@@ -41,7 +41,11 @@ const layout = tgpu.bindGroupLayout({
   ...gemmEntries,
 });
 
-export const matmulSpecs = defineGemmKernels("matmul", layout, readWgsl(import.meta.url, "matmul.wgsl"));
+export const matmulSpecs = defineGemmKernels(
+  "matmul",
+  layout,
+  readWgsl(import.meta.url, "matmul.wgsl") + readWgsl(import.meta.url, "gemm_b_matrix.wgsl"),
+);
 
 export type MatmulKernel = GemmKernel<typeof layout.entries>;
 

@@ -1,7 +1,7 @@
 // C = op(A) op(B) (+ bias[n]), batched over g: the dense layer and its two backwards.
 // op(A) is M x K, stored as M x K, or as K x M when transA = 1; likewise op(B), K x N.
 // The tiling is the GEMM core's; this file only says where the operands live. A column of B
-// starts at a fixed offset and each step of k moves by a fixed stride.
+// starts at a fixed offset and each step of k moves by a fixed stride (gemm_b_matrix.wgsl).
 
 fn loadA(g: u32, m: u32, k: u32) -> f32 {
   let p = layout.$.params;
@@ -10,26 +10,9 @@ fn loadA(g: u32, m: u32, k: u32) -> f32 {
   return layout.$.a[base + m * p.K + k];
 }
 
-struct BColumn { offset: u32 }
-struct BCursor { offset: u32 }
-
 fn bColumn(g: u32, n: u32) -> BColumn {
   let p = layout.$.params;
   return BColumn(g * p.strideB + select(n, n * p.K, p.transB == 1u));
-}
-
-fn bCursor(g: u32, k: u32) -> BCursor {
-  let p = layout.$.params;
-  return BCursor(select(k * p.N, k, p.transB == 1u));
-}
-
-fn bNext(cursor: BCursor) -> BCursor {
-  let p = layout.$.params;
-  return BCursor(cursor.offset + select(p.N, 1u, p.transB == 1u));
-}
-
-fn bAt(column: BColumn, cursor: BCursor) -> f32 {
-  return layout.$.b[column.offset + cursor.offset];
 }
 
 fn storeC(g: u32, m: u32, n: u32, v: f32) {

@@ -15,6 +15,7 @@ import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
 import { type PoolKernels, poolKernels } from "./pool.ts";
+import { type ReduceKernels, reduceKernels } from "./reduce.ts";
 import { type SoftmaxXentKernel, softmaxXentKernel } from "./softmax_xent.ts";
 
 export { type AdapterReport, Gpu, Step } from "./gpu.ts";
@@ -31,6 +32,8 @@ export interface EngineKernels {
   batchNormTrain: BatchNormTrainKernels;
   pool: PoolKernels;
   softmaxXent: SoftmaxXentKernel;
+  /** Reductions, softmax along an axis, layer/instance norm, matmul between activations. */
+  reduce: ReduceKernels;
 }
 
 /** Compiles (once per device) every kernel of the engine. */
@@ -45,5 +48,6 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent };
+  const reduce = await reduceKernels(gpu);
+  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, reduce };
 }

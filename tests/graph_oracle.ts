@@ -8,6 +8,7 @@
 import type { Graph, GraphNode, NodeOf } from "../pipeline/model/graph.ts";
 import { addOracle, batchNormOracle, clipOracle, concatOracle, leakyReluOracle, sigmoidOracle } from "./ops_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
+import { reduceGroupNode } from "./reduce_oracle.ts";
 
 export interface OracleValue {
   shape: number[];
@@ -158,12 +159,12 @@ function forwardNode(
       return conv2d(node, a, param(node.weight), paramShape(node.weight), node.bias ? param(node.bias) : undefined);
     case "dense": {
       const [o, i] = paramShape(node.weight);
-      const data = matmulOracle(a.data, param(node.weight), a.shape[0], o, i, false, true);
+      const data = matmulOracle(a.data, param(node.weight), a.data.length / i, o, i, false, true);
       if (node.bias) {
         const bias = param(node.bias);
         for (let k = 0; k < data.length; k++) data[k] += bias[k % o];
       }
-      return { shape: [a.shape[0], o], data };
+      return { shape: [...a.shape.slice(0, -1), o], data };
     }
     case "batch_norm": {
       const stats = training ? batchStats(a) : { mean: param(node.mean), variance: param(node.variance) };
@@ -205,5 +206,11 @@ function forwardNode(
       return { shape: [a.shape[0], a.data.length / a.shape[0]], data: a.data };
     case "reshape":
       return { shape: [a.shape[0], ...node.shape], data: a.data };
+    case "reduce":
+    case "softmax":
+    case "layer_norm":
+    case "instance_norm":
+    case "matmul":
+      return reduceGroupNode(node, inputs, param);
   }
 }

@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
 import { validated } from "../io/validated.ts";
+import { REDUCE_ARITY, REDUCE_NODES, reduceParameterNames } from "./graph_ops/reduce.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
@@ -84,6 +85,7 @@ const OpFields = z.discriminatedUnion("op", [
   ConcatNode,
   FlattenNode,
   ReshapeNode,
+  ...REDUCE_NODES,
 ]);
 
 export const NodeSchema = z.intersection(
@@ -109,7 +111,11 @@ export type Op = GraphNode["op"];
 export type NodeOf<O extends Op> = Extract<GraphNode, { op: O }>;
 
 /** How many inputs each op takes (1 unless listed): [least, most]. */
-const ARITY: Partial<Record<Op, [number, number]>> = { add: [2, 2], concat: [2, Infinity] };
+const ARITY: Partial<Record<Op, readonly [number, number]>> = {
+  add: [2, 2],
+  concat: [2, Infinity],
+  ...REDUCE_ARITY,
+};
 
 /** Parameter names a node reads from the weights file. */
 export function parameterNames(node: GraphNode): string[] {
@@ -120,7 +126,7 @@ export function parameterNames(node: GraphNode): string[] {
     case "batch_norm":
       return [node.scale, node.shift, node.mean, node.variance];
     default:
-      return [];
+      return reduceParameterNames(node);
   }
 }
 

@@ -40,6 +40,7 @@ import {
 import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
+import { onLastAxis, REDUCE_LAYERS } from "./layers/reduce.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -439,7 +440,7 @@ const globalAvgPool: Layer<NodeOf<"global_avg_pool">> = {
 /** Every op's recordings. */
 export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   conv2d,
-  dense,
+  dense: onLastAxis(dense),
   relu: clipLayer<NodeOf<"relu">>(() => RELU_RANGE),
   clip: clipLayer<NodeOf<"clip">>((node) => ({ lo: node.min, hi: node.max })),
   leaky_relu: leakyRelu,
@@ -452,4 +453,5 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   max_pool: maxPool,
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
+  ...REDUCE_LAYERS,
 };

@@ -10,6 +10,7 @@
 import type { Graph, GraphNode, NodeOf, Op } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
+import { REDUCE_SHAPE_RULES } from "./shape_rules/reduce.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];
@@ -145,17 +146,16 @@ const conv2d: ShapeRule<NodeOf<"conv2d">> = (node, [x], paramShape) => {
   }
 };
 
+/** A dense layer maps the last axis: [batch, K] or [batch, ..., K] (a token MLP on [B, L, C]). */
 const dense: ShapeRule<NodeOf<"dense">> = (node, [x], paramShape) => {
   const w = paramShape(node.weight);
   requireRank(node, w, 2, `weight "${node.weight}"`);
-  if (x.length !== 2 || x[1] !== w[1]) {
-    throw shapeError(
-      node,
-      `input ${fmt(x)} does not match weight "${node.weight}" ${fmt(w)}: expected [batch, ${w[1]}]`,
-    );
+  if (x.length < 2 || x.at(-1) !== w[1]) {
+    const expected = x.length > 2 ? `[batch, ..., ${w[1]}]` : `[batch, ${w[1]}]`;
+    throw shapeError(node, `input ${fmt(x)} does not match weight "${node.weight}" ${fmt(w)}: expected ${expected}`);
   }
   requireBias(node, node.bias, w, paramShape);
-  return [x[0], w[0]];
+  return [...x.slice(0, -1), w[0]];
 };
 
 /** Elementwise ops of one input keep its shape. */
@@ -232,6 +232,7 @@ const SHAPE_RULES: { [O in Op]: ShapeRule<NodeOf<O>> } = {
   max_pool: pool,
   avg_pool: pool,
   global_avg_pool: globalAvgPool,
+  ...REDUCE_SHAPE_RULES,
 };
 
 /**

@@ -16,6 +16,8 @@ import { loadModel } from "./load_model.ts";
 import type { ModelFiles } from "./model_files.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { graphShapes } from "./shapes.ts";
+import { reduceParameterNames } from "./graph_ops/reduce.ts";
+import { reduceGroupFlops } from "./shape_rules/reduce.ts";
 
 export interface LayerSummary {
   name: string;
@@ -48,7 +50,7 @@ function trainable(node: GraphNode): string[] {
     case "batch_norm":
       return [node.scale, node.shift];
     default:
-      return [];
+      return reduceParameterNames(node);
   }
 }
 
@@ -78,6 +80,12 @@ function nodeFlops(node: GraphNode, inputs: number[][], out: number[], weight: n
     case "flatten":
     case "reshape":
       return 0;
+    case "reduce":
+    case "softmax":
+    case "layer_norm":
+    case "instance_norm":
+    case "matmul":
+      return reduceGroupFlops(node, inputs, out);
   }
 }
 

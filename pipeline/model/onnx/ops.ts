@@ -6,7 +6,8 @@
  * - Mul/Add by a scalar or per-channel constant fold into the Conv/Gemm/BatchNormalization that
  *   produced their input when nothing else reads it, else become an affine batch_norm node.
  * - A zero Pad folds into the padding of the Conv (or count-including AveragePool) that reads it.
- * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits.
+ * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits;
+ *   elsewhere it is a softmax node (ops_reduce.ts, with the reductions, norms, MatMul of activations).
  * - MatMul by a constant and Gemm become a dense layer (alpha, beta and transB folded into the weights).
  *
  * A converter throws `Unsupported` for what the graph cannot express; the importer lists every such node.
@@ -22,6 +23,7 @@ import {
   Unsupported,
 } from "./lowering.ts";
 import type { ConstantTensor } from "./tensor_data.ts";
+import { emitSoftmax, lowerMatmul, REDUCE_CONVERTERS } from "./ops_reduce.ts";
 import { sizeOf } from "../../io/size_of.ts";
 
 export interface Converter {
@@ -440,9 +442,7 @@ const softmaxAtOutput: Converter = {
     const x = l.flatActivation(n.inputs[0]);
     const axis = n.attrs.int("axis", l.opset < 13 ? 1 : -1);
     const classAxis = axis === 1 || (axis === -1 && x.onnx.length === 2);
-    if (!l.outputs.has(n.outputs[0]) || l.readers.get(n.outputs[0]) !== 1 || !classAxis) {
-      throw new Unsupported("only a softmax over classes at the model's output is supported (it is dropped)");
-    }
+    if (!l.outputs.has(n.outputs[0]) || l.readers.get(n.outputs[0]) !== 1 || !classAxis) return emitSoftmax(l, n);
     l.alias(n.outputs[0], n.inputs[0]);
     l.notes.push(
       `${n.op} "${n.name}" at the output was dropped: the model gives logits, and the audit applies its own softmax`,
@@ -489,6 +489,7 @@ export const CONVERTERS: Record<string, Converter> = {
   MatMul: {
     attributes: [],
     convert(l, n) {
+      if (lowerMatmul(l, n)) return;
       const a = dense2d(l, n.inputs[0]);
       const b = host(l.constant(n.inputs[1], "B"), "B");
       if (b.shape.length !== 2) throw new Unsupported(`B [${b.shape}] is not a matrix`);
@@ -532,4 +533,5 @@ export const CONVERTERS: Record<string, Converter> = {
   Identity: { attributes: [], convert: (l, n) => l.alias(n.outputs[0], n.inputs[0]) },
   Softmax: softmaxAtOutput,
   LogSoftmax: softmaxAtOutput,
+  ...REDUCE_CONVERTERS,
 };

@@ -1,0 +1,88 @@
+// Layer normalisation over the last D values of each of `rows` rows (ONNX LayerNormalization
+// over the trailing axes; instance normalisation is the same with rows = N * C, D = H * W and the
+// affine per channel, row % C, instead of per position). Chosen by OP:
+//   0 forward: mean, then the variance of the deviations (two passes: no cancellation), then
+//      y = (x - mean) * rstd * scale + bias, with rstd = 1 / sqrt(var + eps); stats = [mean, rstd]
+//      per row (aux) for backward
+//   1 input gradient, per row, with g = dy * scale and xhat = (x - mean) * rstd:
+//      dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+//   2 parameter gradients: out = d scale = sum of dy * xhat, aux = d bias = sum of dy, over the
+//      rows (per position d), or over the rows of a channel and every position (per channel)
+// One invocation per row (0, 1) or per parameter (2).
+
+const OP: u32 = 0u;
+
+fn affineIndex(row: u32, d: u32) -> u32 {
+  let p = layout.$.params;
+  return select(d, row % p.C, p.perChannel == 1u);
+}
+
+fn xhat(row: u32, d: u32) -> f32 {
+  let s = 2u * row;
+  return (layout.$.x[row * layout.$.params.D + d] - layout.$.stats[s]) * layout.$.stats[s + 1u];
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let p = layout.$.params;
+  let idx = gid.x + gid.y * nwg.x * 256u;
+  let base = idx * p.D;
+  if (OP == 0u) {
+    if (idx >= p.rows) { return; }
+    var sum = 0.0;
+    for (var d = 0u; d < p.D; d++) { sum += layout.$.x[base + d]; }
+    let mean = sum / f32(p.D);
+    var squares = 0.0;
+    for (var d = 0u; d < p.D; d++) {
+      let dev = layout.$.x[base + d] - mean;
+      squares += dev * dev;
+    }
+    let rstd = 1.0 / sqrt(squares / f32(p.D) + p.eps);
+    for (var d = 0u; d < p.D; d++) {
+      let a = affineIndex(idx, d);
+      var v = (layout.$.x[base + d] - mean) * rstd * layout.$.scale[a];
+      if (p.hasBias == 1u) { v += layout.$.bias[a]; }
+      layout.$.out[base + d] = v;
+    }
+    layout.$.aux[2u * idx] = mean;
+    layout.$.aux[2u * idx + 1u] = rstd;
+  } else if (OP == 1u) {
+    if (idx >= p.rows) { return; }
+    var meanG = 0.0;
+    var meanGX = 0.0;
+    for (var d = 0u; d < p.D; d++) {
+      let g = layout.$.dy[base + d] * layout.$.scale[affineIndex(idx, d)];
+      meanG += g;
+      meanGX += g * xhat(idx, d);
+    }
+    meanG /= f32(p.D);
+    meanGX /= f32(p.D);
+    let rstd = layout.$.stats[2u * idx + 1u];
+    for (var d = 0u; d < p.D; d++) {
+      let g = layout.$.dy[base + d] * layout.$.scale[affineIndex(idx, d)];
+      layout.$.out[base + d] = rstd * (g - meanG - xhat(idx, d) * meanGX);
+    }
+  } else {
+    var dscale = 0.0;
+    var dbias = 0.0;
+    if (p.perChannel == 1u) {
+      if (idx >= p.C) { return; }
+      for (var row = idx; row < p.rows; row += p.C) {
+        for (var d = 0u; d < p.D; d++) {
+          let g = layout.$.dy[row * p.D + d];
+          dscale += g * xhat(row, d);
+          dbias += g;
+        }
+      }
+    } else {
+      if (idx >= p.D) { return; }
+      for (var row = 0u; row < p.rows; row++) {
+        let g = layout.$.dy[row * p.D + idx];
+        dscale += g * xhat(row, idx);
+        dbias += g;
+      }
+    }
+    layout.$.out[idx] = dscale;
+    layout.$.aux[idx] = dbias;
+  }
+}
