@@ -2,7 +2,8 @@
  * The default audit (the shipped digits model on mnist), cut to a few images, carries the
  * faithfulness table: every saliency method ranked, each metric a mean inside its interval, curves
  * that start (deletion) and end (insertion) at the probability the evaluation stage reported for
- * the same images, and the table in index.html; `--faithfulness-images 0` leaves it out.
+ * the same images, the table in index.html and the ranking in the summary; `--faithfulness-images 0`
+ * leaves them out.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -17,16 +18,16 @@ const SMALL = [
   ...["--shown", "2", "--sanity-images", "0", "--prototypes", "0", "--study", "0", "--quiet"],
 ];
 
-async function audit(flags: string[]): Promise<{ report: AuditReport; html: string }> {
+async function audit(flags: string[]): Promise<{ report: AuditReport; html: string; stdout: string }> {
   const out = join(await Deno.makeTempDir({ prefix: "faithfulness-cli-" }), "audit");
   const result = await runCli("audit", [...SMALL, ...flags, "--out", out]);
   assert.equal(result.code, 0, result.stderr);
   const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile(join(out, "report.json"))));
-  return { report, html: await Deno.readTextFile(join(out, "index.html")) };
+  return { report, html: await Deno.readTextFile(join(out, "index.html")), stdout: result.stdout };
 }
 
 Deno.test("faithfulness CLI: the default audit's report ranks every saliency method with intervals", async () => {
-  const { report, html } = await audit([]);
+  const { report, html, stdout } = await audit([]);
   const f = report.faithfulness!;
   assert.equal(f.images, 8);
   assert.equal(new Set(f.indices).size, 8);
@@ -51,8 +52,14 @@ Deno.test("faithfulness CLI: the default audit's report ranks every saliency met
   assert.ok(report.timings.faithfulness > 0);
   assert.match(html, /<table id="faithfulness-table">/);
   for (const method of SALIENCY_METHODS) assert.ok(html.includes(`data-key="${method}"`), method);
+  // The summary table names the ranking.
+  assert.match(
+    stdout,
+    new RegExp(`faithfulness +ranked on 8 images: 1 ${f.methods[0].method}, 2 ${f.methods[1].method}`),
+  );
 
   const off = await audit(["--faithfulness-images", "0"]);
   assert.equal(off.report.faithfulness, null);
   assert.doesNotMatch(off.html, /faithfulness-table/);
+  assert.doesNotMatch(off.stdout, /ranked on/);
 });
