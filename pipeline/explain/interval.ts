@@ -8,7 +8,8 @@
  *
  * @example
  * ```ts
- * const { mean, lo, hi } = bootstrapMean([0.2, 0.4, 0.3, 0.5], { seed: 1 }); // mean 0.35
+ * const interval = bootstrapMean([0.2, 0.4, 0.3, 0.5], { seed: 1 }); // mean 0.35
+ * console.log(interval?.lo, interval?.hi);
  * ```
  */
 import { mulberry32 } from "../io/prng.ts";
