@@ -59,8 +59,8 @@ export function faithfulnessSection(f: FaithfulnessReport): Section {
   const metrics = Object.keys(FAITHFULNESS_METRICS) as FaithfulnessMetric[];
   const columns: Column[] = [
     { title: "rank", numeric: true },
-    { title: "method", cell: "name" },
-    ...metrics.map((metric) => ({ title: `${TITLES[metric]} [95% interval] (rank)`, numeric: true })),
+    { title: "method" },
+    ...metrics.map((metric) => ({ title: TITLES[metric], numeric: true })),
   ];
   const rows = f.methods.map((m) => [
     String(m.rank),
@@ -84,7 +84,13 @@ the Pearson correlation of the map's sum over the set with the drop of the class
 <b>Max-sensitivity</b> (Yeh et al. 2019): the largest relative change of the map over ${f.sensitivitySamples} random
 perturbations within ${fixed(f.sensitivityRadius, 3)} of the image in every value (lower is steadier).</p>
 ${leaders(f.methods)}
-${table(columns, rows, { id: "faithfulness-table", keys: f.methods.map((m) => m.method) })}
+${
+      table(columns, rows, {
+        id: "faithfulness-table",
+        keys: f.methods.map((m) => m.method),
+        caption: `Mean [${level}% interval] (rank among the methods) of each metric.`,
+      })
+    }
 <div class="cols">
 ${
       figure(
