@@ -5,10 +5,11 @@
  * area against hand-computed values; on the GPU executor, the oracle-ordered faithfulness
  * correlation of gradient x input on a positive linear model is 1 and max-sensitivity of the
  * gradient of a linear model is 0; max-sensitivity of a constant map is 0; the bootstrap interval
- * against scipy's.
+ * against scipy's; the ranking rule on hand-made figures.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { rankMethods } from "../pipeline/audit/faithfulness_stage.ts";
 import { bootstrapMean, quantileSorted } from "../pipeline/explain/interval.ts";
 import { measureFaithfulness } from "../pipeline/explain/faithfulness.ts";
 import {
@@ -213,4 +214,37 @@ print(json.dumps(out))`;
   });
   assert.equal(bootstrapMean([], { seed: 1 }), null);
   assert.deepEqual(bootstrapMean([0.7], { seed: 1 }), { mean: 0.7, lo: 0.7, hi: 0.7, n: 1 });
+});
+
+Deno.test("faithfulness: methods rank per metric by the better direction, overall by the mean rank, ties by deletion", () => {
+  const at = (mean: number | null) => (mean === null ? null : { mean, lo: mean, hi: mean, n: 1 });
+  const row = (method: string, d: number | null, i: number, c: number, s: number) => ({
+    method,
+    deletion: at(d),
+    insertion: at(i),
+    correlation: at(c),
+    sensitivity: at(s),
+    deletionCurve: [],
+    insertionCurve: [],
+  });
+  const metrics = ["deletion", "insertion", "correlation", "sensitivity"] as const;
+  const ranked = rankMethods([
+    row("a", 0.3, 0.9, 0.1, 0.5), // ranks 2, 1, 4, 4: mean 2.75, ties d's and wins on deletion
+    row("b", 0.1, 0.5, 0.2, 0.4), // ranks 1, 3, 2, 2: mean 2
+    row("c", 0.3, 0.8, 0.9, 0.1), // ranks 2, 2, 1, 1: mean 1.5
+    row("d", null, 0.5, 0.2, 0.4), // no deletion: last there; ranks 4, 3, 2, 2: mean 2.75
+  ], metrics);
+  assert.deepEqual(ranked.map((m) => [m.method, m.rank]), [["c", 1], ["b", 2], ["a", 3], ["d", 4]]);
+  assert.deepEqual(ranked.find((m) => m.method === "a")!.ranks, {
+    deletion: 2,
+    insertion: 1,
+    correlation: 4,
+    sensitivity: 4,
+  });
+  assert.deepEqual(ranked.find((m) => m.method === "d")!.ranks, {
+    deletion: 4,
+    insertion: 3,
+    correlation: 2,
+    sensitivity: 2,
+  });
 });
