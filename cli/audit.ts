@@ -47,6 +47,7 @@ const command = {
     shown: numberFlag(option.shown),
     study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),
+    "faithfulness-images": numberFlag(option.faithfulnessImages),
     prototypes: numberFlag(option.prototypes),
     criticisms: numberFlag(option.criticisms),
     groups: option.groups.meta({ value: "FILE" }),

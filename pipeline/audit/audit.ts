@@ -42,6 +42,7 @@ import { biasAudit } from "./bias_audit.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
+import { DEFAULT_FAITHFULNESS_IMAGES, faithfulnessAudit } from "./faithfulness_stage.ts";
 import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
@@ -121,6 +122,8 @@ export const AuditOptionsSchema = z.object({
   shown: count.max(1000).default(16),
   /** Images of the sanity check (0 skips it). */
   sanityImages: count.max(64).default(4),
+  // Explanations: the faithfulness metrics' seeded sample of images (0 skips them; faithfulness_stage.ts).
+  faithfulnessImages: count.max(256).default(DEFAULT_FAITHFULNESS_IMAGES),
   /** MMD-critic prototypes per class (0 skips the bias stage). */
   prototypes: count.max(256).default(8),
   criticisms: count.max(256).default(4),
@@ -270,7 +273,7 @@ function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
 }
 
 /** The audit's stages, in the order they run. */
-export type AuditStage = "batches" | "explanations" | "bias";
+export type AuditStage = "batches" | "explanations" | "faithfulness" | "bias";
 
 /** Where a stage's progress goes. */
 export interface StageProgress {
@@ -437,6 +440,10 @@ export async function audit(
     return { shown, study };
   });
   const explanations = explained?.shown ?? null;
+  const faithfulness = options.saliency === "none" || options.faithfulnessImages === 0
+    ? null
+    : await timed("faithfulness", () =>
+      faithfulnessAudit(ctx, source, results, { images: options.faithfulnessImages, seed }));
   const features = results.features;
   const bias = features === null ? null : await timed("bias", () =>
     biasAudit(
@@ -455,7 +462,7 @@ export async function audit(
       },
       assets,
     ));
-  const report = buildReport(results, { explanations, bias, study: explained?.study ?? null }, {
+  const report = buildReport(results, { explanations, bias, study: explained?.study ?? null, faithfulness }, {
     model: {
       name: model.manifest.name,
       path: options.model,

@@ -21,7 +21,7 @@ export type ReportMeta = Pick<AuditReport, "model" | "data" | "adapter" | "confi
 /** Builds the report object (timings get a total); `createdAt` is now. */
 export function buildReport(
   results: AuditResults,
-  stages: Pick<AuditReport, "explanations" | "bias"> & Partial<Pick<AuditReport, "study">>,
+  stages: Pick<AuditReport, "explanations" | "bias"> & Partial<Pick<AuditReport, "study" | "faithfulness">>,
   meta: ReportMeta,
   totalSeconds: number,
 ): AuditReport {

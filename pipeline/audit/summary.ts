@@ -13,6 +13,7 @@ import { headlineFigures, headlineValue } from "../report/headline.ts";
 import { attackLabel, curveLabel, normLabel, shownCurves } from "../report/attack_names.ts";
 import { ranOnLine } from "../report/ran_on.ts";
 import type { AuditReport } from "../schema/report.ts";
+import { faithfulnessLines } from "./faithfulness_summary.ts";
 
 const LABEL_WIDTH = 22;
 const COLUMN_WIDTH = 9;
@@ -80,6 +81,7 @@ export function formatSummary(report: AuditReport): string {
   }
   lines.push(`zero input gradients: ${r.zeroGradients} of ${r.attacked} images attacked`);
   if (report.explanations) lines.push("", explanationLine(report.explanations));
+  if (report.faithfulness) lines.push("", ...faithfulnessLines(report.faithfulness, LABEL_WIDTH));
   if (report.bias) lines.push("", ...biasLines(report.bias));
   lines.push(
     "",

@@ -37,7 +37,7 @@ export interface SanitySeries {
   stages: readonly { layer: string | null; spearman: number }[];
 }
 
-const SERIES_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+const SERIES_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 /** Heatmap cells: about this wide in all, within these bounds per cell. */
 const HEATMAP_SIZE = 480;
 const CELL_RANGE = [16, 44] as const;
@@ -237,5 +237,38 @@ export function sanitySvg(series: readonly SanitySeries[]): SafeHtml {
       ...seriesMarks(rows, "stage", "spearman", "method"),
       Plot.axisX({ tickFormat: tick, tickRotate: -30 }),
     ],
+  });
+}
+
+/** A method's mean deletion or insertion curve: the explained class's probability per point. */
+export interface PerturbationCurve {
+  method: string;
+  probabilities: readonly number[];
+}
+
+/**
+ * Deletion or insertion curves (Petsiuk et al. 2018): the explained class's mean probability as
+ * the share of pixels substituted in each method's order grows, one line per method.
+ *
+ * @example
+ * ```ts
+ * const svg = perturbationCurvesSvg([{ method: "gradient", probabilities: [0.9, 0.4, 0.1] }], [0, 0.5, 1], "deleted");
+ * ```
+ */
+export function perturbationCurvesSvg(
+  curves: readonly PerturbationCurve[],
+  fractions: readonly number[],
+  action: "deleted" | "inserted",
+): SafeHtml {
+  const rows = curves.flatMap((c) =>
+    c.probabilities.map((probability, k) => ({ method: c.method, fraction: fractions[k], probability }))
+  );
+  return render({
+    width: 420,
+    height: 300,
+    x: { domain: [0, 1], label: `share of pixels ${action}`, tickFormat: percent },
+    y: { domain: [0, 1], label: "probability of the explained class", grid: true },
+    color: { domain: curves.map((c) => c.method), range: SERIES_COLORS },
+    marks: [Plot.ruleY([0]), ...seriesMarks(rows, "fraction", "probability", "method")],
   });
 }

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { AssetPathSchema } from "./asset_path.ts";
 import { AttackSchema } from "./attack.ts";
 import { BiasReportSchema } from "./bias.ts";
+import { FaithfulnessReportSchema } from "./faithfulness.ts";
 import { ReviewSummarySchema, StudySampleSchema } from "./review.ts";
 
 export const REPORT_SCHEMA_VERSION = 1;
@@ -330,6 +331,8 @@ export const AuditReportSchema = z.object({
   }),
   /** Null when the explanation stage was skipped (--saliency none). */
   explanations: ExplanationsSchema.nullable(),
+  /** Each saliency method's faithfulness metrics; null with --faithfulness-images 0 or --saliency none. Optional: added later. */
+  faithfulness: FaithfulnessReportSchema.nullable().optional(),
   /** Null when the bias stage was skipped (--prototypes 0). Each class's `grid` shows its picks. */
   bias: BiasReportSchema.nullable(),
   /** People's judgments from the review page and the figures they rectify; null before any. */

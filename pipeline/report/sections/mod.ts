@@ -17,6 +17,7 @@
 import type { AuditReport } from "../../schema/report.ts";
 import { accuracySection } from "./accuracy.ts";
 import { biasSection } from "./bias.ts";
+import { faithfulnessSection } from "./faithfulness.ts";
 import { hierarchySection } from "./hierarchy.ts";
 import { mistakesSection } from "./mistakes.ts";
 import { robustnessSection } from "./robustness.ts";
@@ -47,6 +48,7 @@ export function reportSections(report: AuditReport, embed: Embed): Section[] {
     ...(report.hierarchy ? [hierarchySection(report, report.hierarchy)] : []),
     robustnessSection(report, embed),
     ...(sanity ? [sanitySection(sanity, embed)] : []),
+    ...(report.faithfulness ? [faithfulnessSection(report.faithfulness)] : []),
     ...(report.bias ? [biasSection(report.bias, embed)] : []),
   ];
 }
