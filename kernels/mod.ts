@@ -14,6 +14,7 @@ import { type Conv2dKernels, conv2dKernels } from "./conv2d.ts";
 import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
+import { type MovementKernel, movementKernel } from "./movement.ts";
 import { type PoolKernels, poolKernels } from "./pool.ts";
 import { type SoftmaxXentKernel, softmaxXentKernel } from "./softmax_xent.ts";
 
@@ -31,6 +32,8 @@ export interface EngineKernels {
   batchNormTrain: BatchNormTrainKernels;
   pool: PoolKernels;
   softmaxXent: SoftmaxXentKernel;
+  /** The strided copy of every movement op (permute, slice, pad, concat, expand). */
+  movement: MovementKernel;
 }
 
 /** Compiles (once per device) every kernel of the engine. */
@@ -45,5 +48,6 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent };
+  const movement = await movementKernel(gpu);
+  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, movement };
 }
