@@ -193,8 +193,8 @@ function forwardNode(
       return movementOracle(node, inputs);
     case "constant":
       return movementOracle(node, inputs, {
-        shape: paramShape(node.value),
-        data: Float64Array.from(param(node.value)),
+        shape: paramShape(node.tensor),
+        data: Float64Array.from(param(node.tensor)),
       });
     case "max_pool":
     case "avg_pool":

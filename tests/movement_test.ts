@@ -102,7 +102,7 @@ const constantArb: fc.Arbitrary<Case> = fc.tuple(
   fc.integer({ min: 1, max: 3 }),
 )
   .map(([rest, k, batch]) => ({
-    node: { name: "n", op: "constant", inputs: ["image"], value: "token", shape: [-k, ...rest] },
+    node: { name: "n", op: "constant", inputs: ["image"], tensor: "token", shape: [-k, ...rest] },
     inputShapes: [[batch, 1, 1, 1]],
     paramShape: [1, ...rest.map((d, i) => (i % 2 === 0 ? 1 : d))],
   }));

@@ -122,7 +122,7 @@ export function parameterNames(node: GraphNode): string[] {
     case "batch_norm":
       return [node.scale, node.shift, node.mean, node.variance];
     case "constant":
-      return [node.value];
+      return [node.tensor];
     default:
       return [];
   }

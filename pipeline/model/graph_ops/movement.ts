@@ -71,8 +71,8 @@ export const PadNode = z.object({ op: z.literal("pad"), pads: z.array(z.number()
 /** Broadcast (numpy rules, shapes aligned on the right) to `shape`; 1 keeps the input's extent. */
 export const ExpandNode = z.object({ op: z.literal("expand"), shape: z.array(Extent).min(1) });
 
-/** The parameter `value` broadcast to `shape` (one entry -k: k times the batch of the input). */
-export const ConstantNode = z.object({ op: z.literal("constant"), value: Name, shape: BatchShape });
+/** The parameter `tensor` broadcast to `shape` (one entry -k: k times the batch of the input). */
+export const ConstantNode = z.object({ op: z.literal("constant"), tensor: Name, shape: BatchShape });
 
 /** Every movement node schema, for graph.ts's union. */
 export const MOVEMENT_NODES = [ViewNode, PermuteNode, SliceNode, PadNode, ExpandNode, ConstantNode] as const;

@@ -195,15 +195,15 @@ const expand: Layer<NodeOf<"expand">> = {
 const constant: Layer<NodeOf<"constant">> = {
   forward(ctx, node, _inputs, _shapes, outShape) {
     const y = ctx.alloc(outShape);
-    recordBroadcast(ctx, ctx.param(node.value), y);
+    recordBroadcast(ctx, ctx.param(node.tensor), y);
     return { output: y };
   },
   backward(ctx, node, { dy, wantParams }) {
     const params = new Map<string, Tensor>();
     if (wantParams) {
-      const grad = ctx.alloc(ctx.param(node.value).shape);
+      const grad = ctx.alloc(ctx.param(node.tensor).shape);
       recordUnbroadcast(ctx, dy, grad);
-      params.set(node.value, grad);
+      params.set(node.tensor, grad);
     }
     return { inputs: [null], params };
   },

@@ -18,6 +18,7 @@ import { InputError } from "../../io/input_error.ts";
 import type { HostTensor } from "../model_files.ts";
 import { type Activation, Lowering, type OnnxNode, Unsupported } from "./lowering.ts";
 import { CONVERTERS } from "./ops.ts";
+import { foldConstantNode } from "./constant_folding.ts";
 import { Attributes, decodeModel, int, type NodeProto, onnx, type ValueInfoProto } from "./proto.ts";
 import { type ConstantTensor, readTensor, unreadableType } from "./tensor_data.ts";
 
@@ -179,6 +180,17 @@ async function lowerNodes(l: Lowering, protos: NodeProto[], source: string): Pro
       outputs: proto.output ?? [],
       attrs: new Attributes(proto),
     };
+    // Shape arithmetic and constant chains are evaluated here rather than converted.
+    if (!n.inputs.some((i) => failed.has(i))) {
+      try {
+        if (await foldConstantNode(l, n)) continue;
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+        problems.push(`"${n.name}" (${n.op}: ${e.message})`);
+        n.outputs.forEach((o) => failed.add(o));
+        continue;
+      }
+    }
     const problem = staticProblem(n, proto.domain ?? "");
     if (problem !== undefined) {
       problems.push(`"${n.name}" (${n.op}${problem ? `: ${problem}` : ""})`);

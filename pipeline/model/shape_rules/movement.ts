@@ -104,7 +104,7 @@ const expand: Rule<NodeOf<"expand">> = (node, [x]) => broadcast(node, x, node.sh
 
 const constant: Rule<NodeOf<"constant">> = (node, [reference], paramShape) => {
   const shape = resolveBatchEntry(node, node.shape, { batch: reference[0] });
-  return broadcast(node, paramShape(node.value), shape);
+  return broadcast(node, paramShape(node.tensor), shape);
 };
 
 /** Joins along the node's axis (the channel axis when absent); every other axis must agree. */
