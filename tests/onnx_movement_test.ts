@@ -117,6 +117,43 @@ function fixedBatchModel(): Uint8Array {
   return b.build({ name: "image", dims: [2, 3, 6, 6] }, { name: logits, dims: [2, CLASSES] });
 }
 
+/**
+ * Opset 13, batch "N": constant chains that fold at import feed a Gather (Range -> Cast), a Pad
+ * (ConstantOfShape -> ScatterND -> Concat), two Slices (Mod, Div, Add, Sub; Greater -> Not -> Where
+ * choosing a negative step) and a per-channel Mul (Sqrt -> Unsqueeze of a float constant).
+ */
+function foldingModel(): Uint8Array {
+  const b = new OnnxBuilder(13, 90);
+  const int64s = (name: string, values: number[]) => b.init(int64Tensor(name, values));
+  const scalar = (name: string, value: number) => b.init(int64Scalar(name, value));
+  const x = b.op("Relu", [b.op("Conv", ["image", b.random("c.w", [4, 3, 1, 1], 0.5)])]); // [N, 4, 6, 6]
+  const range = b.op("Range", [scalar("from", 5), scalar("to", -1), scalar("by", -2)]); // [5, 3, 1]
+  const columns = b.op("Gather", [x, b.op("Cast", [range], { to: { i: onnx.TensorProto.DataType.INT32 } })], {
+    axis: { i: 3 },
+  }); // [N, 4, 6, 3]
+  const zeros = b.op("ConstantOfShape", [int64s("four", [4])], {
+    value: { t: { dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0] } },
+  });
+  const after = b.op("ScatterND", [zeros, b.init({ ...int64Tensor("at", [2]), dims: [1, 1] }), int64s("one", [1])]);
+  const padded = b.op("Pad", [columns, b.op("Concat", [zeros, after], { axis: { i: 0 } })]); // [N, 4, 7, 3]
+  const start = b.op("Mod", [int64s("seven", [7]), int64s("m4", [4])]); // [3]
+  const end = b.op("Add", [start, b.op("Div", [int64s("five", [5]), int64s("d2", [2])])]); // [5]
+  const axis = b.op("Sub", [int64s("s4", [4]), int64s("s2", [2])]); // [2]
+  const rows = b.op("Slice", [padded, start, end, axis]); // [N, 4, 2, 3]
+  const backwards = b.op("Not", [b.op("Greater", [int64s("g1", [1]), int64s("g3", [3])])]);
+  const step = b.op("Where", [backwards, int64s("minus", [-1]), int64s("plus", [1])]); // [-1]
+  const reversed = b.op("Slice", [rows, int64s("last", [-1]), int64s("past", [-100]), int64s("a3", [3]), step]);
+  const scale = b.op("Unsqueeze", [
+    b.op("Sqrt", [b.init(floatTensor("sq", [4], [1, 4, 0.25, 9]))]),
+    int64s("u", [0, 2, 3]),
+  ]);
+  const flat = b.op("Flatten", [b.op("Mul", [reversed, scale])]); // [N, 24]
+  const logits = b.op("Gemm", [flat, b.random("fc.w", [CLASSES, 24], 0.3), b.random("fc.b", [CLASSES], 0.1)], {
+    transB: { i: 1 },
+  });
+  return b.build({ name: "image", dims: ["N", 3, 6, 6] }, { name: logits, dims: ["N", CLASSES] });
+}
+
 /** Our logits and input gradient of the mean cross-entropy for a batch. */
 async function ours(bytes: Uint8Array, x: Float32Array, shape: number[], labels: number[]) {
   const gpu = await testGpu();
@@ -198,5 +235,15 @@ Deno.test({
   ...gpuTest,
   async fn() {
     await compare(fixedBatchModel(), 3, 2, "fixed batch");
+  },
+});
+
+Deno.test({
+  name:
+    "onnx movement: Range, Cast, ConstantOfShape, ScatterND, Mod, Div, Where and Sqrt chains fold at import like onnxruntime",
+  ...gpuTest,
+  async fn() {
+    const got = await compare(foldingModel(), 3, null, "folding");
+    assert.deepEqual(got.ops, ["conv2d", "relu", "slice", "pad", "slice", "slice", "batch_norm", "flatten", "dense"]);
   },
 });

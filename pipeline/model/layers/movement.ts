@@ -138,43 +138,26 @@ const pad: Layer<NodeOf<"pad">> = {
   },
 };
 
-/** A broadcast of `from` to `to`: the strides that read `from` for each point of `to`, and its broadcast axes. */
-function broadcastAxes(from: readonly number[], to: readonly number[]) {
-  const aligned = [...new Array(to.length - from.length).fill(1), ...from];
-  const fromStrides = contiguousStrides(aligned);
-  const toStrides = contiguousStrides(to);
-  const spread = to.map((d, j) => aligned[j] === 1 && d !== 1);
-  return {
-    aligned,
-    readStrides: to.map((_, j) => (spread[j] ? 0 : fromStrides[j])),
-    /** Per axis of `aligned`: how to walk the gradient of `to`, 0 along broadcast axes. */
-    gradStrides: to.map((_, j) => (spread[j] ? 0 : toStrides[j])),
-    reduce: { dims: to.filter((_, j) => spread[j]), strides: toStrides.filter((_, j) => spread[j]) },
-  };
-}
-
-/** Records out = `from` broadcast to out's shape. */
-function recordBroadcast(ctx: LayerContext, from: TensorLike, out: Tensor): void {
-  const b = broadcastAxes(from.shape, out.shape);
+/**
+ * Records dst = src broadcast to dst's shape (numpy rules), or with `sum`, its backward: dst = src
+ * summed over the axes along which a broadcast of dst's shape to src's spreads.
+ */
+function recordBroadcast(ctx: LayerContext, src: TensorLike, dst: Tensor, sum = false): void {
+  const [small, big] = sum ? [dst.shape, src.shape] : [src.shape, dst.shape];
+  const aligned = [...new Array(big.length - small.length).fill(1), ...small];
+  const spread = big.map((d, j) => aligned[j] === 1 && d !== 1);
+  const walked = contiguousStrides(sum ? big : aligned);
+  const dims = sum ? aligned : [...big];
+  const bigStrides = contiguousStrides(big);
   copy(ctx, {
-    src: from,
-    dst: out,
-    dims: out.shape,
-    srcStrides: b.readStrides,
-    dstStrides: contiguousStrides(out.shape),
-  });
-}
-
-/** Records into = dy summed over the axes a broadcast of `into`'s shape to dy's spread it along. */
-function recordUnbroadcast(ctx: LayerContext, dy: TensorLike, into: Tensor): void {
-  const b = broadcastAxes(into.shape, dy.shape);
-  copy(ctx, {
-    src: dy,
-    dst: into,
-    dims: b.aligned,
-    srcStrides: b.gradStrides,
-    dstStrides: contiguousStrides(b.aligned),
-    reduce: b.reduce,
+    src,
+    dst,
+    dims,
+    srcStrides: walked.map((stride, j) => (spread[j] ? 0 : stride)),
+    dstStrides: contiguousStrides(dims),
+    reduce: sum
+      ? { dims: big.filter((_, j) => spread[j]), strides: bigStrides.filter((_, j) => spread[j]) }
+      : undefined,
   });
 }
 
@@ -187,7 +170,7 @@ const expand: Layer<NodeOf<"expand">> = {
   backward(ctx, _node, { inputShapes: [xShape], dy, wantInput }) {
     if (!wantInput[0]) return { inputs: [null], params: new Map() };
     const dx = ctx.alloc(xShape);
-    recordUnbroadcast(ctx, dy, dx);
+    recordBroadcast(ctx, dy, dx, true);
     return { inputs: [dx], params: new Map() };
   },
 };
@@ -202,7 +185,7 @@ const constant: Layer<NodeOf<"constant">> = {
     const params = new Map<string, Tensor>();
     if (wantParams) {
       const grad = ctx.alloc(ctx.param(node.tensor).shape);
-      recordUnbroadcast(ctx, dy, grad);
+      recordBroadcast(ctx, dy, grad, true);
       params.set(node.tensor, grad);
     }
     return { inputs: [null], params };
