@@ -26,10 +26,12 @@
  * A reshape or expand target that comes from such a chain has its batch-dependent entry where the
  * two differ. A target the exporter baked into a constant at the file's fixed batch F (ShuffleNet's
  * channel shuffle `[F, g, C/g, H, W]`, then `[F, -1, H, W]`) is placed by where the input's batch
- * sits in memory: the output axis whose leading-element count spans the input's, i.e. the axis j with
- * prod(target[..j]) <= prod(input[..b]) and prod(target[..j+1]) >= prod(input[..b]) * F for the
- * input's batch axis b. At F = 1 that leaves ties, broken towards the first axis with
- * prod(target[..j]) = prod(input[..b]); export at batch 2 or more for merges it cannot tell apart.
+ * sits in memory: with b the input's batch axis (extent k at batch 1) and P = prod(input[..b]), the
+ * batch block starts at P * m for some m dividing k (m = 1: the batch outside an image's windows, as
+ * Swin's [B * nW]; m = k: inside, as an attention's [L * B] rows), and the output axis j takes it when
+ * prod(target[..j]) divides P * m and P * m * F divides prod(target[..j+1]). The smallest m that
+ * fits wins, then the axis that starts exactly at P * m. At F = 1 a merge of the batch with the axis
+ * before it cannot be told from a plain reshape: export at batch 2 or more (or with a Shape chain).
  *
  * @example
  * ```ts

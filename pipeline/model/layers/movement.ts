@@ -6,10 +6,11 @@
  * @example
  * ```ts
  * import type { LayerContext } from "../layers.ts";
+ * import type { NodeOf } from "../graph.ts";
  * import type { TensorLike } from "../../../kernels/tensor.ts";
  * declare const ctx: LayerContext;
  * declare const x: TensorLike;
- * const node = { name: "t", op: "permute", inputs: ["x"], perm: [0, 2, 1] } as const;
+ * const node: NodeOf<"permute"> = { name: "t", op: "permute", inputs: ["x"], perm: [0, 2, 1] };
  * const { output } = MOVEMENT_LAYERS.permute.forward(ctx, node, [x], [[2, 3, 4]], [2, 4, 3]);
  * ```
  */

@@ -8,7 +8,8 @@
  * A value computed from an activation's shape depends on the batch: the lowering keeps it at batch
  * 1 and at batch 2 (`Constant.second`), and a node reading one is evaluated at both. When both
  * results have one shape the node folds (keeping the batch-2 value where it differs); when the
- * shapes differ (a class token expanded to the batch) the node is left to its converter.
+ * shapes differ, an Expand (a class token broadcast to the batch) is left to its converter and
+ * any other op is unsupported.
  *
  * @example
  * ```ts
@@ -397,7 +398,11 @@ export async function foldConstantNode(l: Lowering, n: OnnxNode): Promise<boolea
   const first = await evaluate("tensor");
   const dependsOnBatch = worlds.some((w) => w && w.second !== w.tensor);
   const second = dependsOnBatch ? await evaluate("second") : first;
-  if (first.some((t, i) => t.shape.join() !== second[i].shape.join())) return false;
+  if (first.some((t, i) => t.shape.join() !== second[i].shape.join())) {
+    // Only Expand's converter makes such a value (a constant broadcast along the batch).
+    if (n.op === "Expand") return false;
+    throw new Unsupported("its result's shape depends on the batch size");
+  }
   n.outputs.forEach((name, i) => {
     if (!name || !first[i]) return;
     const differs = first[i].data.some((v, j) => v !== second[i].data[j]);

@@ -134,13 +134,16 @@ const reshape: Converter = {
 };
 
 /** A converter whose output shape is a function of the input's shape alone (Flatten, Squeeze, Unsqueeze). */
-function shapeOnly(attributes: string[], rule: (l: Lowering, n: OnnxNode, shape: number[]) => number[]): Converter {
+function shapeOnly(
+  attributes: string[],
+  rule: (l: Lowering, n: OnnxNode, shape: number[], s: Shapes) => number[],
+): Converter {
   return {
     attributes,
     convert(l, n) {
       const x = l.flatActivation(n.inputs[0]);
       const s = shapesOf(l, x);
-      viewAs(l, n, x, rule(l, n, s.one), rule(l, n, s.two));
+      viewAs(l, n, x, rule(l, n, s.one, s), rule(l, n, s.two, s));
     },
   };
 }
@@ -331,7 +334,8 @@ const concat: Converter = {
   attributes: ["axis"],
   convert(l, n) {
     const names = n.inputs.filter(Boolean);
-    const first = names.find((name) => !l.isConstant(name))!;
+    const first = names.find((name) => !l.isConstant(name));
+    if (!first) throw new Unsupported("every operand is a constant whose shape depends on the batch");
     const x = l.activation(first);
     const s = shapesOf(l, x);
     const axis = normalizeAxis(n.attrs.int("axis", 1), x.onnx.length);
@@ -413,7 +417,11 @@ export const MOVEMENT_CONVERTERS: Record<string, Converter> = {
   Transpose: transpose,
   Reshape: reshape,
   Flatten: shapeOnly(["axis"], (_l, n, s) => flattenShape(s, n.attrs.int("axis", 1))),
-  Squeeze: shapeOnly(["axes"], (l, n, s) => squeezeShape(s, axesArgument(l, n))),
+  // Without axes, Squeeze drops the extent-1 axes other than the batch's (which is 1 at batch 1).
+  Squeeze: shapeOnly(
+    ["axes"],
+    (l, n, shape, s) => squeezeShape(shape, axesArgument(l, n) ?? s.two.flatMap((d, a) => (d === 1 ? [a] : []))),
+  ),
   Unsqueeze: shapeOnly(["axes"], (l, n, s) => unsqueezeShape(s, axesArgument(l, n) ?? [])),
   Slice: slice,
   Split: split,
