@@ -197,3 +197,14 @@ for (const [name, arb] of cases) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "movement: concat of many blocks (the last axis of a 5-D batch) takes the strided kernel and matches the oracle",
+  ...gpuTest,
+  async fn() {
+    // 4 * 4 * 4 * 4 leading indices times 2 inputs is over the 256 buffer copies the layer makes at most.
+    const node: GraphNode = { name: "n", op: "concat", inputs: ["a", "b"], axis: 4 };
+    await check({ node, inputShapes: [[4, 4, 4, 4, 2], [4, 4, 4, 4, 3]] }, 5);
+  },
+});
