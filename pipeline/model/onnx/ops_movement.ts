@@ -374,6 +374,8 @@ const pad: Converter = {
       pads = full;
     }
     if (pads.length !== 2 * rank) throw new Unsupported(`pads [${pads}] do not match rank ${rank}`);
+    // Exporters write all-zero Pads before pools (DenseNet's transitions): nothing to do.
+    if (pads.every((p) => p === 0)) return l.alias(n.outputs[0], n.inputs[0]);
     const spatialZero = value === 0 && rank === 4 && pads.every((p, i) => p >= 0 && (i % 4 >= 2 || p === 0));
     if (spatialZero) {
       // A zero Pad of height and width waits for the Conv (or count-including AveragePool) that absorbs it.
@@ -390,7 +392,6 @@ const pad: Converter = {
     const input = l.activation(n.inputs[0]);
     const s = shapesOf(l, input);
     if (pads[s.batchAxis] !== 0 || pads[s.batchAxis + rank] !== 0) throw new Unsupported("it pads the batch axis");
-    if (pads.every((p) => p === 0)) return l.set(n.outputs[0], { ...input, foldable: undefined });
     l.set(n.outputs[0], l.emit({ op: "pad", pads, value }, n.name, [input]));
   },
 };
