@@ -26,14 +26,19 @@
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
-import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import type { TensorLike } from "./tensor.ts";
 
 /** Axes the kernel walks at most (after merging contiguous axes and dropping axes of extent 1). */
 export const MAX_MOVEMENT_RANK = 8;
 
+/** Points of the innermost axis one invocation walks (PER in movement.wgsl). */
+const PER_INVOCATION = 8;
+
 const MovementParams = d.struct({
+  /** Invocations: rows of the innermost axis times `chunks`. */
   count: d.u32,
+  chunks: d.u32,
   rank: d.u32,
   reduceRank: d.u32,
   reduceCount: d.u32,
@@ -53,13 +58,36 @@ const layout = tgpu.bindGroupLayout({
   dst: { storage: d.arrayOf(d.f32), access: "mutable" },
 });
 
-export const movementSpec = defineKernel("strided_copy", layout, readWgsl(import.meta.url, "movement.wgsl"));
+const code = readWgsl(import.meta.url, "movement.wgsl");
+const MODES = { copy: 0, fill: 1, sum: 2 } as const;
+const spec = (name: string, rank: number, mode: keyof typeof MODES) =>
+  defineKernel(name, layout, specializeConstants(code, { RANK: rank, MODE: MODES[mode] }));
 
-export type MovementKernel = Kernel<typeof layout.entries>;
+/**
+ * The strided-copy pipelines: copies one per iteration rank (index rank - 1), the rank folded in
+ * as a constant (see specializeConstants); fills and sums, which are rare, one each at the most axes.
+ */
+export const movementSpecs = {
+  copy: Array.from({ length: MAX_MOVEMENT_RANK }, (_, i) => spec(`strided_copy_rank${i + 1}`, i + 1, "copy")),
+  fill: spec("strided_fill", MAX_MOVEMENT_RANK, "fill"),
+  sum: spec("strided_sum", MAX_MOVEMENT_RANK, "sum"),
+};
 
-/** Compiles the strided-copy kernel on a device (cached). */
-export function movementKernel(gpu: Gpu): Promise<MovementKernel> {
-  return gpu.kernel(movementSpec);
+type MovementPipeline = Kernel<typeof layout.entries>;
+
+/** The compiled strided-copy pipelines. */
+export interface MovementKernel {
+  copy: MovementPipeline[];
+  fill: MovementPipeline;
+  sum: MovementPipeline;
+}
+
+/** Compiles the strided-copy kernels on a device (cached). */
+export async function movementKernel(gpu: Gpu): Promise<MovementKernel> {
+  const [fill, sum, ...copy] = await Promise.all(
+    [movementSpecs.fill, movementSpecs.sum, ...movementSpecs.copy].map((s) => gpu.kernel(s)),
+  );
+  return { copy, fill, sum };
 }
 
 /** Row-major strides of a shape: the last axis moves by 1. */
@@ -132,9 +160,14 @@ export function recordStridedCopy(step: Step, kernel: MovementKernel, args: Stri
   const count = args.dims.reduce((a, b) => a * b, 1);
   if (count === 0) return;
   const srcStrides = args.srcStrides ?? args.dims.map(() => 0);
-  const [dims, [src, dst]] = mergeAxes(args.dims, [srcStrides, args.dstStrides]);
+  const [merged, [mergedSrc, mergedDst]] = mergeAxes(args.dims, [srcStrides, args.dstStrides]);
+  const mode = !args.src ? "fill" : args.reduce ? "sum" : "copy";
+  // Fills and sums walk MAX_MOVEMENT_RANK axes (leading ones of extent 1); a copy at least one.
+  const lead = mode === "copy" ? Math.max(0, 1 - merged.length) : MAX_MOVEMENT_RANK - merged.length;
+  const ones = (v: number) => new Array(Math.max(0, lead)).fill(v);
+  const [dims, src, dst] = [[...ones(1), ...merged], [...ones(0), ...mergedSrc], [...ones(0), ...mergedDst]];
   const [reduceDims, [reduceStrides]] = mergeAxes(args.reduce?.dims ?? [], [args.reduce?.strides ?? []]);
-  if (dims.length > MAX_MOVEMENT_RANK || reduceDims.length > MAX_MOVEMENT_RANK) {
+  if (merged.length > MAX_MOVEMENT_RANK || reduceDims.length > MAX_MOVEMENT_RANK) {
     throw new Error(`strided_copy: [${args.dims}] needs more than ${MAX_MOVEMENT_RANK} axes after merging`);
   }
   const srcOffset = args.srcOffset ?? 0;
@@ -150,9 +183,13 @@ export function recordStridedCopy(step: Step, kernel: MovementKernel, args: Stri
       throw new Error(`strided_copy: reads [${lo + rLo}, ${hi + rHi}] outside src [${args.src.shape}]`);
     }
   }
-  step.dispatch(kernel, {
+  const inner = dims[dims.length - 1];
+  const chunks = Math.ceil(inner / PER_INVOCATION);
+  const invocations = (count / inner) * chunks;
+  step.dispatch(mode === "copy" ? kernel.copy[dims.length - 1] : kernel[mode], {
     params: {
-      count,
+      count: invocations,
+      chunks,
       rank: dims.length,
       reduceRank: reduceDims.length,
       reduceCount: args.src ? reduceDims.reduce((a, b) => a * b, 1) : 0,
@@ -167,5 +204,5 @@ export function recordStridedCopy(step: Step, kernel: MovementKernel, args: Stri
     },
     src: args.src ?? step.placeholder,
     dst: args.dst,
-  }, elementGrid(count));
+  }, elementGrid(invocations));
 }

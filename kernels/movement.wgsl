@@ -10,10 +10,19 @@
 // `value`. Transpose, slice (any step), pad, concat, split and expand forward are copies with the
 // right strides; their backwards are copies with source and destination strides swapped.
 //
-// Work split: one invocation per point, 256 per workgroup, workgroups spread over x and y by the
-// host (grid1d); the index is gid.x + gid.y * nwg.x * 256. Invocations past `count` return.
+// Copies have one pipeline per RANK (1 to 8); fills and sums one each, at RANK 8. Work split: one invocation per PER points of a row of the
+// innermost axis (`chunks` invocations per row, each taking every chunks-th point), 256 per workgroup, workgroups spread over x and y by
+// the host (grid1d); the index is gid.x + gid.y * nwg.x * 256. Invocations past `count` return.
 
 const WG: u32 = 256u;
+// Axes of the iteration space, set per pipeline by the host (specializeConstants): loops of a
+// fixed length unroll, so every per-axis lookup below is at a constant index.
+const RANK: u32 = 1u;
+// 0: copy (value + one source element), 1: fill (value alone), 2: sum over the reduce space. Also
+// set per pipeline: a branch on a uniform costs every invocation on CPU adapters, a constant nothing.
+const MODE: u32 = 0u;
+// Points of the innermost axis one invocation walks at most (its index arithmetic is paid once).
+const PER: u32 = 8u;
 
 fn axisDim(v: array<vec4u, 2>, a: u32) -> u32 { return v[a / 4u][a % 4u]; }
 fn axisStride(v: array<vec4i, 2>, a: u32) -> i32 { return v[a / 4u][a % 4u]; }
@@ -21,30 +30,46 @@ fn axisStride(v: array<vec4i, 2>, a: u32) -> i32 { return v[a / 4u][a % 4u]; }
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  let p = layout.$.params;
-  if (i >= p.count) { return; }
-  var rest = i;
-  var s = p.srcBase;
-  var t = p.dstBase;
-  for (var k = p.rank; k > 0u; k--) {
-    let a = k - 1u;
-    let n = axisDim(p.dims, a);
+  if (i >= layout.$.params.count) { return; }
+  let dims = layout.$.params.dims;
+  let srcStrides = layout.$.params.srcStrides;
+  let dstStrides = layout.$.params.dstStrides;
+  // Invocation i walks up to PER points of the innermost axis of row i / chunks, `chunks` apart from
+  // i % chunks on, so neighbouring invocations touch neighbouring elements at every step.
+  let chunks = layout.$.params.chunks;
+  var rest = i / chunks;
+  let first = i % chunks;
+  var s = layout.$.params.srcBase;
+  var t = layout.$.params.dstBase;
+  for (var k = 1u; k < RANK; k++) {
+    let a = RANK - 1u - k;
+    let n = axisDim(dims, a);
     let c = i32(rest % n);
     rest = rest / n;
-    s += c * axisStride(p.srcStrides, a);
-    t += c * axisStride(p.dstStrides, a);
+    s += c * axisStride(srcStrides, a);
+    t += c * axisStride(dstStrides, a);
   }
-  var acc = p.value;
-  for (var r = 0u; r < p.reduceCount; r++) {
-    var left = r;
-    var o = s;
-    for (var k = p.reduceRank; k > 0u; k--) {
-      let a = k - 1u;
-      let n = axisDim(p.reduceDims, a);
-      o += i32(left % n) * axisStride(p.reduceStrides, a);
-      left = left / n;
+  let inner = RANK - 1u;
+  let extent = axisDim(dims, inner);
+  let reduceCount = layout.$.params.reduceCount;
+  for (var c = first; c < extent; c += chunks) {
+    let at = s + i32(c) * axisStride(srcStrides, inner);
+    var acc = layout.$.params.value;
+    if (MODE == 0u) {
+      acc += layout.$.src[u32(at)];
+    } else if (MODE == 2u) {
+      for (var r = 0u; r < reduceCount; r++) {
+        var left = r;
+        var o = at;
+        for (var k = layout.$.params.reduceRank; k > 0u; k--) {
+          let a = k - 1u;
+          let n = axisDim(layout.$.params.reduceDims, a);
+          o += i32(left % n) * axisStride(layout.$.params.reduceStrides, a);
+          left = left / n;
+        }
+        acc += layout.$.src[u32(o)];
+      }
     }
-    acc += layout.$.src[u32(o)];
+    layout.$.dst[u32(t + i32(c) * axisStride(dstStrides, inner))] = acc;
   }
-  layout.$.dst[u32(t)] = acc;
 }
