@@ -39,7 +39,6 @@ const MovementParams = d.struct({
   /** Invocations: rows of the innermost axis times `chunks`. */
   count: d.u32,
   chunks: d.u32,
-  rank: d.u32,
   reduceRank: d.u32,
   reduceCount: d.u32,
   srcBase: d.i32,
@@ -190,7 +189,6 @@ export function recordStridedCopy(step: Step, kernel: MovementKernel, args: Stri
     params: {
       count: invocations,
       chunks,
-      rank: dims.length,
       reduceRank: reduceDims.length,
       reduceCount: args.src ? reduceDims.reduce((a, b) => a * b, 1) : 0,
       srcBase: srcOffset,

@@ -2,17 +2,18 @@
 //
 // The host describes an iteration space of up to 8 axes (`dims`, outermost first) and, for each
 // axis, how far one step along it moves in the source and in the destination (`srcStrides`,
-// `dstStrides`; 0 broadcasts, negative walks backwards). Invocation i takes the i-th point of the
-// space and writes
+// `dstStrides`; 0 broadcasts, negative walks backwards). Each point c of the space writes
 //   dst[dstBase + c . dstStrides] = value + sum over r of src[srcBase + c . srcStrides + r . reduceStrides]
-// where r runs over a second space (`reduceDims`, `reduceCount` points): one point with no axes for
-// a plain copy, the broadcast axes for an expand's backward, none (reduceCount = 0) to fill with
-// `value`. Transpose, slice (any step), pad, concat, split and expand forward are copies with the
-// right strides; their backwards are copies with source and destination strides swapped.
+// where r runs over a second space (`reduceDims`, `reduceCount` points): a copy (MODE 0) reads one
+// element with no reduce axes, a sum (MODE 2, an expand's backward) the broadcast axes, a fill
+// (MODE 1) none. Transpose, slice (any step), pad, concat, split and expand forward are copies with
+// the right strides; their backwards are copies with source and destination strides swapped.
 //
-// Copies have one pipeline per RANK (1 to 8); fills and sums one each, at RANK 8. Work split: one invocation per PER points of a row of the
-// innermost axis (`chunks` invocations per row, each taking every chunks-th point), 256 per workgroup, workgroups spread over x and y by
-// the host (grid1d); the index is gid.x + gid.y * nwg.x * 256. Invocations past `count` return.
+// Copies have one pipeline per RANK (1 to 8); fills and sums one each, at RANK 8. Work split: one
+// invocation per PER points of a row of the innermost axis (`chunks` invocations per row, each
+// taking every chunks-th point, so neighbouring invocations touch neighbouring elements), 256 per
+// workgroup, spread over x and y by the host (grid1d); the index is gid.x + gid.y * nwg.x * 256.
+// Invocations past `count` return.
 
 const WG: u32 = 256u;
 // Axes of the iteration space, set per pipeline by the host (specializeConstants): loops of a
@@ -34,8 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let dims = layout.$.params.dims;
   let srcStrides = layout.$.params.srcStrides;
   let dstStrides = layout.$.params.dstStrides;
-  // Invocation i walks up to PER points of the innermost axis of row i / chunks, `chunks` apart from
-  // i % chunks on, so neighbouring invocations touch neighbouring elements at every step.
+  // Row i / chunks of the innermost axis, its points i % chunks, i % chunks + chunks, ...
   let chunks = layout.$.params.chunks;
   var rest = i / chunks;
   let first = i % chunks;
