@@ -14,6 +14,7 @@ import { type Conv2dKernels, conv2dKernels } from "./conv2d.ts";
 import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
+import { type MovementKernel, movementKernel } from "./movement.ts";
 import { type PoolKernels, poolKernels } from "./pool.ts";
 import { type ReduceKernels, reduceKernels } from "./reduce.ts";
 import { type SoftmaxXentKernel, softmaxXentKernel } from "./softmax_xent.ts";
@@ -34,6 +35,8 @@ export interface EngineKernels {
   softmaxXent: SoftmaxXentKernel;
   /** Reductions, softmax along an axis, layer/instance norm, matmul between activations. */
   reduce: ReduceKernels;
+  /** The strided copy of every movement op (permute, slice, pad, concat, expand). */
+  movement: MovementKernel;
 }
 
 /** Compiles (once per device) every kernel of the engine. */
@@ -48,6 +51,6 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  const reduce = await reduceKernels(gpu);
-  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, reduce };
+  const [reduce, movement] = await Promise.all([reduceKernels(gpu), movementKernel(gpu)]);
+  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, reduce, movement };
 }

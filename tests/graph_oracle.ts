@@ -6,7 +6,8 @@
  * Elementwise ops, batch norm and concatenation use the per-op oracles.
  */
 import type { Graph, GraphNode, NodeOf } from "../pipeline/model/graph.ts";
-import { addOracle, batchNormOracle, clipOracle, concatOracle, leakyReluOracle, sigmoidOracle } from "./ops_oracle.ts";
+import { addOracle, batchNormOracle, clipOracle, leakyReluOracle, sigmoidOracle } from "./ops_oracle.ts";
+import { movementOracle } from "./movement_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
 import { reduceGroupNode } from "./reduce_oracle.ts";
 
@@ -184,10 +185,18 @@ function forwardNode(
       return { shape: a.shape, data: leakyReluOracle(a.data, node.alpha) };
     case "sigmoid":
       return { shape: a.shape, data: sigmoidOracle(a.data) };
-    case "concat": {
-      const channels = inputs.reduce((sum, v) => sum + v.shape[1], 0);
-      return { shape: [a.shape[0], channels, ...a.shape.slice(2)], data: concatOracle(inputs) };
-    }
+    case "concat":
+    case "view":
+    case "permute":
+    case "slice":
+    case "pad":
+    case "expand":
+      return movementOracle(node, inputs);
+    case "constant":
+      return movementOracle(node, inputs, {
+        shape: paramShape(node.tensor),
+        data: Float64Array.from(param(node.tensor)),
+      });
     case "max_pool":
     case "avg_pool":
       return pool(node, a);

@@ -41,20 +41,6 @@ export function sigmoidBackwardOracle(y: Values, dy: Values): Float64Array {
   return Float64Array.from(y, (v, i) => dy[i] * v * (1 - v));
 }
 
-/** Joins [N, C_i, ...] arrays along axis 1 (the same trailing dims for all). */
-export function concatOracle(inputs: { shape: readonly number[]; data: Values }[]): Float64Array {
-  const n = inputs[0].shape[0];
-  const out = new Float64Array(inputs.reduce((sum, v) => sum + v.data.length, 0));
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    for (const v of inputs) {
-      const block = v.data.length / n;
-      for (let j = 0; j < block; j++) out[at++] = v.data[i * block + j];
-    }
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- per-channel sums
 
 /** out[c] = sum over n and spatial positions of (a - center[c]) * b (b = 1, center = 0 if absent). */

@@ -14,6 +14,7 @@ import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
 import { validated } from "../io/validated.ts";
 import { REDUCE_ARITY, REDUCE_NODES, reduceParameterNames } from "./graph_ops/reduce.ts";
+import { MOVEMENT_NODES } from "./graph_ops/movement.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
@@ -61,8 +62,8 @@ const AvgPoolNode = z.object({
 });
 const GlobalAvgPoolNode = z.object({ op: z.literal("global_avg_pool") });
 const AddNode = z.object({ op: z.literal("add") });
-/** Joins its inputs along the channel axis (axis 1), in input order. */
-const ConcatNode = z.object({ op: z.literal("concat") });
+/** Joins its inputs along `axis` (the channel axis, 1, when absent), in input order. */
+const ConcatNode = z.object({ op: z.literal("concat"), axis: z.number().int().min(0).optional() });
 const FlattenNode = z.object({ op: z.literal("flatten") });
 const ReshapeNode = z.object({
   op: z.literal("reshape"),
@@ -86,6 +87,7 @@ const OpFields = z.discriminatedUnion("op", [
   FlattenNode,
   ReshapeNode,
   ...REDUCE_NODES,
+  ...MOVEMENT_NODES,
 ]);
 
 export const NodeSchema = z.intersection(
@@ -125,6 +127,8 @@ export function parameterNames(node: GraphNode): string[] {
       return node.bias ? [node.weight, node.bias] : [node.weight];
     case "batch_norm":
       return [node.scale, node.shift, node.mean, node.variance];
+    case "constant":
+      return [node.tensor];
     default:
       return reduceParameterNames(node);
   }

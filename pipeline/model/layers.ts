@@ -37,10 +37,10 @@ import {
   recordMaxPool,
   recordMaxPoolBackward,
 } from "../../kernels/pool.ts";
-import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
 import { onLastAxis, REDUCE_LAYERS } from "./layers/reduce.ts";
+import { MOVEMENT_LAYERS } from "./layers/movement.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -247,49 +247,7 @@ const add: Layer<NodeOf<"add">> = {
   },
 };
 
-/**
- * Channel concatenation as buffer copies: in NCHW each image's channels of one input are one
- * contiguous block, so forward copies one block per image and input, and backward copies back.
- */
-const concat: Layer<NodeOf<"concat">> = {
-  forward(ctx, _node, inputs, inputShapes, outShape) {
-    const y = ctx.alloc(outShape);
-    forEachConcatBlock(
-      inputShapes,
-      outShape,
-      (i, from, to, count) => ctx.step.copyRange(inputs[i], from, y, to, count),
-    );
-    return { output: y };
-  },
-  backward(ctx, _node, { inputShapes, dy, wantInput }) {
-    const outShape = [...dy.shape];
-    const inputs = wantInput.map((want, i) => (want ? ctx.alloc(inputShapes[i]) : null));
-    forEachConcatBlock(inputShapes, outShape, (i, from, to, count) => {
-      const dx = inputs[i];
-      if (dx) ctx.step.copyRange(dy, to, dx, from, count);
-    });
-    return { inputs, params: new Map() };
-  },
-};
-
-/** Calls `visit(input, offsetInInput, offsetInOutput, count)` for every image's block of every input. */
-function forEachConcatBlock(
-  inputShapes: number[][],
-  outShape: number[],
-  visit: (input: number, from: number, to: number, count: number) => void,
-): void {
-  const perImage = sizeOf(outShape.slice(1));
-  for (let n = 0; n < outShape[0]; n++) {
-    let to = n * perImage;
-    inputShapes.forEach((shape, i) => {
-      const block = sizeOf(shape.slice(1));
-      visit(i, n * block, to, block);
-      to += block;
-    });
-  }
-}
-
-/** Flatten and reshape: a copy under the new shape (and the gradient copied back). */
+/** Flatten, reshape and view: a copy under the new shape (and the gradient copied back). */
 const reshape: Layer = {
   forward(ctx, _node, [x], _shapes, outShape) {
     const y = ctx.alloc(outShape);
@@ -446,7 +404,6 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   leaky_relu: leakyRelu,
   sigmoid,
   add,
-  concat,
   flatten: reshape,
   reshape,
   batch_norm: batchNorm,
@@ -454,4 +411,6 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
   ...REDUCE_LAYERS,
+  ...MOVEMENT_LAYERS,
+  view: reshape,
 };

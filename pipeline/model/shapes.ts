@@ -11,6 +11,7 @@ import type { Graph, GraphNode, NodeOf, Op } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { REDUCE_SHAPE_RULES } from "./shape_rules/reduce.ts";
+import { MOVEMENT_SHAPE_RULES } from "./shape_rules/movement.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];
@@ -166,17 +167,6 @@ const add: ShapeRule<NodeOf<"add">> = (node, [a, b]) => {
   return a;
 };
 
-/** Joins along the channel axis (axis 1); every other axis must agree. */
-const concat: ShapeRule<NodeOf<"concat">> = (node, inputs) => {
-  for (const x of inputs) requireRank(node, x, inputs[0].length);
-  const [first] = inputs;
-  const mismatch = inputs.find((x) => x.some((d, i) => i !== 1 && d !== first[i]));
-  if (first.length < 2 || mismatch) {
-    throw shapeError(node, `inputs ${inputs.map(fmt).join(", ")} must agree on every axis but the channel axis`);
-  }
-  return [first[0], inputs.reduce((sum, x) => sum + x[1], 0), ...first.slice(2)];
-};
-
 const flatten: ShapeRule<NodeOf<"flatten">> = (_node, [x]) => [x[0], sizeOf(x.slice(1))];
 
 const reshape: ShapeRule<NodeOf<"reshape">> = (node, [x]) => {
@@ -225,7 +215,6 @@ const SHAPE_RULES: { [O in Op]: ShapeRule<NodeOf<O>> } = {
   leaky_relu: sameShape,
   sigmoid: sameShape,
   add,
-  concat,
   flatten,
   reshape,
   batch_norm: batchNorm,
@@ -233,6 +222,7 @@ const SHAPE_RULES: { [O in Op]: ShapeRule<NodeOf<O>> } = {
   avg_pool: pool,
   global_avg_pool: globalAvgPool,
   ...REDUCE_SHAPE_RULES,
+  ...MOVEMENT_SHAPE_RULES,
 };
 
 /**

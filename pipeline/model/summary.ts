@@ -49,6 +49,8 @@ function trainable(node: GraphNode): string[] {
       return node.bias ? [node.weight, node.bias] : [node.weight];
     case "batch_norm":
       return [node.scale, node.shift];
+    case "constant":
+      return [node.tensor];
     default:
       return reduceParameterNames(node);
   }
@@ -79,6 +81,12 @@ function nodeFlops(node: GraphNode, inputs: number[][], out: number[], weight: n
     case "concat":
     case "flatten":
     case "reshape":
+    case "view":
+    case "permute":
+    case "slice":
+    case "pad":
+    case "expand":
+    case "constant":
       return 0;
     case "reduce":
     case "softmax":

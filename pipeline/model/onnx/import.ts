@@ -18,6 +18,7 @@ import { InputError } from "../../io/input_error.ts";
 import type { HostTensor } from "../model_files.ts";
 import { type Activation, Lowering, type OnnxNode, Unsupported } from "./lowering.ts";
 import { CONVERTERS } from "./ops.ts";
+import { foldConstantNode, foldsAtImport } from "./constant_folding.ts";
 import { Attributes, decodeModel, int, type NodeProto, onnx, type ValueInfoProto } from "./proto.ts";
 import { type ConstantTensor, readTensor, unreadableType } from "./tensor_data.ts";
 
@@ -179,6 +180,17 @@ async function lowerNodes(l: Lowering, protos: NodeProto[], source: string): Pro
       outputs: proto.output ?? [],
       attrs: new Attributes(proto),
     };
+    // Shape arithmetic and constant chains are evaluated here rather than converted.
+    if (!n.inputs.some((i) => failed.has(i))) {
+      try {
+        if (await foldConstantNode(l, n)) continue;
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+        problems.push(`"${n.name}" (${n.op}: ${e.message})`);
+        n.outputs.forEach((o) => failed.add(o));
+        continue;
+      }
+    }
     const problem = staticProblem(n, proto.domain ?? "");
     if (problem !== undefined) {
       problems.push(`"${n.name}" (${n.op}${problem ? `: ${problem}` : ""})`);
@@ -191,7 +203,9 @@ async function lowerNodes(l: Lowering, protos: NodeProto[], source: string): Pro
       continue;
     }
     try {
-      await CONVERTERS[n.op].convert(l, n);
+      const converter = CONVERTERS[n.op];
+      if (!converter) throw new Unsupported("it reads a computed value; it is only evaluated on constants");
+      await converter.convert(l, n);
     } catch (e) {
       if (!(e instanceof Unsupported)) {
         if (e instanceof InputError) throw new InputError(`${source}: node "${n.name}" (${n.op}): ${e.message}`);
@@ -210,7 +224,8 @@ async function lowerNodes(l: Lowering, protos: NodeProto[], source: string): Pro
 function staticProblem(n: OnnxNode, domain: string): string | undefined {
   const converter = CONVERTERS[n.op];
   if (domain && domain !== "ai.onnx") return `domain ${domain}`;
-  if (!converter) return "";
+  // An op without a converter may still fold at import (constant_folding.ts), once its inputs are known.
+  if (!converter) return foldsAtImport(n.op) ? undefined : "";
   const unknown = n.attrs.unknown(converter.attributes);
   if (unknown.length > 0) return `attribute ${unknown.join(", ")}`;
   try {

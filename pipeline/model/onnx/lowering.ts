@@ -4,7 +4,8 @@
  * with their shapes, and the parameters they read.
  *
  * Shapes are tracked at batch 1 and checked by the graph's own shape rules as each node is emitted,
- * so an importer error names the node. Two shapes are kept per value because ONNX's
+ * so an importer error names the node; they are also run at batch 2, which tells each value's
+ * batch-dependent axis (graph_ops/movement.ts). Two shapes are kept per value because ONNX's
  * GlobalAveragePool keeps [N, C, 1, 1] where the graph's global_avg_pool gives [N, C].
  */
 import type { GraphNode } from "../graph.ts";
@@ -29,8 +30,15 @@ export interface Activation {
   foldable?: GraphNode;
 }
 
-/** A value known at import time (initializer, Constant node), or why it cannot be read (e.g. int8). */
-export type Constant = { kind: "constant"; tensor: ConstantTensor } | { kind: "constant"; unreadable: string };
+/**
+ * A value known at import time (initializer, Constant node, a folded Shape chain), or why it cannot
+ * be read (e.g. int8). `tensor` is its value when the graph runs at batch 1; a value computed from
+ * an activation's shape also keeps `second`, its value at batch 2, where that differs (see
+ * graph_ops/movement.ts on batch-dependent extents).
+ */
+export type Constant =
+  | { kind: "constant"; tensor: ConstantTensor; second?: ConstantTensor }
+  | { kind: "constant"; unreadable: string };
 
 export type Value = Activation | Constant;
 
@@ -51,7 +59,7 @@ export class Unsupported extends Error {
 }
 
 /** Fields naming a node's parameters: `emit` fills them from the tensors it is given. */
-export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance";
+export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance" | "tensor";
 
 /** Parameter name suffixes; running statistics follow the trainer's `running_mean`/`running_var` convention. */
 const PARAM_SUFFIX: Record<ParamRole, string> = {
@@ -61,6 +69,7 @@ const PARAM_SUFFIX: Record<ParamRole, string> = {
   shift: "shift",
   mean: "running_mean",
   variance: "running_var",
+  tensor: "tensor",
 };
 
 /** Omit applied to each member of a union on its own (plain Omit would merge the members). */
@@ -76,6 +85,10 @@ export class Lowering {
   readonly notes: string[] = [];
   readonly #names = new Set<string>();
   readonly #unsqueezed = new Map<string, Activation>();
+  /** Every graph value's shape at batch 2 (`Activation.shape` is at batch 1). */
+  readonly #atBatch2 = new Map<string, number[]>();
+  /** Pending zero Pads made into pad nodes, by value and amounts. */
+  readonly #padded = new Map<string, Activation>();
 
   constructor(
     readonly opset: number,
@@ -87,10 +100,18 @@ export class Lowering {
     readonly fileBatch: number | null,
     /** Where tensors come from (for external data). */
     readonly origin: TensorOrigin,
-    input: Activation,
+    /** The graph input (the image batch; its axis 0 is the batch). */
+    readonly image: Activation,
   ) {
+    const input = image;
     this.#names.add(input.name);
     this.values.set(input.name, input);
+    this.#atBatch2.set(input.name, [2, ...input.shape.slice(1)]);
+  }
+
+  /** A graph value's shape at batch 2: beside `shape` (batch 1), it tells which axis holds the batch. */
+  shapeAtBatch2(v: Activation): number[] {
+    return this.#atBatch2.get(v.name)!;
   }
 
   /** Reads a tensor held in the model (a Constant's value). */
@@ -115,7 +136,16 @@ export class Lowering {
     const v = this.#get(name);
     if (v.kind !== "constant") throw new Unsupported(`${what} "${name}" is computed, not a constant`);
     if ("unreadable" in v) throw new Unsupported(`${what} "${name}": ${v.unreadable}`);
+    if (v.second) throw new Unsupported(`${what} "${name}" depends on the batch size`);
     return v.tensor;
+  }
+
+  /** A constant an input names at batch 1 and at batch 2 (the same tensor unless it depends on the batch). */
+  batchConstant(name: string, what: string): { tensor: ConstantTensor; second: ConstantTensor } {
+    const v = this.#get(name);
+    if (v.kind !== "constant") throw new Unsupported(`${what} "${name}" is computed, not a constant`);
+    if ("unreadable" in v) throw new Unsupported(`${what} "${name}": ${v.unreadable}`);
+    return { tensor: v.tensor, second: v.second ?? v.tensor };
   }
 
   /** The constant an optional input names, or undefined when omitted. */
@@ -130,9 +160,7 @@ export class Lowering {
   activation(name: string, options: { allowPad?: boolean } = {}): Activation {
     const v = this.#get(name);
     if (v.kind !== "activation") throw new Unsupported(`input "${name}" is a constant; a computed value is expected`);
-    if (v.pad && !options.allowPad) {
-      throw new Unsupported(`reads a zero Pad, which is only folded into a following Conv or AveragePool`);
-    }
+    if (v.pad && !options.allowPad) return this.#applyPad(v);
     if (v.shape.length === v.onnx.length) return v;
     let reshaped = this.#unsqueezed.get(v.name);
     if (!reshaped) {
@@ -146,8 +174,19 @@ export class Lowering {
   flatActivation(name: string): Activation {
     const v = this.#get(name);
     if (v.kind !== "activation") throw new Unsupported(`input "${name}" is a constant; a computed value is expected`);
-    if (v.pad) throw new Unsupported(`reads a zero Pad, which is only folded into a following Conv or AveragePool`);
-    return v;
+    return v.pad ? this.#applyPad(v) : v;
+  }
+
+  /** A pending zero Pad that no Conv absorbs, made into a pad node (once per value and amounts). */
+  #applyPad(v: Activation): Activation {
+    const [top, left, bottom, right] = v.pad!;
+    const key = `${v.name} ${v.pad}`;
+    let padded = this.#padded.get(key);
+    if (!padded) {
+      padded = this.emit({ op: "pad", pads: [0, 0, top, left, 0, 0, bottom, right], value: 0 }, `${v.name}.pad`, [v]);
+      this.#padded.set(key, padded);
+    }
+    return padded;
   }
 
   /** Whether only one node (and no graph output) reads `name`. */
@@ -174,7 +213,9 @@ export class Lowering {
       this.weights.set(paramNames[role], tensor);
     }
     const node = { ...spec, ...paramNames, name, inputs: inputs.map((v) => v.name) } as GraphNode;
-    const shape = outputShape(node, inputs.map((v) => v.shape), (p) => this.weights.get(p)!.shape);
+    const paramShape = (p: string) => this.weights.get(p)!.shape;
+    const shape = outputShape(node, inputs.map((v) => v.shape), paramShape);
+    this.#atBatch2.set(name, outputShape(node, inputs.map((v) => this.shapeAtBatch2(v)), paramShape));
     this.nodes.push(node);
     return { kind: "activation", name, shape, onnx: onnxShape ?? shape, foldable: node };
   }

@@ -8,6 +8,7 @@
  * - A zero Pad folds into the padding of the Conv (or count-including AveragePool) that reads it.
  * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits;
  *   elsewhere it is a softmax node (ops_reduce.ts, with the reductions, norms, MatMul of activations).
+ * - Movement ops (Transpose, Reshape, Slice, Concat, Pad, ...) are in ops_movement.ts.
  * - MatMul by a constant and Gemm become a dense layer (alpha, beta and transB folded into the weights).
  *
  * A converter throws `Unsupported` for what the graph cannot express; the importer lists every such node.
@@ -24,7 +25,7 @@ import {
 } from "./lowering.ts";
 import type { ConstantTensor } from "./tensor_data.ts";
 import { emitSoftmax, lowerMatmul, REDUCE_CONVERTERS } from "./ops_reduce.ts";
-import { sizeOf } from "../../io/size_of.ts";
+import { MOVEMENT_CONVERTERS } from "./ops_movement.ts";
 
 export interface Converter {
   /** Attributes the converter understands; a node with any other is unsupported. */
@@ -303,106 +304,6 @@ function dense2d(l: Lowering, name: string): Activation {
   return a;
 }
 
-/** A value whose graph shape already is the reshape's target: the same graph value, ONNX now agreeing on its shape. */
-function reshaped(x: Activation): Activation {
-  return { ...x, onnx: x.shape, foldable: undefined };
-}
-
-const reshape: Converter = {
-  attributes: ["allowzero"],
-  convert(l, n) {
-    const x = l.flatActivation(n.inputs[0]);
-    const target = l.constant(n.inputs[1], "shape");
-    if (!target.integer || target.shape.length !== 1) {
-      throw new Unsupported(`shape [${target.shape}] is not a 1-D integer tensor`);
-    }
-    const allowZero = n.attrs.int("allowzero", 0) === 1;
-    const dims = Array.from(target.data, (d, i) => (d === 0 && !allowZero ? x.onnx[i] ?? NaN : d));
-    if (dims.some(Number.isNaN)) throw new Unsupported(`shape [${target.data}] copies an axis the input lacks`);
-    const first = target.data[0];
-    if (!(first === 0 && !allowZero) && first !== -1 && first !== l.fileBatch) {
-      throw new Unsupported(`shape [${target.data}] does not keep the batch axis first`);
-    }
-    const rest = dims.slice(1);
-    const perImage = sizeOf(x.shape.slice(1));
-    const known = sizeOf(rest.filter((d) => d !== -1));
-    const free = rest.filter((d) => d === -1).length;
-    const concrete = rest.map((d) => (d === -1 ? perImage / known : d));
-    // With -1 first, the batch is inferred: the rest must then hold exactly one image.
-    if (free > 1 || (first === -1 && free === 1) || sizeOf(concrete) !== perImage) {
-      throw new Unsupported(`shape [${target.data}] does not keep each image's ${perImage} values together`);
-    }
-    if (concrete.join() === x.shape.slice(1).join()) return l.set(n.outputs[0], reshaped(x));
-    emitTo(l, n, { op: "reshape", shape: concrete }, [x]);
-  },
-};
-
-const flatten: Converter = {
-  attributes: ["axis"],
-  convert(l, n) {
-    const x = l.flatActivation(n.inputs[0]);
-    const axis = n.attrs.int("axis", 1);
-    if (axis !== 1 && axis !== 1 - x.onnx.length) {
-      throw new Unsupported(`axis ${axis}: only axis 1 keeps the batch axis alone`);
-    }
-    if (x.shape.length === 2) return l.set(n.outputs[0], reshaped(x));
-    emitTo(l, n, { op: "flatten" }, [x]);
-  },
-};
-
-const concat: Converter = {
-  attributes: ["axis"],
-  convert(l, n) {
-    const inputs = n.inputs.map((name) => {
-      if (l.isConstant(name)) throw new Unsupported(`input "${name}" is a constant`);
-      return l.activation(name);
-    });
-    const rank = inputs[0].onnx.length;
-    const axis = n.attrs.int("axis", 1);
-    if (axis !== 1 && axis !== 1 - rank) throw new Unsupported(`axis ${axis}: only the channel axis (1) is supported`);
-    emitTo(l, n, { op: "concat" }, inputs);
-  },
-};
-
-const pad: Converter = {
-  attributes: ["mode", "pads", "value"],
-  check(n) {
-    const mode = n.attrs.string("mode", "constant");
-    return mode === "constant" ? undefined : `mode=${mode}`;
-  },
-  convert(l, n) {
-    const x = l.activation(n.inputs[0], { allowPad: true });
-    requireRank4(x);
-    let pads = l.opset < 11 ? n.attrs.ints("pads", []) : Array.from(l.constant(n.inputs[1], "pads").data);
-    const value = l.opset < 11
-      ? n.attrs.float("value", 0)
-      : scalar(l.optionalConstant(n.inputs[2], "constant_value"), 0, "constant_value");
-    const axes = l.optionalConstant(n.inputs[3], "axes");
-    if (axes) {
-      const full = new Array(8).fill(0);
-      Array.from(axes.data).forEach((a, i) => {
-        const axis = a < 0 ? a + 4 : a;
-        full[axis] = pads[i];
-        full[axis + 4] = pads[i + axes.data.length];
-      });
-      pads = full;
-    }
-    if (value !== 0) throw new Unsupported(`constant value ${value}: only zero padding folds into a Conv`);
-    if (pads.length !== 8 || pads.some((p) => p < 0) || pads[0] || pads[1] || pads[4] || pads[5]) {
-      throw new Unsupported(`pads [${pads}]: only non-negative padding of height and width is supported`);
-    }
-    const [top, left, bottom, right] = [pads[2], pads[3], pads[6], pads[7]];
-    const before = x.pad ?? [0, 0, 0, 0];
-    const [, c, h, w] = x.onnx;
-    l.set(n.outputs[0], {
-      ...x,
-      foldable: undefined,
-      pad: [before[0] + top, before[1] + left, before[2] + bottom, before[3] + right],
-      onnx: [1, c, h + top + bottom, w + left + right],
-    });
-  },
-};
-
 const constant: Converter = {
   attributes: [
     "value",
@@ -516,16 +417,16 @@ export const CONVERTERS: Record<string, Converter> = {
       affine(l, n, "scale");
     },
   },
-  Flatten: flatten,
-  Reshape: reshape,
-  Concat: concat,
-  Pad: pad,
   Constant: constant,
   Dropout: {
     attributes: ["ratio", "seed", "is_test"],
     convert(l, n) {
       const training = l.optionalConstant(n.inputs[2], "training_mode");
-      if (training && training.data[0]) throw new Unsupported("training_mode is true");
+      // Dropout of ratio 0 is the identity even in training mode (Swin's attention exports one).
+      const ratio = l.opset < 12
+        ? n.attrs.float("ratio", 0.5)
+        : l.optionalConstant(n.inputs[1], "ratio")?.data[0] ?? 0.5;
+      if (training && training.data[0] && ratio !== 0) throw new Unsupported("training_mode is true");
       onlyFirstOutput(l, n);
       l.alias(n.outputs[0], n.inputs[0]);
     },
@@ -534,4 +435,5 @@ export const CONVERTERS: Record<string, Converter> = {
   Softmax: softmaxAtOutput,
   LogSoftmax: softmaxAtOutput,
   ...REDUCE_CONVERTERS,
+  ...MOVEMENT_CONVERTERS,
 };

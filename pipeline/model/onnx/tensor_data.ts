@@ -41,7 +41,8 @@ const FLOAT_TYPES: Partial<Record<number, Dtype>> = {
   [T.BFLOAT16]: "BF16",
   [T.DOUBLE]: "F64",
 };
-const INT_SIZES: Partial<Record<number, number>> = { [T.INT64]: 8, [T.INT32]: 4 };
+/** Integer types by element size; BOOL (one byte, 0 or 1) is read as an integer so masks fold at import. */
+const INT_SIZES: Partial<Record<number, number>> = { [T.INT64]: 8, [T.INT32]: 4, [T.BOOL]: 1 };
 
 /**
  * Reads a tensor's values. `what` names it in messages (e.g. `initializer "conv1.weight"`).
@@ -67,7 +68,7 @@ export async function readTensor(t: TensorProto, origin: TensorOrigin, what: str
   const intSize = INT_SIZES[type];
   const unread = unreadableType(t);
   if (unread) {
-    throw new InputError(`${label}: data type ${unread} is not supported (float, double, half, int32, int64)`);
+    throw new InputError(`${label}: data type ${unread} is not supported (float, double, half, int32, int64, bool)`);
   }
   const elementBytes = floatType ? DTYPE_SIZES[floatType] : intSize!;
   const raw = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
@@ -110,7 +111,11 @@ function decodeInts(raw: Uint8Array, size: number): Float64Array {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float64Array(raw.length / size);
   for (let i = 0; i < out.length; i++) {
-    out[i] = size === 8 ? Number(view.getBigInt64(i * 8, true)) : view.getInt32(i * 4, true);
+    out[i] = size === 8
+      ? Number(view.getBigInt64(i * 8, true))
+      : size === 4
+      ? view.getInt32(i * 4, true)
+      : view.getUint8(i);
   }
   return out;
 }
@@ -136,6 +141,7 @@ function typedField(
       check(t.int64Data?.length ?? 0, "int64_data");
       return { data: Float64Array.from(t.int64Data ?? [], (v) => int(v, label)), integer: true };
     case T.INT32:
+    case T.BOOL:
       check(t.int32Data?.length ?? 0, "int32_data");
       return { data: Float64Array.from(t.int32Data ?? []), integer: true };
     default: {
