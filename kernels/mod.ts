@@ -12,6 +12,8 @@ import { type BatchNormTrainKernels, batchNormTrainKernels } from "./batch_norm_
 import { type ChannelSumKernel, channelSumKernel } from "./channel_sum.ts";
 import { type Conv2dKernels, conv2dKernels } from "./conv2d.ts";
 import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
+import { type BinaryKernels, binaryKernels } from "./elementwise_binary.ts";
+import { type UnaryKernels, unaryKernels } from "./elementwise_unary.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
 import { type PoolKernels, poolKernels } from "./pool.ts";
@@ -31,6 +33,9 @@ export interface EngineKernels {
   batchNormTrain: BatchNormTrainKernels;
   pool: PoolKernels;
   softmaxXent: SoftmaxXentKernel;
+  /** Elementwise group: unary functions and broadcasting binary ones. */
+  unary: UnaryKernels;
+  binary: BinaryKernels;
 }
 
 /** Compiles (once per device) every kernel of the engine. */
@@ -45,5 +50,6 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent };
+  const [unary, binary] = await Promise.all([unaryKernels(gpu), binaryKernels(gpu)]);
+  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, unary, binary };
 }

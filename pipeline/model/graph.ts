@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { InputError } from "../io/input_error.ts";
 import { validated } from "../io/validated.ts";
+import { ELEMENTWISE_NODES } from "./graph_ops/elementwise.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
@@ -84,6 +85,8 @@ const OpFields = z.discriminatedUnion("op", [
   ConcatNode,
   FlattenNode,
   ReshapeNode,
+  // Elementwise group: graph_ops/elementwise.ts.
+  ...ELEMENTWISE_NODES,
 ]);
 
 export const NodeSchema = z.intersection(
@@ -109,7 +112,11 @@ export type Op = GraphNode["op"];
 export type NodeOf<O extends Op> = Extract<GraphNode, { op: O }>;
 
 /** How many inputs each op takes (1 unless listed): [least, most]. */
-const ARITY: Partial<Record<Op, [number, number]>> = { add: [2, 2], concat: [2, Infinity] };
+const ARITY: Partial<Record<Op, [number, number]>> = {
+  add: [2, 2],
+  concat: [2, Infinity],
+  binary: [1, 2], // one input with a constant, else two (its shape rule checks which)
+};
 
 /** Parameter names a node reads from the weights file. */
 export function parameterNames(node: GraphNode): string[] {
@@ -119,6 +126,8 @@ export function parameterNames(node: GraphNode): string[] {
       return node.bias ? [node.weight, node.bias] : [node.weight];
     case "batch_norm":
       return [node.scale, node.shift, node.mean, node.variance];
+    case "binary":
+      return node.constant ? [node.constant] : [];
     default:
       return [];
   }

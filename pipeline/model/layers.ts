@@ -40,6 +40,7 @@ import {
 import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
+import { ELEMENTWISE_LAYERS } from "./layers/elementwise.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -452,4 +453,5 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   max_pool: maxPool,
   avg_pool: avgPool,
   global_avg_pool: globalAvgPool,
+  ...ELEMENTWISE_LAYERS,
 };

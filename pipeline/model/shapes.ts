@@ -10,6 +10,7 @@
 import type { Graph, GraphNode, NodeOf, Op } from "./graph.ts";
 import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
+import { ELEMENTWISE_SHAPE_RULES } from "./shape_rules/elementwise.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];
@@ -232,6 +233,7 @@ const SHAPE_RULES: { [O in Op]: ShapeRule<NodeOf<O>> } = {
   max_pool: pool,
   avg_pool: pool,
   global_avg_pool: globalAvgPool,
+  ...ELEMENTWISE_SHAPE_RULES,
 };
 
 /**

@@ -47,6 +47,8 @@ function trainable(node: GraphNode): string[] {
       return node.bias ? [node.weight, node.bias] : [node.weight];
     case "batch_norm":
       return [node.scale, node.shift];
+    case "binary":
+      return node.constant ? [node.constant] : [];
     default:
       return [];
   }
@@ -78,6 +80,13 @@ function nodeFlops(node: GraphNode, inputs: number[][], out: number[], weight: n
     case "flatten":
     case "reshape":
       return 0;
+    // Elementwise group: a few operations per element (gelu and erf about 20, counted as 4 like sigmoid).
+    case "unary":
+    case "hard_sigmoid":
+    case "pow":
+      return 4 * elements;
+    case "binary":
+      return elements;
   }
 }
 

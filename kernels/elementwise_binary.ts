@@ -1,0 +1,197 @@
+/**
+ * Binary elementwise functions (add, sub, mul, div, max, min) with numpy/ONNX broadcasting, forward
+ * and backward. Backward gives one operand's gradient, summed over the axes it broadcasts along,
+ * so a squeeze-excitation scale [N, C, 1, 1] or a per-channel constant [C, 1, 1] gets its own
+ * shape back. One WGSL template, specialised per function and operand (see specializeConstants).
+ *
+ * @example
+ * ```ts
+ * import { Gpu } from "./gpu.ts";
+ * const gpu = await Gpu.create();
+ * const kernels = await binaryKernels(gpu);
+ * const x = gpu.tensor([1, 2, 2], [1, 2, 3, 4]);
+ * const scale = gpu.tensor([2, 1], [10, -1]);
+ * const y = gpu.tensor([1, 2, 2]);
+ * await gpu.run((step) => recordBinary(step, kernels, { fn: "mul", a: x, b: scale, out: y }));
+ * console.log(await gpu.read(y)); // [10, 20, -3, -4]
+ * ```
+ */
+import tgpu from "typegpu";
+import * as d from "typegpu/data";
+import { broadcastPlan, broadcastShape, spanStrides } from "./broadcast.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
+import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
+import { checkSizes, type TensorLike } from "./tensor.ts";
+
+const FN = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
+
+/** A binary function the kernels compute. */
+export type BinaryFunction = keyof typeof FN;
+
+/** Every binary function, in FN order. */
+export const BINARY_FUNCTIONS = Object.keys(FN) as BinaryFunction[];
+
+/** Axes the kernels index after merging (see broadcastPlan): 8 distinct broadcast patterns. */
+const MAX_RANK = 8;
+/** Below this many terms per gradient element one invocation sums them; from it on, a workgroup. */
+const WORKGROUP_SUM_FROM = 32;
+
+const Axes = d.arrayOf(d.vec4u, MAX_RANK / 4);
+const BinaryParams = d.struct({
+  count: d.u32,
+  rank: d.u32,
+  reduce: d.u32,
+  dims: Axes,
+  reduced: Axes,
+  strides1: Axes,
+  strides2: Axes,
+}).$name("BinaryParams");
+
+const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
+const layout = tgpu.bindGroupLayout({
+  params: { uniform: BinaryParams },
+  a: input,
+  b: input,
+  dy: input,
+  out: { storage: d.arrayOf(d.f32), access: "mutable" },
+});
+
+type Spec = KernelSpec<typeof layout.entries>;
+type Side = "a" | "b";
+const code = readWgsl(import.meta.url, "elementwise_binary.wgsl") +
+  readWgsl(import.meta.url, "workgroup_reduce.wgsl");
+
+function spec(fn: BinaryFunction, entry: "forward" | "backward" | "backwardReduce", side: Side = "a"): Spec {
+  const wg = entry === "backwardReduce" ? 64 : 256;
+  const specialized = specializeConstants(code, { FN: FN[fn], SIDE: side === "a" ? 0 : 1, WG: wg });
+  const name = entry === "forward" ? `binary_${fn}_forward` : `binary_${fn}_${entry}_${side}`;
+  const entryPoint = `main${entry[0].toUpperCase()}${entry.slice(1)}`;
+  return defineKernel(name, layout, specialized, entryPoint);
+}
+
+interface FunctionSpecs<T> {
+  forward: T;
+  /** Per operand: the one-invocation sum and the workgroup sum. */
+  backward: Record<Side, { serial: T; workgroup: T }>;
+}
+
+const backwardSpecs = (fn: BinaryFunction, side: Side) => ({
+  serial: spec(fn, "backward", side),
+  workgroup: spec(fn, "backwardReduce", side),
+});
+
+/** Every binary kernel's spec, by function. */
+export const binarySpecs = Object.fromEntries(BINARY_FUNCTIONS.map((fn) => [fn, {
+  forward: spec(fn, "forward"),
+  backward: { a: backwardSpecs(fn, "a"), b: backwardSpecs(fn, "b") },
+}])) as Record<BinaryFunction, FunctionSpecs<Spec>>;
+
+/** The compiled binary kernels, by function. */
+export type BinaryKernels = Record<BinaryFunction, FunctionSpecs<Kernel<typeof layout.entries>>>;
+
+/** Compiles every binary kernel on a device (cached). */
+export async function binaryKernels(gpu: Gpu): Promise<BinaryKernels> {
+  const compileSide = async (s: { serial: Spec; workgroup: Spec }) => ({
+    serial: await gpu.kernel(s.serial),
+    workgroup: await gpu.kernel(s.workgroup),
+  });
+  const compiled = await Promise.all(BINARY_FUNCTIONS.map(async (fn) => ({
+    forward: await gpu.kernel(binarySpecs[fn].forward),
+    backward: { a: await compileSide(binarySpecs[fn].backward.a), b: await compileSide(binarySpecs[fn].backward.b) },
+  })));
+  return Object.fromEntries(BINARY_FUNCTIONS.map((fn, i) => [fn, compiled[i]])) as BinaryKernels;
+}
+
+/** Packs up to MAX_RANK axis values into the uniform's vec4 pairs (unused axes 1). */
+function axes(values: readonly number[]): d.v4u[] {
+  const padded = [...values, ...new Array(MAX_RANK - values.length).fill(1)];
+  return [
+    d.vec4u(...padded.slice(0, 4) as [number, number, number, number]),
+    d.vec4u(...padded.slice(4) as [number, number, number, number]),
+  ];
+}
+
+/** The output shape of `a` op `b`, or an Error naming the kernel and both shapes. */
+function outputShapeOf(what: string, a: readonly number[], b: readonly number[]): number[] {
+  const out = broadcastShape(a, b);
+  if (!out) throw new Error(`${what}: shapes [${a}] and [${b}] do not broadcast`);
+  return out;
+}
+
+function mergedPlan(what: string, out: readonly number[], a: readonly number[], b: readonly number[]) {
+  const plan = broadcastPlan(out, a, b);
+  if (plan.dims.length > MAX_RANK) {
+    throw new Error(
+      `${what}: [${a}] and [${b}] broadcast along ${plan.dims.length} alternating axes; at most ${MAX_RANK}`,
+    );
+  }
+  return plan;
+}
+
+/** Records out = fn(a, b), a and b broadcast against each other (numpy/ONNX rules) to out's shape. */
+export function recordBinary(
+  step: Step,
+  kernels: BinaryKernels,
+  args: { fn: BinaryFunction; a: TensorLike; b: TensorLike; out: TensorLike },
+): void {
+  const kernel = kernels[args.fn].forward;
+  const what = kernel.spec.name;
+  const shape = outputShapeOf(what, args.a.shape, args.b.shape);
+  checkSizes(what, { out: [args.out, shape] });
+  const plan = mergedPlan(what, shape, args.a.shape, args.b.shape);
+  const count = args.out.size;
+  step.dispatch(kernel, {
+    params: {
+      count,
+      rank: plan.dims.length,
+      reduce: 1,
+      dims: axes(plan.dims),
+      reduced: axes([]),
+      strides1: axes(spanStrides(plan.dims, plan.a)),
+      strides2: axes(spanStrides(plan.dims, plan.b)),
+    },
+    a: args.a,
+    b: args.b,
+    dy: step.placeholder,
+    out: args.out,
+  }, elementGrid(count));
+}
+
+/**
+ * Records the gradient of fn(a, b) with respect to one operand (`side`), from the output gradient
+ * dy: dy times the partial derivative, summed over the axes that operand broadcasts along, so
+ * `grad` has that operand's shape. a and b are the forward operands.
+ */
+export function recordBinaryBackward(
+  step: Step,
+  kernels: BinaryKernels,
+  args: { fn: BinaryFunction; side: Side; a: TensorLike; b: TensorLike; dy: TensorLike; grad: TensorLike },
+): void {
+  const { a, b, dy, grad, side } = args;
+  const pair = kernels[args.fn].backward[side];
+  const what = pair.serial.spec.name;
+  const shape = outputShapeOf(what, a.shape, b.shape);
+  const mine = side === "a" ? a : b;
+  checkSizes(what, { dy: [dy, shape], grad: [grad, mine.size] });
+  const plan = mergedPlan(what, shape, a.shape, b.shape);
+  const spans = side === "a" ? plan.a : plan.b;
+  const reduced = plan.dims.map((size, k) => (spans[k] ? 1 : size));
+  const reduce = reduced.reduce((x, y) => x * y, 1);
+  const workgroup = reduce >= WORKGROUP_SUM_FROM;
+  const count = grad.size;
+  step.dispatch(workgroup ? pair.workgroup : pair.serial, {
+    params: {
+      count,
+      rank: plan.dims.length,
+      reduce,
+      dims: axes(plan.dims.map((size, k) => (spans[k] ? size : 1))),
+      reduced: axes(reduced),
+      strides1: axes(spanStrides(plan.dims, plan.dims.map(() => true))),
+      strides2: axes(spanStrides(plan.dims, side === "a" ? plan.b : plan.a)),
+    },
+    a,
+    b,
+    dy,
+    out: grad,
+  }, workgroup ? elementGrid(count, 1) : elementGrid(count));
+}

@@ -1,0 +1,129 @@
+// Binary elementwise functions with numpy/ONNX broadcasting, forward and backward, one pipeline per
+// function (FN), operand (SIDE) and entry point; the host (elementwise_binary.ts) merges axes that
+// broadcast alike, so `rank` (at most 8) counts only the distinct broadcast patterns.
+//   FN: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
+//
+// Index arithmetic: an invocation's linear index is split into coordinates over `dims` (last axis
+// fastest); offsets are dot products of coordinates with a stride vector, a stride being 0 along an
+// axis where that operand broadcasts.
+//   forward (mainForward): over the output, dims = output dims, strides1 = a's, strides2 = b's:
+//     out[i] = f(a[i . strides1], b[i . strides2]).
+//   backward, for the operand SIDE (0: a, 1: b), over that operand's elements j: dims = its dims
+//     (1 where it broadcasts), reduced = the output dims it broadcasts along (1 elsewhere),
+//     strides1 = the output's, strides2 = the other operand's. The output elements that read
+//     operand element j are j's coordinates plus every coordinate r of `reduced`, so
+//     out[j] = sum over r of dy[o] * df/d(side)(a, b) with o = (j + r) . strides1.
+//   mainBackward sums the `reduce` terms in one invocation (256 elements per workgroup, for short
+//   sums); mainBackwardReduce gives each element a workgroup of 64 that splits the sum and adds the
+//   partial sums with workgroupReduce (workgroup_reduce.wgsl), for long ones (a squeeze-excitation
+//   scale summed over a feature map).
+// Workgroups spread over x and y; the linear workgroup index is wid.x + wid.y * nwg.x.
+
+const WG: u32 = 256u;
+const FN: u32 = 0u;
+const SIDE: u32 = 0u;
+
+fn apply(a: f32, b: f32) -> f32 {
+  switch FN {
+    case 0u: { return a + b; }
+    case 1u: { return a - b; }
+    case 2u: { return a * b; }
+    case 3u: { return a / b; }
+    case 4u: { return max(a, b); }
+    default: { return min(a, b); }
+  }
+}
+
+// df/da (SIDE 0) or df/db (SIDE 1). At a tie max and min split the gradient evenly, as PyTorch does.
+fn partial(a: f32, b: f32) -> f32 {
+  let first = SIDE == 0u;
+  switch FN {
+    case 0u: { return 1.0; }
+    case 1u: { return select(-1.0, 1.0, first); }
+    case 2u: { return select(a, b, first); }
+    case 3u: { return select(-a / (b * b), 1.0 / b, first); }
+    case 4u: {
+      if (a == b) { return 0.5; }
+      return select(0.0, 1.0, (a > b) == first);
+    }
+    default: {
+      if (a == b) { return 0.5; }
+      return select(0.0, 1.0, (a < b) == first);
+    }
+  }
+}
+
+fn at(v: array<vec4u, 2>, k: u32) -> u32 {
+  return v[k / 4u][k % 4u];
+}
+
+// The coordinates of `index` over `dims` dotted with strides1 and strides2.
+fn offsets(index: u32, dims: array<vec4u, 2>) -> vec2u {
+  let p = layout.$.params;
+  var rest = index;
+  var off = vec2u(0u, 0u);
+  for (var k = p.rank; k > 0u; k--) {
+    let dim = at(dims, k - 1u);
+    let c = rest % dim;
+    rest /= dim;
+    off += c * vec2u(at(p.strides1, k - 1u), at(p.strides2, k - 1u));
+  }
+  return off;
+}
+
+// dy[o] * df/d(side) for output element o, the operand's own value `mine`, the other's at `other`.
+fn term(mine: f32, otherOffset: u32, o: u32) -> f32 {
+  if (SIDE == 0u) {
+    return layout.$.dy[o] * partial(mine, layout.$.b[otherOffset]);
+  }
+  return layout.$.dy[o] * partial(layout.$.a[otherOffset], mine);
+}
+
+fn own(j: u32) -> f32 {
+  if (SIDE == 0u) { return layout.$.a[j]; }
+  return layout.$.b[j];
+}
+
+@compute @workgroup_size(WG)
+fn mainForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let p = layout.$.params;
+  if (i >= p.count) { return; }
+  let off = offsets(i, p.dims);
+  layout.$.out[i] = apply(layout.$.a[off.x], layout.$.b[off.y]);
+}
+
+@compute @workgroup_size(WG)
+fn mainBackward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let j = gid.x + gid.y * nwg.x * WG;
+  let p = layout.$.params;
+  if (j >= p.count) { return; }
+  let base = offsets(j, p.dims);
+  let mine = own(j);
+  var acc = 0.0;
+  for (var r = 0u; r < p.reduce; r++) {
+    let off = base + offsets(r, p.reduced);
+    acc += term(mine, off.y, off.x);
+  }
+  layout.$.out[j] = acc;
+}
+
+@compute @workgroup_size(WG)
+fn mainBackwardReduce(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) t: u32,
+) {
+  let j = wid.x + wid.y * nwg.x;
+  let p = layout.$.params;
+  if (j >= p.count) { return; } // the same for the whole workgroup, so the reduction stays uniform
+  let base = offsets(j, p.dims);
+  let mine = own(j);
+  var acc = 0.0;
+  for (var r = t; r < p.reduce; r += WG) {
+    let off = base + offsets(r, p.reduced);
+    acc += term(mine, off.y, off.x);
+  }
+  let total = workgroupReduce(t, acc, false);
+  if (t == 0u) { layout.$.out[j] = total; }
+}
