@@ -1,8 +1,10 @@
 /**
  * Float64 references for the elementwise group: every unary function and its derivative, erf from
  * its own series and continued fraction, and broadcasting binary functions with each operand's
- * gradient found by walking the output (independent of the kernels' merged-axes plan).
+ * gradient found by walking the output (independent of the kernels' merged-axes plan), and the
+ * graph nodes of the group for the graph oracle.
  */
+import type { NodeOf } from "../pipeline/model/graph.ts";
 
 /** erf in float64: the Maclaurin series below 3, the continued fraction of erfc above. */
 export function erf64(x: number): number {
@@ -144,4 +146,25 @@ export function binaryOracle(
     db[ib] += dy[o] * op.db(x, y);
   });
   return { out, da, db };
+}
+
+type Operand = { shape: readonly number[]; data: ArrayLike<number> };
+
+/** A unary, hard_sigmoid, pow or binary graph node's output (for the graph oracle). */
+export function elementwiseNodeOracle(
+  node: NodeOf<"unary"> | NodeOf<"hard_sigmoid"> | NodeOf<"pow"> | NodeOf<"binary">,
+  inputs: Operand[],
+  param: (name: string) => Operand,
+): { shape: number[]; data: Float64Array } {
+  const [x] = inputs;
+  if (node.op === "binary") {
+    const c = node.constant ? param(node.constant) : undefined;
+    const [a, b] = !c ? inputs : node.constantFirst ? [c, x] : [x, c];
+    return { shape: broadcast64(a.shape, b.shape), data: binaryOracle(node.fn, a, b).out };
+  }
+  const fn = node.op === "unary" ? node.fn : node.op;
+  const c = node.op === "hard_sigmoid"
+    ? { alpha: node.alpha, beta: node.beta }
+    : { alpha: node.op === "pow" ? node.exponent : 0, beta: 0 };
+  return { shape: [...x.shape], data: Float64Array.from(x.data, (v) => UNARY_ORACLE[fn].f(v, c)) };
 }

@@ -8,6 +8,7 @@
 import type { Graph, GraphNode, NodeOf } from "../pipeline/model/graph.ts";
 import { addOracle, batchNormOracle, clipOracle, concatOracle, leakyReluOracle, sigmoidOracle } from "./ops_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
+import { elementwiseNodeOracle } from "./elementwise_oracle.ts";
 
 export interface OracleValue {
   shape: number[];
@@ -205,5 +206,11 @@ function forwardNode(
       return { shape: [a.shape[0], a.data.length / a.shape[0]], data: a.data };
     case "reshape":
       return { shape: [a.shape[0], ...node.shape], data: a.data };
+    // Elementwise group (tests/elementwise_oracle.ts).
+    case "unary":
+    case "hard_sigmoid":
+    case "pow":
+    case "binary":
+      return elementwiseNodeOracle(node, inputs, (name) => ({ shape: paramShape(name), data: param(name) }));
   }
 }

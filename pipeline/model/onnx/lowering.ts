@@ -51,7 +51,7 @@ export class Unsupported extends Error {
 }
 
 /** Fields naming a node's parameters: `emit` fills them from the tensors it is given. */
-export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance";
+export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance" | "constant";
 
 /** Parameter name suffixes; running statistics follow the trainer's `running_mean`/`running_var` convention. */
 const PARAM_SUFFIX: Record<ParamRole, string> = {
@@ -61,6 +61,7 @@ const PARAM_SUFFIX: Record<ParamRole, string> = {
   shift: "shift",
   mean: "running_mean",
   variance: "running_var",
+  constant: "constant", // a binary node's constant operand (graph_ops/elementwise.ts)
 };
 
 /** Omit applied to each member of a union on its own (plain Omit would merge the members). */
