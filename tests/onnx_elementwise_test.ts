@@ -181,7 +181,7 @@ Deno.test({
     const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
     const imported = await importOnnx(bytes, { source: "elementwise.onnx", folder: "." });
     const ops: string[] = imported.graph.nodes.map((n) => (n.op === "unary" ? n.fn : n.op));
-    for (const op of ["erf", "hard_sigmoid", "hard_swish", "pow", "binary", "add"]) {
+    for (const op of ["silu", "erf", "hard_sigmoid", "hard_swish", "pow", "binary", "add"]) {
       assert.ok(ops.includes(op), `${op} in ${ops}`);
     }
     assert.ok(!imported.graph.nodes.some((n) => n.name === "mul_2"), "the per-channel Mul folds into the conv");
@@ -255,7 +255,9 @@ Deno.test({
     const ref = JSON.parse(await Deno.readTextFile(refPath)) as { x: number[]; logits: number[]; grad: number[] };
     const imported = await importOnnx(await Deno.readFile(onnxPath), { source: onnxPath, folder: dir });
     const ops = new Set<string>(imported.graph.nodes.map((n) => (n.op === "unary" ? n.fn : n.op)));
-    for (const op of ["hard_swish", "hard_sigmoid", "binary", "erf"]) assert.ok(ops.has(op), `${op} in ${[...ops]}`);
+    for (const op of ["silu", "hard_swish", "hard_sigmoid", "binary", "erf"]) {
+      assert.ok(ops.has(op), `${op} in ${[...ops]}`);
+    }
     const normalization = { mean: [0, 0, 0], std: [1, 1, 1] };
     using exec = await Executor.create(gpu, { ...imported, manifest: { normalization } });
     const got = await gradients(gpu, exec, ref.x, [2, 3, 16, 16], [1, 4]);
