@@ -1,29 +1,12 @@
 /**
- * numpy/ONNX broadcasting of two shapes, and the merged-axes plan the binary kernels index by. Pure
- * arithmetic on shapes (no GPU), so shape inference can use it without loading a kernel.
+ * The merged-axes plan the binary kernels index by, for operands broadcast numpy/ONNX style to an
+ * output shape.
  *
  * @example
  * ```ts
- * broadcastShape([2, 8, 5, 5], [8, 1, 1]); // [2, 8, 5, 5]
  * broadcastPlan([2, 8, 5, 5], [2, 8, 5, 5], [8, 1, 1]); // { dims: [2, 8, 25], a: [true, true, true], b: [false, true, false] }
  * ```
  */
-
-/**
- * The shape two operands broadcast to (aligned at their last axes; a 1 stretches), or null where
- * some axis has two sizes other than 1.
- */
-export function broadcastShape(a: readonly number[], b: readonly number[]): number[] | null {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let k = 0; k < rank; k++) {
-    const da = a[k - rank + a.length] ?? 1;
-    const db = b[k - rank + b.length] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) return null;
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
 
 /**
  * The output's axes with neighbours that broadcast alike merged (axes of size 1 dropped): `dims`
@@ -36,22 +19,33 @@ export interface BroadcastPlan {
   b: boolean[];
 }
 
-/** Plans `out = f(a, b)` for operand shapes that broadcast to `out` (see broadcastShape). */
-export function broadcastPlan(out: readonly number[], a: readonly number[], b: readonly number[]): BroadcastPlan {
+/**
+ * Plans `out = f(a, b)`; null unless each operand, aligned at its last axis, has at most out's
+ * rank and on every axis out's size or 1, and every axis of out is spanned by one of them.
+ */
+export function broadcastPlan(
+  out: readonly number[],
+  a: readonly number[],
+  b: readonly number[],
+): BroadcastPlan | null {
+  const aligned = (s: readonly number[], k: number) => s[k - out.length + s.length] ?? 1;
+  const fits = (s: readonly number[]) => s.length <= out.length && out.every((d, k) => [1, d].includes(aligned(s, k)));
+  if (!fits(a) || !fits(b)) return null;
   const plan: BroadcastPlan = { dims: [], a: [], b: [] };
-  out.forEach((size, k) => {
-    if (size === 1) return;
-    const spansA = (a[k - out.length + a.length] ?? 1) === size;
-    const spansB = (b[k - out.length + b.length] ?? 1) === size;
+  for (const [k, size] of out.entries()) {
+    if (size === 1) continue;
+    const spansA = aligned(a, k) === size;
+    const spansB = aligned(b, k) === size;
+    if (!spansA && !spansB) return null;
     const last = plan.dims.length - 1;
     if (last >= 0 && plan.a[last] === spansA && plan.b[last] === spansB) {
       plan.dims[last] *= size;
-      return;
+    } else {
+      plan.dims.push(size);
+      plan.a.push(spansA);
+      plan.b.push(spansB);
     }
-    plan.dims.push(size);
-    plan.a.push(spansA);
-    plan.b.push(spansB);
-  });
+  }
   if (plan.dims.length === 0) return { dims: [1], a: [true], b: [true] };
   return plan;
 }

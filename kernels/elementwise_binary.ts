@@ -18,7 +18,7 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import { broadcastPlan, broadcastShape, spanStrides } from "./broadcast.ts";
+import { broadcastPlan, spanStrides } from "./broadcast.ts";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
@@ -111,15 +111,10 @@ function axes(values: readonly number[]): d.v4u[] {
   ];
 }
 
-/** The output shape of `a` op `b`, or an Error naming the kernel and both shapes. */
-function outputShapeOf(what: string, a: readonly number[], b: readonly number[]): number[] {
-  const out = broadcastShape(a, b);
-  if (!out) throw new Error(`${what}: shapes [${a}] and [${b}] do not broadcast`);
-  return out;
-}
-
+/** The plan of `out = f(a, b)`, or an Error naming the kernel and the shapes. */
 function mergedPlan(what: string, out: readonly number[], a: readonly number[], b: readonly number[]) {
   const plan = broadcastPlan(out, a, b);
+  if (!plan) throw new Error(`${what}: [${a}] and [${b}] do not broadcast to [${out}]`);
   if (plan.dims.length > MAX_RANK) {
     throw new Error(
       `${what}: [${a}] and [${b}] broadcast along ${plan.dims.length} alternating axes; at most ${MAX_RANK}`,
@@ -128,17 +123,14 @@ function mergedPlan(what: string, out: readonly number[], a: readonly number[], 
   return plan;
 }
 
-/** Records out = fn(a, b), a and b broadcast against each other (numpy/ONNX rules) to out's shape. */
+/** Records out = fn(a, b), a and b broadcast (numpy/ONNX rules) to out's shape. */
 export function recordBinary(
   step: Step,
   kernels: BinaryKernels,
   args: { fn: BinaryFunction; a: TensorLike; b: TensorLike; out: TensorLike },
 ): void {
   const kernel = kernels[args.fn].forward;
-  const what = kernel.spec.name;
-  const shape = outputShapeOf(what, args.a.shape, args.b.shape);
-  checkSizes(what, { out: [args.out, shape] });
-  const plan = mergedPlan(what, shape, args.a.shape, args.b.shape);
+  const plan = mergedPlan(kernel.spec.name, args.out.shape, args.a.shape, args.b.shape);
   const count = args.out.size;
   step.dispatch(kernel, {
     params: {
@@ -159,8 +151,8 @@ export function recordBinary(
 
 /**
  * Records the gradient of fn(a, b) with respect to one operand (`side`), from the output gradient
- * dy: dy times the partial derivative, summed over the axes that operand broadcasts along, so
- * `grad` has that operand's shape. a and b are the forward operands.
+ * dy (the output's shape): dy times the partial derivative, summed over the axes that operand
+ * broadcasts along, so `grad` has that operand's shape. a and b are the forward operands.
  */
 export function recordBinaryBackward(
   step: Step,
@@ -170,10 +162,8 @@ export function recordBinaryBackward(
   const { a, b, dy, grad, side } = args;
   const pair = kernels[args.fn].backward[side];
   const what = pair.serial.spec.name;
-  const shape = outputShapeOf(what, a.shape, b.shape);
-  const mine = side === "a" ? a : b;
-  checkSizes(what, { dy: [dy, shape], grad: [grad, mine.size] });
-  const plan = mergedPlan(what, shape, a.shape, b.shape);
+  checkSizes(what, { grad: [grad, (side === "a" ? a : b).size] });
+  const plan = mergedPlan(what, dy.shape, a.shape, b.shape);
   const spans = side === "a" ? plan.a : plan.b;
   const reduced = plan.dims.map((size, k) => (spans[k] ? 1 : size));
   const reduce = reduced.reduce((x, y) => x * y, 1);

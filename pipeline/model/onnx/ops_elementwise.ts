@@ -17,7 +17,7 @@
  * await ELEMENTWISE_CONVERTERS.Mul.convert(l, mul); // SiLU's x * sigmoid(x): a binary node
  * ```
  */
-import { broadcastShape } from "../../../kernels/broadcast.ts";
+import { broadcastShape } from "../shape_rules/elementwise.ts";
 import type { NodeOf } from "../graph.ts";
 import { foldAffine, perChannel } from "./fold_affine.ts";
 import { type Activation, type Lowering, type NodeSpec, type OnnxNode, Unsupported } from "./lowering.ts";

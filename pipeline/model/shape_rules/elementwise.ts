@@ -10,11 +10,26 @@
  * ELEMENTWISE_SHAPE_RULES.binary(node, [[2, 8, 5, 5], [2, 8, 1, 1]], () => []); // [2, 8, 5, 5]
  * ```
  */
-import { broadcastShape } from "../../../kernels/broadcast.ts";
 import { InputError } from "../../io/input_error.ts";
 import type { GraphNode, NodeOf } from "../graph.ts";
 
 type ParamShape = (name: string) => readonly number[];
+
+/**
+ * The shape two operands broadcast to, numpy/ONNX style (aligned at their last axes; a 1
+ * stretches), or null where some axis has two sizes other than 1.
+ */
+export function broadcastShape(a: readonly number[], b: readonly number[]): number[] | null {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let k = 0; k < rank; k++) {
+    const da = a[k - rank + a.length] ?? 1;
+    const db = b[k - rank + b.length] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return null;
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
 
 function fail(node: GraphNode, message: string): never {
   throw new InputError(`node "${node.name}" (${node.op}): ${message}`);
