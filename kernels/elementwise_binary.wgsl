@@ -79,9 +79,18 @@ fn term(mine: f32, otherOffset: u32, o: u32) -> f32 {
   return layout.$.dy[o] * partial(layout.$.a[otherOffset], mine);
 }
 
-fn own(j: u32) -> f32 {
-  if (SIDE == 0u) { return layout.$.a[j]; }
-  return layout.$.b[j];
+// The sum over r = first, first + step, ... below `reduce` of operand element j's terms.
+fn partialSum(j: u32, first: u32, step: u32) -> f32 {
+  let p = layout.$.params;
+  let base = offsets(j, p.dims);
+  var mine = layout.$.b[j];
+  if (SIDE == 0u) { mine = layout.$.a[j]; }
+  var acc = 0.0;
+  for (var r = first; r < p.reduce; r += step) {
+    let off = base + offsets(r, p.reduced);
+    acc += term(mine, off.y, off.x);
+  }
+  return acc;
 }
 
 @compute @workgroup_size(WG)
@@ -98,14 +107,7 @@ fn mainBackward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let j = gid.x + gid.y * nwg.x * WG;
   let p = layout.$.params;
   if (j >= p.count) { return; }
-  let base = offsets(j, p.dims);
-  let mine = own(j);
-  var acc = 0.0;
-  for (var r = 0u; r < p.reduce; r++) {
-    let off = base + offsets(r, p.reduced);
-    acc += term(mine, off.y, off.x);
-  }
-  layout.$.out[j] = acc;
+  layout.$.out[j] = partialSum(j, 0u, 1u);
 }
 
 @compute @workgroup_size(WG)
@@ -117,13 +119,6 @@ fn mainBackwardReduce(
   let j = wid.x + wid.y * nwg.x;
   let p = layout.$.params;
   if (j >= p.count) { return; } // the same for the whole workgroup, so the reduction stays uniform
-  let base = offsets(j, p.dims);
-  let mine = own(j);
-  var acc = 0.0;
-  for (var r = t; r < p.reduce; r += WG) {
-    let off = base + offsets(r, p.reduced);
-    acc += term(mine, off.y, off.x);
-  }
-  let total = workgroupReduce(t, acc, false);
+  let total = workgroupReduce(t, partialSum(j, t, WG), false);
   if (t == 0u) { layout.$.out[j] = total; }
 }

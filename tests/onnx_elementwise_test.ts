@@ -7,33 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Gpu } from "../kernels/gpu.ts";
 import { Executor } from "../pipeline/model/executor.ts";
-import type { Graph } from "../pipeline/model/graph.ts";
-import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
-import type { HostTensor, ModelFiles } from "../pipeline/model/model_files.ts";
+import { type Graph, NodeSchema } from "../pipeline/model/graph.ts";
+import type { ModelFiles } from "../pipeline/model/model_files.ts";
 import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle } from "./graph_oracle.ts";
+import { assertGradientsMatchOracle, crossEntropyGradients, randomModel } from "./executor_gradients.ts";
 import { floatTensor, OnnxBuilder } from "./onnx_builder.ts";
 import { convBn } from "./onnx_fixtures.ts";
 import { assertGradientMatchesOrt, assertLogitsMatch, OrtModel } from "./onnx_ort.ts";
-import { assertGradientMatches, meanXentOracle } from "./ops_oracle.ts";
-import { assertClose, randomArray } from "./oracle.ts";
+import { assertClose } from "./oracle.ts";
 import { runPython } from "./python_reference.ts";
-
-async function gradients(gpu: Gpu, exec: Executor, x: ArrayLike<number>, shape: number[], labels: number[]) {
-  using input = gpu.tensor(shape, x);
-  using labelTensor = gpu.tensor([shape[0]], labels, "u32");
-  let result!: ReturnType<typeof recordCrossEntropyGradient>;
-  await gpu.run((step) => {
-    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true, params: true });
-  });
-  using _ = result;
-  const params = new Map<string, Float32Array>();
-  for (const [name, g] of result.grads.params) params.set(name, await gpu.read(g));
-  return { logits: await gpu.read(result.logits), input: await gpu.read(result.grads.input!), params };
-}
 
 /**
  * conv -> silu -> x * ls[4,1,1] -> off - x -> squeeze-excitation (gap, reshape, hard_sigmoid, x * gate
@@ -45,17 +30,7 @@ function elementwiseModel(): ModelFiles {
     version: 1,
     input: { name: "image", shape: [3, 5, 5] },
     nodes: [
-      {
-        name: "a",
-        op: "conv2d",
-        inputs: ["image"],
-        stride: [1, 1],
-        padding: [1, 1],
-        dilation: [1, 1],
-        groups: 1,
-        weight: "a.w",
-        bias: "a.b",
-      },
+      NodeSchema.parse({ name: "a", op: "conv2d", inputs: ["image"], padding: [1, 1], weight: "a.w", bias: "a.b" }),
       { name: "act", op: "unary", fn: "silu", inputs: ["a"] },
       { name: "scaled", op: "binary", fn: "mul", inputs: ["act"], constant: "ls", constantFirst: false },
       { name: "shifted", op: "binary", fn: "sub", inputs: ["scaled"], constant: "off", constantFirst: true },
@@ -81,25 +56,15 @@ function elementwiseModel(): ModelFiles {
     "fc.w": [3, 4],
     "fc.b": [3],
   };
-  const weights = new Map<string, HostTensor>();
-  Object.entries(shapes).forEach(([name, shape], i) => {
-    const data = randomArray(shape.reduce((x, y) => x * y, 1), 70 + i);
-    // The divisor stays away from zero.
-    weights.set(name, { shape, data: name === "den" ? data.map((v) => 1 + 0.5 * v) : data });
+  const model = randomModel("elementwise", graph, shapes, {
+    classes: 3,
+    normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    seed: 70,
   });
-  return {
-    graph,
-    weights,
-    manifest: {
-      format: "convnet-model",
-      version: 1,
-      name: "elementwise",
-      classes: ["a", "b", "c"],
-      input: { channels: 3, height: 5, width: 5 },
-      normalization: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-      inputRange: [0, 1],
-    },
-  };
+  // The divisor stays away from zero.
+  const den = model.weights.get("den")!;
+  den.data = den.data.map((v) => 1 + 0.5 * v);
+  return model;
 }
 
 Deno.test({
@@ -114,17 +79,9 @@ Deno.test({
     const shape = [batch, ...model.graph.input.shape];
     const x = Float64Array.from({ length: batch * 75 }, (_, i) => (Math.sin(i * 0.73 + 0.2) + 1) / 2);
     using exec = await Executor.create(gpu, model);
-    const got = await gradients(gpu, exec, x, shape, labels);
+    const got = await crossEntropyGradients(gpu, exec, x, shape, labels);
     assertClose(got.logits, graphForwardOracle(oracle, x, batch).data, 27, "logits");
-    const loss = (params?: Map<string, ArrayLike<number>>) => (input: Float64Array) =>
-      meanXentOracle(graphForwardOracle(oracle, input, batch, { params }).data, batch, 3, labels);
-    const fd = { samples: 16, h: 1e-4, tol: 2e-3 };
-    assertGradientMatches(loss(), x, got.input, "input gradient", fd);
-    assert.deepEqual([...got.params.keys()].sort(), [...model.weights.keys()].sort());
-    for (const [name, t] of model.weights) {
-      const paramLoss = (values: Float64Array) => loss(new Map([[name, values]]))(x);
-      assertGradientMatches(paramLoss, Float64Array.from(t.data), got.params.get(name)!, `d loss / d ${name}`, fd);
-    }
+    assertGradientsMatchOracle(model, got, x, labels);
   },
 });
 
@@ -188,7 +145,7 @@ Deno.test({
     const shape = [2, 3, 8, 8];
     const x = Float32Array.from({ length: 384 }, (_, i) => (Math.cos(i * 0.61) + 1) / 2);
     using exec = await Executor.create(gpu, { ...imported, manifest: { normalization } });
-    const got = await gradients(gpu, exec, x, shape, [1, 3]);
+    const got = await crossEntropyGradients(gpu, exec, x, shape, [1, 3]);
     const ort = await OrtModel.create(bytes, normalization);
     try {
       assertLogitsMatch(got.logits, await ort.logits(x, shape), "logits");
@@ -260,7 +217,7 @@ Deno.test({
     }
     const normalization = { mean: [0, 0, 0], std: [1, 1, 1] };
     using exec = await Executor.create(gpu, { ...imported, manifest: { normalization } });
-    const got = await gradients(gpu, exec, ref.x, [2, 3, 16, 16], [1, 4]);
+    const got = await crossEntropyGradients(gpu, exec, ref.x, [2, 3, 16, 16], [1, 4]);
     got.logits.forEach((v, i) => {
       const want = ref.logits[i];
       assert.ok(Math.abs(v - want) <= Math.max(1e-4 * Math.abs(want), 1e-5), `logit ${i}: ${v} vs PyTorch ${want}`);
