@@ -86,10 +86,10 @@ Deno.test({
 });
 
 /**
- * Opset 14 (HardSwish came with it), 8x8: SiLU as x * Sigmoid(x), squeeze-excitation with HardSigmoid, HardSwish, GELU
- * decomposed as exporters write it (x * 0.5 * (1 + Erf(x / sqrt 2))), 1 - x, Pow, Sqrt of
- * Abs, Reciprocal, Exp/Log, Neg, Tanh, variadic Max/Min with a constant, a positional constant
- * [1, C, H, W], Relu and LeakyRelu on rank 4, Identity, and a per-channel Mul that folds.
+ * Opset 14 (HardSwish came with it), 8x8: SiLU as x * Sigmoid(x), squeeze-excitation with
+ * HardSigmoid, HardSwish, GELU decomposed as PyTorch exports it (fused into one node), Erf, 1 - x,
+ * Pow, Sqrt of Abs, Reciprocal, Exp/Log, Neg, Tanh, variadic Max/Min with a constant, a positional
+ * constant [1, C, H, W], Relu and LeakyRelu on rank 4, Identity, and a per-channel Mul that folds.
  */
 function elementwiseOnnx(): Uint8Array {
   const b = new OnnxBuilder(14, 900);
@@ -118,7 +118,8 @@ function elementwiseOnnx(): Uint8Array {
     b.op("Log", [b.op("Add", [b.op("Mul", [y, y]), c("one.d", [1, 1, 1, 1], [1])])]),
     b.op("Neg", [b.op("LeakyRelu", [y], { alpha: { f: 0.2 } })]),
   ];
-  x = b.op("Max", [branches[0], branches[1], branches[2], c("floor", [4, 1, 1], [-0.5, 0, 0.2, 0.1])]);
+  const floor = c("floor", [4, 1, 1], [-0.5, 0, 0.2, 0.1]);
+  x = b.op("Max", [branches[0], branches[1], branches[2], b.op("Erf", [y]), floor]);
   x = b.op("Min", [x, branches[3], c("cap", [1], [3])]);
   x = b.op("Add", [b.op("Sub", [x, branches[4]]), branches[5]]);
   x = b.op("Add", [x, b.random("position", [1, 4, 8, 8], 0.3)]);
@@ -138,7 +139,7 @@ Deno.test({
     const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
     const imported = await importOnnx(bytes, { source: "elementwise.onnx", folder: "." });
     const ops: string[] = imported.graph.nodes.map((n) => (n.op === "unary" ? n.fn : n.op));
-    for (const op of ["silu", "erf", "hard_sigmoid", "hard_swish", "pow", "binary", "add"]) {
+    for (const op of ["silu", "gelu", "erf", "hard_sigmoid", "hard_swish", "pow", "binary", "add"]) {
       assert.ok(ops.includes(op), `${op} in ${ops}`);
     }
     assert.ok(!imported.graph.nodes.some((n) => n.name === "mul_2"), "the per-channel Mul folds into the conv");
@@ -212,7 +213,8 @@ Deno.test({
     const ref = JSON.parse(await Deno.readTextFile(refPath)) as { x: number[]; logits: number[]; grad: number[] };
     const imported = await importOnnx(await Deno.readFile(onnxPath), { source: onnxPath, folder: dir });
     const ops = new Set<string>(imported.graph.nodes.map((n) => (n.op === "unary" ? n.fn : n.op)));
-    for (const op of ["silu", "hard_swish", "hard_sigmoid", "binary", "erf"]) {
+    assert.ok(!ops.has("erf"), "GELU's Div, Erf, Add, Mul, Mul fuse into one gelu node");
+    for (const op of ["silu", "hard_swish", "hard_sigmoid", "binary", "gelu"]) {
       assert.ok(ops.has(op), `${op} in ${[...ops]}`);
     }
     const normalization = { mean: [0, 0, 0], std: [1, 1, 1] };

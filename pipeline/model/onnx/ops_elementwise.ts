@@ -19,6 +19,7 @@
  */
 import { broadcastShape } from "../shape_rules/elementwise.ts";
 import type { NodeOf } from "../graph.ts";
+import { fusedGelu, fusedSilu } from "./elementwise_fusions.ts";
 import { foldAffine, perChannel } from "./fold_affine.ts";
 import { type Activation, type Lowering, type NodeSpec, type OnnxNode, Unsupported } from "./lowering.ts";
 import type { Converter } from "./ops.ts";
@@ -102,6 +103,8 @@ function lowerBinary(
   const [xName, cName] = leftConstant ? [right, left] : [left, right];
   const x = l.activation(xName);
   const c = l.constant(cName, "operand");
+  const gelu = fn === "mul" && c.data.length === 1 ? fusedGelu(l, xName, x, c.data[0]) : undefined;
+  if (gelu) return gelu;
   const fold = FOLDS[fn];
   // c - x and c / x are not affine maps of x's channels; x + c and c + x, x * c and c * x are.
   const commutes = !leftConstant || fn === "add" || fn === "mul";
@@ -117,24 +120,6 @@ function lowerBinary(
   }
   const spec: NodeSpec = { op: "binary", fn, constantFirst: leftConstant };
   return l.emit(spec, n.name, [x], { constant: parameter(c, `operand "${cName}"`) });
-}
-
-/**
- * x * Sigmoid(x) (SiLU as exporters write it, in either order) where the Sigmoid's output has no
- * other reader: the emitted sigmoid node becomes a silu node in place, one kernel each way instead
- * of three forward and four backward.
- */
-function fusedSilu(
-  l: Lowering,
-  ...operands: [name: string, value: Activation][]
-): Activation | undefined {
-  for (const [[sName, s], [, x]] of [operands, [...operands].reverse()]) {
-    const node = s.foldable;
-    if (node?.op !== "sigmoid" || node.inputs[0] !== x.name || !l.soleReader(sName)) continue;
-    const silu = node as unknown as NodeOf<"unary">;
-    Object.assign(silu, { op: "unary", fn: "silu" });
-    return { ...s, foldable: silu };
-  }
 }
 
 function record(l: Lowering, n: OnnxNode, value: Activation | ConstantTensor): void {
