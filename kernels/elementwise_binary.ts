@@ -61,45 +61,43 @@ type Side = "a" | "b";
 const code = readWgsl(import.meta.url, "elementwise_binary.wgsl") +
   readWgsl(import.meta.url, "workgroup_reduce.wgsl");
 
-function spec(fn: BinaryFunction, entry: "forward" | "backward" | "backwardReduce", side: Side = "a"): Spec {
-  const wg = entry === "backwardReduce" ? 64 : 256;
-  const specialized = specializeConstants(code, { FN: FN[fn], SIDE: side === "a" ? 0 : 1, WG: wg });
-  const name = entry === "forward" ? `binary_${fn}_forward` : `binary_${fn}_${entry}_${side}`;
+type Entry = "forward" | "backward" | "backwardReduce";
+/** Merged ranks with kernels of their own (the loops unroll); 0 is the general kernel, for 4 to 8. */
+const SPECIALISED_RANKS = [1, 2, 3, 0] as const;
+const rankKey = (rank: number) => (rank <= 3 ? rank : 0);
+
+/** A kernel's name, which is also its key: e.g. binary_mul_backwardReduce_b_r2. */
+function kernelName(fn: BinaryFunction, entry: Entry, side: Side, rank: number): string {
+  const operand = entry === "forward" ? "" : `_${side}`;
+  return `binary_${fn}_${entry}${operand}_r${rankKey(rank) || "n"}`;
+}
+
+function spec(fn: BinaryFunction, entry: Entry, side: Side, rank: number): Spec {
+  const constants = { FN: FN[fn], SIDE: side === "a" ? 0 : 1, WG: entry === "backwardReduce" ? 64 : 256, RANK: rank };
   const entryPoint = `main${entry[0].toUpperCase()}${entry.slice(1)}`;
-  return defineKernel(name, layout, specialized, entryPoint);
+  return defineKernel(kernelName(fn, entry, side, rank), layout, specializeConstants(code, constants), entryPoint);
 }
 
-interface FunctionSpecs<T> {
-  forward: T;
-  /** Per operand: the one-invocation sum and the workgroup sum. */
-  backward: Record<Side, { serial: T; workgroup: T }>;
-}
+const VARIANTS: [Entry, Side][] = [["forward", "a"], ["backward", "a"], ["backward", "b"], [
+  "backwardReduce",
+  "a",
+], ["backwardReduce", "b"]];
 
-const backwardSpecs = (fn: BinaryFunction, side: Side) => ({
-  serial: spec(fn, "backward", side),
-  workgroup: spec(fn, "backwardReduce", side),
-});
+/** Every binary kernel's spec, by name: per function, entry point, operand and merged rank. */
+export const binarySpecs: Record<string, Spec> = Object.fromEntries(
+  BINARY_FUNCTIONS.flatMap((fn) =>
+    VARIANTS.flatMap(([entry, side]) => SPECIALISED_RANKS.map((rank) => spec(fn, entry, side, rank)))
+  ).map((k) => [k.name, k]),
+);
 
-/** Every binary kernel's spec, by function. */
-export const binarySpecs = Object.fromEntries(BINARY_FUNCTIONS.map((fn) => [fn, {
-  forward: spec(fn, "forward"),
-  backward: { a: backwardSpecs(fn, "a"), b: backwardSpecs(fn, "b") },
-}])) as Record<BinaryFunction, FunctionSpecs<Spec>>;
-
-/** The compiled binary kernels, by function. */
-export type BinaryKernels = Record<BinaryFunction, FunctionSpecs<Kernel<typeof layout.entries>>>;
+/** The compiled binary kernels, by name (see binarySpecs). */
+export type BinaryKernels = Record<string, Kernel<typeof layout.entries>>;
 
 /** Compiles every binary kernel on a device (cached). */
 export async function binaryKernels(gpu: Gpu): Promise<BinaryKernels> {
-  const compileSide = async (s: { serial: Spec; workgroup: Spec }) => ({
-    serial: await gpu.kernel(s.serial),
-    workgroup: await gpu.kernel(s.workgroup),
-  });
-  const compiled = await Promise.all(BINARY_FUNCTIONS.map(async (fn) => ({
-    forward: await gpu.kernel(binarySpecs[fn].forward),
-    backward: { a: await compileSide(binarySpecs[fn].backward.a), b: await compileSide(binarySpecs[fn].backward.b) },
-  })));
-  return Object.fromEntries(BINARY_FUNCTIONS.map((fn, i) => [fn, compiled[i]])) as BinaryKernels;
+  const specs = Object.values(binarySpecs);
+  const compiled = await Promise.all(specs.map((k) => gpu.kernel(k)));
+  return Object.fromEntries(specs.map((k, i) => [k.name, compiled[i]]));
 }
 
 /** Packs up to MAX_RANK axis values into the uniform's vec4 pairs (unused axes 1). */
@@ -129,8 +127,8 @@ export function recordBinary(
   kernels: BinaryKernels,
   args: { fn: BinaryFunction; a: TensorLike; b: TensorLike; out: TensorLike },
 ): void {
-  const kernel = kernels[args.fn].forward;
-  const plan = mergedPlan(kernel.spec.name, args.out.shape, args.a.shape, args.b.shape);
+  const plan = mergedPlan(`binary_${args.fn}_forward`, args.out.shape, args.a.shape, args.b.shape);
+  const kernel = kernels[kernelName(args.fn, "forward", "a", plan.dims.length)];
   const count = args.out.size;
   step.dispatch(kernel, {
     params: {
@@ -160,8 +158,7 @@ export function recordBinaryBackward(
   args: { fn: BinaryFunction; side: Side; a: TensorLike; b: TensorLike; dy: TensorLike; grad: TensorLike },
 ): void {
   const { a, b, dy, grad, side } = args;
-  const pair = kernels[args.fn].backward[side];
-  const what = pair.serial.spec.name;
+  const what = `binary_${args.fn}_backward_${side}`;
   checkSizes(what, { grad: [grad, (side === "a" ? a : b).size] });
   const plan = mergedPlan(what, dy.shape, a.shape, b.shape);
   const spans = side === "a" ? plan.a : plan.b;
@@ -169,7 +166,8 @@ export function recordBinaryBackward(
   const reduce = reduced.reduce((x, y) => x * y, 1);
   const workgroup = reduce >= WORKGROUP_SUM_FROM;
   const count = grad.size;
-  step.dispatch(workgroup ? pair.workgroup : pair.serial, {
+  const kernel = kernels[kernelName(args.fn, workgroup ? "backwardReduce" : "backward", side, plan.dims.length)];
+  step.dispatch(kernel, {
     params: {
       count,
       rank: plan.dims.length,

@@ -1,6 +1,7 @@
 // Binary elementwise functions with numpy/ONNX broadcasting, forward and backward, one pipeline per
-// function (FN), operand (SIDE) and entry point; the host (elementwise_binary.ts) merges axes that
-// broadcast alike, so `rank` (at most 8) counts only the distinct broadcast patterns.
+// function (FN), operand (SIDE), entry point and merged rank (RANK 1 to 3, 0 for 4 to 8); the host
+// (elementwise_binary.ts) merges axes that broadcast alike, so `rank` (at most 8) counts only the
+// distinct broadcast patterns.
 //   FN: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
 //
 // Index arithmetic: an invocation's linear index is split into coordinates over `dims` (last axis
@@ -22,6 +23,7 @@
 const WG: u32 = 256u;
 const FN: u32 = 0u;
 const SIDE: u32 = 0u;
+const RANK: u32 = 0u;
 
 fn apply(a: f32, b: f32) -> f32 {
   switch FN {
@@ -53,20 +55,24 @@ fn partial(a: f32, b: f32) -> f32 {
   }
 }
 
-fn at(v: array<vec4u, 2>, k: u32) -> u32 {
-  return v[k / 4u][k % 4u];
+// How many axes the index arithmetic walks: RANK when the host specialised it (1 to 3, the common
+// cases, so the loops unroll and the axis reads become constant), else the uniform's rank.
+fn axes() -> u32 {
+  return select(layout.$.params.rank, RANK, RANK > 0u);
 }
 
-// The coordinates of `index` over `dims` dotted with strides1 and strides2.
-fn offsets(index: u32, dims: array<vec4u, 2>) -> vec2u {
+// The coordinates of `index` over the dims (reduced = false) or the reduced dims (reduced = true),
+// dotted with strides1 and strides2.
+fn offsets(index: u32, reduced: bool) -> vec2u {
   let p = layout.$.params;
   var rest = index;
   var off = vec2u(0u, 0u);
-  for (var k = p.rank; k > 0u; k--) {
-    let dim = at(dims, k - 1u);
+  for (var k = axes(); k > 0u; k--) {
+    let axis = k - 1u;
+    let dim = select(p.dims[axis / 4u][axis % 4u], p.reduced[axis / 4u][axis % 4u], reduced);
     let c = rest % dim;
     rest /= dim;
-    off += c * vec2u(at(p.strides1, k - 1u), at(p.strides2, k - 1u));
+    off += c * vec2u(p.strides1[axis / 4u][axis % 4u], p.strides2[axis / 4u][axis % 4u]);
   }
   return off;
 }
@@ -82,12 +88,12 @@ fn term(mine: f32, otherOffset: u32, o: u32) -> f32 {
 // The sum over r = first, first + step, ... below `reduce` of operand element j's terms.
 fn partialSum(j: u32, first: u32, step: u32) -> f32 {
   let p = layout.$.params;
-  let base = offsets(j, p.dims);
+  let base = offsets(j, false);
   var mine = layout.$.b[j];
   if (SIDE == 0u) { mine = layout.$.a[j]; }
   var acc = 0.0;
   for (var r = first; r < p.reduce; r += step) {
-    let off = base + offsets(r, p.reduced);
+    let off = base + offsets(r, true);
     acc += term(mine, off.y, off.x);
   }
   return acc;
@@ -98,7 +104,12 @@ fn mainForward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let i = gid.x + gid.y * nwg.x * WG;
   let p = layout.$.params;
   if (i >= p.count) { return; }
-  let off = offsets(i, p.dims);
+  if (axes() == 1u) {
+    // One merged axis: each operand is read whole (stride 1) or repeats one value (stride 0).
+    layout.$.out[i] = apply(layout.$.a[i * p.strides1[0].x], layout.$.b[i * p.strides2[0].x]);
+    return;
+  }
+  let off = offsets(i, false);
   layout.$.out[i] = apply(layout.$.a[off.x], layout.$.b[off.y]);
 }
 
@@ -107,6 +118,13 @@ fn mainBackward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let j = gid.x + gid.y * nwg.x * WG;
   let p = layout.$.params;
   if (j >= p.count) { return; }
+  if (p.reduce == 1u) {
+    // The operand spans the output (no sum): j is also the output element.
+    var mine = layout.$.b[j];
+    if (SIDE == 0u) { mine = layout.$.a[j]; }
+    layout.$.out[j] = term(mine, offsets(j, false).y, j);
+    return;
+  }
   layout.$.out[j] = partialSum(j, 0u, 1u);
 }
 

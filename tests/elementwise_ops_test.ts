@@ -168,8 +168,14 @@ Deno.test({
     const gpu = await testGpu();
     const kernels = await binaryKernels(gpu);
     const cases = fc.sample(broadcastCase, { numRuns: 40, seed: 17 });
-    // Long sums take the workgroup path: a squeeze-excitation scale and a per-channel constant.
-    cases.push({ out: [2, 3, 7, 9], a: [2, 3, 7, 9], b: [2, 3, 1, 1] }, { out: [3, 40, 6], a: [40, 1], b: [3, 40, 6] });
+    // Long sums take the workgroup path: a squeeze-excitation scale and a per-channel constant. Then a
+    // scalar (one merged axis) and five alternating axes (the general, unspecialised kernel).
+    cases.push(
+      { out: [2, 3, 7, 9], a: [2, 3, 7, 9], b: [2, 3, 1, 1] },
+      { out: [3, 40, 6], a: [40, 1], b: [3, 40, 6] },
+      { out: [5, 7], a: [5, 7], b: [1] },
+      { out: [2, 3, 2, 3, 2], a: [2, 1, 2, 1, 2], b: [3, 1, 3, 2] },
+    );
     for (const [q, { out, a, b }] of cases.entries()) {
       const fn = BINARY[q % BINARY.length];
       const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
