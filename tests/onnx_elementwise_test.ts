@@ -89,7 +89,8 @@ Deno.test({
  * Opset 14 (HardSwish came with it), 8x8: SiLU as x * Sigmoid(x), squeeze-excitation with
  * HardSigmoid, HardSwish, GELU decomposed as PyTorch exports it (fused into one node), Erf, 1 - x,
  * Pow, Sqrt of Abs, Reciprocal, Exp/Log, Neg, Tanh, variadic Max/Min with a constant, a positional
- * constant [1, C, H, W], Relu and LeakyRelu on rank 4, Identity, and a per-channel Mul that folds.
+ * constant [1, C, H, W] that is itself a product of constants, Relu and LeakyRelu on rank 4,
+ * Identity, and a per-channel Mul that folds.
  */
 function elementwiseOnnx(): Uint8Array {
   const b = new OnnxBuilder(14, 900);
@@ -122,7 +123,9 @@ function elementwiseOnnx(): Uint8Array {
   x = b.op("Max", [branches[0], branches[1], branches[2], b.op("Erf", [y]), floor]);
   x = b.op("Min", [x, branches[3], c("cap", [1], [3])]);
   x = b.op("Add", [b.op("Sub", [x, branches[4]]), branches[5]]);
-  x = b.op("Add", [x, b.random("position", [1, 4, 8, 8], 0.3)]);
+  // A constant computed from constants (done at import), and a Min of one input (itself).
+  x = b.op("Add", [x, b.op("Mul", [b.random("position", [1, 4, 8, 8], 0.3), c("three", [], [3])])]);
+  x = b.op("Min", [x]);
   x = b.op("Identity", [b.op("Relu", [x])]);
   x = b.op("Flatten", [b.op("GlobalAveragePool", [x])]);
   x = b.op("Gemm", [x, b.random("fc.w", [5, 4], 0.5), b.random("fc.b", [5], 0.1)], { transB: { i: 1 } });
