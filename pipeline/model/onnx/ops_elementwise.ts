@@ -14,7 +14,7 @@
  * ```ts
  * import type { Lowering, OnnxNode } from "./lowering.ts";
  * declare const l: Lowering, mul: OnnxNode;
- * await ELEMENTWISE_CONVERTERS.Mul.convert(l, mul); // SiLU's x * sigmoid(x): a binary node
+ * await ELEMENTWISE_CONVERTERS.Mul.convert(l, mul); // a binary node, a silu or gelu, or a scale folded into a conv
  * ```
  */
 import { broadcastShape } from "../shape_rules/elementwise.ts";
