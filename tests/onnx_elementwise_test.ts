@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Executor } from "../pipeline/model/executor.ts";
 import { type Graph, NodeSchema } from "../pipeline/model/graph.ts";
 import type { ModelFiles } from "../pipeline/model/model_files.ts";
+import { InputError } from "../pipeline/io/input_error.ts";
 import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { graphForwardOracle } from "./graph_oracle.ts";
@@ -234,4 +235,22 @@ Deno.test({
     assert.ok(relative <= 1e-4, `input gradient: relative L2 error ${relative}`);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("onnx import: operands that do not broadcast, a constant that would grow its input and a computed exponent are each named", async () => {
+  const b = new OnnxBuilder(13);
+  const four = b.op("Conv", ["image", b.random("w4", [4, 3, 1, 1])]);
+  b.op("Mul", ["image", b.op("GlobalAveragePool", [four])], {}, "clash");
+  b.op("Add", ["image", b.random("batchwide", [2, 3, 8, 8])], {}, "grows");
+  b.op("Pow", ["image", b.op("Sigmoid", ["image"])], {}, "computed_power");
+  const out = b.op("Flatten", [b.op("GlobalAveragePool", ["image"])]);
+  const bytes = b.build({ name: "image", dims: ["N", 3, 8, 8] }, { name: out, dims: ["N", 3] });
+  await assert.rejects(() => importOnnx(bytes, { source: "bad.onnx", folder: "." }), (e: Error) => {
+    assert.ok(e instanceof InputError);
+    assert.match(e.message, /3 unsupported ONNX node\(s\)/);
+    assert.match(e.message, /"clash" \(Mul: \[N, 3,8,8\] and \[N, 4,1,1\] do not broadcast\)/);
+    assert.match(e.message, /"grows" \(Add: constant \[2,3,8,8\] does not broadcast into input \[N, 3,8,8\] without/);
+    assert.match(e.message, /"computed_power" \(Pow: exponent "[^"]+" is computed, not a constant\)/);
+    return true;
+  });
 });
