@@ -110,7 +110,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "unary kernels: erf and gelu stay within 3e-7 of float64 over [-8, 8]; pow of a negative base",
+  name:
+    "unary kernels: erf and gelu stay within 3e-7 of float64 over [-8, 8], tanh within 2e-6 relative; pow of a negative base",
   ...gpuTest,
   async fn() {
     const gpu = await testGpu();
@@ -120,9 +121,11 @@ Deno.test({
     using tx = gpu.tensor([n], x);
     using erf = gpu.tensor([n]);
     using gelu = gpu.tensor([n]);
+    using tanh = gpu.tensor([n]);
     await gpu.run((s) => {
       recordUnary(s, kernels, { fn: "erf", x: tx, y: erf });
       recordUnary(s, kernels, { fn: "gelu", x: tx, y: gelu });
+      recordUnary(s, kernels, { fn: "tanh", x: tx, y: tanh });
     });
     const worst = (got: Float32Array, f: (v: number) => number) =>
       Math.max(...Array.from(got, (g, i) => Math.abs(g - f(x[i])) / Math.max(1, Math.abs(f(x[i])))));
@@ -130,6 +133,14 @@ Deno.test({
     assert.ok(erfError <= 3e-7, `erf: worst error ${erfError}`);
     const geluError = worst(await gpu.read(gelu), (v) => UNARY_ORACLE.gelu.f(v, { alpha: 0, beta: 0 }));
     assert.ok(geluError <= 3e-7, `gelu: worst error ${geluError}`);
+    // tanh relative to its value, 0 included: no cancellation near 0.
+    const tanhRelative = Math.max(
+      ...Array.from(
+        await gpu.read(tanh),
+        (g, i) => Math.abs(g - Math.tanh(x[i])) / Math.max(1e-30, Math.abs(Math.tanh(x[i]))),
+      ),
+    );
+    assert.ok(tanhRelative <= 2e-6, `tanh: worst relative error ${tanhRelative}`);
 
     const base = [-2, -0.5, 3, -3];
     using tb = gpu.tensor([4], base);
