@@ -93,11 +93,21 @@ export const binarySpecs: Record<string, Spec> = Object.fromEntries(
 /** The compiled binary kernels, by name (see binarySpecs). */
 export type BinaryKernels = Record<string, Kernel<typeof layout.entries>>;
 
-/** Compiles every binary kernel on a device (cached). */
-export async function binaryKernels(gpu: Gpu): Promise<BinaryKernels> {
-  const specs = Object.values(binarySpecs);
+/** Compiles the binary kernels of `functions` (every one unless given) on a device (cached). */
+export async function binaryKernels(
+  gpu: Gpu,
+  functions: readonly BinaryFunction[] = BINARY_FUNCTIONS,
+): Promise<BinaryKernels> {
+  const specs = Object.values(binarySpecs).filter((k) => functions.some((fn) => k.name.startsWith(`binary_${fn}_`)));
   const compiled = await Promise.all(specs.map((k) => gpu.kernel(k)));
   return Object.fromEntries(specs.map((k, i) => [k.name, compiled[i]]));
+}
+
+/** The compiled kernel of that name, or an Error saying it was not compiled. */
+function compiled(kernels: BinaryKernels, name: string): Kernel<typeof layout.entries> {
+  const kernel = kernels[name];
+  if (!kernel) throw new Error(`${name}: not compiled (binaryKernels was not asked for its function)`);
+  return kernel;
 }
 
 /** Packs up to MAX_RANK axis values into the uniform's vec4 pairs (unused axes 1). */
@@ -128,7 +138,7 @@ export function recordBinary(
   args: { fn: BinaryFunction; a: TensorLike; b: TensorLike; out: TensorLike },
 ): void {
   const plan = mergedPlan(`binary_${args.fn}_forward`, args.out.shape, args.a.shape, args.b.shape);
-  const kernel = kernels[kernelName(args.fn, "forward", "a", plan.dims.length)];
+  const kernel = compiled(kernels, kernelName(args.fn, "forward", "a", plan.dims.length));
   const count = args.out.size;
   step.dispatch(kernel, {
     params: {
@@ -166,7 +176,10 @@ export function recordBinaryBackward(
   const reduce = reduced.reduce((x, y) => x * y, 1);
   const workgroup = reduce >= WORKGROUP_SUM_FROM;
   const count = grad.size;
-  const kernel = kernels[kernelName(args.fn, workgroup ? "backwardReduce" : "backward", side, plan.dims.length)];
+  const kernel = compiled(
+    kernels,
+    kernelName(args.fn, workgroup ? "backwardReduce" : "backward", side, plan.dims.length),
+  );
   step.dispatch(kernel, {
     params: {
       count,

@@ -66,18 +66,28 @@ export const unarySpecs = Object.fromEntries(
   UNARY_FUNCTIONS.map((fn) => [fn, { forward: spec(fn, "forward"), backward: spec(fn, "backward") }]),
 ) as Record<UnaryFunction, Record<Direction, KernelSpec<typeof layout.entries>>>;
 
-/** The compiled unary kernels, by function and direction. */
-export type UnaryKernels = Record<UnaryFunction, Record<Direction, Kernel<typeof layout.entries>>>;
+/** The compiled unary kernels, by function and direction (only the functions asked for). */
+export type UnaryKernels = Partial<Record<UnaryFunction, Record<Direction, Kernel<typeof layout.entries>>>>;
 
-/** Compiles every unary kernel on a device (cached). */
-export async function unaryKernels(gpu: Gpu): Promise<UnaryKernels> {
+/** Compiles the unary kernels of `functions` (every one unless given) on a device (cached). */
+export async function unaryKernels(
+  gpu: Gpu,
+  functions: readonly UnaryFunction[] = UNARY_FUNCTIONS,
+): Promise<UnaryKernels> {
   const compiled = await Promise.all(
-    UNARY_FUNCTIONS.map(async (fn) => ({
+    functions.map(async (fn) => ({
       forward: await gpu.kernel(unarySpecs[fn].forward),
       backward: await gpu.kernel(unarySpecs[fn].backward),
     })),
   );
-  return Object.fromEntries(UNARY_FUNCTIONS.map((fn, i) => [fn, compiled[i]])) as UnaryKernels;
+  return Object.fromEntries(functions.map((fn, i) => [fn, compiled[i]]));
+}
+
+/** The compiled kernel of a function and direction, or an Error saying it was not compiled. */
+function compiled(kernels: UnaryKernels, fn: UnaryFunction, direction: Direction): Kernel<typeof layout.entries> {
+  const kernel = kernels[fn]?.[direction];
+  if (!kernel) throw new Error(`unary_${fn}_${direction}: not compiled (unaryKernels was not asked for ${fn})`);
+  return kernel;
 }
 
 /**
@@ -95,7 +105,7 @@ export function recordUnary(
   kernels: UnaryKernels,
   args: { fn: UnaryFunction; x: TensorLike; y: TensorLike } & UnaryConstants,
 ): void {
-  dispatch(step, kernels[args.fn].forward, args.x, step.placeholder, args.y, args);
+  dispatch(step, compiled(kernels, args.fn, "forward"), args.x, step.placeholder, args.y, args);
 }
 
 /** Records dx = dy * fn'(x) elementwise, from the forward input x. */
@@ -104,7 +114,7 @@ export function recordUnaryBackward(
   kernels: UnaryKernels,
   args: { fn: UnaryFunction; x: TensorLike; dy: TensorLike; dx: TensorLike } & UnaryConstants,
 ): void {
-  dispatch(step, kernels[args.fn].backward, args.x, args.dy, args.dx, args);
+  dispatch(step, compiled(kernels, args.fn, "backward"), args.x, args.dy, args.dx, args);
 }
 
 function dispatch(

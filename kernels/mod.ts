@@ -12,8 +12,8 @@ import { type BatchNormTrainKernels, batchNormTrainKernels } from "./batch_norm_
 import { type ChannelSumKernel, channelSumKernel } from "./channel_sum.ts";
 import { type Conv2dKernels, conv2dKernels } from "./conv2d.ts";
 import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
-import { type BinaryKernels, binaryKernels } from "./elementwise_binary.ts";
-import { type UnaryKernels, unaryKernels } from "./elementwise_unary.ts";
+import { type BinaryFunction, type BinaryKernels, binaryKernels } from "./elementwise_binary.ts";
+import { type UnaryFunction, type UnaryKernels, unaryKernels } from "./elementwise_unary.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
 import { type PoolKernels, poolKernels } from "./pool.ts";
@@ -38,8 +38,17 @@ export interface EngineKernels {
   binary: BinaryKernels;
 }
 
-/** Compiles (once per device) every kernel of the engine. */
-export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
+/**
+ * The elementwise functions to compile kernels for (each list: every function unless given). A
+ * model's graph uses a few of them; compiling only those saves most of the 148 pipelines.
+ */
+export interface ElementwiseSelection {
+  unary?: readonly UnaryFunction[];
+  binary?: readonly BinaryFunction[];
+}
+
+/** Compiles (once per device) every kernel of the engine; of the elementwise group, those `selection` names. */
+export async function compileEngineKernels(gpu: Gpu, selection: ElementwiseSelection = {}): Promise<EngineKernels> {
   const [matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent] = await Promise.all([
     matmulKernel(gpu),
     conv2dKernels(gpu),
@@ -50,6 +59,9 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  const [unary, binary] = await Promise.all([unaryKernels(gpu), binaryKernels(gpu)]);
+  const [unary, binary] = await Promise.all([
+    unaryKernels(gpu, selection.unary),
+    binaryKernels(gpu, selection.binary),
+  ]);
   return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, unary, binary };
 }

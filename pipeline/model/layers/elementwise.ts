@@ -7,14 +7,15 @@
  * @example
  * ```ts
  * import type { LayerContext } from "../layers.ts";
- * import type { NodeOf } from "../graph.ts";
+ * import type { Graph, NodeOf } from "../graph.ts";
  * import type { Tensor } from "../../../kernels/tensor.ts";
  * declare const ctx: LayerContext, x: Tensor;
  * const node = { name: "act", op: "unary", fn: "silu", inputs: ["x"] } as NodeOf<"unary">;
  * const { output } = ELEMENTWISE_LAYERS.unary.forward(ctx, node, [x], [[...x.shape]], [...x.shape]);
  * ```
  */
-import { recordBinary, recordBinaryBackward } from "../../../kernels/elementwise_binary.ts";
+import { type BinaryFunction, recordBinary, recordBinaryBackward } from "../../../kernels/elementwise_binary.ts";
+import type { ElementwiseSelection } from "../../../kernels/mod.ts";
 import {
   recordUnary,
   recordUnaryBackward,
@@ -22,7 +23,7 @@ import {
   type UnaryFunction,
 } from "../../../kernels/elementwise_unary.ts";
 import type { Tensor, TensorLike } from "../../../kernels/tensor.ts";
-import type { NodeOf } from "../graph.ts";
+import type { Graph, NodeOf } from "../graph.ts";
 import type { Layer, LayerContext } from "../layers.ts";
 
 type UnaryOp = NodeOf<"unary"> | NodeOf<"hard_sigmoid"> | NodeOf<"pow">;
@@ -74,6 +75,18 @@ const binary: Layer<NodeOf<"binary">> = {
     return { inputs: [wantInput[0] ? gradient(inputSide) : null], params };
   },
 };
+
+/** The elementwise functions a graph's nodes record, so the executor compiles only their kernels. */
+export function elementwiseSelection(graph: Graph): ElementwiseSelection {
+  const unary = new Set<UnaryFunction>();
+  const binary = new Set<BinaryFunction>();
+  for (const node of graph.nodes) {
+    if (node.op === "unary") unary.add(node.fn);
+    else if (node.op === "hard_sigmoid" || node.op === "pow") unary.add(node.op);
+    else if (node.op === "binary") binary.add(node.fn);
+  }
+  return { unary: [...unary], binary: [...binary] };
+}
 
 /** The group's layers, by op. */
 export const ELEMENTWISE_LAYERS = {
