@@ -12,6 +12,8 @@ import { type BatchNormTrainKernels, batchNormTrainKernels } from "./batch_norm_
 import { type ChannelSumKernel, channelSumKernel } from "./channel_sum.ts";
 import { type Conv2dKernels, conv2dKernels } from "./conv2d.ts";
 import { type ElementwiseKernel, elementwiseKernel } from "./elementwise.ts";
+import { type BinaryFunction, type BinaryKernels, binaryKernels } from "./elementwise_binary.ts";
+import { type UnaryFunction, type UnaryKernels, unaryKernels } from "./elementwise_unary.ts";
 import type { Gpu } from "./gpu.ts";
 import { type MatmulKernel, matmulKernel } from "./matmul.ts";
 import { type MovementKernel, movementKernel } from "./movement.ts";
@@ -37,10 +39,22 @@ export interface EngineKernels {
   reduce: ReduceKernels;
   /** The strided copy of every movement op (permute, slice, pad, concat, expand). */
   movement: MovementKernel;
+  /** Elementwise group: unary functions and broadcasting binary ones. */
+  unary: UnaryKernels;
+  binary: BinaryKernels;
 }
 
-/** Compiles (once per device) every kernel of the engine. */
-export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
+/**
+ * The elementwise functions to compile kernels for (each list: every function unless given). A
+ * model's graph uses a few of them; compiling only those saves most of the 148 pipelines.
+ */
+export interface ElementwiseSelection {
+  unary?: readonly UnaryFunction[];
+  binary?: readonly BinaryFunction[];
+}
+
+/** Compiles (once per device) every kernel of the engine; of the elementwise group, those `selection` names. */
+export async function compileEngineKernels(gpu: Gpu, selection: ElementwiseSelection = {}): Promise<EngineKernels> {
   const [matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent] = await Promise.all([
     matmulKernel(gpu),
     conv2dKernels(gpu),
@@ -51,6 +65,24 @@ export async function compileEngineKernels(gpu: Gpu): Promise<EngineKernels> {
     poolKernels(gpu),
     softmaxXentKernel(gpu),
   ]);
-  const [reduce, movement] = await Promise.all([reduceKernels(gpu), movementKernel(gpu)]);
-  return { matmul, conv2d, elementwise, channelSum, batchNorm, batchNormTrain, pool, softmaxXent, reduce, movement };
+  const [reduce, movement, unary, binary] = await Promise.all([
+    reduceKernels(gpu),
+    movementKernel(gpu),
+    unaryKernels(gpu, selection.unary),
+    binaryKernels(gpu, selection.binary),
+  ]);
+  return {
+    matmul,
+    conv2d,
+    elementwise,
+    channelSum,
+    batchNorm,
+    batchNormTrain,
+    pool,
+    softmaxXent,
+    reduce,
+    movement,
+    unary,
+    binary,
+  };
 }

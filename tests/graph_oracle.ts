@@ -10,6 +10,7 @@ import { addOracle, batchNormOracle, clipOracle, leakyReluOracle, sigmoidOracle 
 import { movementOracle } from "./movement_oracle.ts";
 import { matmulOracle } from "./oracle.ts";
 import { reduceGroupNode } from "./reduce_oracle.ts";
+import { elementwiseNodeOracle } from "./elementwise_oracle.ts";
 
 export interface OracleValue {
   shape: number[];
@@ -221,5 +222,11 @@ function forwardNode(
     case "instance_norm":
     case "matmul":
       return reduceGroupNode(node, inputs, param);
+    // Elementwise group (tests/elementwise_oracle.ts).
+    case "unary":
+    case "hard_sigmoid":
+    case "pow":
+    case "binary":
+      return elementwiseNodeOracle(node, inputs, (name) => ({ shape: paramShape(name), data: param(name) }));
   }
 }

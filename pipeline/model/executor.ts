@@ -28,6 +28,7 @@ import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
 import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";
+import { elementwiseSelection } from "./layers/elementwise.ts";
 import { graphShapes } from "./shapes.ts";
 import { InputError } from "../io/input_error.ts";
 import type { Manifest } from "./manifest.ts";
@@ -107,7 +108,7 @@ export class Executor implements Disposable {
 
   /** Uploads the weights and compiles every kernel; checks shapes once at batch size 1. */
   static async create(gpu: Gpu, model: ExecutableModel): Promise<Executor> {
-    const kernels = await compileEngineKernels(gpu);
+    const kernels = await compileEngineKernels(gpu, elementwiseSelection(model.graph));
     const params = new Map<string, Tensor>();
     for (const name of new Set(model.graph.nodes.flatMap(parameterNames))) {
       const host = model.weights.get(name);

@@ -15,6 +15,7 @@ import { InputError } from "../io/input_error.ts";
 import { validated } from "../io/validated.ts";
 import { REDUCE_ARITY, REDUCE_NODES, reduceParameterNames } from "./graph_ops/reduce.ts";
 import { MOVEMENT_NODES } from "./graph_ops/movement.ts";
+import { ELEMENTWISE_NODES } from "./graph_ops/elementwise.ts";
 
 const Pair = z.tuple([z.number().int().min(0), z.number().int().min(0)]);
 const PositivePair = z.tuple([z.number().int().min(1), z.number().int().min(1)]);
@@ -88,6 +89,8 @@ const OpFields = z.discriminatedUnion("op", [
   ReshapeNode,
   ...REDUCE_NODES,
   ...MOVEMENT_NODES,
+  // Elementwise group: graph_ops/elementwise.ts.
+  ...ELEMENTWISE_NODES,
 ]);
 
 export const NodeSchema = z.intersection(
@@ -117,6 +120,7 @@ const ARITY: Partial<Record<Op, readonly [number, number]>> = {
   add: [2, 2],
   concat: [2, Infinity],
   ...REDUCE_ARITY,
+  binary: [1, 2], // one input with a constant, else two (its shape rule checks which)
 };
 
 /** Parameter names a node reads from the weights file. */
@@ -129,6 +133,8 @@ export function parameterNames(node: GraphNode): string[] {
       return [node.scale, node.shift, node.mean, node.variance];
     case "constant":
       return [node.tensor];
+    case "binary":
+      return node.constant ? [node.constant] : [];
     default:
       return reduceParameterNames(node);
   }

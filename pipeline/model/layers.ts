@@ -41,6 +41,7 @@ import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
 import { onLastAxis, REDUCE_LAYERS } from "./layers/reduce.ts";
 import { MOVEMENT_LAYERS } from "./layers/movement.ts";
+import { ELEMENTWISE_LAYERS } from "./layers/elementwise.ts";
 
 /** What a layer sees while recording: the kernels, the step, allocation and parameters. */
 export interface LayerContext {
@@ -413,4 +414,5 @@ export const LAYERS: { [O in Op]: Layer<NodeOf<O>> } = {
   ...REDUCE_LAYERS,
   ...MOVEMENT_LAYERS,
   view: reshape,
+  ...ELEMENTWISE_LAYERS,
 };

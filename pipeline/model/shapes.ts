@@ -12,6 +12,7 @@ import { InputError } from "../io/input_error.ts";
 import { sizeOf } from "../io/size_of.ts";
 import { REDUCE_SHAPE_RULES } from "./shape_rules/reduce.ts";
 import { MOVEMENT_SHAPE_RULES } from "./shape_rules/movement.ts";
+import { ELEMENTWISE_SHAPE_RULES } from "./shape_rules/elementwise.ts";
 
 /** Looks up a parameter's shape by name. */
 export type ParamShape = (name: string) => readonly number[];
@@ -223,6 +224,7 @@ const SHAPE_RULES: { [O in Op]: ShapeRule<NodeOf<O>> } = {
   global_avg_pool: globalAvgPool,
   ...REDUCE_SHAPE_RULES,
   ...MOVEMENT_SHAPE_RULES,
+  ...ELEMENTWISE_SHAPE_RULES,
 };
 
 /**

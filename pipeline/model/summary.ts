@@ -51,6 +51,8 @@ function trainable(node: GraphNode): string[] {
       return [node.scale, node.shift];
     case "constant":
       return [node.tensor];
+    case "binary":
+      return node.constant ? [node.constant] : [];
     default:
       return reduceParameterNames(node);
   }
@@ -94,6 +96,13 @@ function nodeFlops(node: GraphNode, inputs: number[][], out: number[], weight: n
     case "instance_norm":
     case "matmul":
       return reduceGroupFlops(node, inputs, out);
+    // Elementwise group: a few operations per element (gelu and erf about 20, counted as 4 like sigmoid).
+    case "unary":
+    case "hard_sigmoid":
+    case "pow":
+      return 4 * elements;
+    case "binary":
+      return elements;
   }
 }
 

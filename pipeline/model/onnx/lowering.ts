@@ -59,7 +59,7 @@ export class Unsupported extends Error {
 }
 
 /** Fields naming a node's parameters: `emit` fills them from the tensors it is given. */
-export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance" | "tensor";
+export type ParamRole = "weight" | "bias" | "scale" | "shift" | "mean" | "variance" | "tensor" | "constant";
 
 /** Parameter name suffixes; running statistics follow the trainer's `running_mean`/`running_var` convention. */
 const PARAM_SUFFIX: Record<ParamRole, string> = {
@@ -69,7 +69,8 @@ const PARAM_SUFFIX: Record<ParamRole, string> = {
   shift: "shift",
   mean: "running_mean",
   variance: "running_var",
-  tensor: "tensor",
+  tensor: "tensor", // a constant node's tensor (graph_ops/movement.ts)
+  constant: "constant", // a binary node's constant operand (graph_ops/elementwise.ts)
 };
 
 /** Omit applied to each member of a union on its own (plain Omit would merge the members). */

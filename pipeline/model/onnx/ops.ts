@@ -3,8 +3,8 @@
  * vanish or fold so the graph keeps its small op set:
  *
  * - Identity and Dropout (inference) alias their input; Constant becomes an import-time value.
- * - Mul/Add by a scalar or per-channel constant fold into the Conv/Gemm/BatchNormalization that
- *   produced their input when nothing else reads it, else become an affine batch_norm node.
+ * - Mul/Add/Sub/Div by a scalar or per-channel constant fold into the Conv/Gemm/BatchNormalization
+ *   that produced their input when nothing else reads it (ops_elementwise.ts, fold_affine.ts).
  * - A zero Pad folds into the padding of the Conv (or count-including AveragePool) that reads it.
  * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits;
  *   elsewhere it is a softmax node (ops_reduce.ts, with the reductions, norms, MatMul of activations).
@@ -13,19 +13,13 @@
  *
  * A converter throws `Unsupported` for what the graph cannot express; the importer lists every such node.
  */
-import { CLIP_BOUND, type GraphNode } from "../graph.ts";
+import { CLIP_BOUND } from "../graph.ts";
 import type { HostTensor } from "../model_files.ts";
-import {
-  type Activation,
-  type Lowering,
-  type NodeSpec,
-  type OnnxNode,
-  type ParamRole,
-  Unsupported,
-} from "./lowering.ts";
+import { type Activation, type Lowering, type NodeSpec, type OnnxNode, Unsupported } from "./lowering.ts";
 import type { ConstantTensor } from "./tensor_data.ts";
 import { emitSoftmax, lowerMatmul, REDUCE_CONVERTERS } from "./ops_reduce.ts";
 import { MOVEMENT_CONVERTERS } from "./ops_movement.ts";
+import { ELEMENTWISE_CONVERTERS } from "./ops_elementwise.ts";
 
 export interface Converter {
   /** Attributes the converter understands; a node with any other is unsupported. */
@@ -99,76 +93,6 @@ function transpose(t: HostTensor): HostTensor {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c];
   return { shape: [cols, rows], data: out };
-}
-
-/**
- * The per-channel vector a constant broadcasts to over `x` (axis 1), or null when it varies along
- * another axis. A scalar repeats over every channel.
- */
-function perChannel(c: ConstantTensor, x: Activation): Float32Array | null {
-  const rank = x.onnx.length;
-  if (c.shape.length > rank) return null;
-  const shape = [...new Array(rank - c.shape.length).fill(1), ...c.shape];
-  const channels = x.onnx[1];
-  if (shape.some((d, i) => d !== 1 && !(i === 1 && d === channels))) return null;
-  return Float32Array.from({ length: channels }, (_, i) => c.data[shape[1] === 1 ? 0 : i]);
-}
-
-/** Scales or shifts the output channels of an emitted conv2d, dense or batch_norm node in place. */
-function foldInto(l: Lowering, node: GraphNode, vector: Float32Array, kind: "scale" | "shift"): boolean {
-  const scaleRows = (t: HostTensor | undefined) => {
-    if (!t) return;
-    const per = t.data.length / t.shape[0];
-    t.data.forEach((_, i) => (t.data[i] *= vector[Math.floor(i / per)]));
-  };
-  const shift = (role: ParamRole) => {
-    const existing = l.param(node, role);
-    if (existing) existing.data.forEach((_, i) => (existing.data[i] += vector[i]));
-    else l.addParam(node, role, { shape: [vector.length], data: Float32Array.from(vector) });
-  };
-  switch (node.op) {
-    case "conv2d":
-    case "dense":
-      if (kind === "scale") [l.param(node, "weight"), l.param(node, "bias")].forEach(scaleRows);
-      else shift("bias");
-      return true;
-    case "batch_norm":
-      if (kind === "scale") [l.param(node, "scale"), l.param(node, "shift")].forEach(scaleRows);
-      else shift("shift");
-      return true;
-    default:
-      return false;
-  }
-}
-
-/** Mul or Add of an activation by a constant: folded into its producer, else an affine batch_norm. */
-function affine(l: Lowering, n: OnnxNode, kind: "scale" | "shift"): void {
-  const [xName, cName] = l.isConstant(n.inputs[0]) ? [n.inputs[1], n.inputs[0]] : n.inputs;
-  const x = l.activation(xName);
-  const c = l.constant(cName, "operand");
-  const vector = perChannel(c, x);
-  if (!vector) {
-    throw new Unsupported(
-      `constant [${c.shape}] is neither a scalar nor per-channel for input [N, ${x.onnx.slice(1)}]`,
-    );
-  }
-  if (x.foldable && l.soleReader(xName) && foldInto(l, x.foldable, vector, kind)) {
-    l.set(n.outputs[0], x);
-    return;
-  }
-  const channels = vector.length;
-  const filled = (v: number) => ({ shape: [channels], data: new Float32Array(channels).fill(v) });
-  const out = l.emit({ op: "batch_norm", epsilon: 0 }, n.name, [x], {
-    scale: kind === "scale" ? { shape: [channels], data: vector } : filled(1),
-    shift: kind === "shift" ? { shape: [channels], data: vector } : filled(0),
-    mean: filled(0),
-    variance: filled(1),
-  });
-  l.set(n.outputs[0], out);
-  l.notes.push(
-    `${n.op} "${n.name}" by a constant became the affine batch_norm node "${out.name}" (mean 0, variance 1); ` +
-      `training from this model would treat it as batch normalisation`,
-  );
 }
 
 /** Refuses a node whose extra outputs (mask, indices, training statistics) something reads. */
@@ -397,26 +321,6 @@ export const CONVERTERS: Record<string, Converter> = {
       emitTo(l, n, { op: "dense" }, [a], { weight: transpose(b) });
     },
   },
-  Add: {
-    attributes: [],
-    convert(l, n) {
-      if (l.isConstant(n.inputs[0]) || l.isConstant(n.inputs[1])) return affine(l, n, "shift");
-      const [a, b] = n.inputs.map((name) => l.activation(name));
-      if (a.onnx.join() !== b.onnx.join()) {
-        throw new Unsupported(`broadcasting [N, ${a.onnx.slice(1)}] + [N, ${b.onnx.slice(1)}]`);
-      }
-      emitTo(l, n, { op: "add" }, [a, b]);
-    },
-  },
-  Mul: {
-    attributes: [],
-    convert(l, n) {
-      if (!l.isConstant(n.inputs[0]) && !l.isConstant(n.inputs[1])) {
-        throw new Unsupported("both factors are computed; only Mul by a constant is supported");
-      }
-      affine(l, n, "scale");
-    },
-  },
   Constant: constant,
   Dropout: {
     attributes: ["ratio", "seed", "is_test"],
@@ -436,4 +340,6 @@ export const CONVERTERS: Record<string, Converter> = {
   LogSoftmax: softmaxAtOutput,
   ...REDUCE_CONVERTERS,
   ...MOVEMENT_CONVERTERS,
+  // Elementwise group: Add, Sub, Mul, Div, Pow, Max, Min and the unary functions (ops_elementwise.ts).
+  ...ELEMENTWISE_CONVERTERS,
 };

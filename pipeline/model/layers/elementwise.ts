@@ -1,0 +1,101 @@
+/**
+ * Layers of the elementwise group (graph_ops/elementwise.ts): unary functions record one kernel
+ * each way; a binary node records its forward and, backward, each wanted operand's gradient summed
+ * over the axes that operand broadcasts along. A constant operand is a parameter: it gets a
+ * gradient when parameter gradients are asked for (a trainable layer scale), never an input one.
+ *
+ * @example
+ * ```ts
+ * import type { LayerContext } from "../layers.ts";
+ * import type { Graph, NodeOf } from "../graph.ts";
+ * import type { Tensor } from "../../../kernels/tensor.ts";
+ * declare const ctx: LayerContext, x: Tensor;
+ * const node = { name: "act", op: "unary", fn: "silu", inputs: ["x"] } as NodeOf<"unary">;
+ * const { output } = ELEMENTWISE_LAYERS.unary.forward(ctx, node, [x], [[...x.shape]], [...x.shape]);
+ * ```
+ */
+import { type BinaryFunction, recordBinary, recordBinaryBackward } from "../../../kernels/elementwise_binary.ts";
+import type { ElementwiseSelection } from "../../../kernels/mod.ts";
+import {
+  recordUnary,
+  recordUnaryBackward,
+  type UnaryConstants,
+  type UnaryFunction,
+} from "../../../kernels/elementwise_unary.ts";
+import type { Tensor, TensorLike } from "../../../kernels/tensor.ts";
+import type { Graph, NodeOf } from "../graph.ts";
+import type { Layer, LayerContext } from "../layers.ts";
+
+type UnaryOp = NodeOf<"unary"> | NodeOf<"hard_sigmoid"> | NodeOf<"pow">;
+
+/** A unary layer; `fn` reads the kernel function and its constants off the node. */
+function unaryLayer<N extends UnaryOp>(fn: (node: N) => UnaryConstants & { fn: UnaryFunction }): Layer<N> {
+  return {
+    forward(ctx, node, [x], _shapes, outShape) {
+      const y = ctx.alloc(outShape);
+      recordUnary(ctx.step, ctx.kernels.unary, { ...fn(node), x, y });
+      return { output: y };
+    },
+    backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput }) {
+      if (!wantInput[0]) return { inputs: [null], params: new Map() };
+      const dx = ctx.alloc(xShape);
+      recordUnaryBackward(ctx.step, ctx.kernels.unary, { ...fn(node), x, dy, dx });
+      return { inputs: [dx], params: new Map() };
+    },
+  };
+}
+
+/** The left and right operands of a binary node: its inputs, or its input and its constant. */
+function operands(ctx: LayerContext, node: NodeOf<"binary">, inputs: TensorLike[]): [TensorLike, TensorLike] {
+  if (!node.constant) return [inputs[0], inputs[1]];
+  const c = ctx.param(node.constant);
+  return node.constantFirst ? [c, inputs[0]] : [inputs[0], c];
+}
+
+const binary: Layer<NodeOf<"binary">> = {
+  forward(ctx, node, inputs, _shapes, outShape) {
+    const [a, b] = operands(ctx, node, inputs);
+    const out = ctx.alloc(outShape);
+    recordBinary(ctx.step, ctx.kernels.binary, { fn: node.fn, a, b, out });
+    return { output: out };
+  },
+  backward(ctx, node, { inputs, dy, wantInput, wantParams }) {
+    const [a, b] = operands(ctx, node, inputs);
+    const gradient = (side: "a" | "b"): Tensor => {
+      const grad = ctx.alloc((side === "a" ? a : b).shape);
+      recordBinaryBackward(ctx.step, ctx.kernels.binary, { fn: node.fn, side, a, b, dy, grad });
+      return grad;
+    };
+    const params = new Map<string, Tensor>();
+    if (!node.constant) {
+      return { inputs: wantInput.map((want, i) => (want ? gradient(i === 0 ? "a" : "b") : null)), params };
+    }
+    const [inputSide, constantSide] = node.constantFirst ? ["b", "a"] as const : ["a", "b"] as const;
+    if (wantParams) params.set(node.constant, gradient(constantSide));
+    return { inputs: [wantInput[0] ? gradient(inputSide) : null], params };
+  },
+};
+
+/** The elementwise functions a graph's nodes record, so the executor compiles only their kernels. */
+export function elementwiseSelection(graph: Graph): ElementwiseSelection {
+  const unary = new Set<UnaryFunction>();
+  const binary = new Set<BinaryFunction>();
+  for (const node of graph.nodes) {
+    if (node.op === "unary") unary.add(node.fn);
+    else if (node.op === "hard_sigmoid" || node.op === "pow") unary.add(node.op);
+    else if (node.op === "binary") binary.add(node.fn);
+  }
+  return { unary: [...unary], binary: [...binary] };
+}
+
+/** The group's layers, by op. */
+export const ELEMENTWISE_LAYERS = {
+  unary: unaryLayer<NodeOf<"unary">>((node) => ({ fn: node.fn })),
+  hard_sigmoid: unaryLayer<NodeOf<"hard_sigmoid">>((node) => ({
+    fn: "hard_sigmoid",
+    alpha: node.alpha,
+    beta: node.beta,
+  })),
+  pow: unaryLayer<NodeOf<"pow">>((node) => ({ fn: "pow", alpha: node.exponent })),
+  binary,
+};
