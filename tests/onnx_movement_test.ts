@@ -244,6 +244,6 @@ Deno.test({
   ...gpuTest,
   async fn() {
     const got = await compare(foldingModel(), 3, null, "folding");
-    assert.deepEqual(got.ops, ["conv2d", "relu", "slice", "pad", "slice", "slice", "batch_norm", "flatten", "dense"]);
+    assert.deepEqual(got.ops, ["conv2d", "relu", "slice", "pad", "slice", "slice", "binary", "flatten", "dense"]);
   },
 });
