@@ -95,6 +95,8 @@ function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dG
     strideW: node.stride[1],
     padH: node.padding[0],
     padW: node.padding[1],
+    padBottom: node.paddingEnd?.[0],
+    padRight: node.paddingEnd?.[1],
     dilationH: node.dilation[0],
     dilationW: node.dilation[1],
     groups: node.groups,
@@ -384,6 +386,11 @@ function poolWindow(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">): PoolWindow {
     strideW: stride[1],
     padH: node.padding[0],
     padW: node.padding[1],
+    padBottom: node.paddingEnd?.[0],
+    padRight: node.paddingEnd?.[1],
+    dilationH: node.dilation?.[0],
+    dilationW: node.dilation?.[1],
+    ceilMode: node.ceilMode,
   };
 }
 
