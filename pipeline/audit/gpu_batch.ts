@@ -64,7 +64,7 @@ const MAX_DEFAULT_BATCH = 64;
 export function defaultBatchSize(exec: Executor, budget = 256 * 2 ** 20): number {
   let widest = 0;
   for (const shape of exec.shapes(1).values()) widest = Math.max(widest, 4 * sizeOf(shape));
-  const byBinding = Math.floor(exec.gpu.limits.maxStorageBufferBindingSize / widest);
+  const byBinding = Math.floor(exec.gpu.bindingLimit / widest);
   const byBudget = Math.floor(budget / bytesPerImage(exec));
   return Math.max(1, Math.min(MAX_DEFAULT_BATCH, byBinding, byBudget));
 }
