@@ -383,6 +383,8 @@ export class Step {
   #pass: GPUComputePassEncoder | null = null;
   /** What each dispatch bound, kept to find the one a validation error came from (see `blame`). */
   #dispatches: Dispatch[] = [];
+  /** Each copy and clear, to replay alone the same way: what it was and how many dispatches preceded it. */
+  #transfers: { what: string; after: number; replay: (encoder: GPUCommandEncoder) => void }[] = [];
   #uniforms: [d.AnyWgslData, UniformBuffer][] = [];
 
   constructor(private readonly gpu: Gpu) {
@@ -487,15 +489,34 @@ export class Step {
       }
     }
     // No dispatch fails alone: a copy or clear between them did.
+    for (const { what, after, replay } of this.#transfers) {
+      device.pushErrorScope("validation");
+      const encoder = device.createCommandEncoder();
+      replay(encoder);
+      encoder.finish();
+      const error = await device.popErrorScope();
+      const where = after === 0 ? "before any kernel" : `after kernel ${this.kernelNames[after - 1]}`;
+      if (error) return new GpuError(`${what} ${where}`, "validation", error.message);
+    }
     const names = [...new Set(this.kernelNames)];
     return new GpuError(`copies or clears between kernels ${names.join(", ")}`, "validation", message);
+  }
+
+  /** Records a copy or clear now, and keeps it to replay alone should the encoder fail (see `blame`). */
+  #transfer(what: string, replay: (encoder: GPUCommandEncoder) => void): void {
+    this.#endPass();
+    replay(this.encoder);
+    this.#transfers.push({ what, after: this.#dispatches.length, replay });
   }
 
   /** Copies `src` into `dst` (same size). */
   copy(src: TensorLike, dst: TensorLike): void {
     if (src.size !== dst.size) throw new Error(`copy of [${src.shape}] into [${dst.shape}]`);
-    this.#endPass();
-    this.encoder.copyBufferToBuffer(src.buffer, src.byteOffset, dst.buffer, dst.byteOffset, alignTo4(src.size * 4));
+    const [from, to, bytes] = [src.buffer, dst.buffer, alignTo4(src.size * 4)];
+    this.#transfer(
+      `copy of [${src.shape}] into [${dst.shape}]`,
+      (encoder) => encoder.copyBufferToBuffer(from, src.byteOffset, to, dst.byteOffset, bytes),
+    );
   }
 
   /**
@@ -509,9 +530,12 @@ export class Step {
       );
     }
     if (count === 0) return;
-    this.#endPass();
     const [from, to] = [src.byteOffset + srcOffset * 4, dst.byteOffset + dstOffset * 4];
-    this.encoder.copyBufferToBuffer(src.buffer, from, dst.buffer, to, count * 4);
+    const [srcBuffer, dstBuffer] = [src.buffer, dst.buffer];
+    this.#transfer(
+      `copy of ${count} values from [${src.shape}] into [${dst.shape}]`,
+      (encoder) => encoder.copyBufferToBuffer(srcBuffer, from, dstBuffer, to, count * 4),
+    );
   }
 
   /**
@@ -525,8 +549,11 @@ export class Step {
 
   /** Sets a tensor to zeros. */
   clear(t: TensorLike): void {
-    this.#endPass();
-    this.encoder.clearBuffer(t.buffer, t.byteOffset, alignTo4(t.size * 4));
+    const buffer = t.buffer;
+    this.#transfer(
+      `clear of [${t.shape}]`,
+      (encoder) => encoder.clearBuffer(buffer, t.byteOffset, alignTo4(t.size * 4)),
+    );
   }
 
   /** @internal */
