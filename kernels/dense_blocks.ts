@@ -58,6 +58,18 @@ function copyColumns(
   }
 }
 
+/** Records `whole()` when the weight fits one binding, else `block(first, count)` per block of its rows. */
+function byBlocks(
+  step: Step,
+  weight: TensorLike,
+  whole: () => void,
+  block: (first: number, count: number) => void,
+): void {
+  const blocks = weightBlocks(step, weight);
+  if (blocks.length === 1) whole();
+  else for (const [first, count] of blocks) block(first, count);
+}
+
 /** Records y [M, out] = x [M, in] W^T (+ bias [out]). */
 export function recordDense(
   step: Step,
@@ -66,29 +78,18 @@ export function recordDense(
 ): void {
   const { x, weight, bias, y } = args;
   const [M, K] = x.shape, N = weight.shape[0];
-  const blocks = weightBlocks(step, weight);
-  if (blocks.length === 1) {
+  byBlocks(step, weight, () => {
     recordMatmul(step, kernels.matmul, { a: x, b: weight, c: y, bias, M, N, K, transB: true });
-    return;
-  }
-  for (const [first, count] of blocks) {
+  }, (first, count) => {
     using part = step.alloc([M, count]);
     const b = rows(weight, first, count);
-    recordMatmul(step, kernels.matmul, {
-      a: x,
-      b,
-      c: part,
-      bias: bias && rows(bias, first, count),
-      M,
-      N: count,
-      K,
-      transB: true,
-    });
+    const blockBias = bias && rows(bias, first, count);
+    recordMatmul(step, kernels.matmul, { a: x, b, c: part, bias: blockBias, M, N: count, K, transB: true });
     copyColumns(step, M, N, first, count, y, part, "wide");
-  }
+  });
 }
 
-/** Records dx [M, in] = dy [M, out] W. */
+/** Records dx [M, in] = dy [M, out] W: the blocks' products summed. */
 export function recordDenseBackwardInput(
   step: Step,
   kernels: DenseKernels,
@@ -96,22 +97,19 @@ export function recordDenseBackwardInput(
 ): void {
   const { dy, weight, dx } = args;
   const [M, N] = dy.shape, K = weight.shape[1];
-  const blocks = weightBlocks(step, weight);
-  if (blocks.length === 1) {
+  byBlocks(step, weight, () => {
     recordMatmul(step, kernels.matmul, { a: dy, b: weight, c: dx, M, N: K, K: N });
-    return;
-  }
-  step.clear(dx);
-  for (const [first, count] of blocks) {
+  }, (first, count) => {
+    if (first === 0) step.clear(dx);
     using dyPart = step.alloc([M, count]);
     using dxPart = step.alloc([M, K]);
     copyColumns(step, M, N, first, count, dy, dyPart, "narrow");
     recordMatmul(step, kernels.matmul, { a: dyPart, b: rows(weight, first, count), c: dxPart, M, N: K, K: count });
     recordAccumulate(step, kernels.elementwise, { acc: dx, x: dxPart });
-  }
+  });
 }
 
-/** Records dweight [out, in] = dy^T x. */
+/** Records dweight [out, in] = dy^T x, each block's rows written in place. */
 export function recordDenseBackwardWeight(
   step: Step,
   kernels: DenseKernels,
@@ -119,22 +117,12 @@ export function recordDenseBackwardWeight(
 ): void {
   const { dy, x, dweight } = args;
   const [M, N] = dy.shape, K = x.shape[1];
-  const blocks = weightBlocks(step, dweight);
-  if (blocks.length === 1) {
+  byBlocks(step, dweight, () => {
     recordMatmul(step, kernels.matmul, { a: dy, b: x, c: dweight, M: N, N: K, K: M, transA: true });
-    return;
-  }
-  for (const [first, count] of blocks) {
+  }, (first, count) => {
     using dyPart = step.alloc([M, count]);
     copyColumns(step, M, N, first, count, dy, dyPart, "narrow");
-    recordMatmul(step, kernels.matmul, {
-      a: dyPart,
-      b: x,
-      c: rows(dweight, first, count),
-      M: count,
-      N: K,
-      K: M,
-      transA: true,
-    });
-  }
+    const c = rows(dweight, first, count);
+    recordMatmul(step, kernels.matmul, { a: dyPart, b: x, c, M: count, N: K, K: M, transA: true });
+  });
 }

@@ -61,44 +61,19 @@ export function poolOutputSize(
   inWidth: number,
   window: PoolWindow,
 ): { outHeight: number; outWidth: number } {
-  const ceil = window.ceilMode ?? false;
-  return {
-    outHeight: poolExtent(
-      "height",
-      inHeight,
-      window.kernelHeight,
-      window.strideH,
-      [
-        window.padH,
-        window.padBottom ?? window.padH,
-      ],
-      window.dilationH ?? 1,
-      ceil,
-    ),
-    outWidth: poolExtent(
-      "width",
-      inWidth,
-      window.kernelWidth,
-      window.strideW,
-      [
-        window.padW,
-        window.padRight ?? window.padW,
-      ],
-      window.dilationW ?? 1,
-      ceil,
-    ),
-  };
+  return { outHeight: poolExtent("height", inHeight, window), outWidth: poolExtent("width", inWidth, window) };
 }
 
-function poolExtent(
-  axis: string,
-  size: number,
-  kernel: number,
-  stride: number,
-  [pad, padAfter]: [number, number],
-  dilation: number,
-  ceil: boolean,
-): number {
+/** The window along one axis: [kernel, stride, padding before, padding after, dilation]. */
+function windowAxis(w: PoolWindow, axis: "height" | "width"): [number, number, number, number, number] {
+  return axis === "height"
+    ? [w.kernelHeight, w.strideH, w.padH, w.padBottom ?? w.padH, w.dilationH ?? 1]
+    : [w.kernelWidth, w.strideW, w.padW, w.padRight ?? w.padW, w.dilationW ?? 1];
+}
+
+function poolExtent(axis: "height" | "width", size: number, window: PoolWindow): number {
+  const [kernel, stride, pad, padAfter, dilation] = windowAxis(window, axis);
+  const ceil = window.ceilMode ?? false;
   const fields: [string, number, number][] = [
     [`input ${axis}`, size, 1],
     [`kernel ${axis}`, kernel, 1],
