@@ -81,3 +81,26 @@ Deno.test({
     assert.equal(gpu.memory.creations, created, "buffers created by batches 2-4");
   },
 });
+
+Deno.test({
+  name: "a tape kept for one feature holds that value as a full tape does, and refuses a backward",
+  ...gpuTest,
+  async fn() {
+    const { gpu, exec, x } = await resnet(2);
+    using _exec = exec, _x = x;
+    const feature = exec.graph.nodes[exec.graph.nodes.length - 2].name;
+    const read = async (keep?: { values: string[] }) => {
+      let tape!: ReturnType<typeof exec.forwardWithTape>;
+      const peak = await peakBytesPerImage(gpu, 2, async () => {
+        await gpu.run((step) => (tape = exec.forwardWithTape(step, x, keep ? { keep } : {})));
+      });
+      using _ = tape;
+      assert.equal(tape.values.size, keep ? 2 : exec.graph.nodes.length + 1, "values kept");
+      if (keep) assert.throws(() => exec.backward(null as never, tape, tape.output), /tape was kept for/);
+      return { value: await gpu.read(tape.values.get(feature)!), peak };
+    };
+    const [one, all] = [await read({ values: [feature] }), await read()];
+    assert.deepEqual(one.value, all.value);
+    assert.ok(one.peak < all.peak, `${one.peak} vs ${all.peak} bytes per image`);
+  },
+});

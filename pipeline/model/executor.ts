@@ -80,10 +80,11 @@ export interface Gradients extends Disposable {
 
 /**
  * What a tape keeps: every value ("all", the default: explanations read intermediate activations),
- * what a backward with parameter gradients reads ("backward"), or only what the input gradient
- * needs ("input-gradient"); see tape_needs.ts.
+ * what a backward with parameter gradients reads ("backward"), only what the input gradient needs
+ * ("input-gradient"; see tape_needs.ts), or only the values named (`{ values }`, to read features;
+ * no backward then).
  */
-export type TapeKeep = "all" | "backward" | "input-gradient";
+export type TapeKeep = "all" | "backward" | "input-gradient" | { values: readonly string[] };
 
 export interface BackwardOptions {
   /** Gradient w.r.t. the input image (default true). */
@@ -183,6 +184,8 @@ export class Executor implements Disposable {
     const lastUse = keep === "all" ? null : this.#lastUses();
     const kept = keep === null || keep === "all"
       ? new Set<string>()
+      : typeof keep === "object"
+      ? new Set(keep.values)
       : tapeValues(this.graph, { params: keep === "backward", training });
     this.graph.nodes.forEach((node, i) => {
       const inputs = node.inputs.map((name) => values.get(name)!);
@@ -190,7 +193,7 @@ export class Executor implements Disposable {
       const out = this.#layer(node).forward(ctx, node, inputs, inputShapes, shapes.get(node.name)!);
       values.set(node.name, out.output);
       if (out.saved) {
-        if (keep) saved.set(node.name, out.saved);
+        if (keep !== null && typeof keep !== "object") saved.set(node.name, out.saved);
         else out.saved.forEach((t) => t.dispose());
       }
       if (lastUse) {
@@ -213,8 +216,8 @@ export class Executor implements Disposable {
   backward(step: Step, tape: Tape, dOutput: TensorLike, options: BackwardOptions = {}): Gradients {
     const wantInputGrad = options.input ?? true;
     const wantParams = options.params ?? false;
-    if (wantParams && tape.keep === "input-gradient") {
-      throw new Error("backward: parameter gradients from a tape kept for the input gradient only");
+    if (typeof tape.keep === "object" || (wantParams && tape.keep === "input-gradient")) {
+      throw new Error(`backward: the tape was kept for ${JSON.stringify(tape.keep)}, not for these gradients`);
     }
     const shapes = this.shapes(tape.batch);
     const ctx = this.#context(step, tape.training);

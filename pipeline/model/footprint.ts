@@ -27,7 +27,11 @@ function bucket(shape: readonly number[]): number {
 /** Peak bytes of a forward that keeps `keep` for a backward of the input gradient, at `shapes`' batch. */
 export function activationFootprint(graph: Graph, shapes: Map<string, number[]>, keep: TapeKeep): number {
   const size = (name: string) => bucket(shapes.get(name)!);
-  const kept = keep === "all" ? null : tapeValues(graph, { params: keep === "backward", training: false });
+  const kept = keep === "all"
+    ? null
+    : typeof keep === "object"
+    ? new Set([...keep.values, graph.output])
+    : tapeValues(graph, { params: keep === "backward", training: false });
   const lastUse = new Map<string, number>();
   graph.nodes.forEach((node, i) => node.inputs.forEach((name) => lastUse.set(name, i)));
   const scratch = (op: string, bytes: number) => (op === "conv2d" || op === "dense" ? bytes : 0);
