@@ -36,8 +36,12 @@ export interface Conv2dGeometry {
   kernelWidth: number;
   strideH: number;
   strideW: number;
+  /** Top padding (and bottom, unless `padBottom` differs). */
   padH: number;
+  /** Left padding (and right, unless `padRight` differs). */
   padW: number;
+  padBottom?: number;
+  padRight?: number;
   dilationH: number;
   dilationW: number;
   /** Channel groups: 1 for a dense conv, inChannels for depthwise. Divides both channel counts. */
@@ -68,6 +72,8 @@ const GEOMETRY_MINIMUM: Record<keyof Conv2dGeometry, number> = {
   strideW: 1,
   padH: 0,
   padW: 0,
+  padBottom: 0,
+  padRight: 0,
   dilationH: 1,
   dilationW: 1,
   groups: 1,
@@ -87,6 +93,7 @@ const GEOMETRY_MINIMUM: Record<keyof Conv2dGeometry, number> = {
 export function conv2dOutputSize(geom: Conv2dGeometry): { outHeight: number; outWidth: number } {
   for (const [key, min] of Object.entries(GEOMETRY_MINIMUM) as [keyof Conv2dGeometry, number][]) {
     const value = geom[key];
+    if (value === undefined) continue; // an optional padding: the symmetric one applies
     if (!Number.isInteger(value) || value < min) {
       throw new Error(`conv2d: ${key} must be an integer >= ${min}, got ${value}`);
     }
@@ -97,12 +104,27 @@ export function conv2dOutputSize(geom: Conv2dGeometry): { outHeight: number; out
       `conv2d: inChannels ${inChannels} and outChannels ${outChannels} must both be divisible by groups ${groups}`,
     );
   }
-  const outHeight = outputExtent("height", geom.inHeight, geom.kernelHeight, geom.strideH, geom.padH, geom.dilationH);
-  const outWidth = outputExtent("width", geom.inWidth, geom.kernelWidth, geom.strideW, geom.padW, geom.dilationW);
+  const outHeight = outputExtent("height", geom.inHeight, geom.kernelHeight, geom.strideH, [
+    geom.padH,
+    geom.padBottom ?? geom.padH,
+  ], geom.dilationH);
+  const outWidth = outputExtent("width", geom.inWidth, geom.kernelWidth, geom.strideW, [
+    geom.padW,
+    geom.padRight ?? geom.padW,
+  ], geom.dilationW);
   return { outHeight, outWidth };
 }
 
-function outputExtent(axis: string, size: number, kernel: number, stride: number, pad: number, dilation: number) {
+// The kernels read only the top and left padding (padH, padW): the bottom and right ones only
+// size the output, so asymmetric padding needs nothing more of them.
+function outputExtent(
+  axis: string,
+  size: number,
+  kernel: number,
+  stride: number,
+  [pad, padAfter]: [number, number],
+  dilation: number,
+) {
   return windowExtent(
     "conv2d",
     axis,
@@ -110,6 +132,7 @@ function outputExtent(axis: string, size: number, kernel: number, stride: number
     pad,
     { length: (kernel - 1) * dilation + 1, name: "dilated kernel" },
     stride,
+    { padAfter },
   );
 }
 

@@ -37,6 +37,15 @@ export interface AdapterReport {
   backendChoice: BackendChoice;
 }
 
+/** What `Gpu.create` takes: the adapter request, and a cap on binding sizes for tests. */
+export interface GpuOptions extends GPURequestAdapterOptions {
+  /**
+   * Treat storage bindings larger than this many bytes as over the adapter's limit (lower only):
+   * tests set it small so that small tensors take the paths that split large ones.
+   */
+  maxBindingBytes?: number;
+}
+
 /** Limits requested from the adapter: as high as it allows, since defaults are low. */
 const WANTED_LIMITS = [
   "maxStorageBufferBindingSize",
@@ -64,7 +73,12 @@ export class Gpu implements Disposable {
   /** A one-element array to bind where a kernel's optional input is absent (never written). */
   readonly placeholder: Tensor;
 
-  private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport) {
+  #staging = new Map<number, GPUBuffer[]>();
+  #otherCreations = 0;
+  readonly #maxBindingBytes: number;
+
+  private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport, maxBindingBytes = Infinity) {
+    this.#maxBindingBytes = maxBindingBytes;
     this.pool = new BufferPool(device);
     this.placeholder = new Tensor(new BufferPool(device), [1]);
     this.root = tgpu.initFromDevice({ device });
@@ -75,8 +89,8 @@ export class Gpu implements Disposable {
     this.#lostPromise.catch(() => {}); // observed by whoever awaits GPU work
   }
 
-  /** Acquires an adapter and a device with the limits the kernels need. */
-  static async create(options: GPURequestAdapterOptions = { powerPreference: "high-performance" }): Promise<Gpu> {
+  /** Acquires an adapter and a device with the limits the kernels need (the adapter's highest). */
+  static async create(options: GpuOptions = { powerPreference: "high-performance" }): Promise<Gpu> {
     // Deno reads the backend's variable at the process's first adapter request: choose it before.
     const decision = await chooseBackend();
     const adapter = await navigator.gpu?.requestAdapter(options);
@@ -102,11 +116,33 @@ export class Gpu implements Disposable {
       backend: decision.backend,
       driver: adapterDriver(info),
       backendChoice: decision.choice,
-    });
+    }, options.maxBindingBytes);
   }
 
   get limits(): GPUSupportedLimits {
     return this.device.limits;
+  }
+
+  /**
+   * The most bytes one storage binding may span: the device's `maxStorageBufferBindingSize`
+   * (128 MiB on llvmpipe, whose buffers may reach 2 GiB), or the test cap of `Gpu.create`.
+   */
+  get bindingLimit(): number {
+    return Math.min(this.limits.maxStorageBufferBindingSize, this.#maxBindingBytes);
+  }
+
+  /**
+   * What the device holds: GPU buffers ever created (storage, staging and uniform: constant once
+   * batches repeat), bytes of live tensors and their high-water mark, and bytes the pool holds.
+   */
+  get memory(): { creations: number; liveBytes: number; peakLiveBytes: number; pooledBytes: number } {
+    const { creations, liveBytes, peakLiveBytes, pooledBytes } = this.pool;
+    return { creations: creations + this.#otherCreations, liveBytes, peakLiveBytes, pooledBytes };
+  }
+
+  /** Starts a new high-water mark of live bytes from what is live now (see `peakBytesPerImage`). */
+  resetPeak(): void {
+    this.pool.resetPeak();
   }
 
   /** A tensor of the given shape, filled from `data` when given (otherwise contents undefined). */
@@ -137,7 +173,7 @@ export class Gpu implements Disposable {
   write(t: TensorLike, data: ArrayLike<number>): void {
     if (data.length !== t.size) throw new Error(`write of ${data.length} values into tensor [${t.shape}]`);
     const array = t.dtype === "u32" ? Uint32Array.from(data) : Float32Array.from(data);
-    this.device.queue.writeBuffer(t.buffer, 0, array);
+    this.device.queue.writeBuffer(t.buffer, t.byteOffset, array);
   }
 
   /** Compiles a kernel once; WGSL errors come back as a GpuError naming the kernel and line. */
@@ -231,20 +267,36 @@ export class Gpu implements Disposable {
       offsets.push(size);
       size += alignTo4(t.size * 4);
     }
-    const staging = this.device.createBuffer({
-      size: Math.max(4, size),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const staging = this.#acquireStaging(size);
+    let reusable = false;
     try {
       const encoder = this.device.createCommandEncoder();
-      tensors.forEach((t, i) => encoder.copyBufferToBuffer(t.buffer, 0, staging, offsets[i], alignTo4(t.size * 4)));
+      tensors.forEach((t, i) =>
+        encoder.copyBufferToBuffer(t.buffer, t.byteOffset, staging, offsets[i], alignTo4(t.size * 4))
+      );
       this.device.queue.submit([encoder.finish()]);
       await Promise.race([staging.mapAsync(GPUMapMode.READ), this.#lostPromise]).catch((e) => this.#explain(e));
-      const mapped = staging.getMappedRange();
-      return tensors.map((t, i) => mapped.slice(offsets[i], offsets[i] + t.size * 4));
+      const mapped = staging.getMappedRange(0, Math.max(4, size));
+      const out = tensors.map((t, i) => mapped.slice(offsets[i], offsets[i] + t.size * 4));
+      staging.unmap();
+      reusable = true;
+      return out;
     } finally {
-      staging.destroy();
+      if (reusable) this.#staging.get(staging.size)!.push(staging);
+      else staging.destroy();
     }
+  }
+
+  /** A read-back buffer of at least `bytes`, reused across reads (power-of-two sizes, as the pool's). */
+  #acquireStaging(bytes: number): GPUBuffer {
+    let size = 256;
+    while (size < bytes) size *= 2;
+    const free = this.#staging.get(size) ?? [];
+    this.#staging.set(size, free);
+    const reused = free.pop();
+    if (reused) return reused;
+    this.#otherCreations++;
+    return this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   }
 
   /** Waits until all submitted work is done (for benchmarks; reads already wait). */
@@ -254,8 +306,10 @@ export class Gpu implements Disposable {
 
   /** @internal a pooled uniform buffer for a params struct. */
   acquireUniform(schema: d.AnyWgslData): UniformBuffer {
-    const free = this.#uniforms.get(schema);
-    return free?.pop() ?? this.root.createBuffer(schema).$usage("uniform") as unknown as UniformBuffer;
+    const reused = this.#uniforms.get(schema)?.pop();
+    if (reused) return reused;
+    this.#otherCreations++;
+    return this.root.createBuffer(schema).$usage("uniform") as unknown as UniformBuffer;
   }
 
   /** @internal returns a uniform buffer; safe right after submit since the queue keeps order. */
@@ -284,6 +338,8 @@ export class Gpu implements Disposable {
 
   destroy(): void {
     this.pool.trim();
+    for (const list of this.#staging.values()) list.forEach((buffer) => buffer.destroy());
+    this.#staging.clear();
     this.root.destroy();
   }
 
@@ -327,6 +383,8 @@ export class Step {
   #pass: GPUComputePassEncoder | null = null;
   /** What each dispatch bound, kept to find the one a validation error came from (see `blame`). */
   #dispatches: Dispatch[] = [];
+  /** Each copy and clear, to replay alone the same way: what it was and how many dispatches preceded it. */
+  #transfers: { what: string; after: number; replay: (encoder: GPUCommandEncoder) => void }[] = [];
   #uniforms: [d.AnyWgslData, UniformBuffer][] = [];
 
   constructor(private readonly gpu: Gpu) {
@@ -336,6 +394,11 @@ export class Step {
   /** A one-element array to bind in place of an absent optional input. */
   get placeholder(): TensorLike {
     return this.gpu.placeholder;
+  }
+
+  /** The most bytes one storage binding may span (see `Gpu.bindingLimit`). */
+  get bindingLimit(): number {
+    return this.gpu.bindingLimit;
   }
 
   /**
@@ -365,7 +428,13 @@ export class Step {
         entries.push({ binding, resource: { buffer: this.gpu.root.unwrap(buffer) } });
       } else {
         const tensor = value as TensorLike;
-        entries.push({ binding, resource: { buffer: tensor.buffer, size: alignTo4(tensor.size * 4) } });
+        const size = alignTo4(tensor.size * 4);
+        if (size > this.gpu.bindingLimit) {
+          const message = `[${tensor.shape}] spans ${size.toLocaleString("en")} bytes, over the ` +
+            `${this.gpu.bindingLimit.toLocaleString("en")}-byte storage binding limit`;
+          throw new GpuError(kernel.spec.name, "dispatch", message, key);
+        }
+        entries.push({ binding, resource: { buffer: tensor.buffer, offset: tensor.byteOffset, size } });
       }
     });
     const [x, y = 1, z = 1] = workgroups;
@@ -420,15 +489,34 @@ export class Step {
       }
     }
     // No dispatch fails alone: a copy or clear between them did.
+    for (const { what, after, replay } of this.#transfers) {
+      device.pushErrorScope("validation");
+      const encoder = device.createCommandEncoder();
+      replay(encoder);
+      encoder.finish();
+      const error = await device.popErrorScope();
+      const where = after === 0 ? "before any kernel" : `after kernel ${this.kernelNames[after - 1]}`;
+      if (error) return new GpuError(`${what} ${where}`, "validation", error.message);
+    }
     const names = [...new Set(this.kernelNames)];
     return new GpuError(`copies or clears between kernels ${names.join(", ")}`, "validation", message);
+  }
+
+  /** Records a copy or clear now, and keeps it to replay alone should the encoder fail (see `blame`). */
+  #transfer(what: string, replay: (encoder: GPUCommandEncoder) => void): void {
+    this.#endPass();
+    replay(this.encoder);
+    this.#transfers.push({ what, after: this.#dispatches.length, replay });
   }
 
   /** Copies `src` into `dst` (same size). */
   copy(src: TensorLike, dst: TensorLike): void {
     if (src.size !== dst.size) throw new Error(`copy of [${src.shape}] into [${dst.shape}]`);
-    this.#endPass();
-    this.encoder.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, alignTo4(src.size * 4));
+    const [from, to, bytes] = [src.buffer, dst.buffer, alignTo4(src.size * 4)];
+    this.#transfer(
+      `copy of [${src.shape}] into [${dst.shape}]`,
+      (encoder) => encoder.copyBufferToBuffer(from, src.byteOffset, to, dst.byteOffset, bytes),
+    );
   }
 
   /**
@@ -442,8 +530,12 @@ export class Step {
       );
     }
     if (count === 0) return;
-    this.#endPass();
-    this.encoder.copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, count * 4);
+    const [from, to] = [src.byteOffset + srcOffset * 4, dst.byteOffset + dstOffset * 4];
+    const [srcBuffer, dstBuffer] = [src.buffer, dst.buffer];
+    this.#transfer(
+      `copy of ${count} values from [${src.shape}] into [${dst.shape}]`,
+      (encoder) => encoder.copyBufferToBuffer(srcBuffer, from, dstBuffer, to, count * 4),
+    );
   }
 
   /**
@@ -457,8 +549,11 @@ export class Step {
 
   /** Sets a tensor to zeros. */
   clear(t: TensorLike): void {
-    this.#endPass();
-    this.encoder.clearBuffer(t.buffer, 0, alignTo4(t.size * 4));
+    const buffer = t.buffer;
+    this.#transfer(
+      `clear of [${t.shape}]`,
+      (encoder) => encoder.clearBuffer(buffer, t.byteOffset, alignTo4(t.size * 4)),
+    );
   }
 
   /** @internal */
@@ -502,4 +597,25 @@ export const ELEMENT_WORKGROUP = 256;
  */
 export function elementGrid(count: number, perWorkgroup = ELEMENT_WORKGROUP): [number, number] {
   return grid1d(Math.ceil(count / perWorkgroup));
+}
+
+/**
+ * Peak GPU bytes per image of the work `run` does on `batch` images: the high-water mark of live
+ * tensor bytes (pool buckets, so what the device really holds) above what was live before it
+ * (weights and other resident tensors), over the batch.
+ *
+ * @example
+ * ```ts
+ * const gpu = await Gpu.create();
+ * const perImage = await peakBytesPerImage(gpu, 2, async () => {
+ *   using x = gpu.tensor([2, 1000]);
+ * });
+ * console.log(perImage); // 4096 / 2: one 4000-byte tensor in a 4096-byte bucket
+ * ```
+ */
+export async function peakBytesPerImage(gpu: Gpu, batch: number, run: () => Promise<void>): Promise<number> {
+  const before = gpu.memory.liveBytes;
+  gpu.resetPeak();
+  await run();
+  return (gpu.memory.peakLiveBytes - before) / batch;
 }

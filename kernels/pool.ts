@@ -1,7 +1,8 @@
 /**
  * 2-D pooling on NCHW tensors: max pooling (with the argmax input index of each output, as u32)
  * and average pooling (count_include_pad or not), forward and backward, and global average
- * pooling [N, C, H, W] -> [N, C]. Backwards gather, so they are deterministic.
+ * pooling [N, C, H, W] -> [N, C]. Windows may pad each side differently, dilate, and keep a
+ * partial last window (ceil mode). Backwards gather, so they are deterministic.
  *
  * @example
  * ```ts
@@ -23,7 +24,11 @@ import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kern
 import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
 import { windowExtent } from "./window.ts";
 
-/** A pooling window: size, stride and (symmetric) zero padding per axis. */
+/**
+ * A pooling window: size, stride and zero padding per axis. `padH` and `padW` pad the top and
+ * left; the bottom and right take the same unless `padBottom` and `padRight` say otherwise.
+ * `ceilMode` keeps a partial last window (see `windowExtent`); dilation spreads the taps.
+ */
 export interface PoolWindow {
   kernelHeight: number;
   kernelWidth: number;
@@ -31,17 +36,24 @@ export interface PoolWindow {
   strideW: number;
   padH: number;
   padW: number;
+  padBottom?: number;
+  padRight?: number;
+  dilationH?: number;
+  dilationW?: number;
+  ceilMode?: boolean;
 }
 
 /**
- * Output height and width of pooling an inHeight x inWidth plane (floor mode). Throws an Error
- * naming the problem when a field is not a valid integer, padding is not smaller than the kernel,
+ * Output height and width of pooling an inHeight x inWidth plane. Throws an Error naming the
+ * problem when a field is not a valid integer, a padding is not smaller than the (dilated) kernel,
  * or the output would be empty.
  *
  * @example
  * ```ts
  * poolOutputSize(7, 7, { kernelHeight: 3, kernelWidth: 3, strideH: 2, strideW: 2, padH: 1, padW: 1 });
  * // { outHeight: 4, outWidth: 4 }
+ * poolOutputSize(112, 112, { kernelHeight: 3, kernelWidth: 3, strideH: 2, strideW: 2, padH: 0, padW: 0, ceilMode: true });
+ * // { outHeight: 56, outWidth: 56 }
  * ```
  */
 export function poolOutputSize(
@@ -49,28 +61,38 @@ export function poolOutputSize(
   inWidth: number,
   window: PoolWindow,
 ): { outHeight: number; outWidth: number } {
-  return {
-    outHeight: poolExtent("height", inHeight, window.kernelHeight, window.strideH, window.padH),
-    outWidth: poolExtent("width", inWidth, window.kernelWidth, window.strideW, window.padW),
-  };
+  return { outHeight: poolExtent("height", inHeight, window), outWidth: poolExtent("width", inWidth, window) };
 }
 
-function poolExtent(axis: string, size: number, kernel: number, stride: number, pad: number): number {
+/** The window along one axis: [kernel, stride, padding before, padding after, dilation]. */
+function windowAxis(w: PoolWindow, axis: "height" | "width"): [number, number, number, number, number] {
+  return axis === "height"
+    ? [w.kernelHeight, w.strideH, w.padH, w.padBottom ?? w.padH, w.dilationH ?? 1]
+    : [w.kernelWidth, w.strideW, w.padW, w.padRight ?? w.padW, w.dilationW ?? 1];
+}
+
+function poolExtent(axis: "height" | "width", size: number, window: PoolWindow): number {
+  const [kernel, stride, pad, padAfter, dilation] = windowAxis(window, axis);
+  const ceil = window.ceilMode ?? false;
   const fields: [string, number, number][] = [
     [`input ${axis}`, size, 1],
     [`kernel ${axis}`, kernel, 1],
     [`stride (${axis})`, stride, 1],
     [`padding (${axis})`, pad, 0],
+    [`padding (${axis}, end)`, padAfter, 0],
+    [`dilation (${axis})`, dilation, 1],
   ];
   for (const [name, value, min] of fields) {
     if (!Number.isInteger(value) || value < min) {
       throw new Error(`pool: ${name} must be an integer >= ${min}, got ${value}`);
     }
   }
-  if (pad >= kernel) {
-    throw new Error(`pool: padding ${pad} must be smaller than the kernel ${axis} ${kernel}`);
+  const span = (kernel - 1) * dilation + 1;
+  // Every window then holds an input element, so a max never sees only padding.
+  for (const p of [pad, padAfter]) {
+    if (p >= span) throw new Error(`pool: padding ${p} must be smaller than the kernel ${axis} ${span}`);
   }
-  return windowExtent("pool", axis, size, pad, { length: kernel, name: "kernel" }, stride);
+  return windowExtent("pool", axis, size, pad, { length: span, name: "kernel" }, stride, { padAfter, ceil });
 }
 
 const PoolParams = d.struct({
@@ -86,6 +108,10 @@ const PoolParams = d.struct({
   SW: d.u32,
   PH: d.u32,
   PW: d.u32,
+  PB: d.u32,
+  PR: d.u32,
+  DH: d.u32,
+  DW: d.u32,
 }).$name("PoolParams");
 
 // argmax is written by the max forward and read by the max backward: one layout for both, so
@@ -195,6 +221,10 @@ function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
       SW: w.strideW,
       PH: w.padH,
       PW: w.padW,
+      PB: w.padBottom ?? w.padH,
+      PR: w.padRight ?? w.padW,
+      DH: w.dilationH ?? 1,
+      DW: w.dilationW ?? 1,
     },
     src: p.src,
     argmax: p.argmax ?? step.placeholder,

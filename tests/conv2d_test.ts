@@ -24,7 +24,8 @@ import { assertClose, randomArray } from "./oracle.ts";
 const NUM_RUNS = 20;
 
 /**
- * Random small geometries: odd and even sizes up to 12, kernels 1-4, stride 1-3, padding 0-2,
+ * Random small geometries: odd and even sizes up to 12, kernels 1-4, stride 1-3, padding 0-2
+ * (bottom and right drawn apart from top and left),
  * dilation 1-2, 1-4 groups of 1-2 channels each, or depthwise with 2-8 channels. Geometries
  * whose output would be empty are filtered out.
  */
@@ -42,6 +43,8 @@ const geometryArb: fc.Arbitrary<Conv2dGeometry> = fc.record({
   strideW: fc.integer({ min: 1, max: 3 }),
   padH: fc.integer({ min: 0, max: 2 }),
   padW: fc.integer({ min: 0, max: 2 }),
+  padBottom: fc.integer({ min: 0, max: 2 }),
+  padRight: fc.integer({ min: 0, max: 2 }),
   dilationH: fc.integer({ min: 1, max: 2 }),
   dilationW: fc.integer({ min: 1, max: 2 }),
 }).map(({ groups, groupIn, groupOut, depthwise, ...rest }) => {

@@ -64,6 +64,44 @@ Deno.test({
 });
 
 Deno.test({
+  name: "gpu runtime: a validation error in a copy names that copy and the kernel recorded before it",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernel = await gpu.kernel(
+      defineKernel("fill_first", layout, "@compute @workgroup_size(1) fn main() { layout.$.out[0] = 1.0; }"),
+    );
+    using out = gpu.tensor([4]);
+    using other = gpu.tensor([4]);
+    // A buffer that may not be copied from: the copy, not a kernel, is invalid.
+    const storageOnly = gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    const uncopyable = {
+      shape: [4],
+      size: 4,
+      dtype: "f32",
+      buffer: storageOnly,
+      byteLength: 16,
+      byteOffset: 0,
+    } as never;
+    await assert.rejects(
+      () =>
+        gpu.run((step) => {
+          step.dispatch(kernel, { params: { n: 1 }, out }, [1]);
+          step.copy(out, other);
+          step.copy(uncopyable, out);
+          step.dispatch(kernel, { params: { n: 2 }, out: other }, [1]);
+        }),
+      (e: Error) => {
+        assert.ok(e instanceof GpuError);
+        assert.match(e.message, /^validation error in kernel copy of \[4\] into \[4\] after kernel fill_first:/);
+        return true;
+      },
+    );
+    storageOnly.destroy();
+  },
+});
+
+Deno.test({
   name: "gpu runtime: a lost device is reported as DeviceLostError, not waited on forever",
   ...gpuTest,
   async fn() {

@@ -56,8 +56,8 @@ Deno.test("onnx import: every unsupported node is named with its op in one line,
     mode: { s: "reflect" },
   }, "reflect_pad");
   const w = b.random("w", [3, 3, 3, 3]);
-  // Stride 2 over 8 pixels with SAME padding needs 1 pixel of padding: asymmetric.
-  b.op("Conv", ["image", w], { auto_pad: { s: "SAME_UPPER" }, strides: { ints: [2, 2] } }, "same_conv");
+  // A max over a zero Pad would let the zeros win: the Pad cannot fold into it.
+  b.op("MaxPool", [b.op("Pad", ["image", "pads"])], { kernel_shape: { ints: [2, 2] } }, "padded_max");
   b.op("Pow", ["image", "image"], {}, "power");
   b.nodes.push({
     name: "fused",
@@ -75,7 +75,7 @@ Deno.test("onnx import: every unsupported node is named with its op in one line,
   const expected = [
     /"celu_node" \(Celu\)/,
     /"reflect_pad" \(Pad: mode=reflect\)/,
-    /"same_conv" \(Conv: asymmetric padding/,
+    /"padded_max" \(MaxPool: reads a zero Pad/,
     /"power" \(Pow: exponent "image" is computed/,
     /"fused" \(FusedConv: domain com\.microsoft\)/,
     /"odd_attribute" \(Conv: attribute frobnicate\)/,

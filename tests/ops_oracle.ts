@@ -61,17 +61,39 @@ export function channelSumOracle(a: Values, shape: readonly number[], b?: Values
 
 // ---------------------------------------------------------------- pooling
 
-/** Output height and width of a pooling window (floor mode), computed independently of the kernel's. */
+/** [size, padBefore, padAfter, kernel, stride, dilation] of a window along height (0) or width (1). */
+function windowAxis(w: PoolWindow, axis: 0 | 1): [number, number, number, number, number] {
+  return axis === 0
+    ? [w.padH, w.padBottom ?? w.padH, w.kernelHeight, w.strideH, w.dilationH ?? 1]
+    : [w.padW, w.padRight ?? w.padW, w.kernelWidth, w.strideW, w.dilationW ?? 1];
+}
+
+/**
+ * Output length along one axis, counted window by window (independently of the kernel's formula):
+ * a window counts when it fits the padded input, or, in ceil mode, when it starts inside the input
+ * or its leading padding and would fit with one stride of slack.
+ */
+function poolOutLength(size: number, w: PoolWindow, axis: 0 | 1): number {
+  const [before, after, kernel, stride, dilation] = windowAxis(w, axis);
+  const span = (kernel - 1) * dilation + 1;
+  let count = 0;
+  for (let start = -before;; start += stride) {
+    const fits = start + span <= size + after;
+    const partial = w.ceilMode && start < size && start + span < size + after + stride;
+    if (!fits && !partial) return count;
+    count++;
+  }
+}
+
+/** Output shape of a pooling window, computed independently of the kernel's. */
 export function poolOutShape(shape: readonly number[], w: PoolWindow): [number, number, number, number] {
   const [N, C, H, W] = shape;
-  const oh = Math.floor((H + 2 * w.padH - w.kernelHeight) / w.strideH) + 1;
-  const ow = Math.floor((W + 2 * w.padW - w.kernelWidth) / w.strideW) + 1;
-  return [N, C, oh, ow];
+  return [N, C, poolOutLength(H, w, 0), poolOutLength(W, w, 1)];
 }
 
 /**
  * Calls `visit(o, inputs, windowArea)` for every output o: `inputs` are the flat indices of x in
- * its window (row-major), `windowArea` is kernelHeight * kernelWidth (padding included).
+ * its window (row-major), `windowArea` counts its taps inside the padded input (padding included).
  */
 function forEachWindow(
   shape: readonly number[],
@@ -80,21 +102,27 @@ function forEachWindow(
 ): void {
   const [N, C, H, W] = shape;
   const [, , OH, OW] = poolOutShape(shape, w);
+  const [top, bottom, , , dh] = windowAxis(w, 0);
+  const [left, right, , , dw] = windowAxis(w, 1);
   for (let plane = 0; plane < N * C; plane++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
         const inputs: number[] = [];
+        let area = 0;
         for (let kh = 0; kh < w.kernelHeight; kh++) {
           for (let kw = 0; kw < w.kernelWidth; kw++) {
-            const ih = oh * w.strideH - w.padH + kh, iw = ow * w.strideW - w.padW + kw;
+            const ih = oh * w.strideH - top + kh * dh, iw = ow * w.strideW - left + kw * dw;
             if (ih >= 0 && ih < H && iw >= 0 && iw < W) inputs.push((plane * H + ih) * W + iw);
+            if (ih >= -top && ih < H + bottom && iw >= -left && iw < W + right) area++;
           }
         }
-        visit((plane * OH + oh) * OW + ow, inputs, w.kernelHeight * w.kernelWidth);
+        visit((plane * OH + oh) * OW + ow, inputs, area);
       }
     }
   }
 }
+
+const NO_INPUT = 0xffffffff;
 
 /** Max pooling: the first maximum in row-major window order wins; padding never does. */
 export function maxPoolOracle(x: Values, shape: readonly number[], w: PoolWindow) {
@@ -102,9 +130,10 @@ export function maxPoolOracle(x: Values, shape: readonly number[], w: PoolWindow
   const size = sizeOf(outShape);
   const y = new Float64Array(size), argmax = new Uint32Array(size);
   forEachWindow(shape, w, (o, inputs) => {
-    let best = inputs[0];
+    // A window that dilation makes skip every input element gives 0 and no argmax.
+    let best = inputs[0] ?? NO_INPUT;
     for (const i of inputs) if (x[i] > x[best]) best = i;
-    y[o] = x[best];
+    y[o] = best === NO_INPUT ? 0 : x[best];
     argmax[o] = best;
   });
   return { y, argmax };
@@ -113,7 +142,7 @@ export function maxPoolOracle(x: Values, shape: readonly number[], w: PoolWindow
 /** Scatters each output gradient to its argmax. */
 export function maxPoolBackwardOracle(dy: Values, argmax: ArrayLike<number>, inputSize: number): Float64Array {
   const dx = new Float64Array(inputSize);
-  for (let o = 0; o < dy.length; o++) dx[argmax[o]] += dy[o];
+  for (let o = 0; o < dy.length; o++) if (argmax[o] !== NO_INPUT) dx[argmax[o]] += dy[o];
   return dx;
 }
 
@@ -121,7 +150,7 @@ export function avgPoolOracle(x: Values, shape: readonly number[], w: PoolWindow
   const y = new Float64Array(sizeOf(poolOutShape(shape, w)));
   forEachWindow(shape, w, (o, inputs, area) => {
     for (const i of inputs) y[o] += x[i];
-    y[o] /= countIncludePad ? area : inputs.length;
+    y[o] /= Math.max(1, countIncludePad ? area : inputs.length);
   });
   return y;
 }
@@ -130,7 +159,7 @@ export function avgPoolOracle(x: Values, shape: readonly number[], w: PoolWindow
 export function avgPoolBackwardOracle(dy: Values, shape: readonly number[], w: PoolWindow, countIncludePad = true) {
   const dx = new Float64Array(sizeOf(shape));
   forEachWindow(shape, w, (o, inputs, area) => {
-    for (const i of inputs) dx[i] += dy[o] / (countIncludePad ? area : inputs.length);
+    for (const i of inputs) dx[i] += dy[o] / Math.max(1, countIncludePad ? area : inputs.length);
   });
   return dx;
 }

@@ -24,36 +24,42 @@ import {
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { sizeOf } from "../pipeline/io/size_of.ts";
 
-/** A window with padding < kernel, and an [N, C, H, W] shape it yields a non-empty output on. */
+/**
+ * A window with each padding < the dilated kernel (top and bottom, left and right drawn apart),
+ * dilated or not, floor or ceil mode, and an [N, C, H, W] shape it yields a non-empty output on.
+ */
 const caseArb = fc.record({
   kernelHeight: fc.integer({ min: 1, max: 4 }),
   kernelWidth: fc.integer({ min: 1, max: 4 }),
   strideH: fc.integer({ min: 1, max: 3 }),
   strideW: fc.integer({ min: 1, max: 3 }),
-  padH: fc.integer({ min: 0, max: 3 }),
-  padW: fc.integer({ min: 0, max: 3 }),
+  pads: fc.tuple(...[0, 1, 2, 3].map(() => fc.integer({ min: 0, max: 3 }))),
+  dilation: fc.oneof(fc.constant([1, 1]), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))),
+  ceilMode: fc.boolean(),
   N: fc.integer({ min: 1, max: 3 }),
   C: fc.integer({ min: 1, max: 4 }),
   H: fc.integer({ min: 1, max: 11 }),
   W: fc.integer({ min: 1, max: 11 }),
-}).map(({ N, C, H, W, ...w }) => {
+}).map(({ N, C, H, W, pads, dilation, ...w }) => {
+  const spanH = (w.kernelHeight - 1) * dilation[0] + 1, spanW = (w.kernelWidth - 1) * dilation[1] + 1;
+  const [top, left, bottom, right] = pads.map((p, i) => Math.min(p, (i % 2 === 0 ? spanH : spanW) - 1));
   const window: PoolWindow = {
     ...w,
-    padH: Math.min(w.padH, w.kernelHeight - 1),
-    padW: Math.min(w.padW, w.kernelWidth - 1),
+    padH: top,
+    padW: left,
+    padBottom: bottom,
+    padRight: right,
+    dilationH: dilation[0],
+    dilationW: dilation[1],
   };
-  // Smallest input: kernel - 2 * padding, so windows lying mostly in the padding occur.
-  const shape = [
-    N,
-    C,
-    Math.max(H, window.kernelHeight - 2 * window.padH),
-    Math.max(W, window.kernelWidth - 2 * window.padW),
-  ];
+  // Smallest input: span - padding, so windows lying mostly in the padding occur.
+  const shape = [N, C, Math.max(H, spanH - top - bottom), Math.max(W, spanW - left - right)];
   return { shape, window };
 });
 
 const describe = (shape: readonly number[], w: PoolWindow) =>
-  `[${shape}] k${w.kernelHeight}x${w.kernelWidth} s${w.strideH}x${w.strideW} p${w.padH}x${w.padW}`;
+  `[${shape}] k${w.kernelHeight}x${w.kernelWidth} s${w.strideH}x${w.strideW} ` +
+  `p${w.padH},${w.padW},${w.padBottom},${w.padRight} d${w.dilationH}x${w.dilationW} ceil=${w.ceilMode}`;
 
 Deno.test({
   name: "max pool forward (values and argmax) and gathering backward match the float64 oracle",
@@ -80,7 +86,7 @@ Deno.test({
         const expected = maxPoolOracle(x, shape, window);
         assertClose(await gpu.read(ty), expected.y, 1, `max pool ${what}`);
         assert.deepEqual(await gpu.readU32(argmax), expected.argmax, `argmax ${what}`);
-        const fanIn = Math.ceil(window.kernelHeight / window.strideH) * Math.ceil(window.kernelWidth / window.strideW);
+        const fanIn = window.kernelHeight * window.kernelWidth;
         const dx = maxPoolBackwardOracle(dy, expected.argmax, x.length);
         assertClose(await gpu.read(tdx), dx, fanIn, `max pool backward ${what}`);
       }),
@@ -161,6 +167,15 @@ Deno.test("poolOutputSize computes floor-mode sizes and throws clear errors", ()
   assert.throws(() => poolOutputSize(7, 5, { ...w, padW: 2 }), /padding 2 must be smaller than the kernel width 2/);
   assert.throws(() => poolOutputSize(7, 5, { ...w, strideH: 0 }), /stride \(height\) must be an integer >= 1/);
   assert.throws(() => poolOutputSize(7, 2.5, w), /input width must be an integer/);
+  // GoogLeNet's 3x3/2 max pools in ceil mode, by hand: 112 -> 56 (floor mode gives 55); a last
+  // window that would start in the trailing padding is dropped: 5 + 1 + 1, k2 s2 -> 3, not 4.
+  const googlenet = { kernelHeight: 3, kernelWidth: 3, strideH: 2, strideW: 2, padH: 0, padW: 0, ceilMode: true };
+  assert.deepEqual(poolOutputSize(112, 57, googlenet), { outHeight: 56, outWidth: 28 });
+  const lastInPadding = { kernelHeight: 2, kernelWidth: 2, strideH: 2, strideW: 2, padH: 1, padW: 1, ceilMode: true };
+  assert.deepEqual(poolOutputSize(5, 4, lastInPadding), { outHeight: 3, outWidth: 3 });
+  const asymmetric = { kernelHeight: 3, kernelWidth: 3, strideH: 1, strideW: 2, padH: 0, padW: 1, padBottom: 2 };
+  assert.deepEqual(poolOutputSize(4, 4, { ...asymmetric, padRight: 0 }), { outHeight: 4, outWidth: 2 });
+  assert.throws(() => poolOutputSize(4, 4, { ...asymmetric, padBottom: 3 }), /padding 3 must be smaller/);
 });
 
 Deno.test({

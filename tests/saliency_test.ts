@@ -157,7 +157,10 @@ Deno.test({
     for (const method of ["smoothGrad", "integratedGradients"] as const) {
       const options = { method, samples: 7, steps: 7, seed: 5 };
       const whole = await computeSaliency(exec, images, count, options);
-      const small = await computeSaliency(exec, images, count, { ...options, memoryBudget: 3 * bytesPerImage(exec) });
+      const small = await computeSaliency(exec, images, count, {
+        ...options,
+        memoryBudget: 3 * bytesPerImage(exec, "input-gradient"),
+      });
       assert.equal(whole.imagesPerPass, count * 7);
       assert.ok(small.imagesPerPass <= 3, `${small.imagesPerPass} images in one pass over a budget of 3`);
       assertClose(small.maps, whole.maps, 7, `${method} chunked`);

@@ -158,7 +158,7 @@ export async function linearise(ctx: AuditContext, sub: GpuBatch, candidates: nu
     using logits = gpu.tensor([n, classes]);
     await gpu.run((step) => {
       // One forward pass; the backward passes leave its tape intact.
-      using tape = ctx.exec.forwardWithTape(step, sub.images);
+      using tape = ctx.exec.forwardWithTape(step, sub.images, { keep: "input-gradient" });
       step.copy(tape.output, logits);
       seeds.forEach((seed, r) => {
         using grads = ctx.exec.backward(step, tape, seed, { input: true });

@@ -88,8 +88,8 @@ export async function predictWithFeatures(
       using logits: Tensor = exec.forward(step, batch.images);
       summarize(step, logits);
     } else {
-      // Only a feature read needs the tape's intermediate values kept alive.
-      tape = exec.forwardWithTape(step, batch.images);
+      // Only a feature read needs a tape, and only that value kept alive.
+      tape = exec.forwardWithTape(step, batch.images, { keep: { values: [featureNode] } });
       summarize(step, tape.output);
     }
   });

@@ -58,14 +58,15 @@ const MAX_DEFAULT_BATCH = 64;
 
 /**
  * The batch size used unless one is given, from the adapter's limits: the largest per-batch tensor
- * (the widest activation times the batch) must fit one storage binding, and a forward + backward's
- * working set (see `bytesPerImage`) must fit `budget` bytes; at most MAX_DEFAULT_BATCH.
+ * (the widest activation times the batch) must fit one storage binding, and a forward + input
+ * gradient's working set (see `bytesPerImage`: the audit's tapes keep what that backward reads, or
+ * one feature) must fit `budget` bytes; at most MAX_DEFAULT_BATCH.
  */
 export function defaultBatchSize(exec: Executor, budget = 256 * 2 ** 20): number {
   let widest = 0;
   for (const shape of exec.shapes(1).values()) widest = Math.max(widest, 4 * sizeOf(shape));
-  const byBinding = Math.floor(exec.gpu.limits.maxStorageBufferBindingSize / widest);
-  const byBudget = Math.floor(budget / bytesPerImage(exec));
+  const byBinding = Math.floor(exec.gpu.bindingLimit / widest);
+  const byBudget = Math.floor(budget / bytesPerImage(exec, "input-gradient"));
   return Math.max(1, Math.min(MAX_DEFAULT_BATCH, byBinding, byBudget));
 }
 

@@ -233,7 +233,7 @@ async function singleRun(
     at: TensorLike,
     out: { loss: TensorLike; predictions: TensorLike; grad?: TensorLike },
   ) => {
-    using tape = ctx.exec.forwardWithTape(step, at);
+    using tape = ctx.exec.forwardWithTape(step, at, { keep: "input-gradient" });
     const logits = tape.output;
     using dlogits = gpu.tensor(logits.shape);
     if (settings.loss === "dlr") {

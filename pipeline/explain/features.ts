@@ -122,7 +122,7 @@ export async function* streamFeatures(
     batch.forEach((e, i) => images.set(e.image, i * per));
     using x = gpu.tensor([batch.length, ...exec.graph.input.shape], images);
     let tape!: ReturnType<Executor["forwardWithTape"]>;
-    await gpu.run((step) => (tape = exec.forwardWithTape(step, x)));
+    await gpu.run((step) => (tape = exec.forwardWithTape(step, x, { keep: { values: [node] } })));
     using _ = tape;
     const [logitBytes, featureBytes] = await gpu.readMany([tape.output, tape.values.get(node)!]);
     const logits = new Float32Array(logitBytes);

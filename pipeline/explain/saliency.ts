@@ -143,7 +143,7 @@ interface ChunkPlan {
 /** Splits the work so one pass holds at most `memoryBudget` bytes (at least one image). */
 function planChunks(exec: Executor, count: number, options: SaliencyOptions): ChunkPlan {
   const budget = options.memoryBudget ?? DEFAULT_SALIENCY_BUDGET;
-  const perPass = Math.max(1, Math.floor(budget / bytesPerImage(exec)));
+  const perPass = Math.max(1, Math.floor(budget / bytesPerImage(exec, "input-gradient")));
   const total = sampleCount(options);
   const group = Math.max(1, Math.min(count, perPass));
   const samplesPerPass = Math.max(1, Math.min(total, Math.floor(perPass / group)));
@@ -228,7 +228,7 @@ async function singleGradient({ exec, kernels, x, n, start, map, options, result
   const gpu = exec.gpu;
   const classes = exec.outputShape(1)[1];
   let tape!: ReturnType<Executor["forwardWithTape"]>;
-  await gpu.run((step) => (tape = exec.forwardWithTape(step, x)));
+  await gpu.run((step) => (tape = exec.forwardWithTape(step, x, { keep: "input-gradient" })));
   using _tape = tape;
   const targets = takeTargets(await gpu.read(tape.output), n, start, options.targets, result);
   using dOut = gpu.tensor([n, classes], oneHot(targets, classes, 1));
@@ -266,7 +266,7 @@ async function sampledGradients(group: Group, plan: ChunkPlan): Promise<void> {
       using inputs = gpu.tensor([samples * n, ...x.shape.slice(1)]);
       const range = { firstSample: first, samples, totalSamples: plan.total };
       recordSaliencySamples(step, kernels, { x, out: inputs, ...range, mode });
-      using tape = exec.forwardWithTape(step, inputs);
+      using tape = exec.forwardWithTape(step, inputs, { keep: "input-gradient" });
       using grads = exec.backward(step, tape, dOut, { input: true });
       recordSampleSum(step, kernels, { g: grads.input!, acc: mean, samples, scale: 1 / plan.total });
     });

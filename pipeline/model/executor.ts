@@ -24,12 +24,13 @@ import type { Gpu, Step } from "../../kernels/gpu.ts";
 import { recordBatchNorm, recordBatchNormBackward } from "../../kernels/batch_norm.ts";
 import { recordAccumulate } from "../../kernels/elementwise.ts";
 import { compileEngineKernels, type EngineKernels } from "../../kernels/mod.ts";
-import { sizeOf } from "../io/size_of.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import { type Graph, type GraphNode, parameterNames } from "./graph.ts";
 import { type BackwardOutput, type Layer, type LayerContext, LAYERS } from "./layers.ts";
 import { elementwiseSelection } from "./layers/elementwise.ts";
 import { graphShapes } from "./shapes.ts";
+import { tapeValues } from "./tape_needs.ts";
+import { activationFootprint } from "./footprint.ts";
 import { InputError } from "../io/input_error.ts";
 import type { Manifest } from "./manifest.ts";
 import type { HostTensor } from "./model_files.ts";
@@ -51,6 +52,8 @@ export class Tape implements Disposable {
     readonly outputName: string,
     /** Whether the forward ran in training mode (backward follows it). */
     readonly training: boolean,
+    /** What the tape kept: every value, or what a backward with or without parameter gradients reads. */
+    readonly keep: TapeKeep = "all",
   ) {}
 
   /** The model's output (logits). Owned by the tape. */
@@ -75,6 +78,14 @@ export interface Gradients extends Disposable {
   input: Tensor | null;
   params: Map<string, Tensor>;
 }
+
+/**
+ * What a tape keeps: every value ("all", the default: explanations read intermediate activations),
+ * what a backward with parameter gradients reads ("backward"), only what the input gradient needs
+ * ("input-gradient"; see tape_needs.ts), or only the values named (`{ values }`, to read features;
+ * no backward then).
+ */
+export type TapeKeep = "all" | "backward" | "input-gradient" | { values: readonly string[] };
 
 export interface BackwardOptions {
   /** Gradient w.r.t. the input image (default true). */
@@ -141,7 +152,7 @@ export class Executor implements Disposable {
 
   /** Records a forward pass and returns the output; intermediates are freed as soon as unused. */
   forward(step: Step, x: TensorLike): Tensor {
-    const tape = this.#run(step, x, false);
+    const tape = this.#run(step, x, null);
     const out = tape.output;
     tape.values.delete(tape.outputName);
     tape.dispose();
@@ -149,14 +160,15 @@ export class Executor implements Disposable {
   }
 
   /**
-   * Records a forward pass that keeps every value for `backward`. With `training`, batch norm
-   * uses batch statistics and updates its running statistics (and backward must be told too).
+   * Records a forward pass that keeps values for `backward`: every one unless `keep` asks for less
+   * (see TapeKeep). With `training`, batch norm uses batch statistics and updates its running
+   * statistics (and backward must be told too).
    */
-  forwardWithTape(step: Step, x: TensorLike, options: { training?: boolean } = {}): Tape {
-    return this.#run(step, x, true, options.training ?? false);
+  forwardWithTape(step: Step, x: TensorLike, options: { training?: boolean; keep?: TapeKeep } = {}): Tape {
+    return this.#run(step, x, options.keep ?? "all", options.training ?? false);
   }
 
-  #run(step: Step, x: TensorLike, keep: boolean, training = false): Tape {
+  #run(step: Step, x: TensorLike, keep: TapeKeep | null, training = false): Tape {
     const batch = x.shape[0];
     const expected = [batch, ...this.graph.input.shape];
     if (x.shape.length !== 4 || x.shape.some((d, i) => d !== expected[i])) {
@@ -170,27 +182,32 @@ export class Executor implements Disposable {
     recordBatchNorm(step, this.kernels.batchNorm, { x, y: normalized, ...this.#norm, eps: 0 });
     values.set(this.graph.input.name, normalized);
 
-    const lastUse = keep ? null : this.#lastUses();
+    const lastUse = keep === "all" ? null : this.#lastUses();
+    const kept = keep === null || keep === "all"
+      ? new Set<string>()
+      : typeof keep === "object"
+      ? new Set(keep.values)
+      : tapeValues(this.graph, { params: keep === "backward", training });
     this.graph.nodes.forEach((node, i) => {
       const inputs = node.inputs.map((name) => values.get(name)!);
       const inputShapes = node.inputs.map((name) => shapes.get(name)!);
       const out = this.#layer(node).forward(ctx, node, inputs, inputShapes, shapes.get(node.name)!);
       values.set(node.name, out.output);
       if (out.saved) {
-        if (keep) saved.set(node.name, out.saved);
+        if (keep !== null && typeof keep !== "object") saved.set(node.name, out.saved);
         else out.saved.forEach((t) => t.dispose());
       }
       if (lastUse) {
         // Free inputs read for the last time here, and this node's output if nothing reads it.
         const dead = [...new Set(node.inputs)].filter((name) => lastUse.get(name) === i);
         if (!lastUse.has(node.name) && node.name !== this.graph.output) dead.push(node.name);
-        for (const name of dead) {
+        for (const name of dead.filter((name) => !kept.has(name))) {
           values.get(name)!.dispose();
           values.delete(name);
         }
       }
     });
-    return new Tape(batch, values, saved, x, this.graph.output, training);
+    return new Tape(batch, values, saved, x, this.graph.output, training, keep ?? "all");
   }
 
   /**
@@ -200,6 +217,9 @@ export class Executor implements Disposable {
   backward(step: Step, tape: Tape, dOutput: TensorLike, options: BackwardOptions = {}): Gradients {
     const wantInputGrad = options.input ?? true;
     const wantParams = options.params ?? false;
+    if (typeof tape.keep === "object" || (wantParams && tape.keep === "input-gradient")) {
+      throw new Error(`backward: the tape was kept for ${JSON.stringify(tape.keep)}, not for these gradients`);
+    }
     const shapes = this.shapes(tape.batch);
     const ctx = this.#context(step, tape.training);
     const grads = new Map<string, Tensor>();
@@ -297,12 +317,9 @@ export class Executor implements Disposable {
 }
 
 /**
- * Estimated GPU bytes per image of a forward pass that keeps its tape plus its backward: every
- * node's output is kept, and backward holds gradients of about the same total size, plus the
- * saved pooling indices; 3x the activations covers them.
+ * GPU bytes per image of a forward pass that keeps its tape (`keep`, every value unless told)
+ * plus the input gradient's backward, at its peak (see footprint.ts).
  */
-export function bytesPerImage(exec: Executor): number {
-  let values = 0;
-  for (const shape of exec.shapes(1).values()) values += sizeOf(shape);
-  return 3 * 4 * values;
+export function bytesPerImage(exec: Executor, keep: TapeKeep = "all"): number {
+  return activationFootprint(exec.graph, exec.shapes(1), keep);
 }

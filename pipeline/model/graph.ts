@@ -25,6 +25,8 @@ const Conv2dNode = z.object({
   op: z.literal("conv2d"),
   stride: PositivePair.default([1, 1]),
   padding: Pair.default([0, 0]),
+  /** Bottom and right padding where they differ from `padding` (which then pads top and left). */
+  paddingEnd: Pair.optional(),
   dilation: PositivePair.default([1, 1]),
   groups: z.number().int().min(1).default(1),
   weight: Name,
@@ -54,6 +56,11 @@ const PoolFields = {
   kernel: PositivePair,
   stride: PositivePair.optional(),
   padding: Pair.default([0, 0]),
+  /** Bottom and right padding where they differ from `padding` (which then pads top and left). */
+  paddingEnd: Pair.optional(),
+  dilation: PositivePair.optional(),
+  /** Keep a partial last window that starts inside the input or its leading padding (ONNX ceil_mode). */
+  ceilMode: z.boolean().optional(),
 };
 const MaxPoolNode = z.object({ op: z.literal("max_pool"), ...PoolFields });
 const AvgPoolNode = z.object({

@@ -26,21 +26,35 @@ export interface TensorSize {
   bytes: number;
 }
 
-/** The largest parameter or node output of `graph` at `batch` images (shapes checked as `graphShapes` does). */
-export function largestTensor(graph: Graph, paramShape: ParamShape, batch: number): TensorSize {
+/**
+ * The largest parameter or node output of `graph` at `batch` images (shapes checked as
+ * `graphShapes` does), leaving out the tensors `skip` names.
+ */
+export function largestTensor(
+  graph: Graph,
+  paramShape: ParamShape,
+  batch: number,
+  skip: ReadonlySet<string> = new Set(),
+): TensorSize {
   let largest: TensorSize = { kind: "output", name: graph.input.name, shape: [batch, ...graph.input.shape], bytes: 0 };
   const consider = (kind: TensorSize["kind"], name: string, shape: readonly number[]) => {
     const bytes = 4 * sizeOf(shape);
-    if (bytes > largest.bytes) largest = { kind, name, shape, bytes };
+    if (bytes > largest.bytes && !skip.has(name)) largest = { kind, name, shape, bytes };
   };
   for (const name of graph.nodes.flatMap(parameterNames)) consider("parameter", name, paramShape(name));
   for (const [name, shape] of graphShapes(graph, paramShape, batch)) consider("output", name, shape);
   return largest;
 }
 
+/** Dense weights: bound in blocks of rows when over one binding, so only the buffer limit bounds them. */
+function blockedWeights(graph: Graph): Set<string> {
+  return new Set(graph.nodes.flatMap((node) => (node.op === "dense" ? [node.weight] : [])));
+}
+
 /**
  * Refuses, with an InputError naming `flag`, the tensor and both sizes, a graph whose largest
- * tensor at `batch` images no buffer of this adapter can hold.
+ * tensor at `batch` images no binding of this adapter can hold, or a dense weight (bound in blocks
+ * of rows) no buffer can.
  *
  * @example
  * ```ts
@@ -52,8 +66,19 @@ export function largestTensor(graph: Graph, paramShape: ParamShape, batch: numbe
  * ```
  */
 export function requireFitsAdapter(gpu: Gpu, graph: Graph, paramShape: ParamShape, batch: number, flag: string): void {
-  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-  const largest = largestTensor(graph, paramShape, batch);
+  const blocked = blockedWeights(graph);
+  const limit = Math.min(gpu.bindingLimit, gpu.limits.maxBufferSize);
+  for (const name of blocked) {
+    const shape = paramShape(name), bytes = 4 * sizeOf(shape);
+    // Pool buffers round up to a power of two.
+    if (2 ** Math.ceil(Math.log2(bytes)) > gpu.limits.maxBufferSize) {
+      throw new InputError(
+        `${flag}: parameter "${name}" [${shape.join(", ")}] needs ${bytes.toLocaleString("en")} bytes, ` +
+          `over this adapter's ${gpu.limits.maxBufferSize.toLocaleString("en")}-byte buffer limit`,
+      );
+    }
+  }
+  const largest = largestTensor(graph, paramShape, batch, blocked);
   if (largest.bytes > limit) {
     const what = largest.kind === "parameter" ? `parameter "${largest.name}"` : `"${largest.name}" at batch ${batch}`;
     throw new InputError(

@@ -24,7 +24,7 @@ import {
   RELU_RANGE,
 } from "../../kernels/elementwise.ts";
 import type { Step } from "../../kernels/gpu.ts";
-import { recordMatmul } from "../../kernels/matmul.ts";
+import { recordDense, recordDenseBackwardInput, recordDenseBackwardWeight } from "../../kernels/dense_blocks.ts";
 import type { EngineKernels } from "../../kernels/mod.ts";
 import { recordBatchNorm, recordBatchNormBackward, recordBatchNormParamGrads } from "../../kernels/batch_norm.ts";
 import { recordBatchNormTrainBackward, recordBatchStats } from "../../kernels/batch_norm_train.ts";
@@ -97,6 +97,8 @@ function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dG
     strideW: node.stride[1],
     padH: node.padding[0],
     padW: node.padding[1],
+    padBottom: node.paddingEnd?.[0],
+    padRight: node.paddingEnd?.[1],
     dilationH: node.dilation[0],
     dilationW: node.dilation[1],
     groups: node.groups,
@@ -142,43 +144,26 @@ function biasGradient(ctx: LayerContext, dy: TensorLike): Tensor {
   return out;
 }
 
+// Weights larger than one binding run in blocks of output rows (kernels/dense_blocks.ts).
 const dense: Layer<NodeOf<"dense">> = {
-  forward(ctx, node, [x], [xShape], outShape) {
+  forward(ctx, node, [x], _shapes, outShape) {
     const weight = ctx.param(node.weight);
     const y = ctx.alloc(outShape);
-    recordMatmul(ctx.step, ctx.kernels.matmul, {
-      a: x,
-      b: weight,
-      c: y,
-      bias: node.bias ? ctx.param(node.bias) : undefined,
-      M: xShape[0],
-      N: outShape[1],
-      K: xShape[1],
-      transB: true,
-    });
+    const bias = node.bias ? ctx.param(node.bias) : undefined;
+    recordDense(ctx.step, ctx.kernels, { x, weight, bias, y });
     return { output: y };
   },
   backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput, wantParams }) {
     const weight = ctx.param(node.weight);
-    const [batch, inFeatures] = xShape;
-    const outFeatures = weight.shape[0];
     const params = new Map<string, Tensor>();
     let dx: Tensor | null = null;
     if (wantInput[0]) {
       dx = ctx.alloc(xShape);
-      recordMatmul(ctx.step, ctx.kernels.matmul, { a: dy, b: weight, c: dx, M: batch, N: inFeatures, K: outFeatures });
+      recordDenseBackwardInput(ctx.step, ctx.kernels, { dy, weight, dx });
     }
     if (wantParams) {
       const dweight = ctx.alloc(weight.shape);
-      recordMatmul(ctx.step, ctx.kernels.matmul, {
-        a: dy,
-        b: x,
-        c: dweight,
-        M: outFeatures,
-        N: inFeatures,
-        K: batch,
-        transA: true,
-      });
+      recordDenseBackwardWeight(ctx.step, ctx.kernels, { dy, x, dweight });
       params.set(node.weight, dweight);
       if (node.bias) params.set(node.bias, biasGradient(ctx, dy));
     }
@@ -344,6 +329,11 @@ function poolWindow(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">): PoolWindow {
     strideW: stride[1],
     padH: node.padding[0],
     padW: node.padding[1],
+    padBottom: node.paddingEnd?.[0],
+    padRight: node.paddingEnd?.[1],
+    dilationH: node.dilation?.[0],
+    dilationW: node.dilation?.[1],
+    ceilMode: node.ceilMode,
   };
 }
 

@@ -26,7 +26,9 @@ export function recordCrossEntropyGradient(
   labels: TensorLike,
   options: BackwardOptions & { loss?: boolean; training?: boolean } = {},
 ): LossGradient {
-  const tape = exec.forwardWithTape(step, x, { training: options.training });
+  // The tape is this function's alone: keep only what the gradients asked for read.
+  const keep = options.params ? "backward" : "input-gradient";
+  const tape = exec.forwardWithTape(step, x, { training: options.training, keep });
   const logits = tape.output;
   const dlogits = exec.gpu.tensor(logits.shape);
   let loss: Tensor | null = null;

@@ -48,24 +48,36 @@ function requireIntegers(op: string, fields: [name: string, value: number, min: 
 }
 
 /**
- * Output length of a sliding window along one axis (floor mode); `span` is the window's extent in
- * input pixels. The same rule and message as the kernels' `windowExtent` (kernels/window.ts).
+ * Output length of a sliding window along one axis; `span` is the window's extent in input pixels,
+ * `pads` the padding before and after. The same rule and message as the kernels' `windowExtent`
+ * (kernels/window.ts): in ceil mode a partial last window counts if it starts inside the input or
+ * its leading padding.
  */
 function windowLength(
   op: string,
   axis: string,
   size: number,
-  pad: number,
+  [before, after]: readonly [number, number],
   span: { length: number; name: string },
   stride: number,
+  ceil = false,
 ): number {
-  if (size + 2 * pad < span.length) {
+  const room = size + before + after - span.length;
+  if (room < 0) {
+    const padding = before === after ? `2 * padding ${before}` : `padding ${before} + ${after}`;
     throw new Error(
-      `${op}: output ${axis} would be empty: input ${axis} ${size} + 2 * padding ${pad} is smaller than ` +
+      `${op}: output ${axis} would be empty: input ${axis} ${size} + ${padding} is smaller than ` +
         `the ${span.name} ${axis} ${span.length}`,
     );
   }
-  return Math.floor((size + 2 * pad - span.length) / stride) + 1;
+  const windows = (ceil ? Math.ceil(room / stride) : Math.floor(room / stride)) + 1;
+  const startsInPadding = ceil && (windows - 1) * stride >= size + before;
+  return startsInPadding ? windows - 1 : windows;
+}
+
+/** [before, after] padding along an axis (0 height, 1 width) of a node with `padding` and `paddingEnd`. */
+function padsAlong(node: { padding: [number, number]; paddingEnd?: [number, number] }, axis: number) {
+  return [node.padding[axis], (node.paddingEnd ?? node.padding)[axis]] as const;
 }
 
 /**
@@ -87,6 +99,8 @@ function conv2dOutputSize(node: NodeOf<"conv2d">, x: readonly number[], w: reado
     ["strideW", stride[1], 1],
     ["padH", padding[0], 0],
     ["padW", padding[1], 0],
+    ["padBottom", padsAlong(node, 0)[1], 0],
+    ["padRight", padsAlong(node, 1)[1], 0],
     ["dilationH", dilation[0], 1],
     ["dilationW", dilation[1], 1],
     ["groups", groups, 1],
@@ -101,7 +115,7 @@ function conv2dOutputSize(node: NodeOf<"conv2d">, x: readonly number[], w: reado
       "conv2d",
       name,
       x[2 + axis],
-      padding[axis],
+      padsAlong(node, axis),
       { length: (w[2 + axis] - 1) * dilation[axis] + 1, name: "dilated kernel" },
       stride[axis],
     );
@@ -109,21 +123,28 @@ function conv2dOutputSize(node: NodeOf<"conv2d">, x: readonly number[], w: reado
 }
 
 /**
- * Output height and width of a pooling node over an inHeight x inWidth plane (floor mode), with
- * the checks and messages of `poolOutputSize` (kernels/pool.ts).
+ * Output height and width of a pooling node over an inHeight x inWidth plane, with the checks and
+ * messages of `poolOutputSize` (kernels/pool.ts).
  */
 function poolOutputSize(node: NodeOf<"max_pool"> | NodeOf<"avg_pool">, x: readonly number[]): [number, number] {
   const stride = node.stride ?? node.kernel;
   const extent = (axis: number, name: string) => {
-    const [size, kernel, pad] = [x[2 + axis], node.kernel[axis], node.padding[axis]];
+    const [size, kernel, dilation] = [x[2 + axis], node.kernel[axis], node.dilation?.[axis] ?? 1];
+    const pads = padsAlong(node, axis);
     requireIntegers("pool", [
       [`input ${name}`, size, 1],
       [`kernel ${name}`, kernel, 1],
       [`stride (${name})`, stride[axis], 1],
-      [`padding (${name})`, pad, 0],
+      [`padding (${name})`, pads[0], 0],
+      [`padding (${name}, end)`, pads[1], 0],
+      [`dilation (${name})`, dilation, 1],
     ]);
-    if (pad >= kernel) throw new Error(`pool: padding ${pad} must be smaller than the kernel ${name} ${kernel}`);
-    return windowLength("pool", name, size, pad, { length: kernel, name: "kernel" }, stride[axis]);
+    const span = (kernel - 1) * dilation + 1;
+    const tooLarge = pads.find((p) => p >= span);
+    if (tooLarge !== undefined) {
+      throw new Error(`pool: padding ${tooLarge} must be smaller than the kernel ${name} ${span}`);
+    }
+    return windowLength("pool", name, size, pads, { length: span, name: "kernel" }, stride[axis], node.ceilMode);
   };
   return [extent(0, "height"), extent(1, "width")];
 }

@@ -6,7 +6,7 @@ import { recordLayerNorm, recordLayerNormBackward } from "../../../kernels/reduc
 import { recordBatchedMatmul } from "../../../kernels/reduce_matmul.ts";
 import { recordReduce, recordReduceBackward } from "../../../kernels/reduce_axes.ts";
 import { recordSoftmax, recordSoftmaxBackward } from "../../../kernels/reduce_softmax.ts";
-import { type Tensor, type TensorLike, TensorView } from "../../../kernels/tensor.ts";
+import { type Tensor, type TensorLike, TensorRows, TensorView } from "../../../kernels/tensor.ts";
 import { sizeOf } from "../../io/size_of.ts";
 import type { NodeOf } from "../graph.ts";
 import type { Layer, LayerContext } from "../layers.ts";
@@ -16,7 +16,10 @@ const noGradient = () => ({ inputs: [null], params: new Map<string, Tensor>() })
 
 /** The same buffer under another shape of the same size. */
 export function viewAs(t: TensorLike, shape: readonly number[]): TensorLike {
-  return t instanceof TensorView ? new TensorView(t.base, shape) : t.reshape(shape);
+  if (t instanceof TensorView) return new TensorView(t.base, shape);
+  // Row windows exist only inside the blocked dense kernels; no layer receives one.
+  if (t instanceof TensorRows) throw new Error(`a window of rows of [${t.base.shape}] cannot be viewed as [${shape}]`);
+  return t.reshape(shape);
 }
 
 const reduce: Layer<NodeOf<"reduce">> = {

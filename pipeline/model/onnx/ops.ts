@@ -5,7 +5,8 @@
  * - Identity and Dropout (inference) alias their input; Constant becomes an import-time value.
  * - Mul/Add/Sub/Div by a scalar or per-channel constant fold into the Conv/Gemm/BatchNormalization
  *   that produced their input when nothing else reads it (ops_elementwise.ts, fold_affine.ts).
- * - A zero Pad folds into the padding of the Conv (or count-including AveragePool) that reads it.
+ * - A zero Pad folds into the padding of the Conv (or AveragePool, its zeros then counted) that reads
+ *   it; a Pad by nothing is dropped.
  * - Softmax (or LogSoftmax) at the output is dropped: the audit applies its own softmax to logits;
  *   elsewhere it is a softmax node (ops_reduce.ts, with the reductions, norms, MatMul of activations).
  * - Movement ops (Transpose, Reshape, Slice, Concat, Pad, ...) are in ops_movement.ts.
@@ -46,14 +47,20 @@ function requireRank4(x: Activation, what = "input"): void {
   if (x.onnx.length !== 4) throw new Unsupported(`${what} [N, ${x.onnx.slice(1)}] is not NCHW`);
 }
 
-/** Symmetric [padH, padW] from pads or auto_pad plus a pending zero Pad; asymmetric padding is unsupported. */
+/** The padding fields of a window node from ONNX's [top, left, bottom, right]: `paddingEnd` only where it differs. */
+interface WindowPadding {
+  padding: [number, number];
+  paddingEnd?: [number, number];
+}
+
+/** A window's padding from pads or auto_pad plus a pending zero Pad, as graph fields. */
 function windowPadding(
   n: OnnxNode,
   x: Activation,
   kernel: [number, number],
   stride: [number, number],
   dilation: [number, number],
-): [number, number] {
+): WindowPadding {
   const autoPad = n.attrs.string("auto_pad", "NOTSET");
   let pads = [0, 0, 0, 0]; // top, left, bottom, right
   if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
@@ -70,10 +77,8 @@ function windowPadding(
     if (pads.length !== 4) throw new Unsupported(`pads [${pads}]: only 2-D windows are supported`);
   }
   if (x.pad) pads = pads.map((p, i) => p + x.pad![i]);
-  if (pads[0] !== pads[2] || pads[1] !== pads[3]) {
-    throw new Unsupported(`asymmetric padding [${pads}] (top, left, bottom, right)`);
-  }
-  return [pads[0], pads[1]];
+  const padding: [number, number] = [pads[0], pads[1]];
+  return pads[0] === pads[2] && pads[1] === pads[3] ? { padding } : { padding, paddingEnd: [pads[2], pads[3]] };
 }
 
 function host(t: ConstantTensor, what: string): HostTensor {
@@ -115,23 +120,25 @@ function emitTo(
 
 function pool(l: Lowering, n: OnnxNode, op: "max_pool" | "avg_pool"): void {
   const includePad = op === "avg_pool" && n.attrs.int("count_include_pad", 0) === 1;
-  // Zero padding averaged in equals the explicit zeros of a Pad; for max or an excluding average it does not.
-  const x = l.activation(n.inputs[0], { allowPad: includePad });
+  // A zero Pad's zeros are real values: an average counts them, so it absorbs a Pad when it
+  // counts its own padding too, or has none (it then counts all of it). A max would let them win.
+  const ownPads = n.attrs.ints("pads", [0, 0, 0, 0]).some((p) => p !== 0) ||
+    n.attrs.string("auto_pad", "NOTSET").startsWith("SAME");
+  const x = l.activation(n.inputs[0], { allowPad: op === "avg_pool" && (includePad || !ownPads) });
   requireRank4(x);
   const kernel = pair(n.attrs.ints("kernel_shape", []), "kernel_shape");
   const stride = pair(n.attrs.ints("strides", [1, 1]), "strides");
-  const padding = windowPadding(n, x, kernel, stride, [1, 1]);
-  if (n.attrs.int("ceil_mode", 0) === 1) {
-    const extent = (axis: number, round: (v: number) => number) =>
-      round((x.shape[2 + axis] + 2 * padding[axis] - kernel[axis]) / stride[axis]);
-    if ([0, 1].some((axis) => extent(axis, Math.floor) !== extent(axis, Math.ceil))) {
-      throw new Unsupported("ceil_mode=1 where it changes the output size");
-    }
-  }
+  const dilation = pair(n.attrs.ints("dilations", [1, 1]), "dilations");
+  const padding = windowPadding(n, x, kernel, stride, dilation);
   onlyFirstOutput(l, n);
+  const options = {
+    ...padding,
+    ...(dilation.some((d) => d !== 1) ? { dilation } : {}),
+    ...(n.attrs.int("ceil_mode", 0) === 1 ? { ceilMode: true } : {}),
+  };
   const spec: NodeSpec = op === "max_pool"
-    ? { op, kernel, stride, padding }
-    : { op, kernel, stride, padding, countIncludePad: includePad };
+    ? { op, kernel, stride, ...options }
+    : { op, kernel, stride, ...options, countIncludePad: includePad || x.pad !== undefined };
   emitTo(l, n, spec, [x]);
 }
 
@@ -151,7 +158,7 @@ const conv: Converter = {
     const stride = pair(n.attrs.ints("strides", [1, 1]), "strides");
     const dilation = pair(n.attrs.ints("dilations", [1, 1]), "dilations");
     const padding = windowPadding(n, x, kernel, stride, dilation);
-    const spec = { op: "conv2d", stride, padding, dilation, groups: n.attrs.int("group", 1) } as const;
+    const spec = { op: "conv2d", stride, ...padding, dilation, groups: n.attrs.int("group", 1) } as const;
     emitTo(l, n, spec, [x], b ? { weight: w, bias: host(b, "bias") } : { weight: w });
   },
 };
@@ -291,10 +298,7 @@ export const CONVERTERS: Record<string, Converter> = {
   Sigmoid: { attributes: [], convert: (l, n) => emitTo(l, n, { op: "sigmoid" }, [l.activation(n.inputs[0])]) },
   MaxPool: {
     attributes: [...WINDOW_ATTRIBUTES, "ceil_mode", "dilations", "storage_order"],
-    check(n) {
-      if (n.attrs.ints("dilations", [1, 1]).some((d) => d !== 1)) return "dilations other than 1";
-      return checkAutoPad(n);
-    },
+    check: checkAutoPad,
     convert: (l, n) => pool(l, n, "max_pool"),
   },
   AveragePool: {

@@ -1,0 +1,65 @@
+/**
+ * The GPU bytes one image of a forward + input-gradient backward holds at its peak, found by
+ * replaying the executor's allocations over the graph's shapes: each node's output (and a max
+ * pool's argmax) allocated, inputs freed at their last use unless the tape keeps them
+ * (tape_needs.ts), and in backward each node's input gradients allocated while its output
+ * gradient is live. A convolution's or dense layer's GEMM stages scratch about the size of what it
+ * writes, counted while it runs. Sizes are rounded up to the buffer pool's power-of-two buckets.
+ *
+ * @example
+ * ```ts
+ * import type { Graph } from "./graph.ts";
+ * declare const graph: Graph;
+ * declare const shapes: Map<string, number[]>;
+ * console.log(activationFootprint(graph, shapes, "input-gradient"));
+ * ```
+ */
+import { sizeOf } from "../io/size_of.ts";
+import type { TapeKeep } from "./executor.ts";
+import type { Graph } from "./graph.ts";
+import { tapeValues } from "./tape_needs.ts";
+
+/** The pool's bucket for a tensor of `shape` (kernels/tensor.ts: powers of two from 256 bytes). */
+function bucket(shape: readonly number[]): number {
+  return Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(4, 4 * sizeOf(shape)))));
+}
+
+/** Peak bytes of a forward that keeps `keep` for a backward of the input gradient, at `shapes`' batch. */
+export function activationFootprint(graph: Graph, shapes: Map<string, number[]>, keep: TapeKeep): number {
+  const size = (name: string) => bucket(shapes.get(name)!);
+  const kept = keep === "all"
+    ? null
+    : typeof keep === "object"
+    ? new Set([...keep.values, graph.output])
+    : tapeValues(graph, { params: keep === "backward", training: false });
+  const lastUse = new Map<string, number>();
+  graph.nodes.forEach((node, i) => node.inputs.forEach((name) => lastUse.set(name, i)));
+  const scratch = (op: string, bytes: number) => (op === "conv2d" || op === "dense" ? bytes : 0);
+  // The image, and its normalised copy the graph reads.
+  let live = 2 * size(graph.input.name), peak = live;
+  graph.nodes.forEach((node, i) => {
+    const out = size(node.name) * (node.op === "max_pool" ? 2 : 1);
+    live += out;
+    peak = Math.max(peak, live + scratch(node.op, out));
+    const dead = [...new Set(node.inputs), node.name].filter((name) =>
+      (lastUse.get(name) ?? -1) <= i && name !== graph.output && kept !== null && !kept.has(name)
+    );
+    for (const name of dead) live -= size(name);
+  });
+  // Backward: gradients live from their producer's backward until their own node's.
+  const grads = new Set([graph.output]);
+  live += size(graph.output);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const node = graph.nodes[i];
+    if (!grads.has(node.name)) continue;
+    const dx = node.inputs.reduce((sum, name) => sum + size(name), 0);
+    peak = Math.max(peak, live + dx + scratch(node.op, dx));
+    live += dx - size(node.name);
+    grads.delete(node.name);
+    for (const name of node.inputs) {
+      if (grads.has(name)) live -= size(name); // accumulated into the existing gradient, then freed
+      grads.add(name);
+    }
+  }
+  return Math.max(peak, live + size(graph.input.name));
+}

@@ -1,0 +1,59 @@
+/**
+ * What a forward pass must keep for the backward that follows: per op, which of a node's values
+ * its backward reads (its inputs, its output), given whether parameter gradients are wanted and
+ * whether batch norm runs in training mode. The executor frees every other value at its last
+ * forward use, as it does in inference, so a tape for an input gradient holds far less than every
+ * activation (a convolution's input is read only for its weight gradient, a pool's or an add's
+ * never). An op missing from the table keeps everything, which is always correct.
+ *
+ * @example
+ * ```ts
+ * import type { Graph } from "./graph.ts";
+ * declare const graph: Graph;
+ * const kept = tapeValues(graph, { params: false, training: false });
+ * ```
+ */
+import type { Graph, GraphNode, Op } from "./graph.ts";
+
+/** What a tape is for: parameter gradients too, or only the input gradient; training mode or not. */
+export interface TapePurpose {
+  params: boolean;
+  training: boolean;
+}
+
+type Reads = (node: GraphNode, purpose: TapePurpose) => { inputs: boolean; output: boolean };
+
+const nothing: Reads = () => ({ inputs: false, output: false });
+const input: Reads = () => ({ inputs: true, output: false });
+const inputForParams: Reads = (_node, { params }) => ({ inputs: params, output: false });
+
+/** The values each op's backward (layers.ts) reads. */
+const BACKWARD_READS: Partial<Record<Op, Reads>> = {
+  conv2d: inputForParams,
+  dense: inputForParams,
+  relu: input,
+  clip: input,
+  leaky_relu: input,
+  sigmoid: () => ({ inputs: false, output: true }),
+  add: nothing,
+  concat: nothing,
+  flatten: nothing,
+  reshape: nothing,
+  // Batch statistics depend on x in training; the scale's gradient reads x.
+  batch_norm: (_node, { params, training }) => ({ inputs: params || training, output: false }),
+  max_pool: nothing, // its argmax is saved apart
+  avg_pool: nothing,
+  global_avg_pool: nothing,
+};
+
+/** The names of the values a backward for `purpose` reads (the graph output always among them). */
+export function tapeValues(graph: Graph, purpose: TapePurpose): Set<string> {
+  const kept = new Set([graph.output]);
+  for (const node of graph.nodes) {
+    const reads = BACKWARD_READS[node.op] ?? (() => ({ inputs: true, output: true }));
+    const { inputs, output } = reads(node, purpose);
+    if (inputs) node.inputs.forEach((name) => kept.add(name));
+    if (output) kept.add(node.name);
+  }
+  return kept;
+}
