@@ -1,0 +1,282 @@
+"""One model per torchvision 0.14 classification family, with seeded random weights, exported to
+ONNX (opset 17, dynamic batch) as a user would, with PyTorch's own logits and input gradients to
+check the tool against, and PyTorch's CPU speed on the same weights for the bench.
+
+  torchvision_families.py export OUT SCALE [FAMILIES]  -> for each family (comma-separated; default all):
+      OUT/<family>.onnx, OUT/<family>.onnx.json (sidecar), OUT/<family>.x.npy (a batch of 2 images in
+      [0, 1]), OUT/<family>.logits.npy and OUT/<family>.grad.npy (float64 PyTorch: logits, and the
+      gradient of the mean cross-entropy for LABELS with respect to the images), and OUT/families.json:
+      {family: {variant, input, classes, labels, parameters, seconds}} or {family: {error}}.
+  torchvision_families.py serve OUT SCALE FAMILY BATCH  -> PyTorch CPU forward + backward (the input
+      gradient, as the audit's attacks and saliency take it) on the same weights, one pass per "run"
+      line read on stdin, its milliseconds written as one line on stdout.
+
+SCALE "test" is the small variant of each family the test suite checks (small resolution, widths or
+depths where the architecture allows; VARIANTS says what each is); "full" is torchvision's own model
+at 224x224 with 1,000 classes (the bench's). Weights: torchvision's initialisation from the seed,
+then every constant tensor (batch-norm statistics and affine parameters, zero biases, layer scales,
+ViT's class token) replaced by seeded random values around its constant, so no op is an identity,
+then the classifier scaled so the logits spread about 1 (a saturated softmax would leave the
+cross-entropy's gradient near zero).
+"""
+import json
+import os
+import sys
+import time
+
+SEED = 17
+BATCH = 2
+LABELS = [1, 3]
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+def small_vgg11_bn(classes):
+    """VGG-11's layout with batch norm at 1/8 of its widths, at 224 px: the features end at 7x7, where
+    torchvision's adaptive pool is an identity (at a smaller input it cannot be exported); the classifier
+    keeps its three Linear layers at width 64."""
+    import torch.nn as nn
+    from torchvision.models import vgg
+
+    cfg = [c if c == "M" else c // 8 for c in vgg.cfgs["A"]]
+    model = vgg.VGG(vgg.make_layers(cfg, batch_norm=True), num_classes=classes)
+    model.classifier = small_classifier(64 * 7 * 7, classes)
+    return model
+
+
+def small_classifier(features, classes):
+    """AlexNet's and VGG's classifier (dropout, linear, ReLU twice, then linear) at width 64."""
+    import torch.nn as nn
+
+    return nn.Sequential(nn.Dropout(), nn.Linear(features, 64), nn.ReLU(True), nn.Dropout(), nn.Linear(64, 64),
+                         nn.ReLU(True), nn.Linear(64, classes))
+
+
+def small_alexnet(classes):
+    import torchvision
+
+    model = torchvision.models.alexnet(num_classes=classes)
+    model.classifier = small_classifier(256 * 6 * 6, classes)
+    return model
+
+
+def resnet(classes, layers, block="bottleneck", **kwargs):
+    from torchvision.models import resnet as r
+
+    return r.ResNet(r.Bottleneck if block == "bottleneck" else r.BasicBlock, layers, num_classes=classes, **kwargs)
+
+
+def small_convnext(classes):
+    from torchvision.models import convnext as c
+
+    setting = [c.CNBlockConfig(48, 96, 3), c.CNBlockConfig(96, 192, 3), c.CNBlockConfig(192, 384, 9),
+               c.CNBlockConfig(384, None, 3)]
+    return c.ConvNeXt(setting, stochastic_depth_prob=0.1, layer_scale=0.5, num_classes=classes)
+
+
+def small_vit(classes):
+    from torchvision.models import VisionTransformer
+
+    return VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128,
+                             num_classes=classes)
+
+
+def small_swin(classes):
+    from torchvision.models import SwinTransformer
+
+    return SwinTransformer(patch_size=[4, 4], embed_dim=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8],
+                           window_size=[7, 7], stochastic_depth_prob=0.2, num_classes=classes)
+
+
+def tv(name, **kwargs):
+    def build(classes):
+        import torchvision
+
+        return getattr(torchvision.models, name)(weights=None, num_classes=classes, **kwargs)
+
+    return build
+
+
+# family -> (the test-scale variant in words, its builder, its input side)
+VARIANTS = {
+    "alexnet": ("torchvision's AlexNet features at 224 px, classifier at width 64", small_alexnet, 224),
+    "vgg11_bn": ("VGG-11 with batch norm at 1/8 width, 224 px, classifier at width 64", small_vgg11_bn, 224),
+    "resnet18": ("torchvision's ResNet-18 at 64 px", tv("resnet18"), 64),
+    "resnet50": ("torchvision's ResNet-50 at 64 px", tv("resnet50"), 64),
+    "resnext50_32x4d": ("ResNeXt-50 32x4d, one block per stage, 64 px",
+                        lambda k: resnet(k, [1, 1, 1, 1], groups=32, width_per_group=4), 64),
+    "wide_resnet50_2": ("Wide ResNet-50-2, one block per stage, 64 px",
+                        lambda k: resnet(k, [1, 1, 1, 1], width_per_group=128), 64),
+    "densenet121": ("torchvision's DenseNet-121 at 32 px", tv("densenet121"), 32),
+    "squeezenet1_1": ("torchvision's SqueezeNet 1.1 at 64 px", tv("squeezenet1_1"), 64),
+    "googlenet": ("torchvision's GoogLeNet without auxiliary heads at 64 px",
+                  tv("googlenet", aux_logits=False, init_weights=True), 64),
+    "inception_v3": ("torchvision's Inception v3 without auxiliary head at 75 px (its smallest)",
+                     tv("inception_v3", aux_logits=False, init_weights=True), 75),
+    "mobilenet_v2": ("torchvision's MobileNetV2 at 64 px", tv("mobilenet_v2"), 64),
+    "mobilenet_v3_small": ("torchvision's MobileNetV3-Small at 64 px", tv("mobilenet_v3_small"), 64),
+    "shufflenet_v2_x0_5": ("torchvision's ShuffleNetV2 x0.5 at 64 px", tv("shufflenet_v2_x0_5"), 64),
+    "mnasnet0_5": ("torchvision's MNASNet 0.5 at 64 px", tv("mnasnet0_5"), 64),
+    "efficientnet_b0": ("torchvision's EfficientNet-B0 at 64 px", tv("efficientnet_b0"), 64),
+    "efficientnet_v2_s": ("torchvision's EfficientNetV2-S at 64 px", tv("efficientnet_v2_s"), 64),
+    "regnet_x_400mf": ("torchvision's RegNetX-400MF at 64 px", tv("regnet_x_400mf"), 64),
+    "regnet_y_400mf": ("torchvision's RegNetY-400MF at 64 px", tv("regnet_y_400mf"), 64),
+    "convnext_tiny": ("ConvNeXt-T's depths at half width (48-384), layer scale 0.5, 64 px", small_convnext, 64),
+    "vit_b_16": ("ViT with 16 px patches at 64 px: 2 layers, 4 heads, width 64, MLP 128", small_vit, 64),
+    "swin_t": ("Swin with 4 px patches and 7x7 windows at 64 px: width 32, depths 2-2-2-2, heads 1-2-4-8",
+               small_swin, 64),
+}
+
+# family -> torchvision's builder name at full scale (the same name but for VGG).
+FULL = {name: name for name in VARIANTS}
+FULL["vgg11_bn"] = "vgg11_bn"
+
+
+def build(family, scale):
+    """(the model in eval mode with its weights as described above, its variant in words, its input side)."""
+    import torch
+
+    torch.manual_seed(SEED)
+    if scale == "test":
+        variant, make, side = VARIANTS[family]
+        model = make(10)
+    else:
+        import torchvision
+
+        extra = {"aux_logits": False, "init_weights": True} if family in ("googlenet", "inception_v3") else {}
+        model = getattr(torchvision.models, FULL[family])(weights=None, **extra)
+        variant, side = f"torchvision's {FULL[family]} at 224 px, 1000 classes", 224
+    model.eval()
+    randomise_constants(model)
+    x = images(side)
+    scale_classifier(model, x)
+    return model, variant, side
+
+
+def images(side):
+    import torch
+
+    generator = torch.Generator().manual_seed(SEED + 1)
+    return torch.rand(BATCH, 3, side, side, generator=generator)
+
+
+def randomise_constants(model):
+    """Each floating tensor whose entries are all one value c (1s and 0s of batch norm, zero biases,
+    layer scales, class tokens) becomes c (1 + 0.2 u), or 0.1 u for c = 0, u uniform in [-1, 1)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(SEED + 2)
+    with torch.no_grad():
+        for _, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if not t.is_floating_point() or t.numel() == 0 or bool((t != t.flatten()[0]).any()):
+                continue
+            u = torch.rand(t.shape, generator=generator) * 2 - 1
+            c = float(t.flatten()[0])
+            t.copy_(c * (1 + 0.2 * u) if c != 0 else 0.1 * u)
+
+
+def scale_classifier(model, x):
+    """Divides the last Linear or Conv2d (the classifier) by the logits' standard deviation."""
+    import torch
+
+    last = [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))][-1]
+    with torch.no_grad():
+        spread = float(model(normalise(x)).std())
+        last.weight /= spread
+        if last.bias is not None:
+            last.bias /= spread
+
+
+def normalise(x):
+    import torch
+
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def reference(model, x, classes):
+    """Logits and the input gradient of the mean cross-entropy, in float64, images in image space."""
+    import copy
+    import torch
+    import torch.nn.functional as F
+
+    wide = copy.deepcopy(model).double()
+    xd = x.double().requires_grad_(True)
+    logits = wide(normalise(xd))
+    F.cross_entropy(logits, torch.tensor([l % classes for l in LABELS])).backward()
+    return logits.detach().numpy(), xd.grad.numpy()
+
+
+def export(out, scale, families):
+    import numpy as np
+    import torch
+
+    os.makedirs(out, exist_ok=True)
+    index = {}
+    for family in families:
+        start = time.time()
+        try:
+            model, variant, side = build(family, scale)
+            x = images(side)
+            path = os.path.join(out, f"{family}.onnx")
+            torch.onnx.export(model, normalise(x), path, opset_version=17, input_names=["image"],
+                              output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+            with torch.no_grad():
+                classes = model(x[:1]).shape[1]
+            with open(path + ".json", "w") as f:
+                json.dump({"name": f"{family} (random weights)", "classes": [f"class {k}" for k in range(classes)],
+                           "normalization": {"mean": MEAN, "std": STD}, "input": [3, side, side]}, f)
+            np.save(os.path.join(out, f"{family}.x.npy"), x.numpy())
+            if scale == "test":
+                logits, grad = reference(model, x, classes)
+                np.save(os.path.join(out, f"{family}.logits.npy"), logits)
+                np.save(os.path.join(out, f"{family}.grad.npy"), grad)
+            else:
+                with torch.no_grad():
+                    np.save(os.path.join(out, f"{family}.logits.npy"), model(normalise(x)).numpy())
+            index[family] = {"variant": variant, "input": [3, side, side], "classes": classes,
+                             "labels": [l % classes for l in LABELS],
+                             "parameters": sum(p.numel() for p in model.parameters()),
+                             "seconds": round(time.time() - start, 2)}
+        except Exception as e:  # a family that cannot be exported is reported, not fatal to the others
+            index[family] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+        print(family, json.dumps(index[family]), file=sys.stderr)
+    with open(os.path.join(out, "families.json"), "w") as f:
+        json.dump(index, f, indent=1)
+
+
+def serve(out, scale, family, batch):
+    """Times forward + input-gradient backward passes on request, with every core PyTorch may use."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(os.cpu_count())
+    model, _, side = build(family, scale)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = images(side).repeat((batch + BATCH - 1) // BATCH, 1, 1, 1)[:batch]
+    labels = torch.tensor([LABELS[i % BATCH] for i in range(batch)])
+    print(json.dumps({"threads": torch.get_num_threads(), "batch": batch}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        xi = x.clone().requires_grad_(True)
+        F.cross_entropy(model(normalise(xi)), labels).backward()
+        print(f"{(time.perf_counter() - start) * 1000:.3f}", flush=True)
+
+
+def main(argv):
+    if argv[0] == "export":
+        families = argv[3].split(",") if len(argv) > 3 and argv[3] else list(VARIANTS)
+        unknown = [f for f in families if f not in VARIANTS]
+        if unknown:
+            raise SystemExit(f"unknown families: {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+        export(argv[1], argv[2], families)
+    elif argv[0] == "serve":
+        serve(argv[1], argv[2], argv[3], int(argv[4]))
+    else:
+        raise SystemExit(f"unknown command {argv[0]}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
