@@ -7,7 +7,12 @@ check the tool against, and PyTorch's CPU speed on the same weights for the benc
       [0, 1]), OUT/<family>.logits.npy and OUT/<family>.grad.npy (float64 PyTorch: logits, and the
       gradient of the mean cross-entropy for LABELS with respect to the images), and OUT/families.json:
       {family: {variant, input, classes, labels, parameters, seconds}} or {family: {error}}.
-  torchvision_families.py serve OUT SCALE FAMILY BATCH  -> PyTorch CPU forward + backward (the input
+  torchvision_families.py photos DIR FAMILY  -> after `export DIR full FAMILY`: scikit-image's photos as an
+      ImageNet folder DIR/val whose even-numbered images are labelled with PyTorch's top-1 (so the audit
+      finds them right) and the others as tests/imagenet_fixture.py labels them, the family's sidecar
+      rewritten over fixture_wnids(1000) with torchvision's preprocessing, and DIR/expected.json: each
+      image's label, PyTorch's top-5 and their probabilities, in file-name order.
+  torchvision_families.py serve SCALE FAMILY BATCH  -> PyTorch CPU forward + backward (the input
       gradient, as the audit's attacks and saliency take it) on the same weights, one pass per "run"
       line read on stdin, its milliseconds written as one line on stdout.
 
@@ -146,7 +151,7 @@ def build(family, scale):
         extra = {"aux_logits": False, "init_weights": True} if family in ("googlenet", "inception_v3") else {}
         model = getattr(torchvision.models, FULL[family])(weights=None, **extra)
         variant, side = f"torchvision's {FULL[family]} at 224 px, 1000 classes", 224
-    model.eval()
+    calibrate_batch_norm(model, side)
     randomise_constants(model)
     x = images(side)
     scale_classifier(model, x)
@@ -158,6 +163,43 @@ def images(side):
 
     generator = torch.Generator().manual_seed(SEED + 1)
     return torch.rand(BATCH, 3, side, side, generator=generator)
+
+
+def calibrate_batch_norm(model, side):
+    """Batch-norm statistics from one training-mode pass over 8 random images, as a trained model's
+    are: each batch norm then normalises what reaches it. torchvision's initialisation alone leaves
+    some families' logits nearly independent of the image (a depthwise conv's fan-out init shrinks
+    its input by sqrt(channels)). Leaves the model in eval mode."""
+    import torch
+
+    x = normalise(torch.rand(8, 3, side, side, generator=torch.Generator().manual_seed(SEED + 3)))
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.momentum = None  # a cumulative average: after one pass, that pass's statistics
+    if norms:
+        model.train()
+        with torch.no_grad():
+            model(x)
+    model.eval()
+    if not norms and not any(isinstance(m, torch.nn.LayerNorm) for m in model.modules()):
+        unit_outputs(model, x)
+
+
+def unit_outputs(model, x):
+    """For a model without normalisation layers (AlexNet, SqueezeNet), where PyTorch's default
+    initialisation shrinks the signal layer by layer until the biases decide the logits: each conv
+    and linear layer, in order, scaled so that its output has unit standard deviation on x."""
+    import torch
+
+    for layer in [m for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]:
+        seen = []
+        hook = layer.register_forward_hook(lambda _m, _i, out: seen.append(float(out.std())))
+        with torch.no_grad():
+            model(x)
+            hook.remove()
+            layer.weight /= seen[0]
+            if layer.bias is not None:
+                layer.bias /= seen[0]
 
 
 def randomise_constants(model):
@@ -185,6 +227,16 @@ def scale_classifier(model, x):
         last.weight /= spread
         if last.bias is not None:
             last.bias /= spread
+
+
+def image_dependence(model, x):
+    """The logits' spread between the two images over their spread overall: near 0 when the model
+    gives every image the same logits, and the gradient check would say little."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(normalise(x))
+    return round(float(logits.std(0).mean() / logits.std()), 3)
 
 
 def normalise(x):
@@ -236,6 +288,7 @@ def export(out, scale, families):
             index[family] = {"variant": variant, "input": [3, side, side], "classes": classes,
                              "labels": [l % classes for l in LABELS],
                              "parameters": sum(p.numel() for p in model.parameters()),
+                             "imageDependence": image_dependence(model, x),
                              "seconds": round(time.time() - start, 2)}
         except Exception as e:  # a family that cannot be exported is reported, not fatal to the others
             index[family] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
@@ -244,7 +297,44 @@ def export(out, scale, families):
         json.dump(index, f, indent=1)
 
 
-def serve(out, scale, family, batch):
+def photos(out, family):
+    """The audit's fixture (see the module's doc): PyTorch predicts the JPEGs as written, preprocessed by
+    torchvision's Resize(256) and CenterCrop(224)."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import imagenet_fixture
+
+    classes = imagenet_fixture.fixture_wnids(1000)
+    wnids = classes["wnids"]
+    model, _, _ = build(family, "full")
+    preprocess = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()])
+    expected = []
+    staging = os.path.join(out, "staging")
+    os.makedirs(staging, exist_ok=True)
+    for k, (name, label, _, mode) in enumerate(imagenet_fixture.PHOTOS):
+        jpeg = os.path.join(staging, f"{k}.JPEG")
+        Image.open(os.path.join(imagenet_fixture.SKIMAGE, name)).convert(mode).save(jpeg, "JPEG", quality=90)
+        x = preprocess(Image.open(jpeg).convert("RGB")).unsqueeze(0)
+        with torch.no_grad():
+            probs = torch.softmax(model(normalise(x)).double(), 1)[0]
+        top = probs.topk(5)
+        wnid = wnids[int(top.indices[0])] if k % 2 == 0 else label
+        os.makedirs(os.path.join(out, "val", wnid), exist_ok=True)
+        os.replace(jpeg, os.path.join(out, "val", wnid, f"ILSVRC2012_val_{k + 1:08d}.JPEG"))
+        expected.append({"label": wnids.index(wnid), "top": top.indices.tolist(), "probs": top.values.tolist()})
+    os.rmdir(staging)
+    with open(os.path.join(out, f"{family}.onnx.json"), "w") as f:
+        json.dump({"name": f"{family} (random weights)", "classes": classes["names"], "wnids": wnids,
+                   "normalization": {"mean": MEAN, "std": STD}, "input": [3, 224, 224],
+                   "preprocess": {"resize": 256, "crop": 224, "interpolation": "bilinear"}}, f)
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f)
+
+
+def serve(scale, family, batch):
     """Times forward + input-gradient backward passes on request, with every core PyTorch may use."""
     import torch
     import torch.nn.functional as F
@@ -272,8 +362,10 @@ def main(argv):
         if unknown:
             raise SystemExit(f"unknown families: {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
         export(argv[1], argv[2], families)
+    elif argv[0] == "photos":
+        photos(argv[1], argv[2])
     elif argv[0] == "serve":
-        serve(argv[1], argv[2], argv[3], int(argv[4]))
+        serve(argv[1], argv[2], int(argv[3]))
     else:
         raise SystemExit(f"unknown command {argv[0]}")
 

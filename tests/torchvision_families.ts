@@ -59,16 +59,38 @@ export interface Exported {
 
 const SCRIPT = new URL("./torchvision_families.py", import.meta.url).pathname;
 
-/** Runs the exporter for `families` into `dir` (a fresh temporary folder by default). */
-export async function exportFamilies(scale: Scale, families: readonly string[], dir?: string): Promise<Exported> {
-  const out = dir ?? await Deno.makeTempDir({ prefix: `torchvision-${scale}-` });
+/** Runs tests/torchvision_families.py with `args`; throws with its standard error if it fails. */
+async function script(args: string[]): Promise<void> {
   const { code, stderr } = await new Deno.Command("/usr/bin/python3", {
-    args: [SCRIPT, "export", out, scale, families.join(",")],
+    args: [SCRIPT, ...args],
     stdout: "null",
     stderr: "piped",
   }).output();
-  if (code !== 0) throw new Error(`torchvision_families.py export failed: ${new TextDecoder().decode(stderr)}`);
+  if (code !== 0) throw new Error(`torchvision_families.py ${args[0]} failed: ${new TextDecoder().decode(stderr)}`);
+}
+
+/** Runs the exporter for `families` into `dir` (a fresh temporary folder by default). */
+export async function exportFamilies(scale: Scale, families: readonly string[], dir?: string): Promise<Exported> {
+  const out = dir ?? await Deno.makeTempDir({ prefix: `torchvision-${scale}-` });
+  await script(["export", out, scale, families.join(",")]);
   return { dir: out, entries: JSON.parse(await Deno.readTextFile(join(out, "families.json"))) };
+}
+
+/** PyTorch's view of one audited image: its label, top-5 classes and their probabilities. */
+export interface ExpectedImage {
+  label: number;
+  top: number[];
+  probs: number[];
+}
+
+/**
+ * After a full-scale export of `family` into `dir`: scikit-image's photos as the ImageNet folder
+ * `dir/val` (even-numbered images labelled with PyTorch's top-1), the family's sidecar over 1,000
+ * WordNet classes with torchvision's preprocessing, and what PyTorch predicts for each image.
+ */
+export async function auditPhotos(dir: string, family: string): Promise<ExpectedImage[]> {
+  await script(["photos", dir, family]);
+  return JSON.parse(await Deno.readTextFile(join(dir, "expected.json")));
 }
 
 /** The exported files of one family. */
