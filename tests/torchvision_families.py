@@ -4,9 +4,10 @@ check the tool against, and PyTorch's CPU speed on the same weights for the benc
 
   torchvision_families.py export OUT SCALE [FAMILIES]  -> for each family (comma-separated; default all):
       OUT/<family>.onnx, OUT/<family>.onnx.json (sidecar), OUT/<family>.x.npy (a batch of 2 images in
-      [0, 1]), OUT/<family>.logits.npy and OUT/<family>.grad.npy (float64 PyTorch: logits, and the
-      gradient of the mean cross-entropy for LABELS with respect to the images), and OUT/families.json:
-      {family: {variant, input, classes, labels, parameters, seconds}} or {family: {error}}.
+      [0, 1]), OUT/<family>.logits.npy and OUT/<family>.grad.npy (PyTorch's logits, and the gradient of
+      the mean cross-entropy for LABELS with respect to the images; in float64 at SCALE "test", float32
+      at "full"), and OUT/families.json:
+      {family: {variant, input, classes, labels, parameters, imageDependence, seconds}} or {family: {error}}.
   torchvision_families.py photos DIR FAMILY  -> after `export DIR full FAMILY`: scikit-image's photos as an
       ImageNet folder DIR/val whose even-numbered images are labelled with PyTorch's top-1 (so the audit
       finds them right) and the others as tests/imagenet_fixture.py labels them, the family's sidecar
@@ -245,14 +246,14 @@ def normalise(x):
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
-def reference(model, x, classes):
-    """Logits and the input gradient of the mean cross-entropy, in float64, images in image space."""
+def reference(model, x, classes, dtype):
+    """Logits and the input gradient of the mean cross-entropy, images in image space."""
     import copy
     import torch
     import torch.nn.functional as F
 
-    wide = copy.deepcopy(model).double()
-    xd = x.double().requires_grad_(True)
+    wide = copy.deepcopy(model).to(dtype)
+    xd = x.to(dtype).requires_grad_(True)
     logits = wide(normalise(xd))
     F.cross_entropy(logits, torch.tensor([l % classes for l in LABELS])).backward()
     return logits.detach().numpy(), xd.grad.numpy()
@@ -278,13 +279,9 @@ def export(out, scale, families):
                 json.dump({"name": f"{family} (random weights)", "classes": [f"class {k}" for k in range(classes)],
                            "normalization": {"mean": MEAN, "std": STD}, "input": [3, side, side]}, f)
             np.save(os.path.join(out, f"{family}.x.npy"), x.numpy())
-            if scale == "test":
-                logits, grad = reference(model, x, classes)
-                np.save(os.path.join(out, f"{family}.logits.npy"), logits)
-                np.save(os.path.join(out, f"{family}.grad.npy"), grad)
-            else:
-                with torch.no_grad():
-                    np.save(os.path.join(out, f"{family}.logits.npy"), model(normalise(x)).numpy())
+            logits, grad = reference(model, x, classes, torch.float64 if scale == "test" else torch.float32)
+            np.save(os.path.join(out, f"{family}.logits.npy"), logits)
+            np.save(os.path.join(out, f"{family}.grad.npy"), grad)
             index[family] = {"variant": variant, "input": [3, side, side], "classes": classes,
                              "labels": [l % classes for l in LABELS],
                              "parameters": sum(p.numel() for p in model.parameters()),

@@ -49,6 +49,8 @@ export type ExportEntry = {
   classes: number;
   labels: number[];
   parameters: number;
+  /** The logits' spread between the two images over their spread overall (near 0: the same for both). */
+  imageDependence: number;
   seconds: number;
 } | { error: string };
 
@@ -94,7 +96,7 @@ export async function auditPhotos(dir: string, family: string): Promise<Expected
 }
 
 /** The exported files of one family. */
-export function familyFiles(dir: string, family: string) {
+export function familyFiles(dir: string, family: string): { onnx: string; x: string; logits: string; grad: string } {
   const base = join(dir, family);
   return { onnx: `${base}.onnx`, x: `${base}.x.npy`, logits: `${base}.logits.npy`, grad: `${base}.grad.npy` };
 }
@@ -138,10 +140,18 @@ export async function runFamily(
 ): Promise<{ logits: Float32Array; gradient: Float32Array }> {
   const files = familyFiles(dir, family);
   const { files: model } = await loadModel(files.onnx);
-  const x = await readArray(files.x);
-  const shape = [labels.length, ...model.graph.input.shape];
   using exec = await Executor.create(gpu, model);
-  using input = gpu.tensor(shape, x);
+  return crossEntropyPass(exec, await readArray(files.x), labels);
+}
+
+/** One forward and backward pass of `exec` on images `x` (one per label): logits and input gradient. */
+export async function crossEntropyPass(
+  exec: Executor,
+  x: Float32Array,
+  labels: number[],
+): Promise<{ logits: Float32Array; gradient: Float32Array }> {
+  const gpu = exec.gpu;
+  using input = gpu.tensor([labels.length, ...exec.graph.input.shape], x);
   using labelTensor = gpu.tensor([labels.length], labels, "u32");
   let result!: ReturnType<typeof recordCrossEntropyGradient>;
   await gpu.run((step) => {
