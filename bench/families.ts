@@ -46,6 +46,8 @@ export type FamilyRow =
       logitError: number;
       /** ||ours - PyTorch||_2 / ||PyTorch||_2 of their input gradients. */
       gradientError: number;
+      /** The same for PyTorch's own float32 gradient: what float32 arithmetic reaches on this model. */
+      float32Floor: number;
     }
   );
 
@@ -157,6 +159,7 @@ async function familyRow(
     peakEstimated: peak.estimated,
     logitError,
     gradientError,
+    float32Floor: entry.float32Floor,
   };
 }
 
@@ -177,6 +180,7 @@ export function familyTable(rows: FamilyRow[]): string {
     "peak MB/img",
     "logit err",
     "grad err",
+    "PyTorch f32 grad err",
   ];
   const table = [header];
   const failed: string[] = [];
@@ -202,6 +206,7 @@ export function familyTable(rows: FamilyRow[]): string {
       `${fixed(row.peakBytesPerImage / 2 ** 20, 0)}${row.peakEstimated ? " (est.)" : ""}`,
       row.logitError.toExponential(1),
       row.gradientError.toExponential(1),
+      row.float32Floor.toExponential(1),
     ]);
   }
   const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));
@@ -210,7 +215,8 @@ export function familyTable(rows: FamilyRow[]): string {
     "ratio: ours / the peer's images/s (above 1, ours is faster); fwd+bwd: the input gradient of the mean " +
     "cross-entropy, parameters frozen, on both sides",
     ...(estimated ? ["peak MB/img (est.): bytesPerImage's estimate (3 x every value's bytes), not a measurement"] : []),
-    "logit err: max |ours - PyTorch| / max |PyTorch| on 2 images; grad err: relative L2 (PyTorch float32)",
+    "logit err: max |ours - PyTorch| / max |PyTorch| on 2 images; grad err: relative L2 (PyTorch in float64); " +
+    "PyTorch f32 grad err: PyTorch's own float32 gradient's, what float32 arithmetic reaches",
   ];
   const errors = failed.length ? ["", "families that did not run:", ...failed] : [];
   const runs = rows.flatMap((row) =>

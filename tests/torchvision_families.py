@@ -5,9 +5,9 @@ check the tool against, and PyTorch's CPU speed on the same weights for the benc
   torchvision_families.py export OUT SCALE [FAMILIES]  -> for each family (comma-separated; default all):
       OUT/<family>.onnx, OUT/<family>.onnx.json (sidecar), OUT/<family>.x.npy (a batch of 2 images in
       [0, 1]), OUT/<family>.logits.npy and OUT/<family>.grad.npy (PyTorch's logits, and the gradient of
-      the mean cross-entropy for LABELS with respect to the images; in float64 at SCALE "test", float32
-      at "full"), and OUT/families.json:
-      {family: {variant, input, classes, labels, parameters, imageDependence, seconds}} or {family: {error}}.
+      the mean cross-entropy for LABELS with respect to the images, in float64), and OUT/families.json:
+      {family: {variant, input, classes, labels, parameters, imageDependence, seed, float32Floor,
+      seconds}} or {family: {error}} (seed and float32Floor: see conditioned and float32_floor).
   torchvision_families.py photos DIR FAMILY  -> after `export DIR full FAMILY`: scikit-image's photos as an
       ImageNet folder DIR/val whose even-numbered images are labelled with PyTorch's top-1 (so the audit
       finds them right) and the others as tests/imagenet_fixture.py labels them, the family's sidecar
@@ -31,6 +31,9 @@ import sys
 import time
 
 SEED = 17
+# Weight seeds tried at the test scale, and the float32 floor a fixture must reach (see conditioned).
+SEED_TRIES = 6
+FLOOR = 1e-4
 BATCH = 2
 LABELS = [1, 3]
 MEAN = [0.485, 0.456, 0.406]
@@ -108,7 +111,8 @@ VARIANTS = {
     "alexnet": ("torchvision's AlexNet features at 224 px, classifier at width 64", small_alexnet, 224),
     "vgg11_bn": ("VGG-11 with batch norm at 1/8 width, 224 px, classifier at width 64", small_vgg11_bn, 224),
     "resnet18": ("torchvision's ResNet-18 at 64 px", tv("resnet18"), 64),
-    "resnet50": ("torchvision's ResNet-50 at 64 px", tv("resnet50"), 64),
+    "resnet50": ("torchvision's ResNet-50 with zero_init_residual at 64 px", tv("resnet50", zero_init_residual=True),
+                 64),
     "resnext50_32x4d": ("ResNeXt-50 32x4d, one block per stage, 64 px",
                         lambda k: resnet(k, [1, 1, 1, 1], groups=32, width_per_group=4), 64),
     "wide_resnet50_2": ("Wide ResNet-50-2, one block per stage, 64 px",
@@ -133,27 +137,33 @@ VARIANTS = {
                small_swin, 64),
 }
 
-# family -> torchvision's builder name at full scale (the same name but for VGG).
-FULL = {name: name for name in VARIANTS}
-FULL["vgg11_bn"] = "vgg11_bn"
+# family -> the options of torchvision's builder of the same name at full scale (zero_init_residual: see
+# float32_floor).
+FULL_OPTIONS = {
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True},
+    "resnet50": {"zero_init_residual": True},
+}
 
 
-def build(family, scale):
-    """(the model in eval mode with its weights as described above, its variant in words, its input side)."""
+def build(family, scale, seed=SEED):
+    """(the model in eval mode with its weights from `seed` as described above, its variant in words, its
+    input side)."""
     import torch
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     if scale == "test":
         variant, make, side = VARIANTS[family]
         model = make(10)
     else:
         import torchvision
 
-        extra = {"aux_logits": False, "init_weights": True} if family in ("googlenet", "inception_v3") else {}
-        model = getattr(torchvision.models, FULL[family])(weights=None, **extra)
-        variant, side = f"torchvision's {FULL[family]} at 224 px, 1000 classes", 224
-    calibrate_batch_norm(model, side)
-    randomise_constants(model)
+        extra = FULL_OPTIONS.get(family, {})
+        model = getattr(torchvision.models, family)(weights=None, **extra)
+        options = "".join(f", {k}={v}" for k, v in extra.items())
+        variant, side = f"torchvision's {family}{options} at 224 px, 1000 classes", 224
+    calibrate_batch_norm(model, side, seed)
+    randomise_constants(model, seed)
     x = images(side)
     scale_classifier(model, x)
     return model, variant, side
@@ -166,14 +176,14 @@ def images(side):
     return torch.rand(BATCH, 3, side, side, generator=generator)
 
 
-def calibrate_batch_norm(model, side):
+def calibrate_batch_norm(model, side, seed):
     """Batch-norm statistics from one training-mode pass over 8 random images, as a trained model's
     are: each batch norm then normalises what reaches it. torchvision's initialisation alone leaves
     some families' logits nearly independent of the image (a depthwise conv's fan-out init shrinks
     its input by sqrt(channels)). Leaves the model in eval mode."""
     import torch
 
-    x = normalise(torch.rand(8, 3, side, side, generator=torch.Generator().manual_seed(SEED + 3)))
+    x = normalise(torch.rand(8, 3, side, side, generator=torch.Generator().manual_seed(seed + 3)))
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in norms:
         m.momentum = None  # a cumulative average: after one pass, that pass's statistics
@@ -203,12 +213,12 @@ def unit_outputs(model, x):
                 layer.bias /= seen[0]
 
 
-def randomise_constants(model):
+def randomise_constants(model, seed):
     """Each floating tensor whose entries are all one value c (1s and 0s of batch norm, zero biases,
     layer scales, class tokens) becomes c (1 + 0.2 u), or 0.1 u for c = 0, u uniform in [-1, 1)."""
     import torch
 
-    generator = torch.Generator().manual_seed(SEED + 2)
+    generator = torch.Generator().manual_seed(seed + 2)
     with torch.no_grad():
         for _, t in list(model.named_parameters()) + list(model.named_buffers()):
             if not t.is_floating_point() or t.numel() == 0 or bool((t != t.flatten()[0]).any()):
@@ -253,10 +263,48 @@ def reference(model, x, classes, dtype):
     import torch.nn.functional as F
 
     wide = copy.deepcopy(model).to(dtype)
-    xd = x.to(dtype).requires_grad_(True)
+    xd = x.detach().to(dtype).clone().requires_grad_(True)
     logits = wide(normalise(xd))
     F.cross_entropy(logits, torch.tensor([l % classes for l in LABELS])).backward()
-    return logits.detach().numpy(), xd.grad.numpy()
+    return logits.detach().double().numpy(), xd.grad.double().numpy()
+
+
+def float32_floor(model, x, classes, grad):
+    """PyTorch's own float32 input gradient's relative L2 error against its float64 `grad`: what float32
+    arithmetic can reach on this model. A random-weight ReLU network with batch norm can be
+    ill-conditioned (batch norm makes a deep network's gradients explode at initialisation: Yang et
+    al., "A mean field theory of batch normalization", ICLR 2019): a pre-activation within rounding of
+    zero deep in the net flips and moves the gradient over the whole image. The floor is then either
+    about 1e-6 or, where such a unit exists, 1e-3 to 5e-2 (test scale, weight seeds 17 to 57:
+    DenseNet-121 7.8e-3, 1.5e-6, 8e-7, 2.7e-3, 3.1e-3; Inception v3 8.1e-3, 4.6e-3, 1.5e-2, 2.1e-6,
+    2.7e-6; RegNetX 2.0e-3, 4.1e-3, 2.2e-2, 2.7e-6, 3.2e-3). ResNet-50 had no seed under 1e-3 in
+    eight (1.8e-2 with seed 17, 1.8e-2 at 224 px) but 6e-7 with torchvision's zero_init_residual
+    (each block's last batch norm starting at zero, here randomised to +-0.1)."""
+    import numpy as np
+    import torch
+
+    _, grad32 = reference(model, x, classes, torch.float32)
+    return float(np.linalg.norm(grad32 - grad) / np.linalg.norm(grad))
+
+
+def conditioned(family, scale, x, classes):
+    """(model, variant, side, seed, float64 logits and gradient, float32 floor). At SCALE "test", the
+    first weight seed of SEED, SEED + 10, ... (SEED_TRIES of them) whose float32 floor is at most
+    FLOOR, else the best: the test's tolerance then tests the tool, not a rounding-sensitive fixture,
+    and PyTorch alone decides it. At "full", SEED (the bench reports the floor beside our error)."""
+    import torch
+
+    best = None
+    for attempt in range(SEED_TRIES if scale == "test" else 1):
+        seed = SEED + 10 * attempt
+        model, variant, side = build(family, scale, seed)
+        logits, grad = reference(model, x, classes, torch.float64)
+        found = (model, variant, side, seed, logits, grad, float32_floor(model, x, classes, grad))
+        if best is None or found[-1] < best[-1]:
+            best = found
+        if best[-1] <= FLOOR:
+            break
+    return best
 
 
 def export(out, scale, families):
@@ -268,24 +316,23 @@ def export(out, scale, families):
     for family in families:
         start = time.time()
         try:
-            model, variant, side = build(family, scale)
+            side = VARIANTS[family][2] if scale == "test" else 224
             x = images(side)
+            classes = 10 if scale == "test" else 1000
+            model, variant, side, seed, logits, grad, floor = conditioned(family, scale, x, classes)
             path = os.path.join(out, f"{family}.onnx")
             torch.onnx.export(model, normalise(x), path, opset_version=17, input_names=["image"],
                               output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
-            with torch.no_grad():
-                classes = model(x[:1]).shape[1]
             with open(path + ".json", "w") as f:
                 json.dump({"name": f"{family} (random weights)", "classes": [f"class {k}" for k in range(classes)],
                            "normalization": {"mean": MEAN, "std": STD}, "input": [3, side, side]}, f)
             np.save(os.path.join(out, f"{family}.x.npy"), x.numpy())
-            logits, grad = reference(model, x, classes, torch.float64 if scale == "test" else torch.float32)
             np.save(os.path.join(out, f"{family}.logits.npy"), logits)
             np.save(os.path.join(out, f"{family}.grad.npy"), grad)
             index[family] = {"variant": variant, "input": [3, side, side], "classes": classes,
                              "labels": [l % classes for l in LABELS],
                              "parameters": sum(p.numel() for p in model.parameters()),
-                             "imageDependence": image_dependence(model, x),
+                             "imageDependence": image_dependence(model, x), "seed": seed, "float32Floor": floor,
                              "seconds": round(time.time() - start, 2)}
         except Exception as e:  # a family that cannot be exported is reported, not fatal to the others
             index[family] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}

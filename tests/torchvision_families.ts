@@ -51,6 +51,8 @@ export type ExportEntry = {
   parameters: number;
   /** The logits' spread between the two images over their spread overall (near 0: the same for both). */
   imageDependence: number;
+  /** PyTorch's own float32 input gradient's relative L2 error against its float64 one: what float32 can reach. */
+  float32Floor: number;
   seconds: number;
 } | { error: string };
 
