@@ -6,10 +6,13 @@
  * usually several times faster.
  *
  *   deno task bench [--only conv2d,gemm,...] [--runs 5] [--cores] [--json [--out FILE]]
+ *                   [--families resnet50,vit_b_16] [--family-batch 2]
  *
- * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18, and
- *          decode (JPEG decode + resize + crop in the decode workers, on the CPU; run first, and
- *          alone it needs no GPU)
+ * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18,
+ *          families, and decode (JPEG decode + resize + crop in the decode workers, on the CPU; run
+ *          first, and alone it needs no GPU)
+ * --families  the torchvision families of the families section (default all twenty; bench/families.ts)
+ * --family-batch  images per pass in the families section (default 2)
  * --runs   timed runs per case after the warm-up (best kept)
  * --cores  also time the conv2d and GEMM cases on every GEMM core (the tiled one compiles for
  *          minutes on llvmpipe)
@@ -31,6 +34,8 @@ import { type BenchReport, figures, table } from "./report.ts";
 import { GpuTimer } from "./timer.ts";
 import { cachedProbe, softwareVulkanWarning } from "./backend_warning.ts";
 import { decodeBench, type DecodeFigures, decodeTable } from "./decode.ts";
+import { familyBench, type FamilyRow, familyTable } from "./families.ts";
+import { FAMILIES } from "../tests/torchvision_families.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -40,11 +45,22 @@ const { values: flags } = parseArgs({
     cores: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     out: { type: "string" },
+    families: { type: "string" },
+    "family-batch": { type: "string", default: "2" },
   },
 });
 const runs = Number(flags.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${flags.runs}`);
 const log = flags.json && !flags.out ? console.error : console.log;
+const familyBatch = Number(flags["family-batch"]);
+if (!Number.isInteger(familyBatch) || familyBatch < 1 || familyBatch > 64) {
+  throw new Error(`--family-batch must be an integer from 1 to 64, got ${flags["family-batch"]}`);
+}
+const families = flags.families?.split(",") ?? [...FAMILIES];
+const unknownFamilies = families.filter((f) => !(FAMILIES as readonly string[]).includes(f));
+if (unknownFamilies.length > 0) {
+  throw new Error(`--families: no family ${unknownFamilies.join(", ")} (families: ${FAMILIES.join(", ")})`);
+}
 
 async function writeJson(value: unknown): Promise<void> {
   const json = JSON.stringify(value, null, 2);
@@ -128,10 +144,15 @@ const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
   },
 };
 
-const chosen = (flags.only?.split(",") ?? Object.keys(sections)).filter((name) => name !== "decode");
+// The families section measures one family at a time (its weights on the GPU only while measured), so it
+// is not a list of cases up front.
+const only = flags.only?.split(",") ?? [...Object.keys(sections), "families"];
+const chosen = only.filter((name) => name !== "decode" && name !== "families");
 const unknown = chosen.filter((name) => !(name in sections));
 if (unknown.length > 0) {
-  throw new Error(`--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, decode)`);
+  throw new Error(
+    `--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, families, decode)`,
+  );
 }
 
 log(`probing ${gpu.adapter.description}...`);
@@ -143,6 +164,11 @@ for (const name of chosen) {
     measured.push(await measure(c, runs));
   }
 }
+let familyRows: FamilyRow[] | undefined;
+if (only.includes("families")) {
+  familyRows = await familyBench(gpu, timer, families, { batch: familyBatch, runs, log });
+  for (const row of familyRows) if (!("error" in row)) measured.push(row.forward, row.backward);
+}
 const report: BenchReport = {
   date: new Date().toISOString(),
   deno: Deno.version,
@@ -153,5 +179,11 @@ const report: BenchReport = {
   cases: figures(measured, probes),
 };
 log(table(report));
+if (familyRows) log(`\ntorchvision families at 224x224:\n${familyTable(familyRows)}`);
 if (decode) log(`\n${decodeTable(decode)}`);
-if (flags.json) await writeJson({ ...report, ...(decode ? { decode } : {}) });
+if (flags.json) {
+  const families = familyRows?.map((
+    row,
+  ) => ("error" in row ? row : { ...row, forward: undefined, backward: undefined }));
+  await writeJson({ ...report, ...(decode ? { decode } : {}), ...(families ? { families } : {}) });
+}
