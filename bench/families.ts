@@ -3,12 +3,12 @@
  * weights, exported by tests/torchvision_families.py): per family, our forward and forward +
  * backward (the input gradient of the mean cross-entropy, as the audit takes it) in images/s,
  * beside onnxruntime-node's forward on the same ONNX file and PyTorch's CPU forward + backward on
- * the same weights, each interleaved with ours in this run; the estimated peak GPU bytes per
- * image; and our logits' and input gradient's errors against PyTorch's at that size. A family
+ * the same weights, each interleaved with ours in this run; the measured peak of live GPU bytes per
+ * image over a forward + input gradient (kernels/gpu.ts's high-water mark); and our logits' and input gradient's errors against PyTorch's at that size. A family
  * that does not import is listed with the importer's first error line.
  */
-import type { Gpu } from "../kernels/gpu.ts";
-import { bytesPerImage, Executor } from "../pipeline/model/executor.ts";
+import { type Gpu, peakBytesPerImage } from "../kernels/gpu.ts";
+import { Executor } from "../pipeline/model/executor.ts";
 import { loadModel } from "../pipeline/model/load_model.ts";
 import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import {
@@ -38,10 +38,8 @@ export type FamilyRow =
       parameters: number;
       forward: Measured;
       backward: Measured;
-      /** GPU bytes per image of a forward with tape and its backward. */
+      /** Measured high-water mark of live GPU bytes per image over one forward + input gradient. */
       peakBytesPerImage: number;
-      /** Whether peakBytesPerImage is `bytesPerImage`'s estimate rather than a measured high-water mark. */
-      peakEstimated: boolean;
       /** max |ours - PyTorch| / max |PyTorch| over the logits of the exporter's 2 images. */
       logitError: number;
       /** ||ours - PyTorch||_2 / ||PyTorch||_2 of their input gradients. */
@@ -51,9 +49,12 @@ export type FamilyRow =
     }
   );
 
-/** Peak GPU bytes per image. Until kernels/gpu.ts keeps a high-water mark, bytesPerImage's estimate. */
-function peakBytesPerImage(exec: Executor): { bytes: number; estimated: boolean } {
-  return { bytes: bytesPerImage(exec), estimated: true };
+/** The high-water mark of live GPU bytes per image while one of our runs records and completes. */
+async function measuredPeak(gpu: Gpu, batch: number, start: () => Promise<Runner>): Promise<number> {
+  using runner = await start();
+  return await peakBytesPerImage(gpu, batch, async () => {
+    await runner.run();
+  });
 }
 
 /** `count` images: the exporter's 2, repeated. */
@@ -147,7 +148,7 @@ async function familyRow(
     start: ours("backward"),
     peer: { name: "PyTorch CPU", start: () => pytorchRunner(family, batch) },
   };
-  const peak = peakBytesPerImage(exec);
+  const peak = await measuredPeak(gpu, batch, ours("backward"));
   return {
     family,
     variant: entry.variant,
@@ -155,8 +156,7 @@ async function familyRow(
     parameters: entry.parameters,
     forward: await measure(forwardCase, runs),
     backward: await measure(backwardCase, runs),
-    peakBytesPerImage: peak.bytes,
-    peakEstimated: peak.estimated,
+    peakBytesPerImage: peak,
     logitError,
     gradientError,
     float32Floor: entry.float32Floor,
@@ -184,7 +184,6 @@ export function familyTable(rows: FamilyRow[]): string {
   ];
   const table = [header];
   const failed: string[] = [];
-  let estimated = false;
   for (const row of rows) {
     if ("error" in row) {
       failed.push(`  ${row.family}: ${row.error}`);
@@ -194,7 +193,6 @@ export function familyTable(rows: FamilyRow[]): string {
     const fo = imagesPerSecond(row.batch, row.forward.peer);
     const b = imagesPerSecond(row.batch, row.backward.ours);
     const bp = imagesPerSecond(row.batch, row.backward.peer);
-    estimated ||= row.peakEstimated;
     table.push([
       row.family,
       fixed(f, 2),
@@ -203,7 +201,7 @@ export function familyTable(rows: FamilyRow[]): string {
       fixed(b, 2),
       fixed(bp, 2),
       `${fixed(b / bp, 3)}x`,
-      `${fixed(row.peakBytesPerImage / 2 ** 20, 0)}${row.peakEstimated ? " (est.)" : ""}`,
+      fixed(row.peakBytesPerImage / 2 ** 20, 0),
       row.logitError.toExponential(1),
       row.gradientError.toExponential(1),
       row.float32Floor.toExponential(1),
@@ -214,7 +212,7 @@ export function familyTable(rows: FamilyRow[]): string {
   const notes = [
     "ratio: ours / the peer's images/s (above 1, ours is faster); fwd+bwd: the input gradient of the mean " +
     "cross-entropy, parameters frozen, on both sides",
-    ...(estimated ? ["peak MB/img (est.): bytesPerImage's estimate (3 x every value's bytes), not a measurement"] : []),
+    "peak MB/img: the high-water mark of live GPU buffers during one forward + input gradient, per image",
     "logit err: max |ours - PyTorch| / max |PyTorch| on 2 images; grad err: relative L2 (PyTorch in float64); " +
     "PyTorch f32 grad err: PyTorch's own float32 gradient's, what float32 arithmetic reaches",
   ];
