@@ -47,6 +47,8 @@ const command = {
     shown: numberFlag(option.shown),
     study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),
+    "sanity-stages": numberFlag(option.sanityStages),
+    "sanity-random-model": option.sanityRandomModel.meta({ value: "DIR" }),
     prototypes: numberFlag(option.prototypes),
     criticisms: numberFlag(option.criticisms),
     groups: option.groups.meta({ value: "FILE" }),

@@ -42,6 +42,7 @@ import { biasAudit } from "./bias_audit.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
+import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
@@ -121,6 +122,10 @@ export const AuditOptionsSchema = z.object({
   shown: count.max(1000).default(16),
   /** Images of the sanity check (0 skips it). */
   sanityImages: count.max(64).default(4),
+  // Sanity checks (pipeline/audit/sanity_stage.ts): stages per randomisation test, and the data
+  // randomisation test's model trained on shuffled labels (no data test without one).
+  sanityStages: z.number().int().min(1).max(256).default(DEFAULT_SANITY_STAGES),
+  sanityRandomModel: z.string().min(1).optional(),
   /** MMD-critic prototypes per class (0 skips the bias stage). */
   prototypes: count.max(256).default(8),
   criticisms: count.max(256).default(4),
@@ -423,6 +428,7 @@ export async function audit(
     method,
     shown: options.shown,
     sanityImages: options.sanityImages,
+    sanity: { stages: options.sanityStages, randomLabelModel: options.sanityRandomModel },
     attack: bisectionAttack(attack),
     pgd: resolved.pgd,
     apgd: resolved.apgd,
