@@ -25,9 +25,13 @@ export interface HogOptions {
   block?: number;
 }
 
-/** Cell side for a map: 4 px on a 28 px digit, 16 px on a 224 px photo (a 7- to 14-cell grid). */
+/**
+ * Cell side for a map: 4 px on a 28 px digit, 16 px on a 224 px photo (a 7- to 14-cell grid); on
+ * maps under 8 px a side, half the side, so a block of 2x2 cells fits.
+ */
 export function hogCell(height: number, width: number): number {
-  return Math.max(4, Math.floor(Math.min(height, width) / 14));
+  const side = Math.min(height, width);
+  return Math.max(1, Math.min(Math.floor(side / 2), Math.max(4, Math.floor(side / 14))));
 }
 
 /** The HOG descriptor of a [height, width] map, flattened as skimage orders it (block row, block column, cell, bin). */

@@ -7,6 +7,10 @@
  * `skimage.metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
  * use_sample_covariance=False, data_range=R)`, which tests/sanity_similarity_test.ts checks.
  *
+ * A map smaller than the window (below 11 pixels a side: small test models) gets the largest window
+ * that fits, radius r = (side - 1) / 2 rounded down, with sigma 0.3 r (1.5 at radius 5), which is
+ * skimage's with `sigma=0.3 r, win_size=2 r + 1`.
+ *
  * @example
  * ```ts
  * const a = Float64Array.from({ length: 16 * 16 }, (_, i) => (i % 16) / 15);
@@ -14,30 +18,33 @@
  * ```
  */
 
-const SIGMA = 1.5;
-/** Window radius: int(3.5 sigma + 0.5), as scipy.ndimage truncates its Gaussian. */
-const RADIUS = Math.floor(3.5 * SIGMA + 0.5);
+/** The radius of Wang et al.'s window: int(3.5 sigma + 0.5) for sigma 1.5, as scipy.ndimage truncates. */
+const FULL_RADIUS = 5;
 const K1 = 0.01;
 const K2 = 0.03;
 
-/** The normalised 1-D Gaussian weights of the window, 2 RADIUS + 1 of them. */
-const WEIGHTS: Float64Array = (() => {
-  const w = Float64Array.from({ length: 2 * RADIUS + 1 }, (_, i) => Math.exp(-((i - RADIUS) ** 2) / (2 * SIGMA ** 2)));
+/** The window's radius for a map whose smaller side is `side`. */
+export function ssimRadius(side: number): number {
+  return Math.min(FULL_RADIUS, Math.floor((side - 1) / 2));
+}
+
+/** The normalised 1-D Gaussian weights of a window of `radius` (sigma 0.3 radius). */
+function gaussianWeights(radius: number): Float64Array {
+  const sigma = 0.3 * radius;
+  const w = Float64Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma ** 2)));
   const total = w.reduce((s, v) => s + v, 0);
   return w.map((v) => v / total);
-})();
-
-/** The smallest side SSIM is defined for: the window must fit. */
-export const SSIM_MIN_SIDE: number = 2 * RADIUS + 1;
+}
 
 /** Gaussian-weighted local means of `values` at the interior pixels (separable: rows, then columns). */
-function localMeans(values: Float64Array, height: number, width: number): Float64Array {
-  const innerH = height - 2 * RADIUS, innerW = width - 2 * RADIUS;
+function localMeans(values: Float64Array, height: number, width: number, weights: Float64Array): Float64Array {
+  const radius = (weights.length - 1) / 2;
+  const innerH = height - 2 * radius, innerW = width - 2 * radius;
   const rows = new Float64Array(height * innerW);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < innerW; x++) {
       let s = 0;
-      for (let k = 0; k < WEIGHTS.length; k++) s += WEIGHTS[k] * values[y * width + x + k];
+      for (let k = 0; k < weights.length; k++) s += weights[k] * values[y * width + x + k];
       rows[y * innerW + x] = s;
     }
   }
@@ -45,7 +52,7 @@ function localMeans(values: Float64Array, height: number, width: number): Float6
   for (let y = 0; y < innerH; y++) {
     for (let x = 0; x < innerW; x++) {
       let s = 0;
-      for (let k = 0; k < WEIGHTS.length; k++) s += WEIGHTS[k] * rows[(y + k) * innerW + x];
+      for (let k = 0; k < weights.length; k++) s += weights[k] * rows[(y + k) * innerW + x];
       out[y * innerW + x] = s;
     }
   }
@@ -63,15 +70,15 @@ export function ssim(
   if (a.length !== height * width || b.length !== height * width) {
     throw new Error(`ssim: maps of ${a.length} and ${b.length} values are not ${height}x${width}`);
   }
-  if (height < SSIM_MIN_SIDE || width < SSIM_MIN_SIDE) {
-    throw new Error(`ssim: a ${height}x${width} map is smaller than the ${SSIM_MIN_SIDE}x${SSIM_MIN_SIDE} window`);
-  }
+  const radius = ssimRadius(Math.min(height, width));
+  if (radius < 1) throw new Error(`ssim: a ${height}x${width} map is too small for a 3x3 window`);
+  const weights = gaussianWeights(radius);
   const x = Float64Array.from(a), y = Float64Array.from(b);
   const product = (p: Float64Array, q: Float64Array) => p.map((v, i) => v * q[i]);
-  const [mx, my] = [localMeans(x, height, width), localMeans(y, height, width)];
-  const mxx = localMeans(product(x, x), height, width);
-  const myy = localMeans(product(y, y), height, width);
-  const mxy = localMeans(product(x, y), height, width);
+  const [mx, my] = [localMeans(x, height, width, weights), localMeans(y, height, width, weights)];
+  const mxx = localMeans(product(x, x), height, width, weights);
+  const myy = localMeans(product(y, y), height, width, weights);
+  const mxy = localMeans(product(x, y), height, width, weights);
   const c1 = (K1 * range) ** 2, c2 = (K2 * range) ** 2;
   let total = 0;
   for (let i = 0; i < mx.length; i++) {
