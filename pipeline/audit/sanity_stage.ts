@@ -84,7 +84,11 @@ export async function sanityCheck(
     data = await dataRandomization(exec, images, count, checks.original, { ...options, steps, keepMaps: true });
   }
   const verdicts = sanityVerdicts(checks, data, { seed: settings.seed, resamples: RESAMPLES, level: LEVEL });
-  const ig = await computeSaliency(ctx.exec, images, count, { ...options, method: "integratedGradients", reduce: "sum" });
+  const ig = await computeSaliency(ctx.exec, images, count, {
+    ...options,
+    method: "integratedGradients",
+    reduce: "sum",
+  });
   const figure = await assets.picture("sanity", sanityFigure({ ...checks, data }, images, shape, { range: ctx.range }));
   return {
     images: count,

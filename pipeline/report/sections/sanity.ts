@@ -49,14 +49,26 @@ function cascadeOnlyVerdict(sanity: Sanity): SafeHtml {
 layer randomised, so these maps mostly show the input image, not what the model learned.</p>`;
 }
 
+/** For a method failing the independent test: the layer whose randomisation alone changed its maps least. */
+function leastChanged(sanity: Sanity, method: string): string {
+  const stages = sanity.similarity?.find((m) => m.method === method)?.independent ?? [];
+  if (stages.length === 0) return "";
+  const worst = stages.reduce((a, b) => (b.mean.absSpearman > a.mean.absSpearman ? b : a));
+  return ` (least changed by randomising ${worst.layer} alone: ${fixed(worst.mean.absSpearman, 2)})`;
+}
+
 /** Says in words which methods fail which tests, and why the input-multiplied ones do. */
-function verdictWords(verdict: Verdict): SafeHtml {
+function verdictWords(sanity: Sanity, verdict: Verdict): SafeHtml {
   const failing = verdict.verdicts.filter((v) => !v.passes);
   if (failing.length === 0) return safeHtml`<p>Every method passes every test.</p>`;
   const methods = [...new Set(failing.map((v) => v.method))];
   const lines = methods.map((method) => {
     const tests = failing.filter((v) => v.method === method);
-    const worst = tests.map((v) => `${v.test}: |rank corr.| ${fixed(v.measures.absSpearman.mean, 2)}`).join("; ");
+    const worst = tests.map((v) =>
+      `${v.test}: |rank corr.| ${fixed(v.measures.absSpearman.mean, 2)}${
+        v.test === "independent" ? leastChanged(sanity, method) : ""
+      }`
+    ).join("; ");
     const why = INPUT_TIMES.has(method)
       ? " Its map is the gradient multiplied by the input, so wherever the image is black the map is 0 whatever the " +
         "model: the maps show the input, not what the model learned."
@@ -150,7 +162,9 @@ export function sanitySection(sanity: Sanity, embed: Embed): Section {
   const data = model
     ? safeHtml` The data randomisation test compares them with the maps of ${model.name} (${model.path}), a model of the
 same inputs and classes trained on shuffled labels${
-      model.accuracy === null ? "" : safeHtml` (test accuracy ${fixed(100 * model.accuracy, 1)}%, chance level)`
+      model.accuracy === null
+        ? ""
+        : safeHtml` (its manifest records a test accuracy of ${fixed(100 * model.accuracy, 1)}%)`
     }.`
     : sanity.verdict
     ? safeHtml` No data randomisation test: the audit was given no random-label model (<code>--sanity-random-model</code>).`
@@ -164,7 +178,7 @@ are randomised, cumulatively from the top (${joinHtml(sanity.layers, " → ")})$
       sanity.verdict ? " and one at a time" : ""
     }, and each saliency map is compared with the trained model's.${data} A method whose maps stay similar does not
 explain what the model learned.</p>
-${sanity.verdict ? verdictWords(sanity.verdict) : cascadeOnlyVerdict(sanity)}
+${sanity.verdict ? verdictWords(sanity, sanity.verdict) : cascadeOnlyVerdict(sanity)}
 ${sanity.verdict ? verdictTable(sanity.verdict) : ""}
 <div class="cols">
 ${
