@@ -15,11 +15,12 @@ import { SANITY_TESTS } from "../pipeline/explain/sanity_verdict.ts";
 import { readAll } from "../pipeline/data/in_memory.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
 import { Executor } from "../pipeline/model/executor.ts";
-import { loadModelFolder } from "../pipeline/model/model_folder.ts";
+import { loadModelFolder, saveModelFolder } from "../pipeline/model/model_folder.ts";
+import { buildConvnet } from "../pipeline/train/architectures.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { evaluateAccuracy } from "../pipeline/train/train.ts";
 import { quadrants, randomConvnet, randomImages, trainedQuadrantsModel } from "./explain_fixture.ts";
-import { runCli } from "./cli_helpers.ts";
+import { errorLines, runCli } from "./cli_helpers.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { randomArray } from "./oracle.ts";
 
@@ -123,7 +124,15 @@ Deno.test({
   name: "sanity: the audit's report carries a verdict per method and test, and the page shows them",
   ...gpuTest,
   async fn() {
-    const out = await Deno.makeTempDir({ prefix: "sanity-cli-" });
+    const dir = await Deno.makeTempDir({ prefix: "sanity-cli-" });
+    const out = join(dir, "report");
+    const digits = await loadModelFolder("fixtures/models/digits");
+    const { graph, weights } = buildConvnet({ input: [1, 28, 28], classes: 3, widths: [4] }, 1);
+    await saveModelFolder(join(dir, "model"), {
+      graph,
+      weights,
+      manifest: { ...digits.manifest, classes: ["a", "b", "c"] },
+    });
     try {
       const result = await runCli("audit", [
         ...["--model", "fixtures/models/digits", "--limit", "48", "--out", out, "--attack", "fgsm"],
@@ -146,8 +155,16 @@ Deno.test({
       assert.equal(sanity.completeness!.length, 2);
       const page = await Deno.readTextFile(join(out, "index.html"));
       assert.ok(page.includes("data (random-label model)") && page.includes("completeness"));
+      // A random-label model of other classes is refused before the batches, in one line.
+      const wrong = await runCli("audit", [
+        ...["--model", "fixtures/models/digits", "--limit", "8", "--out", join(dir, "wrong"), "--quiet"],
+        ...["--sanity-random-model", join(dir, "model")],
+      ]);
+      assert.equal(wrong.code, 2, wrong.stderr);
+      assert.equal(errorLines(wrong).length, 1, wrong.stderr);
+      assert.match(errorLines(wrong)[0], /--sanity-random-model .*: has 3 classes, the audited model 10/);
     } finally {
-      await Deno.remove(out, { recursive: true });
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

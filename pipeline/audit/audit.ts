@@ -42,6 +42,7 @@ import { biasAudit } from "./bias_audit.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
+import { loadRandomLabelModel } from "./sanity_stage.ts";
 import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
@@ -327,6 +328,9 @@ async function openAudit(options: Options): Promise<OpenedAudit> {
     const featureNode = options.prototypes > 0 ? (options.featureNode ?? defaultFeatureNode(model.graph)) : null;
     if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
       throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
+    }
+    if (options.sanityRandomModel && options.sanityImages > 0 && options.saliency !== "none") {
+      await loadRandomLabelModel(options.sanityRandomModel, model.graph.input.shape, exec.outputShape(1)[1]);
     }
     if (options.batchSize !== undefined) {
       // The largest batch this run makes: no more images than it audits.

@@ -114,19 +114,27 @@ export async function sanityCheck(
   };
 }
 
-/** The random-label model on the audit's GPU, checked to take the audited model's images and classes. */
-async function randomLabelRun(ctx: AuditContext, path: string) {
+/**
+ * Loads the random-label model and checks it takes the audited model's images and has its classes
+ * (the audit calls it before the batches too, so a wrong model fails at once, not at the end).
+ */
+export async function loadRandomLabelModel(path: string, input: readonly number[], classes: number) {
   const { files } = await loadModel(path);
-  const takes = files.graph.input.shape, audited = ctx.exec.graph.input.shape;
-  if (takes.join() !== audited.join()) {
-    throw new InputError(`--sanity-random-model ${path}: takes images [${takes}], the audited model [${audited}]`);
+  const takes = files.graph.input.shape;
+  if (takes.join() !== input.join()) {
+    throw new InputError(`--sanity-random-model ${path}: takes images [${takes}], the audited model [${input}]`);
   }
-  const classes = ctx.exec.outputShape(1)[1];
   if (files.manifest.classes.length !== classes) {
     throw new InputError(
       `--sanity-random-model ${path}: has ${files.manifest.classes.length} classes, the audited model ${classes}`,
     );
   }
+  return files;
+}
+
+/** The random-label model on the audit's GPU, and what the report says of it. */
+async function randomLabelRun(ctx: AuditContext, path: string) {
+  const files = await loadRandomLabelModel(path, ctx.exec.graph.input.shape, ctx.exec.outputShape(1)[1]);
   const accuracy = files.manifest.provenance?.testAccuracy;
   return {
     exec: await Executor.create(ctx.exec.gpu, files),
