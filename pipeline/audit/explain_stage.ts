@@ -2,8 +2,8 @@
  * The explanation stage, run once the per-batch stages are done: saliency for the mistakes the
  * report shows (the most confident first) and for adversarial examples (a clean image and the
  * attack's image at the smallest swept epsilon that flipped it), written as PNG (or, for
- * photographs, JPEG) assets; and the cascading-randomisation sanity check of every saliency method
- * on the first images.
+ * photographs, JPEG) assets; and the sanity checks of every saliency method on a seeded sample of
+ * the evaluated images (sanity_stage.ts).
  *
  * @example
  * ```ts

@@ -124,7 +124,10 @@ export const ExplanationsSchema = z.object({
     clean: ShownImageSchema,
     adversarial: ShownImageSchema,
   })),
-  /** Cascading randomisation (Adebayo et al.): rank correlation with the trained model's maps. */
+  /**
+   * The sanity checks (Adebayo et al.). `methods`: cascading randomisation, each stage's mean rank
+   * correlation of the absolute maps with the trained model's; the keys after `figure` came later.
+   */
   sanity: z.object({
     images: count,
     /** Randomised layers, top first. */
