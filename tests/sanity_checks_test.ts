@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { completenessGaps } from "../pipeline/explain/completeness.ts";
 import { dataRandomization } from "../pipeline/explain/data_randomisation.ts";
 import { computeSaliency, SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
-import { cascadingRandomization } from "../pipeline/explain/sanity.ts";
+import { cascadingRandomization, sanityStages } from "../pipeline/explain/sanity.ts";
 import { SANITY_TESTS } from "../pipeline/explain/sanity_verdict.ts";
 import { readAll } from "../pipeline/data/in_memory.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
@@ -25,6 +25,48 @@ import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { randomArray } from "./oracle.ts";
 
 const QUICK = { samples: 3, steps: 4 };
+
+Deno.test("sanity: at most K stages per test; the cascade ends with every layer, the independent test spans top to bottom", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1, max: 20 }), (layers, k) => {
+      const { cascading, independent } = sanityStages(layers, k);
+      const stages = Math.min(layers, k);
+      assert.equal(cascading.length, stages);
+      assert.equal(independent.length, stages);
+      cascading.forEach((prefix, s) => {
+        assert.deepEqual(
+          prefix,
+          Array.from({ length: prefix.length }, (_, i) => i),
+          "a prefix of the layers, top first",
+        );
+        if (s > 0) assert.ok(prefix.length > cascading[s - 1].length, "each stage randomises more");
+      });
+      assert.equal(cascading[stages - 1].length, layers, "the last stage randomises every layer");
+      assert.equal(independent[0], 0);
+      if (stages > 1) assert.equal(independent[stages - 1], layers - 1);
+      assert.ok(independent.every((d, i) => i === 0 || d > independent[i - 1]));
+    }),
+  );
+  // A ResNet-50's 54 layers in 16 stages: the cascade steps by 3 or 4 layers.
+  assert.deepEqual(sanityStages(54, 16).cascading.map((p) => p.length), [
+    3,
+    7,
+    10,
+    14,
+    17,
+    20,
+    24,
+    27,
+    30,
+    34,
+    37,
+    41,
+    44,
+    47,
+    51,
+    54,
+  ]);
+});
 
 Deno.test({
   name: "sanity: independent randomisation of a dead branch's layer leaves every method's maps exactly as trained",
