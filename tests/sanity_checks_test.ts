@@ -17,7 +17,8 @@ import { openDataSource } from "../pipeline/data/mod.ts";
 import { Executor } from "../pipeline/model/executor.ts";
 import { loadModelFolder, saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { buildConvnet } from "../pipeline/train/architectures.ts";
-import { AuditReportSchema } from "../pipeline/schema/report.ts";
+import { AuditReportSchema, ExplanationsSchema } from "../pipeline/schema/report.ts";
+import { sanitySection } from "../pipeline/report/sections/sanity.ts";
 import { evaluateAccuracy } from "../pipeline/train/train.ts";
 import { quadrants, randomConvnet, randomImages, trainedQuadrantsModel } from "./explain_fixture.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
@@ -209,4 +210,27 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("sanity: a report written before the verdicts still parses and shows its cascade, judged as it was", () => {
+  const older = {
+    images: 2,
+    layers: ["fc", "conv1"],
+    methods: [
+      {
+        method: "gradient",
+        stages: [{ layer: null, spearman: 1 }, { layer: "fc", spearman: 0.3 }, { layer: "conv1", spearman: 0.1 }],
+      },
+      {
+        method: "gradientInput",
+        stages: [{ layer: null, spearman: 1 }, { layer: "fc", spearman: 0.99 }, { layer: "conv1", spearman: 0.98 }],
+      },
+    ],
+    figure: "assets/sanity.png",
+  };
+  const sanity = ExplanationsSchema.shape.sanity.parse(older)!;
+  assert.equal(sanity.verdict, undefined);
+  const body = String(sanitySection(sanity, (src) => ({ src, width: 8, height: 8 })).body);
+  assert.match(body, /Fails the check: gradientInput \(0\.98\)/);
+  assert.ok(!body.includes("bootstrap") && !body.includes("completeness"));
 });
