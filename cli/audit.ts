@@ -48,6 +48,8 @@ const command = {
     study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),
     "faithfulness-images": numberFlag(option.faithfulnessImages),
+    "sanity-stages": numberFlag(option.sanityStages),
+    "sanity-random-model": option.sanityRandomModel.meta({ value: "DIR" }),
     prototypes: numberFlag(option.prototypes),
     criticisms: numberFlag(option.criticisms),
     groups: option.groups.meta({ value: "FILE" }),

@@ -43,6 +43,7 @@ const command = {
     "marker-class": numberFlag(option.markerClass),
     "marker-rate": numberFlag(option.markerRate),
     "marker-other-rate": numberFlag(option.markerOtherRate),
+    "shuffle-labels": option.shuffleLabels,
     resume: option.resume,
     force: option.force,
     quiet: z.boolean().default(false),

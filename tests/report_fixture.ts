@@ -234,7 +234,41 @@ function sampleExplanations(assets: Assets, images: Image[], items: Mistake[], c
         stages: [null, ...layers].map((layer, s) => ({ layer, spearman: m.spearman[s] })),
       })),
       figure,
+      ...sampleSanityChecks(methods.map((m) => m.method), layers),
     },
+  };
+}
+
+/** The sanity checks' verdicts, similarities and IG completeness gaps, one method failing the data test. */
+function sampleSanityChecks(methods: ("gradient" | "smoothGrad")[], layers: string[]) {
+  const similarity = (v: number) => ({ spearman: v / 2, absSpearman: v, ssim: v * 0.8, hog: v * 0.6 });
+  const measure = (v: number) => ({ mean: v, low: v - 0.05, high: v + 0.05, passes: v + 0.05 < 0.5 });
+  const tests = ["cascading", "independent", "data"] as const;
+  return {
+    indices: [0, 3],
+    similarity: methods.map((method, m) => ({
+      method,
+      cascading: layers.map((layer, s) => ({ layer, mean: similarity(0.5 / (1 + s + m)) })),
+      independent: layers.map((layer, s) => ({ layer, mean: similarity(0.3 + 0.1 * s) })),
+      data: similarity(0.2 + 0.5 * m),
+    })),
+    randomLabelModel: { path: "models/shuffled", name: "shuffled", accuracy: 0.1 },
+    verdict: {
+      threshold: 0.5,
+      level: 0.95,
+      resamples: 2000,
+      verdicts: methods.flatMap((method, m) =>
+        tests.map((test, t) => {
+          const v = 0.2 + 0.25 * m * t;
+          const measures = { spearman: measure(v / 2), absSpearman: measure(v), ssim: measure(v), hog: measure(v) };
+          return { method, test, measures, passes: Object.values(measures).every((x) => x.passes) };
+        })
+      ),
+    },
+    completeness: [
+      { index: 0, attributionSum: 2.41, scoreDifference: 2.42, gap: -0.01, relativeGap: 0.01 / 2.42 },
+      { index: 3, attributionSum: 0, scoreDifference: 0, gap: 0, relativeGap: null },
+    ],
   };
 }
 

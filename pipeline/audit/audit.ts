@@ -43,6 +43,8 @@ import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
 import { DEFAULT_FAITHFULNESS_IMAGES, faithfulnessAudit } from "./faithfulness_stage.ts";
+import { loadRandomLabelModel } from "./sanity_stage.ts";
+import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { explainStudy } from "./study_sample.ts";
 import { createAuditContext, defaultBatchSize } from "./gpu_batch.ts";
 import { LOW_MARGIN } from "./mistakes.ts";
@@ -124,6 +126,10 @@ export const AuditOptionsSchema = z.object({
   sanityImages: count.max(64).default(4),
   // Explanations: the faithfulness metrics' seeded sample of images (0 skips them; faithfulness_stage.ts).
   faithfulnessImages: count.max(256).default(DEFAULT_FAITHFULNESS_IMAGES),
+  // Sanity checks (pipeline/audit/sanity_stage.ts): stages per randomisation test, and the data
+  // randomisation test's model trained on shuffled labels (no data test without one).
+  sanityStages: z.number().int().min(1).max(256).default(DEFAULT_SANITY_STAGES),
+  sanityRandomModel: z.string().min(1).optional(),
   /** MMD-critic prototypes per class (0 skips the bias stage). */
   prototypes: count.max(256).default(8),
   criticisms: count.max(256).default(4),
@@ -326,6 +332,9 @@ async function openAudit(options: Options): Promise<OpenedAudit> {
     if (featureNode !== null && !exec.shapes(1).has(featureNode)) {
       throw new InputError(`--feature-node: the model has no node "${featureNode}"`);
     }
+    if (options.sanityRandomModel && options.sanityImages > 0 && options.saliency !== "none") {
+      await loadRandomLabelModel(options.sanityRandomModel, model.graph.input.shape, exec.outputShape(1)[1]);
+    }
     if (options.batchSize !== undefined) {
       // The largest batch this run makes: no more images than it audits.
       const batch = Math.min(options.batchSize, total);
@@ -426,6 +435,7 @@ export async function audit(
     method,
     shown: options.shown,
     sanityImages: options.sanityImages,
+    sanity: { stages: options.sanityStages, randomLabelModel: options.sanityRandomModel },
     attack: bisectionAttack(attack),
     pgd: resolved.pgd,
     apgd: resolved.apgd,

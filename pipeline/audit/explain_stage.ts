@@ -2,8 +2,8 @@
  * The explanation stage, run once the per-batch stages are done: saliency for the mistakes the
  * report shows (the most confident first) and for adversarial examples (a clean image and the
  * attack's image at the smallest swept epsilon that flipped it), written as PNG (or, for
- * photographs, JPEG) assets; and the cascading-randomisation sanity check of every saliency method
- * on the first images.
+ * photographs, JPEG) assets; and the sanity checks of every saliency method on a seeded sample of
+ * the evaluated images (sanity_stage.ts).
  *
  * @example
  * ```ts
@@ -18,9 +18,8 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
-import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
-import { cascadingRandomization } from "../explain/sanity.ts";
-import { sanityFigure } from "../explain/sanity_figure.ts";
+import { computeSaliency, type SaliencyMethod } from "../explain/saliency.ts";
+import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
 import type { AssetWriter } from "./assets.ts";
 import { confidenceOf, type ImagePrediction, predictBatch } from "./evaluate.ts";
@@ -30,6 +29,7 @@ import type { Norm } from "./iterative_attack.ts";
 import type { AuditReport } from "../schema/report.ts";
 import type { AuditResults } from "./run_audit.ts";
 import { sizeOf } from "../io/size_of.ts";
+import { sanityCheck, sanitySample, type SanitySettings } from "./sanity_stage.ts";
 
 export type Explanations = NonNullable<AuditReport["explanations"]>;
 
@@ -37,8 +37,10 @@ export interface ExplainSettings {
   method: SaliencyMethod;
   /** Mistakes and adversarial examples shown, at most. */
   shown: number;
-  /** Images of the sanity check (0 skips it). */
+  /** Images of the sanity check (0 skips it), a seeded sample of the evaluated ones. */
   sanityImages: number;
+  /** The sanity check's stages per test and its random-label model (pipeline/audit/sanity_stage.ts). */
+  sanity?: Omit<SanitySettings, "seed">;
   attack: AttackKind;
   pgd: PgdSettings;
   apgd: { steps: number; restarts: number };
@@ -59,7 +61,8 @@ export async function explainAudit(
     .sort((a, b) => b.confidence - a.confidence || a.index - b.index)
     .slice(0, settings.shown);
   const flipped = results.flipped.slice(0, settings.shown);
-  const sanityIndices = results.predictions.slice(0, settings.sanityImages).map((p) => p.index);
+  const evaluated = results.predictions.map((p) => p.index);
+  const sanityIndices = sanitySample(evaluated, settings.sanityImages, settings.seed);
   const indices = [...mistakes.map((m) => m.index), ...flipped.map((f) => f.index), ...sanityIndices];
   const images = await gatherImages(source, indices, ctx.range);
   const per = sizeOf(source.shape);
@@ -83,21 +86,8 @@ export async function explainAudit(
   let sanity: Explanations["sanity"] = null;
   if (sanityIndices.length > 0) {
     const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
-    const report = await cascadingRandomization(ctx.exec, sanityImages, sanityIndices.length, {
-      methods: SALIENCY_METHODS,
-      inputRange: ctx.range,
-      randomSeed: settings.seed,
-      keepMaps: true,
-    });
-    sanity = {
-      images: sanityIndices.length,
-      layers: report.layers,
-      methods: report.methods.map(({ method, stages }) => ({
-        method,
-        stages: stages.map((s) => ({ layer: s.layer, spearman: s.spearman })),
-      })),
-      figure: await assets.picture("sanity", sanityFigure(report, sanityImages, shape, { range: ctx.range })),
-    };
+    const sanitySettings = { stages: DEFAULT_SANITY_STAGES, ...settings.sanity, seed: settings.seed };
+    sanity = await sanityCheck(ctx, sanityImages, sanityIndices, sanitySettings, assets);
   }
   return { method: settings.method, mistakes: shown.mistakes, adversarial: shown.adversarial, sanity };
 }

@@ -112,9 +112,22 @@ function explanationLine(e: NonNullable<AuditReport["explanations"]>): string {
         e.sanity.methods.map((m) => `${m.method} ${last(m)}`).join(", ")
       }`,
     );
+    if (e.sanity.verdict) parts.push(sanityVerdictLine(e.sanity.verdict));
   }
   return ["explanations".padEnd(LABEL_WIDTH) + parts[0], ...parts.slice(1).map((p) => " ".repeat(LABEL_WIDTH) + p)]
     .join("\n");
+}
+
+/** Which methods fail which sanity tests (a method fails a test when a measure's upper bound reaches the threshold). */
+function sanityVerdictLine(
+  verdict: NonNullable<NonNullable<NonNullable<AuditReport["explanations"]>["sanity"]>["verdict"]>,
+) {
+  const methods = [...new Set(verdict.verdicts.map((v) => v.method))];
+  const each = methods.map((method) => {
+    const failed = verdict.verdicts.filter((v) => v.method === method && !v.passes).map((v) => v.test);
+    return failed.length === 0 ? `${method} passes` : `${method} fails ${failed.join("/")}`;
+  });
+  return `sanity verdicts (${Math.round(verdict.level * 100)}% upper bound < ${verdict.threshold}): ${each.join(", ")}`;
 }
 
 function biasLines(b: NonNullable<AuditReport["bias"]>): string[] {

@@ -1,7 +1,9 @@
 /**
  * The explanations door: gradient saliency maps (vanilla, gradient x input, SmoothGrad,
- * Integrated Gradients), their sanity checks (cascading randomisation), the model's features of
- * every image, rank correlation, and images (overlays, grids fitted to the page, PNG or JPEG).
+ * Integrated Gradients), their sanity checks (cascading and independent parameter randomisation,
+ * data randomisation, four similarity measures, verdicts with bootstrap intervals), IG's
+ * completeness gap, the model's features of every image, rank correlation, and images (overlays,
+ * grids fitted to the page, PNG or JPEG).
  *
  * @example
  * ```ts
@@ -31,11 +33,38 @@ export {
   type SaliencyOptions,
   type SaliencyResult,
 } from "./saliency.ts";
-export { sanityFigure } from "./sanity_figure.ts";
+export { sanityFigure, type SanityFigureInput } from "./sanity_figure.ts";
 export {
   cascadingRandomization,
+  DEFAULT_SANITY_STAGES,
+  type MethodStages,
+  type RandomisationStage,
   randomisedLayers,
+  type SanityChecks,
   type SanityOptions,
   type SanityReport,
   type SanityStage,
+  sanityStages,
 } from "./sanity.ts";
+export { bootstrapMean, type BootstrapOptions, type Interval, quantile } from "./bootstrap.ts";
+export { type CompletenessGap, completenessGaps } from "./completeness.ts";
+export { type DataRandomization, dataRandomization } from "./data_randomisation.ts";
+export { hog, hogCell, type HogOptions, hogSimilarity } from "./hog.ts";
+export {
+  mapSimilarity,
+  meanSimilarity,
+  scaledAbsolute,
+  type Similarity,
+  similarity,
+  SIMILARITY_MEASURES,
+  type SimilarityMeasure,
+} from "./map_similarity.ts";
+export { ssim, ssimRadius } from "./ssim.ts";
+export {
+  type MeasureVerdict,
+  SANITY_TESTS,
+  SANITY_THRESHOLD,
+  type SanityTest,
+  type SanityVerdict,
+  sanityVerdicts,
+} from "./sanity_verdict.ts";

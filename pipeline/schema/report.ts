@@ -66,6 +66,48 @@ const ShownImageSchema = z.object({
 
 const SALIENCY_METHOD = z.enum(["gradient", "gradientInput", "smoothGrad", "integratedGradients"]);
 
+// Sanity checks beyond the cascade's rank correlation (pipeline/explain/sanity_verdict.ts):
+// optional, so reports written before them still parse.
+const SimilaritySchema = z.object({ spearman: z.number(), absSpearman: z.number(), ssim: z.number(), hog: z.number() });
+const SanityChecksSchema = z.object({
+  /** Data indices of the images checked: a seeded sample of the evaluated images. */
+  indices: z.array(count).optional(),
+  /** Each method's mean similarity per stage: the cascade (from its first randomised stage), each layer alone. */
+  similarity: z.array(z.object({
+    method: SALIENCY_METHOD,
+    cascading: z.array(z.object({ layer: z.string(), mean: SimilaritySchema })),
+    independent: z.array(z.object({ layer: z.string(), mean: SimilaritySchema })),
+    /** Against the random-label model's maps; null without one. */
+    data: SimilaritySchema.nullable(),
+  })).optional(),
+  /** The random-label model of the data test (null: not run) and its accuracy on the audited test set. */
+  randomLabelModel: z.object({ path: z.string(), name: z.string(), accuracy: nullableShare }).nullable().optional(),
+  /** The verdicts: a measure passes when its interval's upper bound is below the threshold. */
+  verdict: z.object({
+    threshold: z.number(),
+    /** Interval coverage and bootstrap resamples. */
+    level: z.number().gt(0).lt(1),
+    resamples: count,
+    verdicts: z.array(z.object({
+      method: SALIENCY_METHOD,
+      test: z.enum(["cascading", "independent", "data"]),
+      measures: z.record(
+        z.enum(["spearman", "absSpearman", "ssim", "hog"]),
+        z.object({ mean: z.number(), low: z.number(), high: z.number(), passes: z.boolean() }),
+      ),
+      passes: z.boolean(),
+    })),
+  }).optional(),
+  /** Integrated Gradients' completeness per image checked: sum of attributions against f(x) - f(baseline). */
+  completeness: z.array(z.object({
+    index: count,
+    attributionSum: z.number(),
+    scoreDifference: z.number(),
+    gap: z.number(),
+    relativeGap: z.number().min(0).nullable(),
+  })).optional(),
+});
+
 export const ExplanationsSchema = z.object({
   /** The saliency method of every overlay in the report. */
   method: SALIENCY_METHOD,
@@ -83,7 +125,10 @@ export const ExplanationsSchema = z.object({
     clean: ShownImageSchema,
     adversarial: ShownImageSchema,
   })),
-  /** Cascading randomisation (Adebayo et al.): rank correlation with the trained model's maps. */
+  /**
+   * The sanity checks (Adebayo et al.). `methods`: cascading randomisation, each stage's mean rank
+   * correlation of the absolute maps with the trained model's; the keys after `figure` came later.
+   */
   sanity: z.object({
     images: count,
     /** Randomised layers, top first. */
@@ -94,6 +139,7 @@ export const ExplanationsSchema = z.object({
     })),
     /** Maps per stage for the first images: rows are methods, columns the cascade. */
     figure: AssetPathSchema,
+    ...SanityChecksSchema.shape,
   }).nullable(),
 });
 

@@ -26,6 +26,7 @@ import type { Manifest } from "../model/manifest.ts";
 import { saveModelFolder } from "../model/model_folder.ts";
 import { requireFitsAdapter } from "../model/largest_tensor.ts";
 import { buildConvnet, convnetLayout, parameterCount } from "./architectures.ts";
+import { shuffledLabels } from "./shuffle_labels.ts";
 import { removeCheckpoints, train, type TrainProgress, TrainSettingsSchema } from "./train.ts";
 
 const setting = TrainSettingsSchema.shape;
@@ -66,6 +67,11 @@ export const TrainOptionsSchema = z.object({
   markerRate: z.number().min(0).max(1).default(0.95),
   /** Share of the other images marked. */
   markerOtherRate: z.number().min(0).max(1).default(0.01),
+  /**
+   * Train on the labels permuted among the images (seeded by `seed`; the test set keeps its true
+   * labels): the data randomisation test's model (pipeline/train/shuffle_labels.ts).
+   */
+  shuffleLabels: z.boolean().default(false),
   /** Continue from the checkpoint in `out`. */
   resume: z.boolean().default(false),
   /** Train over an existing model in `out`. */
@@ -110,6 +116,7 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
       `--marker-class: ${options.markerClass} is not a class of --data (0..${trainData.classes.length - 1})`,
     );
   }
+  if (options.shuffleLabels) trainData.labels = shuffledLabels(trainData.labels, options.seed);
   const marker = options.markerClass === undefined ? undefined : { ...DIGITS_MARKER };
   let markedCount = 0;
   if (marker) {
@@ -189,6 +196,7 @@ export async function trainModel(input: TrainOptions, run: TrainRun): Promise<Tr
     history,
     trainingSeconds: Math.round((performance.now() - started) / 100) / 10,
     adapter: gpu.adapter.description,
+    ...(options.shuffleLabels ? { shuffledLabels: "training labels permuted among the images, seeded by seed" } : {}),
     ...(marker ? { markedTrainingImages: markedCount, markerClass: options.markerClass } : {}),
   };
   await saveModelFolder(options.out, { manifest, graph, weights: trained });
