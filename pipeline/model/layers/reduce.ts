@@ -210,12 +210,15 @@ export function onLastAxis(dense: Layer<NodeOf<"dense">>): Layer<NodeOf<"dense">
       const xShape = args.inputShapes[0];
       if (xShape.length === 2) return dense.backward(ctx, node, args);
       const xFlat = flat(xShape);
+      const outFlat = flat([...args.dy.shape]);
+      // A tape kept for the input gradient holds neither the input nor the output: nothing to view.
+      const viewed = (t: TensorLike | undefined, shape: number[]) => t && viewAs(t, shape);
       return dense.backward(allocating(ctx, xFlat, xShape), node, {
         ...args,
-        inputs: [viewAs(args.inputs[0], xFlat)],
+        inputs: [viewed(args.inputs[0], xFlat)!],
         inputShapes: [xFlat],
-        output: viewAs(args.output, flat([...args.output.shape])),
-        dy: viewAs(args.dy, flat([...args.dy.shape])),
+        output: viewed(args.output, outFlat)!,
+        dy: viewAs(args.dy, outFlat),
       });
     },
   };
