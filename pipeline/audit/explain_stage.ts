@@ -18,7 +18,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
-import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod } from "../explain/saliency.ts";
+import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod, type SaliencyOptions } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigure } from "../explain/sanity_figure.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
@@ -33,8 +33,13 @@ import { sizeOf } from "../io/size_of.ts";
 
 export type Explanations = NonNullable<AuditReport["explanations"]>;
 
+/** A method's settings beyond its name: Grad-CAM's layer, occlusion's patch. */
+type MethodSettings = Pick<SaliencyOptions, "camLayer" | "occlusion">;
+
 export interface ExplainSettings {
   method: SaliencyMethod;
+  /** Its layer (Grad-CAM) or patch (occlusion). */
+  saliencyOptions?: MethodSettings;
   /** Mistakes and adversarial examples shown, at most. */
   shown: number;
   /** Images of the sanity check (0 skips it). */
@@ -65,7 +70,7 @@ export async function explainAudit(
   const per = sizeOf(source.shape);
   const slice = (from: number, count: number) => images.slice(from * per, (from + count) * per);
   const shape = source.shape;
-  const overlays = new Overlays(ctx, settings.method, shape, assets);
+  const overlays = new Overlays(ctx, settings.method, shape, assets, settings.saliencyOptions);
   const byIndex = new Map(results.predictions.map((p) => [p.index, p]));
   const shown = await explainExamples(
     ctx,
@@ -229,11 +234,13 @@ export class Overlays {
     readonly method: SaliencyMethod,
     readonly shape: [number, number, number],
     readonly assets: AssetWriter,
+    readonly settings: MethodSettings = {},
   ) {}
 
   async maps(images: Float32Array, count: number): Promise<Float32Array> {
     if (count === 0) return new Float32Array(0);
     const result = await computeSaliency(this.ctx.exec, images, count, {
+      ...this.settings,
       method: this.method,
       inputRange: this.ctx.range,
     });

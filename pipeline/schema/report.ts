@@ -63,7 +63,16 @@ const ShownImageSchema = z.object({
   saliency: AssetPathSchema,
 });
 
-const SALIENCY_METHOD = z.enum(["gradient", "gradientInput", "smoothGrad", "integratedGradients"]);
+const SALIENCY_METHOD = z.enum([
+  "gradient",
+  "gradientInput",
+  "smoothGrad",
+  "integratedGradients",
+  // Grad-CAM, Grad-CAM++ and occlusion: added later.
+  "gradcam",
+  "gradcam++",
+  "occlusion",
+]);
 
 export const ExplanationsSchema = z.object({
   /** The saliency method of every overlay in the report. */
@@ -196,6 +205,10 @@ export const AuditReportSchema = z.object({
     attackSample: count.nullable(),
     /** Saliency method of the explanations, or "none". */
     saliency: z.union([SALIENCY_METHOD, z.literal("none")]),
+    /** Grad-CAM's layer (node name), with a CAM method; absent otherwise. Optional: added later. */
+    camLayer: z.string().optional(),
+    /** Occlusion's patch side and stride in pixels, with occlusion; absent otherwise. Optional: added later. */
+    occlusion: z.object({ patch: z.number().int().min(1), stride: z.number().int().min(1) }).optional(),
     /** Mistakes and adversarial examples shown with explanations, at most. */
     shown: count,
     prototypes: count,
