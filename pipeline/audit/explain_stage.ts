@@ -18,7 +18,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { imageTile, overlayTile } from "../explain/image_grid.ts";
-import { computeSaliency, SALIENCY_METHODS, type SaliencyMethod, type SaliencyOptions } from "../explain/saliency.ts";
+import { computeSaliency, type SaliencyMethod, saliencyMethodsFor, type SaliencyOptions } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigure } from "../explain/sanity_figure.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
@@ -89,7 +89,7 @@ export async function explainAudit(
   if (sanityIndices.length > 0) {
     const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
     const report = await cascadingRandomization(ctx.exec, sanityImages, sanityIndices.length, {
-      methods: SALIENCY_METHODS,
+      methods: saliencyMethodsFor(ctx.exec),
       inputRange: ctx.range,
       randomSeed: settings.seed,
       keepMaps: true,

@@ -35,6 +35,9 @@ export interface SaliencyChoice {
 /** Checks the flags against the model and resolves the default method (see the module comment). */
 export function chooseSaliency(exec: Executor, flags: SaliencyFlags): SaliencyChoice {
   const spatial = lastSpatialLayer(exec);
+  if ((flags.saliency === "gradcam" || flags.saliency === "gradcam++") && spatial === null) {
+    throw new InputError(`--saliency ${flags.saliency}: the model has no spatial (rank-4) layer to explain`);
+  }
   if (flags.camLayer !== undefined) {
     const problem = camLayerProblem(exec, flags.camLayer);
     if (problem) throw new InputError(`--cam-layer: ${problem}`);

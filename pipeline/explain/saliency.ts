@@ -36,7 +36,7 @@ import {
 import type { Tensor } from "../../kernels/tensor.ts";
 import { bytesPerImage, type Executor } from "../model/executor.ts";
 import { InputError } from "../io/input_error.ts";
-import { camMaps } from "./cam.ts";
+import { camMaps, lastSpatialLayer } from "./cam.ts";
 import { occlusionMaps } from "./occlusion.ts";
 import { oneHot, takeTargets } from "./targets.ts";
 
@@ -59,6 +59,12 @@ export const SALIENCY_METHODS: readonly SaliencyMethod[] = [
   "gradcam++",
   "occlusion",
 ];
+
+/** The methods that apply to a model: every one, less Grad-CAM and Grad-CAM++ where no layer is spatial. */
+export function saliencyMethodsFor(exec: Executor): SaliencyMethod[] {
+  const spatial = lastSpatialLayer(exec) !== null;
+  return SALIENCY_METHODS.filter((m) => spatial || (m !== "gradcam" && m !== "gradcam++"));
+}
 
 /** Default GPU memory for one forward + backward pass of a chunk: 256 MiB. */
 export const DEFAULT_SALIENCY_BUDGET = 256 * 2 ** 20;
