@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathExists } from "../pipeline/io/files.ts";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
+import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
 import { saveModelFolder } from "../pipeline/model/model_folder.ts";
 import { bars, trainedBarsModel, writeIdx } from "./audit_fixture.ts";
 import { errorLines, runCli, spawnCli, waitForFile } from "./cli_helpers.ts";
@@ -67,7 +68,8 @@ Deno.test({
       assert.notEqual(a.adversarial.predicted, a.label, "and is misclassified");
       assert.ok(report.config.epsilons.includes(a.epsilon));
     }
-    assert.equal(explanations.sanity!.methods.length, 4);
+    assert.equal(explanations.method, "gradcam", "a ConvNet is explained with Grad-CAM by default");
+    assert.deepEqual(explanations.sanity!.methods.map((m) => m.method), [...SALIENCY_METHODS]);
     const bias = report.bias!;
     assert.equal(bias.classes.length, 4);
     for (const c of bias.classes) {
