@@ -467,7 +467,8 @@ export async function audit(
         criticisms: options.criticisms,
         groups,
         counterfactual,
-        method,
+        // A class's mean prototype saliency is a pixel map (its peak is reported): the gradient unless --saliency names one.
+        method: options.saliency === undefined ? "gradient" : method,
         saliencyOptions,
         seed,
         store: results.featureStore,
