@@ -7,9 +7,10 @@
  *
  *   deno task bench [--only conv2d,gemm,...] [--runs 5] [--cores] [--json [--out FILE]]
  *
- * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18, and
- *          decode (JPEG decode + resize + crop in the decode workers, on the CPU; run first, and
- *          alone it needs no GPU)
+ * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18,
+ *          explain (each saliency method's milliseconds per image, digits and ResNet-18-shaped at
+ *          224; run last, minutes) and decode (JPEG decode + resize + crop in the decode workers, on
+ *          the CPU; run first, and alone it needs no GPU)
  * --runs   timed runs per case after the warm-up (best kept)
  * --cores  also time the conv2d and GEMM cases on every GEMM core (the tiled one compiles for
  *          minutes on llvmpipe)
@@ -31,6 +32,7 @@ import { type BenchReport, figures, table } from "./report.ts";
 import { GpuTimer } from "./timer.ts";
 import { cachedProbe, softwareVulkanWarning } from "./backend_warning.ts";
 import { decodeBench, type DecodeFigures, decodeTable } from "./decode.ts";
+import { explainBench, type ExplainFigures, explainTable } from "./explain.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -128,10 +130,14 @@ const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
   },
 };
 
-const chosen = (flags.only?.split(",") ?? Object.keys(sections)).filter((name) => name !== "decode");
+const requested = flags.only?.split(",") ?? [...Object.keys(sections), "explain"];
+const explainChosen = requested.includes("explain");
+const chosen = requested.filter((name) => name !== "decode" && name !== "explain");
 const unknown = chosen.filter((name) => !(name in sections));
 if (unknown.length > 0) {
-  throw new Error(`--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, decode)`);
+  throw new Error(
+    `--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, explain, decode)`,
+  );
 }
 
 log(`probing ${gpu.adapter.description}...`);
@@ -154,4 +160,21 @@ const report: BenchReport = {
 };
 log(table(report));
 if (decode) log(`\n${decodeTable(decode)}`);
-if (flags.json) await writeJson({ ...report, ...(decode ? { decode } : {}) });
+// The explanation stage per method and image: whole calls with their host work, so outside the kernel cases.
+let explain: ExplainFigures[] | undefined;
+if (explainChosen) {
+  log("  explain: every saliency method, digits and ResNet-18-shaped 224x224...");
+  const before = Deno.loadavg();
+  const { graph, weights } = resnet18({ classes: 1000, size: 224, seed: 1 });
+  explain = await explainBench(gpu, [
+    { label: "digits 28x28", model: await loadModelFolder("fixtures/models/digits"), images: 16, slow: [] },
+    {
+      label: "ResNet-18-shaped 224x224",
+      model: { graph, weights, manifest: { normalization } },
+      images: 2,
+      slow: ["smoothGrad", "integratedGradients", "occlusion"],
+    },
+  ], runs);
+  log(`\n${explainTable(explain, gpu.adapter, { before, after: Deno.loadavg() })}`);
+}
+if (flags.json) await writeJson({ ...report, ...(decode ? { decode } : {}), ...(explain ? { explain } : {}) });
