@@ -158,7 +158,7 @@ const report: BenchReport = {
   probes,
   cases: figures(measured, probes),
 };
-log(table(report));
+if (measured.length > 0) log(table(report));
 if (decode) log(`\n${decodeTable(decode)}`);
 // The explanation stage per method and image: whole calls with their host work, so outside the kernel cases.
 let explain: ExplainFigures[] | undefined;

@@ -16,6 +16,7 @@
 import type { AuditReport } from "../schema/report.ts";
 import { className, joinHtml, raw, type SafeHtml, safeHtml } from "../report/mod.ts";
 import { JUDGMENTS } from "../schema/review.ts";
+import { saliencyName } from "../schema/saliency_names.ts";
 import type { JudgmentRecord } from "./judgments.ts";
 import type { Assignment, ReviewItem } from "./plan.ts";
 import type { Reviewer } from "./reviewers.ts";
@@ -92,11 +93,15 @@ function figure(src: string, caption: string, extraClass = ""): SafeHtml {
   return safeHtml`<figure${cls}><img src="/${src}" alt="${caption}"><figcaption>${caption}</figcaption></figure>`;
 }
 
-/** The saliency overlay and, when the bias stage made one, the predicted class's prototype grid. */
+/**
+ * The saliency overlay of the audit's method (Grad-CAM for a ConvNet by default) and, when the bias
+ * stage made one, the predicted class's prototype grid beside it.
+ */
 function explanation(report: AuditReport, item: ReviewItem): SafeHtml {
   const grid = report.bias?.classes.find((c) => c.label === item.predicted)?.grid;
   const name = className(report, item.predicted);
-  return safeHtml`${figure(item.saliency, `why "${name}" (${report.explanations?.method} saliency)`, "explanation")}${
+  const method = saliencyName(report.explanations?.method ?? "");
+  return safeHtml`${figure(item.saliency, `why "${name}" (${method} saliency)`, "explanation")}${
     grid && figure(grid, `what the model thinks "${name}" looks like`, "explanation grid")
   }`;
 }
