@@ -10,7 +10,7 @@ import { Gpu } from "../kernels/gpu.ts";
 import { chooseSaliency } from "../pipeline/audit/saliency_choice.ts";
 import { gatherImages } from "../pipeline/audit/gather.ts";
 import { openDataSource } from "../pipeline/data/mod.ts";
-import { gridPicture, overlayTile } from "../pipeline/explain/image_grid.ts";
+import { heatPicture } from "../pipeline/explain/image_grid.ts";
 import { computeSaliency, type SaliencyMethod } from "../pipeline/explain/saliency.ts";
 import { Executor } from "../pipeline/model/executor.ts";
 import { loadModelFolder } from "../pipeline/model/model_folder.ts";
@@ -25,12 +25,12 @@ const QUICK = [
   ...["--shown", "3", "--sanity-images", "0", "--prototypes", "0", "--study", "0", "--quiet"],
 ];
 
-/** The overlay the report's asset should hold: the method's map of the image, drawn as the audit draws it. */
+/** The overlay the report's asset should hold: the method's map of the image as a PNG overlay. */
 async function expectedOverlay(gpu: Gpu, index: number, method: SaliencyMethod): Promise<Uint8Array> {
   using exec = await Executor.create(gpu, await loadModelFolder(DIGITS));
   const image = await gatherImages(await openDataSource("mnist:test"), [index], [0, 1]);
   const { maps } = await computeSaliency(exec, image, 1, { method, inputRange: [0, 1] });
-  return gridPicture([[overlayTile(image, [1, 28, 28], maps)]], { cell: 112, gap: 0 }).bytes;
+  return heatPicture(maps, 28, 28, 112).bytes;
 }
 
 Deno.test({

@@ -17,7 +17,7 @@
  * ```
  */
 import type { DataSource } from "../data/types.ts";
-import { imageTile, overlayTile } from "../explain/image_grid.ts";
+import { imageTile } from "../explain/image_grid.ts";
 import { computeSaliency, type SaliencyMethod, saliencyMethodsFor, type SaliencyOptions } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigure } from "../explain/sanity_figure.ts";
@@ -247,16 +247,14 @@ export class Overlays {
     return result.maps;
   }
 
-  /** Writes image `i` and its saliency overlay as `name` and `name-saliency`. */
+  /** Writes image `i` as `name` and its saliency map, an overlay drawn over it, as `name-saliency`. */
   async write(name: string, images: Float32Array, maps: Float32Array, i: number) {
-    const per = this.shape[0] * this.shape[1] * this.shape[2], plane = this.shape[1] * this.shape[2];
+    const [, height, width] = this.shape;
+    const per = this.shape[0] * height * width, plane = height * width;
     const pixels = images.subarray(i * per, (i + 1) * per);
     return {
       image: await this.assets.tile(name, imageTile(pixels, this.shape, this.ctx.range)),
-      saliency: await this.assets.tile(
-        `${name}-saliency`,
-        overlayTile(pixels, this.shape, maps.subarray(i * plane, (i + 1) * plane), this.ctx.range),
-      ),
+      saliency: await this.assets.overlay(`${name}-saliency`, maps.subarray(i * plane, (i + 1) * plane), height, width),
     };
   }
 }

@@ -12,7 +12,7 @@
  * ```
  */
 import type { AuditReport } from "../../schema/report.ts";
-import { badge, fixed, img, pct, table } from "../markup.ts";
+import { badge, fixed, img, overlaid, pct, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import { className, type Embed, type Explanations, type Section } from "./section.ts";
 import { saliencyName } from "../../schema/saliency_names.ts";
@@ -76,7 +76,11 @@ function mistakeCards(report: AuditReport, explanations: Explanations, embed: Em
     const item = items.get(shown.index);
     return safeHtml`<article class="card mistake" data-index="${shown.index}">
 <div class="pair">${img(embed(shown.image), `image ${shown.index}`)}${
-      img(embed(shown.saliency), `${saliencyName(explanations.method)} saliency of image ${shown.index}`)
+      overlaid(
+        embed(shown.image),
+        embed(shown.saliency),
+        `${saliencyName(explanations.method)} saliency of image ${shown.index}`,
+      )
     }</div>
 <dl><dt>label</dt><dd>${className(report, shown.label)}</dd><dt>predicted</dt><dd>${
       className(report, shown.predicted)
