@@ -24,6 +24,7 @@
  * const { maps } = await computeSaliency(exec, images, 16, { method: "integratedGradients", steps: 64 });
  * ```
  */
+import type { z } from "zod";
 import {
   type ChannelReduce,
   recordSaliencyMap,
@@ -36,29 +37,15 @@ import {
 import type { Tensor } from "../../kernels/tensor.ts";
 import { bytesPerImage, type Executor } from "../model/executor.ts";
 import { InputError } from "../io/input_error.ts";
+import { SaliencyMethodSchema } from "../schema/report.ts";
 import { camMaps, lastSpatialLayer } from "./cam.ts";
 import { occlusionMaps } from "./occlusion.ts";
 import { oneHot, takeTargets } from "./targets.ts";
 
-export type SaliencyMethod =
-  | "gradient"
-  | "gradientInput"
-  | "smoothGrad"
-  | "integratedGradients"
-  | "gradcam"
-  | "gradcam++"
-  | "occlusion";
+export type SaliencyMethod = z.output<typeof SaliencyMethodSchema>;
 
 /** Every method, in the order reports list them. */
-export const SALIENCY_METHODS: readonly SaliencyMethod[] = [
-  "gradient",
-  "gradientInput",
-  "smoothGrad",
-  "integratedGradients",
-  "gradcam",
-  "gradcam++",
-  "occlusion",
-];
+export const SALIENCY_METHODS: readonly SaliencyMethod[] = SaliencyMethodSchema.options;
 
 /** The methods that apply to a model: every one, less Grad-CAM and Grad-CAM++ where no layer is spatial. */
 export function saliencyMethodsFor(exec: Executor): SaliencyMethod[] {

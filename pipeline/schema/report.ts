@@ -63,7 +63,8 @@ const ShownImageSchema = z.object({
   saliency: AssetPathSchema,
 });
 
-const SALIENCY_METHOD = z.enum([
+/** The saliency methods (explain/saliency.ts lists them from here). */
+export const SaliencyMethodSchema = z.enum([
   "gradient",
   "gradientInput",
   "smoothGrad",
@@ -76,7 +77,7 @@ const SALIENCY_METHOD = z.enum([
 
 export const ExplanationsSchema = z.object({
   /** The saliency method of every overlay in the report. */
-  method: SALIENCY_METHOD,
+  method: SaliencyMethodSchema,
   /** Mistakes shown with explanations, most confident first (at most config.shown). */
   mistakes: z.array(ShownImageSchema.extend({ index: count, label: classIndex })),
   /**
@@ -97,7 +98,7 @@ export const ExplanationsSchema = z.object({
     /** Randomised layers, top first. */
     layers: z.array(z.string()),
     methods: z.array(z.object({
-      method: SALIENCY_METHOD,
+      method: SaliencyMethodSchema,
       stages: z.array(z.object({ layer: z.string().nullable(), spearman: z.number() })),
     })),
     /** Maps per stage for the first images: rows are methods, columns the cascade. */
@@ -204,7 +205,7 @@ export const AuditReportSchema = z.object({
     /** Size of the seeded sample of images attacked; null: every image. */
     attackSample: count.nullable(),
     /** Saliency method of the explanations, or "none". */
-    saliency: z.union([SALIENCY_METHOD, z.literal("none")]),
+    saliency: z.union([SaliencyMethodSchema, z.literal("none")]),
     /** Grad-CAM's layer (node name), with a CAM method; absent otherwise. Optional: added later. */
     camLayer: z.string().optional(),
     /** Occlusion's patch side and stride in pixels, with occlusion; absent otherwise. Optional: added later. */
