@@ -343,3 +343,33 @@ Deno.test("occlusion: patch positions cover the image; a patch larger than the i
   assert.deepEqual(occlusionGeometry(5, 7, 5, 4), { patch: 5, stride: 4, rows: [0], columns: [0, 2] });
   assert.throws(() => occlusionGeometry(8, 8, 9), InputError);
 });
+
+Deno.test({
+  name: "executor: backward's gradients at named nodes are the same whether it stops there or goes on to the input",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    using exec = await Executor.create(gpu, smallConvnet(5));
+    const images = randomImages(2, [3, 10, 10], 3).map((v) => (v + 1) / 2);
+    using x = gpu.tensor([2, 3, 10, 10], images);
+    using dOut = gpu.tensor([2, 5], randomArray(10, 4));
+    let tape!: ReturnType<Executor["forwardWithTape"]>;
+    await gpu.run((step) => (tape = exec.forwardWithTape(step, x)));
+    using _tape = tape;
+    const read = async (options: Parameters<Executor["backward"]>[3]) => {
+      let grads!: ReturnType<Executor["backward"]>;
+      await gpu.run((step) => (grads = exec.backward(step, tape, dOut, options)));
+      using _ = grads;
+      const at = await Promise.all([...grads.at.values()].map((g) => gpu.read(g)));
+      return { input: grads.input && (await gpu.read(grads.input)), at };
+    };
+    const stopped = await read({ input: false, at: ["relu2", "pool1"] });
+    const through = await read({ input: true, at: ["relu2", "pool1"] });
+    const plain = await read({ input: true });
+    assert.equal(stopped.input, null);
+    assert.deepEqual(through.at, stopped.at);
+    assert.deepEqual(through.input, plain.input);
+    assert.ok(stopped.at[1].some((v) => v !== 0), "pool1's gradient is not all zero");
+    await assert.rejects(gpu.run((step) => void exec.backward(step, tape, dOut, { at: ["nope"] })), /no node "nope"/);
+  },
+});
