@@ -9,8 +9,9 @@
  *                   [--families resnet50,vit_b_16] [--family-batch 2]
  *
  * --only   sections to run: conv2d, gemm, pool, softmax, attack, gram, saliency, models, resnet18,
- *          families, and decode (JPEG decode + resize + crop in the decode workers, on the CPU; run
- *          first, and alone it needs no GPU)
+ *          families, explain (each saliency method's milliseconds per image, digits and
+ *          ResNet-18-shaped at 224; run last, minutes) and decode (JPEG decode + resize + crop in the
+ *          decode workers, on the CPU; run first, and alone it needs no GPU)
  * --families  the torchvision families of the families section (default all twenty; bench/families.ts)
  * --family-batch  images per pass in the families section (default 2)
  * --runs   timed runs per case after the warm-up (best kept)
@@ -36,6 +37,7 @@ import { cachedProbe, softwareVulkanWarning } from "./backend_warning.ts";
 import { decodeBench, type DecodeFigures, decodeTable } from "./decode.ts";
 import { familyBench, type FamilyRow, familyTable } from "./families.ts";
 import { FAMILIES } from "../tests/torchvision_families.ts";
+import { explainBench, type ExplainFigures, explainTable } from "./explain.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -146,12 +148,14 @@ const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
 
 // The families section measures one family at a time (its weights on the GPU only while measured), so it
 // is not a list of cases up front.
-const only = flags.only?.split(",") ?? [...Object.keys(sections), "families"];
-const chosen = only.filter((name) => name !== "decode" && name !== "families");
+const only = flags.only?.split(",") ?? [...Object.keys(sections), "families", "explain"];
+const chosen = only.filter((name) => name !== "decode" && name !== "families" && name !== "explain");
 const unknown = chosen.filter((name) => !(name in sections));
 if (unknown.length > 0) {
   throw new Error(
-    `--only: no section ${unknown.join(", ")} (sections: ${Object.keys(sections).join(", ")}, families, decode)`,
+    `--only: no section ${unknown.join(", ")} (sections: ${
+      Object.keys(sections).join(", ")
+    }, families, explain, decode)`,
   );
 }
 
@@ -178,12 +182,34 @@ const report: BenchReport = {
   probes,
   cases: figures(measured, probes),
 };
-log(table(report));
+if (measured.length > 0) log(table(report));
 if (familyRows) log(`\ntorchvision families at 224x224:\n${familyTable(familyRows)}`);
 if (decode) log(`\n${decodeTable(decode)}`);
+// The explanation stage per method and image: whole calls with their host work, so outside the kernel cases.
+let explain: ExplainFigures[] | undefined;
+if (only.includes("explain")) {
+  log("  explain: every saliency method, digits and ResNet-18-shaped 224x224...");
+  const before = Deno.loadavg();
+  const { graph, weights } = resnet18({ classes: 1000, size: 224, seed: 1 });
+  explain = await explainBench(gpu, [
+    { label: "digits 28x28", model: await loadModelFolder("fixtures/models/digits"), images: 16, slow: [] },
+    {
+      label: "ResNet-18-shaped 224x224",
+      model: { graph, weights, manifest: { normalization } },
+      images: 2,
+      slow: ["smoothGrad", "integratedGradients", "occlusion"],
+    },
+  ], runs);
+  log(`\n${explainTable(explain, gpu.adapter, { before, after: Deno.loadavg() })}`);
+}
 if (flags.json) {
   const families = familyRows?.map((
     row,
   ) => ("error" in row ? row : { ...row, forward: undefined, backward: undefined }));
-  await writeJson({ ...report, ...(decode ? { decode } : {}), ...(families ? { families } : {}) });
+  await writeJson({
+    ...report,
+    ...(decode ? { decode } : {}),
+    ...(families ? { families } : {}),
+    ...(explain ? { explain } : {}),
+  });
 }

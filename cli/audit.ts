@@ -44,6 +44,10 @@ const command = {
     "deepfool-steps": numberFlag(option.deepfoolSteps),
     "min-epsilon-search": option.minEpsilonSearch.meta({ value: "line|attack" }),
     saliency: option.saliency.meta({ value: "METHOD|none" }),
+    // Explanations: Grad-CAM's layer and occlusion's patch.
+    "cam-layer": option.camLayer.meta({ value: "NAME" }),
+    "occlusion-patch": numberFlag(option.occlusionPatch),
+    "occlusion-stride": numberFlag(option.occlusionStride),
     shown: numberFlag(option.shown),
     study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),

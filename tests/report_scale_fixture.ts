@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { AssetWriter } from "../pipeline/audit/assets.ts";
 import { prototypeGrid } from "../pipeline/bias/prototype_grid.ts";
 import { decodeImage } from "../pipeline/data/decode_image.ts";
-import { type EncodedPicture, imageTile, overlayTile } from "../pipeline/explain/image_grid.ts";
+import { type EncodedPicture, imageTile } from "../pipeline/explain/image_grid.ts";
 import { reportedMap } from "../pipeline/explain/reported_map.ts";
 import { SALIENCY_METHODS } from "../pipeline/explain/saliency.ts";
 import type { SanityReport } from "../pipeline/explain/sanity.ts";
@@ -246,7 +246,7 @@ class Pictures {
     }
     return {
       image: await this.assets.tile(name, imageTile(pixels, SHAPE)),
-      saliency: await this.assets.tile(`${name}-saliency`, overlayTile(pixels, SHAPE, speckledMap(index))),
+      saliency: await this.assets.overlay(`${name}-saliency`, speckledMap(index), SHAPE[1], SHAPE[2]),
     };
   }
 

@@ -251,7 +251,9 @@ Deno.test("the review page escapes class names and shows explanations (with the 
     const figures = [...c.querySelectorAll("figure.explanation img")].map((img) => img.getAttribute("src"));
     const item = reviewItems(report)[i];
     const grid = item.predicted === 3 ? [`/${bias.classes[0].grid}`] : [];
-    assert.deepEqual(figures, assignments[i].explanationShown ? [`/${item.saliency}`, ...grid] : [], item.id);
+    // The saliency overlay is drawn over the image.
+    const explained = [`/${item.image}`, `/${item.saliency}`, ...grid];
+    assert.deepEqual(figures, assignments[i].explanationShown ? explained : [], item.id);
     assert.equal(c.querySelector("figure:not(.explanation) img")!.getAttribute("src"), `/${item.image}`);
   }
   assert.ok(card("mistake:13").classList.contains("judged"));
@@ -287,7 +289,7 @@ Deno.test("the review page shows every string of a hostile report as text and on
   const card = document.querySelector('[data-item="mistake:13"]')!;
   assert.equal(card.querySelector(".label")!.textContent, `dog${HOSTILE}`);
   assert.equal(
-    card.querySelector("figure.explanation img")!.getAttribute("alt"),
+    card.querySelector("figure.explanation .overlaid img + img")!.getAttribute("alt"),
     `why "trout${HOSTILE}" (gradient${HOSTILE} saliency)`,
   );
   const adversarial = document.querySelector('[data-item="adversarial:1"] h2')!.textContent;

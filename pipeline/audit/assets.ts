@@ -1,6 +1,7 @@
 /**
- * The report's pictures: files under `OUT/assets/` (PNG, or JPEG for photographs), named by what
- * they show, written atomically; the report refers to them by report-relative path (see
+ * The report's pictures: files under `OUT/assets/` (PNG, or JPEG for photographs; saliency maps
+ * as PNG overlays of the map alone, drawn over their image), named by what they show, written
+ * atomically; the report refers to them by report-relative path (see
  * schema/asset_path.ts).
  *
  * @example
@@ -13,7 +14,7 @@
  */
 import { join } from "node:path";
 import { assetPath } from "../schema/asset_path.ts";
-import { type EncodedPicture, gridPicture, type Tile } from "../explain/image_grid.ts";
+import { type EncodedPicture, gridPicture, heatPicture, type Tile } from "../explain/image_grid.ts";
 import { writeAtomic } from "../io/files.ts";
 
 /** The folder, inside the report folder, that holds the pictures. */
@@ -41,5 +42,13 @@ export class AssetWriter {
   /** Writes one tile, fitted to the page, as the asset `name`. */
   tile(name: string, tile: Tile): Promise<string> {
     return this.picture(name, gridPicture([[tile]], { cell: TILE_CELL, gap: 0 }));
+  }
+
+  /**
+   * Writes a `height` x `width` saliency map as the asset `name`: a compact PNG overlay of the map
+   * alone (`heatPicture`), fitted as `tile` fits its image, which the pages draw it over.
+   */
+  overlay(name: string, map: ArrayLike<number>, height: number, width: number): Promise<string> {
+    return this.picture(name, heatPicture(map, height, width, TILE_CELL));
   }
 }

@@ -39,6 +39,7 @@ import { ASSETS_DIR, AssetWriter } from "./assets.ts";
 import { PGD_DEFAULTS, type PgdSettings } from "./attacks.ts";
 import { batchedCount } from "./batches.ts";
 import { biasAudit } from "./bias_audit.ts";
+import { chooseSaliency, type SaliencyChoice } from "./saliency_choice.ts";
 import { ChunkStore, nothingToResume, PARTIAL_DIR } from "./chunks.ts";
 import { describeFeaturePlan, type FeaturePlan, planFeatures } from "./feature_store.ts";
 import { explainAudit } from "./explain_stage.ts";
@@ -118,8 +119,14 @@ export const AuditOptionsSchema = z.object({
   minEpsilonSearch: z.enum(["line", "attack"]).default("line"),
   /** A targeted main attack: each image's least likely class, a seeded random class, or a class (index or name). */
   target: z.union([z.enum(["least-likely", "random"]), z.number().int().min(0), z.string().min(1)]).optional(),
+  // Explanations: the method (saliency_choice.ts: default Grad-CAM for a ConvNet, else the gradient), its layer, occlusion's patch.
   /** Saliency method of the explanations; "none" skips them. */
-  saliency: z.enum([...SALIENCY_METHODS, "none"]).default("gradient"),
+  saliency: z.enum([...SALIENCY_METHODS, "none"]).optional(),
+  /** Grad-CAM's layer (a rank-4 node; default the last spatial one). */
+  camLayer: z.string().min(1).optional(),
+  /** Occlusion's patch side and stride in pixels (default a seventh of the side, and half the patch). */
+  occlusionPatch: z.number().int().min(1).max(1024).optional(),
+  occlusionStride: z.number().int().min(1).max(1024).optional(),
   /** Mistakes and adversarial examples shown with explanations, at most. */
   shown: count.max(1000).default(16),
   /** Images of the sanity check (0 skips it). */
@@ -184,6 +191,8 @@ interface ResolvedAudit {
   featureNode: string | null;
   /** The feature store's bounds; null when the bias stage is skipped. */
   featurePlan: FeaturePlan | null;
+  /** The saliency method (the default resolved for the model) and its settings. */
+  saliency: SaliencyChoice;
 }
 
 /** The batch pass's settings. */
@@ -218,7 +227,7 @@ function runSettings(r: ResolvedAudit): AuditSettings {
     seed: options.seed,
     featureNode: r.featureNode,
     featurePlan: r.featurePlan,
-    study: options.saliency === "none" ? 0 : options.study,
+    study: r.saliency.method === "none" ? 0 : options.study,
   };
 }
 
@@ -243,7 +252,11 @@ function reportConfig(r: ResolvedAudit): AuditReport["config"] {
     resolution: r.resolution,
     seed: options.seed,
     attackSample: r.attackSample,
-    saliency: options.saliency,
+    saliency: r.saliency.method,
+    ...(r.saliency.method === "gradcam" || r.saliency.method === "gradcam++"
+      ? { camLayer: r.saliency.settings.camLayer }
+      : {}),
+    ...(r.saliency.method === "occlusion" ? { occlusion: r.saliency.settings.occlusion } : {}),
     shown: options.shown,
     prototypes: options.prototypes,
     criticisms: options.criticisms,
@@ -261,6 +274,8 @@ function resumeFingerprint(r: ResolvedAudit): Record<string, unknown> {
   const {
     hierarchy: _h,
     saliency: _s,
+    camLayer: _l,
+    occlusion: _o,
     shown: _n,
     prototypes: _p,
     criticisms: _c,
@@ -364,6 +379,7 @@ async function openAudit(options: Options): Promise<OpenedAudit> {
         budgetBytes: options.featureBudgetMb * 2 ** 20,
         picks: options.prototypes + options.criticisms,
       }),
+      saliency: chooseSaliency(exec, options),
     };
     return { ...inputs, total, gpu, ctx, resolved, [Symbol.dispose]: dispose };
   } catch (e) {
@@ -429,10 +445,12 @@ export async function audit(
       progress?.stop();
     }
   };
-  const method = options.saliency === "none" ? "gradient" : options.saliency;
+  const method = resolved.saliency.method === "none" ? "gradient" : resolved.saliency.method;
+  const saliencyOptions = resolved.saliency.settings;
   const { attack, seed } = options;
   const explainSettings = {
     method,
+    saliencyOptions,
     shown: options.shown,
     sanityImages: options.sanityImages,
     sanity: { stages: options.sanityStages, randomLabelModel: options.sanityRandomModel },
@@ -442,7 +460,7 @@ export async function audit(
     norm: options.norm,
     seed,
   };
-  const explained = options.saliency === "none" ? null : await timed("explanations", async () => {
+  const explained = resolved.saliency.method === "none" ? null : await timed("explanations", async () => {
     const shown = await explainAudit(ctx, source, results, explainSettings, assets);
     const study = options.study === 0
       ? null
@@ -466,7 +484,9 @@ export async function audit(
         criticisms: options.criticisms,
         groups,
         counterfactual,
-        method,
+        // A class's mean prototype saliency is a pixel map (its peak is reported): the gradient unless --saliency names one.
+        method: options.saliency === undefined ? "gradient" : method,
+        saliencyOptions,
         seed,
         store: results.featureStore,
       },

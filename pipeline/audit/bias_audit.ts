@@ -26,7 +26,7 @@ import { gridPicture, imageTile } from "../explain/image_grid.ts";
 import type { BiasReport } from "../schema/bias.ts";
 import type { DataSource } from "../data/types.ts";
 import type { FeatureTable } from "../explain/features.ts";
-import type { SaliencyMethod } from "../explain/saliency.ts";
+import type { SaliencyMethod, SaliencyOptions } from "../explain/saliency.ts";
 import type { AssetWriter } from "./assets.ts";
 import { gatherImages } from "./gather.ts";
 import type { AuditContext } from "./gpu_batch.ts";
@@ -41,6 +41,8 @@ export interface BiasSettings {
   counterfactual?: CounterfactualSpec;
   /** Saliency method of the mean prototype saliency. */
   method: SaliencyMethod;
+  /** Its layer (Grad-CAM) or patch (occlusion). */
+  saliencyOptions?: Pick<SaliencyOptions, "camLayer" | "occlusion">;
   seed: number;
   /** What the audit's feature store kept and where, for the report's settings. */
   store?: StoredFeatures | null;
@@ -60,7 +62,11 @@ export async function biasAudit(
     table,
     classNames,
     groups: settings.groups,
-    saliency: { exec: ctx.exec, images, options: { method: settings.method, inputRange: ctx.range } },
+    saliency: {
+      exec: ctx.exec,
+      images,
+      options: { ...settings.saliencyOptions, method: settings.method, inputRange: ctx.range },
+    },
   }, { prototypes: settings.prototypes, criticisms: settings.criticisms, seed: settings.seed });
   if (settings.store) report.settings.featureStore = storeSettings(settings.store);
   if (settings.counterfactual) {

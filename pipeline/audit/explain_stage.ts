@@ -17,8 +17,8 @@
  * ```
  */
 import type { DataSource } from "../data/types.ts";
-import { imageTile, overlayTile } from "../explain/image_grid.ts";
-import { computeSaliency, type SaliencyMethod } from "../explain/saliency.ts";
+import { imageTile } from "../explain/image_grid.ts";
+import { computeSaliency, type SaliencyMethod, type SaliencyOptions } from "../explain/saliency.ts";
 import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
 import type { AssetWriter } from "./assets.ts";
@@ -33,8 +33,13 @@ import { sanityCheck, sanitySample, type SanitySettings } from "./sanity_stage.t
 
 export type Explanations = NonNullable<AuditReport["explanations"]>;
 
+/** A method's settings beyond its name: Grad-CAM's layer, occlusion's patch. */
+type MethodSettings = Pick<SaliencyOptions, "camLayer" | "occlusion">;
+
 export interface ExplainSettings {
   method: SaliencyMethod;
+  /** Its layer (Grad-CAM) or patch (occlusion). */
+  saliencyOptions?: MethodSettings;
   /** Mistakes and adversarial examples shown, at most. */
   shown: number;
   /** Images of the sanity check (0 skips it), a seeded sample of the evaluated ones. */
@@ -68,7 +73,7 @@ export async function explainAudit(
   const per = sizeOf(source.shape);
   const slice = (from: number, count: number) => images.slice(from * per, (from + count) * per);
   const shape = source.shape;
-  const overlays = new Overlays(ctx, settings.method, shape, assets);
+  const overlays = new Overlays(ctx, settings.method, shape, assets, settings.saliencyOptions);
   const byIndex = new Map(results.predictions.map((p) => [p.index, p]));
   const shown = await explainExamples(
     ctx,
@@ -219,27 +224,27 @@ export class Overlays {
     readonly method: SaliencyMethod,
     readonly shape: [number, number, number],
     readonly assets: AssetWriter,
+    readonly settings: MethodSettings = {},
   ) {}
 
   async maps(images: Float32Array, count: number): Promise<Float32Array> {
     if (count === 0) return new Float32Array(0);
     const result = await computeSaliency(this.ctx.exec, images, count, {
+      ...this.settings,
       method: this.method,
       inputRange: this.ctx.range,
     });
     return result.maps;
   }
 
-  /** Writes image `i` and its saliency overlay as `name` and `name-saliency`. */
+  /** Writes image `i` as `name` and its saliency map, an overlay drawn over it, as `name-saliency`. */
   async write(name: string, images: Float32Array, maps: Float32Array, i: number) {
-    const per = this.shape[0] * this.shape[1] * this.shape[2], plane = this.shape[1] * this.shape[2];
+    const [, height, width] = this.shape;
+    const per = this.shape[0] * height * width, plane = height * width;
     const pixels = images.subarray(i * per, (i + 1) * per);
     return {
       image: await this.assets.tile(name, imageTile(pixels, this.shape, this.ctx.range)),
-      saliency: await this.assets.tile(
-        `${name}-saliency`,
-        overlayTile(pixels, this.shape, maps.subarray(i * plane, (i + 1) * plane), this.ctx.range),
-      ),
+      saliency: await this.assets.overlay(`${name}-saliency`, maps.subarray(i * plane, (i + 1) * plane), height, width),
     };
   }
 }

@@ -19,7 +19,7 @@
 import type { DataSource } from "../data/types.ts";
 import { FAITHFULNESS_DEFAULTS, insertionBlurSigma, measureFaithfulness } from "../explain/faithfulness.ts";
 import { bootstrapMean } from "../explain/interval.ts";
-import { SALIENCY_METHODS } from "../explain/saliency.ts";
+import { saliencyMethodsFor } from "../explain/saliency.ts";
 import { seededPermutation } from "../io/prng.ts";
 import { FAITHFULNESS_METRICS, type FaithfulnessMetric, type FaithfulnessReport } from "../schema/faithfulness.ts";
 import { gatherImages } from "./gather.ts";
@@ -54,7 +54,7 @@ export async function faithfulnessAudit(
   const images = await gatherImages(source, indices, ctx.range);
   const [, height, width] = source.shape;
   const measured = await measureFaithfulness(ctx.exec, images, n, {
-    methods: SALIENCY_METHODS,
+    methods: saliencyMethodsFor(ctx.exec),
     indices,
     seed: settings.seed,
     imagesPerPass: defaultBatchSize(ctx.exec),

@@ -19,7 +19,7 @@ import { InputError } from "../io/input_error.ts";
 import { completenessGaps } from "../explain/completeness.ts";
 import { type DataRandomization, dataRandomization } from "../explain/data_randomisation.ts";
 import { meanSimilarity } from "../explain/map_similarity.ts";
-import { computeSaliency, SALIENCY_METHODS } from "../explain/saliency.ts";
+import { computeSaliency, saliencyMethodsFor } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigure } from "../explain/sanity_figure.ts";
 import { SANITY_THRESHOLD, sanityVerdicts } from "../explain/sanity_verdict.ts";
@@ -70,7 +70,7 @@ export async function sanityCheck(
   const options = { inputRange: ctx.range };
   const checks = await cascadingRandomization(ctx.exec, images, count, {
     ...options,
-    methods: SALIENCY_METHODS,
+    methods: saliencyMethodsFor(ctx.exec),
     randomSeed: settings.seed,
     keepMaps: true,
     maxStages: settings.stages,

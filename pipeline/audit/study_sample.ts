@@ -162,7 +162,7 @@ export async function explainStudy(
   const byIndex = new Map<number, ImagePrediction>(results.predictions.map((p) => [p.index, p]));
   const explained = await explainExamples(
     ctx,
-    new Overlays(ctx, settings.method, source.shape, assets),
+    new Overlays(ctx, settings.method, source.shape, assets, settings.saliencyOptions),
     {
       mistakes: newMistakes,
       mistakeImages: images.slice(0, newMistakes.length * per),

@@ -73,6 +73,36 @@ export function overlayTile(
   return { height: base.height, width: base.width, rgb };
 }
 
+/** Levels of a heat overlay's palette. */
+const HEAT_LEVELS = 64;
+
+/**
+ * A saliency map alone as a compact PNG overlay, drawn by the page over the image (stored once, as
+ * its own asset): an indexed-colour PNG of `HEAT_LEVELS` hot colours whose opacity grows with the
+ * heat (sqrt(|value| / max), as `overlayTile`), from 40% black, which dims the image, to opaque
+ * red-yellow. Fitted to `cell` as `fitTile` fits the image, so the two line up.
+ */
+export function heatPicture(map: ArrayLike<number>, height: number, width: number, cell: number): EncodedPicture {
+  let top = 0;
+  for (let q = 0; q < height * width; q++) top = Math.max(top, Math.abs(map[q]));
+  const heat = new Uint8Array(height * width * 3);
+  for (let q = 0; q < height * width; q++) {
+    heat.fill(top > 0 ? byte(Math.sqrt(Math.abs(map[q]) / top)) : 0, 3 * q, 3 * q + 3);
+  }
+  const fitted = fitTile({ height, width, rgb: heat }, cell);
+  const levels = Uint8Array.from(
+    { length: fitted.height * fitted.width },
+    (_, q) => Math.round((fitted.rgb[3 * q] / 255) * (HEAT_LEVELS - 1)),
+  );
+  const palette = Array.from({ length: HEAT_LEVELS }, (_, i) => {
+    const h = i / (HEAT_LEVELS - 1), alpha = 0.4 + 0.6 * h;
+    // Composited over the image: (1 - alpha) * image + alpha * colour = 0.6 (1 - h) * image + h * hot.
+    return [...[Math.min(1, 2 * h), Math.max(0, 2 * h - 1), 0].map((v) => byte((h * v) / alpha)), byte(alpha)];
+  });
+  const bytes = encodePng({ width: fitted.width, height: fitted.height, data: levels, channels: 1, depth: 8, palette });
+  return { format: "png", bytes };
+}
+
 /** A picture's encoded bytes and their format (PNG or JPEG, see `gridPicture`). */
 export interface EncodedPicture {
   format: AssetFormat;

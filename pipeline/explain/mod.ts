@@ -1,9 +1,9 @@
 /**
  * The explanations door: gradient saliency maps (vanilla, gradient x input, SmoothGrad,
- * Integrated Gradients), their sanity checks (cascading and independent parameter randomisation,
- * data randomisation, four similarity measures, verdicts with bootstrap intervals), IG's
- * completeness gap, the model's features of every image, rank correlation, and images (overlays,
- * grids fitted to the page, PNG or JPEG).
+ * Integrated Gradients), Grad-CAM, Grad-CAM++ and occlusion, their sanity checks (cascading and
+ * independent parameter randomisation, data randomisation, four similarity measures, verdicts with
+ * bootstrap intervals), IG's completeness gap, the model's features of every image, rank
+ * correlation, and images (overlays, grids fitted to the page, PNG or JPEG).
  *
  * @example
  * ```ts
@@ -24,12 +24,15 @@ export {
 } from "./features.ts";
 export { type EncodedPicture, gridPicture, imageTile, overlayTile, PHOTO_SIDE, type Tile } from "./image_grid.ts";
 export { fitTile } from "./fit_tile.ts";
+export { camLayerProblem, lastSpatialLayer } from "./cam.ts";
+export { occlusionGeometry } from "./occlusion.ts";
 export { averageRanks, pearson, spearman } from "./rank.ts";
 export {
   computeSaliency,
   DEFAULT_SALIENCY_BUDGET,
   SALIENCY_METHODS,
   type SaliencyMethod,
+  saliencyMethodsFor,
   type SaliencyOptions,
   type SaliencyResult,
 } from "./saliency.ts";

@@ -1,7 +1,8 @@
 /**
  * Gradient saliency maps, batched on the GPU: vanilla gradient (Simonyan et al. 2014, the paper's),
  * gradient x input, SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al.
- * 2017).
+ * 2017); and, through the same call, Grad-CAM and Grad-CAM++ at a layer (cam.ts) and occlusion
+ * (occlusion.ts).
  *
  * The scalar differentiated is the **logit** of the target class (the predicted class unless
  * targets are given), f(x) = logits(x)[target], not its softmax probability or cross-entropy: the
@@ -23,6 +24,7 @@
  * const { maps } = await computeSaliency(exec, images, 16, { method: "integratedGradients", steps: 64 });
  * ```
  */
+import type { z } from "zod";
 import {
   type ChannelReduce,
   recordSaliencyMap,
@@ -35,16 +37,21 @@ import {
 import type { Tensor } from "../../kernels/tensor.ts";
 import { bytesPerImage, type Executor } from "../model/executor.ts";
 import { InputError } from "../io/input_error.ts";
+import { SaliencyMethodSchema } from "../schema/report.ts";
+import { camMaps, lastSpatialLayer } from "./cam.ts";
+import { occlusionMaps } from "./occlusion.ts";
+import { oneHot, takeTargets } from "./targets.ts";
 
-export type SaliencyMethod = "gradient" | "gradientInput" | "smoothGrad" | "integratedGradients";
+export type SaliencyMethod = z.output<typeof SaliencyMethodSchema>;
 
 /** Every method, in the order reports list them. */
-export const SALIENCY_METHODS: readonly SaliencyMethod[] = [
-  "gradient",
-  "gradientInput",
-  "smoothGrad",
-  "integratedGradients",
-];
+export const SALIENCY_METHODS: readonly SaliencyMethod[] = SaliencyMethodSchema.options;
+
+/** The methods that apply to a model: every one, less Grad-CAM and Grad-CAM++ where no layer is spatial. */
+export function saliencyMethodsFor(exec: Executor): SaliencyMethod[] {
+  const spatial = lastSpatialLayer(exec) !== null;
+  return SALIENCY_METHODS.filter((m) => spatial || (m !== "gradcam" && m !== "gradcam++"));
+}
 
 /** Default GPU memory for one forward + backward pass of a chunk: 256 MiB. */
 export const DEFAULT_SALIENCY_BUDGET = 256 * 2 ** 20;
@@ -69,6 +76,10 @@ export interface SaliencyOptions {
   inputRange?: readonly [number, number];
   /** GPU bytes one pass may hold (default DEFAULT_SALIENCY_BUDGET). */
   memoryBudget?: number;
+  /** Grad-CAM and Grad-CAM++: the layer explained (default: the last spatial one, cam.ts). */
+  camLayer?: string;
+  /** Occlusion: patch side and stride in pixels (defaults in occlusion.ts), fill value (default: black). */
+  occlusion?: { patch?: number; stride?: number; fill?: number };
 }
 
 export interface SaliencyResult {
@@ -101,6 +112,8 @@ export async function computeSaliency(
   }
   const classes = exec.outputShape(1)[1];
   checkTargets(options.targets, count, classes);
+  const regional = await regionSaliency(exec, images, count, options);
+  if (regional) return { ...regional, shape: [count, height, width] };
   const plan = planChunks(exec, count, options);
   const kernels = await saliencyKernels(exec.gpu);
   const result: SaliencyResult = {
@@ -117,6 +130,23 @@ export async function computeSaliency(
     await explainGroup(exec, kernels, chunk, n, start, options, plan, result);
   }
   return result;
+}
+
+/** Grad-CAM, Grad-CAM++ and occlusion maps; null for the gradient methods. */
+async function regionSaliency(
+  exec: Executor,
+  images: Float32Array,
+  count: number,
+  options: SaliencyOptions,
+): Promise<Omit<SaliencyResult, "shape"> | null> {
+  const { method, targets } = options;
+  const memoryBudget = options.memoryBudget ?? DEFAULT_SALIENCY_BUDGET;
+  if (method === "gradcam" || method === "gradcam++") {
+    return await camMaps(exec, images, count, { method, layer: options.camLayer, targets, memoryBudget });
+  }
+  if (method !== "occlusion") return null;
+  const fill = options.occlusion?.fill ?? (options.inputRange ?? [0, 1])[0];
+  return await occlusionMaps(exec, images, count, { ...options.occlusion, fill, targets, memoryBudget });
 }
 
 function checkTargets(targets: ArrayLike<number> | undefined, count: number, classes: number): void {
@@ -159,35 +189,6 @@ function sampleCount(options: SaliencyOptions): number {
   if (options.method === "smoothGrad") return positive("samples", options.samples ?? 25);
   if (options.method === "integratedGradients") return positive("steps", options.steps ?? 64);
   return 0;
-}
-
-/** One-hot rows selecting each image's target logit, repeated for `copies` stacked copies of the batch. */
-function oneHot(targets: Int32Array, classes: number, copies: number): Float32Array {
-  const out = new Float32Array(copies * targets.length * classes);
-  for (let s = 0; s < copies; s++) {
-    targets.forEach((t, b) => (out[(s * targets.length + b) * classes + t] = 1));
-  }
-  return out;
-}
-
-/** Reads logits and fills in targets (argmax unless given) and their scores for images start.. of the group. */
-function takeTargets(
-  logits: Float32Array,
-  n: number,
-  start: number,
-  given: ArrayLike<number> | undefined,
-  result: SaliencyResult,
-): Int32Array {
-  const classes = logits.length / n;
-  const targets = new Int32Array(n);
-  for (let b = 0; b < n; b++) {
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (logits[b * classes + k] > logits[b * classes + best]) best = k;
-    targets[b] = given ? given[start + b] : best;
-    result.targets[start + b] = targets[b];
-    result.scores[start + b] = logits[b * classes + targets[b]];
-  }
-  return targets;
 }
 
 /** The images of one group (start.. of the whole batch), explained into `result`. */

@@ -77,6 +77,8 @@ export class Tape implements Disposable {
 export interface Gradients extends Disposable {
   input: Tensor | null;
   params: Map<string, Tensor>;
+  /** Gradients w.r.t. the values named in `BackwardOptions.at`, by name (zeros where the output does not depend on one). */
+  at: Map<string, Tensor>;
 }
 
 /**
@@ -92,6 +94,11 @@ export interface BackwardOptions {
   input?: boolean;
   /** Gradients w.r.t. every parameter (default false). */
   params?: boolean;
+  /**
+   * Node outputs whose gradients to return (Grad-CAM's layer). Without the input's and the
+   * parameters' gradients, backward stops once it has them all.
+   */
+  at?: readonly string[];
 }
 
 export class Executor implements Disposable {
@@ -231,10 +238,15 @@ export class Executor implements Disposable {
       g.dispose();
     };
     const inputName = this.graph.input.name;
+    const at = this.#keptGradients(options.at ?? [], shapes, ctx);
+    const pending = new Set(at.keys());
 
     for (let i = this.graph.nodes.length - 1; i >= 0; i--) {
       const node = this.graph.nodes[i];
       const dy = node.name === this.graph.output ? dOutput : grads.get(node.name);
+      if (dy && at.has(node.name)) recordAccumulate(step, this.kernels.elementwise, { acc: at.get(node.name)!, x: dy });
+      // Every requested gradient is complete once its node is reached (its readers come after it).
+      if (pending.delete(node.name) && pending.size === 0 && !wantInputGrad && !wantParams) break;
       if (!dy) continue; // the loss does not depend on this node
       const result: BackwardOutput = this.#layer(node).backward(ctx, node, {
         inputs: node.inputs.map((n) => tape.values.get(n)!),
@@ -269,11 +281,26 @@ export class Executor implements Disposable {
     return {
       input,
       params: paramGrads,
+      at,
       [Symbol.dispose]() {
         input?.dispose();
         for (const g of paramGrads.values()) g.dispose();
+        for (const g of at.values()) g.dispose();
       },
     };
+  }
+
+  /** Zeroed gradients of the named node outputs, which backward accumulates into as it reaches them. */
+  #keptGradients(names: readonly string[], shapes: Map<string, number[]>, ctx: LayerContext): Map<string, Tensor> {
+    const kept = new Map<string, Tensor>();
+    for (const name of names) {
+      const shape = shapes.get(name);
+      if (!shape || name === this.graph.input.name) throw new InputError(`backward: the model has no node "${name}"`);
+      const g = ctx.alloc(shape);
+      ctx.step.clear(g);
+      kept.set(name, g);
+    }
+    return kept;
   }
 
   /** Copies every parameter back to the host (to save a trained model). */

@@ -123,3 +123,17 @@ export function img(picture: Picture, alt: string): SafeHtml {
   const { src, width, height } = picture;
   return safeHtml`<img src="${src}" width="${width}" height="${height}" alt="${alt}" loading="lazy" decoding="async">`;
 }
+
+/**
+ * A picture with an overlay drawn over it, as one: a saliency map's PNG (audit/assets.ts
+ * `overlay`) over its image, both `img`s, the overlay's `alt` the pair's.
+ *
+ * @example
+ * ```ts
+ * const image = { src: "assets/mistake-3.png", width: 112, height: 112 };
+ * overlaid(image, { ...image, src: "assets/mistake-3-saliency.png" }, "Grad-CAM saliency of image 3");
+ * ```
+ */
+export function overlaid(image: Picture, overlay: Picture, alt: string): SafeHtml {
+  return safeHtml`<span class="overlaid">${img(image, "")}${img(overlay, alt)}</span>`;
+}

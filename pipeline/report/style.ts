@@ -72,6 +72,9 @@ img[src$=".png"], img[src^="data:image/png"] { image-rendering: pixelated; } /* 
 .pair { grid-template-columns: 1fr 1fr; }
 .quad { grid-template-columns: repeat(4, 1fr); }
 .pair img, .quad img { width: 100%; height: auto; }
+/* A saliency overlay over its image (markup.ts overlaid). */
+.overlaid { position: relative; display: block; }
+.overlaid img + img { position: absolute; left: 0; top: 0; }
 .card dl { display: grid; grid-template-columns: auto 1fr; gap: 0 8px; margin: 8px 0 4px; font-size: 0.9rem; }
 .card dt { color: var(--muted); }
 .card dd { margin: 0; }

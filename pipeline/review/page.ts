@@ -16,6 +16,7 @@
 import type { AuditReport } from "../schema/report.ts";
 import { className, joinHtml, raw, type SafeHtml, safeHtml } from "../report/mod.ts";
 import { JUDGMENTS } from "../schema/review.ts";
+import { saliencyName } from "../schema/saliency_names.ts";
 import type { JudgmentRecord } from "./judgments.ts";
 import type { Assignment, ReviewItem } from "./plan.ts";
 import type { Reviewer } from "./reviewers.ts";
@@ -42,6 +43,8 @@ figure { margin: 0; }
 figure img { width: 8rem; border: 1px solid #ddd; }
 figure img[src$=".png"] { image-rendering: pixelated; } /* tiny inputs; photographs (JPEG) scale smoothly */
 figure.grid img { width: 100%; height: auto; } /* the whole row, its aspect ratio kept */
+.overlaid { position: relative; display: block; } /* the saliency map's overlay over its image */
+.overlaid img + img { position: absolute; left: 0; top: 0; }
 figcaption { font-size: 0.8rem; color: #555; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 0.1rem 0.5rem; margin: 0.5rem 0; }
 dt { color: #555; }
@@ -92,11 +95,18 @@ function figure(src: string, caption: string, extraClass = ""): SafeHtml {
   return safeHtml`<figure${cls}><img src="/${src}" alt="${caption}"><figcaption>${caption}</figcaption></figure>`;
 }
 
-/** The saliency overlay and, when the bias stage made one, the predicted class's prototype grid. */
+/**
+ * The saliency overlay of the audit's method (Grad-CAM for a ConvNet by default) and, when the bias
+ * stage made one, the predicted class's prototype grid beside it.
+ */
 function explanation(report: AuditReport, item: ReviewItem): SafeHtml {
   const grid = report.bias?.classes.find((c) => c.label === item.predicted)?.grid;
   const name = className(report, item.predicted);
-  return safeHtml`${figure(item.saliency, `why "${name}" (${report.explanations?.method} saliency)`, "explanation")}${
+  const method = saliencyName(report.explanations?.method ?? "");
+  const caption = `why "${name}" (${method} saliency)`;
+  const overlay =
+    safeHtml`<span class="overlaid"><img src="/${item.image}" alt=""><img src="/${item.saliency}" alt="${caption}"></span>`;
+  return safeHtml`<figure class="explanation">${overlay}<figcaption>${caption}</figcaption></figure>${
     grid && figure(grid, `what the model thinks "${name}" looks like`, "explanation grid")
   }`;
 }

@@ -64,7 +64,17 @@ const ShownImageSchema = z.object({
   saliency: AssetPathSchema,
 });
 
-const SALIENCY_METHOD = z.enum(["gradient", "gradientInput", "smoothGrad", "integratedGradients"]);
+/** The saliency methods (explain/saliency.ts lists them from here). */
+export const SaliencyMethodSchema = z.enum([
+  "gradient",
+  "gradientInput",
+  "smoothGrad",
+  "integratedGradients",
+  // Grad-CAM, Grad-CAM++ and occlusion: added later.
+  "gradcam",
+  "gradcam++",
+  "occlusion",
+]);
 
 // Sanity checks beyond the cascade's rank correlation (pipeline/explain/sanity_verdict.ts):
 // optional, so reports written before them still parse.
@@ -74,7 +84,7 @@ const SanityChecksSchema = z.object({
   indices: z.array(count).optional(),
   /** Each method's mean similarity per stage: the cascade (from its first randomised stage), each layer alone. */
   similarity: z.array(z.object({
-    method: SALIENCY_METHOD,
+    method: SaliencyMethodSchema,
     cascading: z.array(z.object({ layer: z.string(), mean: SimilaritySchema })),
     independent: z.array(z.object({ layer: z.string(), mean: SimilaritySchema })),
     /** Against the random-label model's maps; null without one. */
@@ -89,7 +99,7 @@ const SanityChecksSchema = z.object({
     level: z.number().gt(0).lt(1),
     resamples: count,
     verdicts: z.array(z.object({
-      method: SALIENCY_METHOD,
+      method: SaliencyMethodSchema,
       test: z.enum(["cascading", "independent", "data"]),
       measures: z.record(
         z.enum(["spearman", "absSpearman", "ssim", "hog"]),
@@ -110,7 +120,7 @@ const SanityChecksSchema = z.object({
 
 export const ExplanationsSchema = z.object({
   /** The saliency method of every overlay in the report. */
-  method: SALIENCY_METHOD,
+  method: SaliencyMethodSchema,
   /** Mistakes shown with explanations, most confident first (at most config.shown). */
   mistakes: z.array(ShownImageSchema.extend({ index: count, label: classIndex })),
   /**
@@ -134,7 +144,7 @@ export const ExplanationsSchema = z.object({
     /** Randomised layers, top first. */
     layers: z.array(z.string()),
     methods: z.array(z.object({
-      method: SALIENCY_METHOD,
+      method: SaliencyMethodSchema,
       stages: z.array(z.object({ layer: z.string().nullable(), spearman: z.number() })),
     })),
     /** Maps per stage for the first images: rows are methods, columns the cascade. */
@@ -242,7 +252,11 @@ export const AuditReportSchema = z.object({
     /** Size of the seeded sample of images attacked; null: every image. */
     attackSample: count.nullable(),
     /** Saliency method of the explanations, or "none". */
-    saliency: z.union([SALIENCY_METHOD, z.literal("none")]),
+    saliency: z.union([SaliencyMethodSchema, z.literal("none")]),
+    /** Grad-CAM's layer (node name), with a CAM method; absent otherwise. Optional: added later. */
+    camLayer: z.string().optional(),
+    /** Occlusion's patch side and stride in pixels, with occlusion; absent otherwise. Optional: added later. */
+    occlusion: z.object({ patch: z.number().int().min(1), stride: z.number().int().min(1) }).optional(),
     /** Mistakes and adversarial examples shown with explanations, at most. */
     shown: count,
     prototypes: count,

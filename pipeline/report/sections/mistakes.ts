@@ -12,9 +12,10 @@
  * ```
  */
 import type { AuditReport } from "../../schema/report.ts";
-import { badge, fixed, img, pct, table } from "../markup.ts";
+import { badge, fixed, img, overlaid, pct, table } from "../markup.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import { className, type Embed, type Explanations, type Section } from "./section.ts";
+import { saliencyName } from "../../schema/saliency_names.ts";
 
 type Mistake = AuditReport["mistakes"]["items"][number];
 
@@ -75,7 +76,11 @@ function mistakeCards(report: AuditReport, explanations: Explanations, embed: Em
     const item = items.get(shown.index);
     return safeHtml`<article class="card mistake" data-index="${shown.index}">
 <div class="pair">${img(embed(shown.image), `image ${shown.index}`)}${
-      img(embed(shown.saliency), `${explanations.method} saliency of image ${shown.index}`)
+      overlaid(
+        embed(shown.image),
+        embed(shown.saliency),
+        `${saliencyName(explanations.method)} saliency of image ${shown.index}`,
+      )
     }</div>
 <dl><dt>label</dt><dd>${className(report, shown.label)}</dd><dt>predicted</dt><dd>${
       className(report, shown.predicted)
@@ -108,7 +113,9 @@ export function mistakesSection(report: AuditReport, embed: Embed): Section {
     `none of these ${counts.unexplained}`;
   const intro = safeHtml`<p>${count} mistakes among ${report.accuracy.count} images: ${taxonomy}.</p>`;
   const body = e
-    ? safeHtml`${intro}<p class="muted">The most confident mistakes, each with its ${e.method} saliency.</p>
+    ? safeHtml`${intro}<p class="muted">The most confident mistakes, each with its ${
+      saliencyName(e.method)
+    } saliency.</p>
 ${mistakeCards(report, e, embed)}
 <details><summary>All mistakes</summary>${mistakesTable(report)}</details>`
     : safeHtml`${intro}${mistakesTable(report)}`;

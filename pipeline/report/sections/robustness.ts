@@ -14,7 +14,7 @@
  * ```
  */
 import type { AuditReport } from "../../schema/report.ts";
-import { type Column, figure, img, pct, table } from "../markup.ts";
+import { type Column, figure, img, overlaid, pct, table } from "../markup.ts";
 import { minEpsilonHistogramSvg, robustnessSvg, seriesLegend } from "../plots.ts";
 import { joinHtml, type SafeHtml, safeHtml } from "../safe_html.ts";
 import { attackLabel, curveLabel, normLabel, shownCurves } from "../attack_names.ts";
@@ -24,9 +24,13 @@ function adversarialCards(report: AuditReport, explanations: Explanations, embed
   const cards = explanations.adversarial.map((pair) =>
     safeHtml`<article class="card adversarial" data-index="${pair.index}">
 <div class="quad">${img(embed(pair.clean.image), `image ${pair.index}`)}${
-      img(embed(pair.clean.saliency), `saliency of image ${pair.index}`)
+      overlaid(embed(pair.clean.image), embed(pair.clean.saliency), `saliency of image ${pair.index}`)
     }${img(embed(pair.adversarial.image), `adversarial image ${pair.index}`)}${
-      img(embed(pair.adversarial.saliency), `saliency of adversarial image ${pair.index}`)
+      overlaid(
+        embed(pair.adversarial.image),
+        embed(pair.adversarial.saliency),
+        `saliency of adversarial image ${pair.index}`,
+      )
     }</div>
 <p><span class="from">${className(report, pair.clean.predicted)}</span> <span class="muted">${
       pct(pair.clean.confidence)
