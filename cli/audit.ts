@@ -48,6 +48,8 @@ const command = {
     "cam-layer": option.camLayer.meta({ value: "NAME" }),
     "occlusion-patch": numberFlag(option.occlusionPatch),
     "occlusion-stride": numberFlag(option.occlusionStride),
+    "compare-methods": z.string().transform((s) => (["auto", "all", "fast"].includes(s) ? s : s.split(",")))
+      .pipe(option.compareMethods.unwrap()).optional().meta({ value: "auto|all|fast|M1,M2" }),
     shown: numberFlag(option.shown),
     study: numberFlag(option.study),
     "sanity-images": numberFlag(option.sanityImages),

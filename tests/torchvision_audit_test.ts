@@ -27,8 +27,8 @@ for (const family of AUDITED) {
     const result = await runCli("audit", [
       ...["--model", familyFiles(dir, family).onnx, "--data", `imagenet:${join(dir, "val")}`, "--out", out],
       ...["--hierarchy", "wordnet", "--superclass-depth", "7", "--attack", "fgsm", "--epsilons", "0,0.002"],
-      ...["--skip-min-epsilon", "--shown", "2", "--study", "2", "--sanity-images", "0", "--prototypes", "2"],
-      ...["--criticisms", "1", "--quiet"],
+      ...["--skip-min-epsilon", "--shown", "2", "--study", "2", "--sanity-images", "0", "--faithfulness-images", "0"],
+      ...["--prototypes", "2", "--criticisms", "1", "--quiet"],
     ]);
     assert.equal(result.code, 0, errorLines(result).join("\n"));
     const report = AuditReportSchema.parse(JSON.parse(await Deno.readTextFile(join(out, "report.json"))));

@@ -127,6 +127,10 @@ export const AuditOptionsSchema = z.object({
   /** Occlusion's patch side and stride in pixels (default a seventh of the side, and half the patch). */
   occlusionPatch: z.number().int().min(1).max(1024).optional(),
   occlusionStride: z.number().int().min(1).max(1024).optional(),
+  /** The methods the faithfulness metrics and sanity checks compare (saliency_choice.ts): a rule or a list. */
+  compareMethods: z.union([z.enum(["auto", "all", "fast"]), z.array(z.enum(SALIENCY_METHODS)).min(1)], {
+    error: `must be auto, all, fast or a comma-separated list of ${SALIENCY_METHODS.join(", ")}`,
+  }).default("auto"),
   /** Mistakes and adversarial examples shown with explanations, at most. */
   shown: count.max(1000).default(16),
   /** Images of the sanity check (0 skips it). */
@@ -453,7 +457,11 @@ export async function audit(
     saliencyOptions,
     shown: options.shown,
     sanityImages: options.sanityImages,
-    sanity: { stages: options.sanityStages, randomLabelModel: options.sanityRandomModel },
+    sanity: {
+      stages: options.sanityStages,
+      randomLabelModel: options.sanityRandomModel,
+      methods: resolved.saliency.compared,
+    },
     attack: bisectionAttack(attack),
     pgd: resolved.pgd,
     apgd: resolved.apgd,
@@ -471,7 +479,11 @@ export async function audit(
   const faithfulness = options.saliency === "none" || options.faithfulnessImages === 0
     ? null
     : await timed("faithfulness", () =>
-      faithfulnessAudit(ctx, source, results, { images: options.faithfulnessImages, seed }));
+      faithfulnessAudit(ctx, source, results, {
+        images: options.faithfulnessImages,
+        seed,
+        methods: resolved.saliency.compared,
+      }));
   const features = results.features;
   const bias = features === null ? null : await timed("bias", () =>
     biasAudit(

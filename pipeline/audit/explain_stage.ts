@@ -18,7 +18,7 @@
  */
 import type { DataSource } from "../data/types.ts";
 import { imageTile } from "../explain/image_grid.ts";
-import { computeSaliency, type SaliencyMethod, type SaliencyOptions } from "../explain/saliency.ts";
+import { computeSaliency, type SaliencyMethod, saliencyMethodsFor, type SaliencyOptions } from "../explain/saliency.ts";
 import { DEFAULT_SANITY_STAGES } from "../explain/sanity.ts";
 import { attackBatch, type AttackKind, type PgdSettings } from "./attacks.ts";
 import type { AssetWriter } from "./assets.ts";
@@ -91,7 +91,12 @@ export async function explainAudit(
   let sanity: Explanations["sanity"] = null;
   if (sanityIndices.length > 0) {
     const sanityImages = slice(mistakes.length + flipped.length, sanityIndices.length);
-    const sanitySettings = { stages: DEFAULT_SANITY_STAGES, ...settings.sanity, seed: settings.seed };
+    const sanitySettings = {
+      stages: DEFAULT_SANITY_STAGES,
+      methods: saliencyMethodsFor(ctx.exec),
+      ...settings.sanity,
+      seed: settings.seed,
+    };
     sanity = await sanityCheck(ctx, sanityImages, sanityIndices, sanitySettings, assets);
   }
   return { method: settings.method, mistakes: shown.mistakes, adversarial: shown.adversarial, sanity };

@@ -19,7 +19,7 @@
 import type { DataSource } from "../data/types.ts";
 import { FAITHFULNESS_DEFAULTS, insertionBlurSigma, measureFaithfulness } from "../explain/faithfulness.ts";
 import { bootstrapMean } from "../explain/interval.ts";
-import { saliencyMethodsFor } from "../explain/saliency.ts";
+import type { SaliencyMethod } from "../explain/saliency.ts";
 import { seededPermutation } from "../io/prng.ts";
 import { FAITHFULNESS_METRICS, type FaithfulnessMetric, type FaithfulnessReport } from "../schema/faithfulness.ts";
 import { gatherImages } from "./gather.ts";
@@ -36,6 +36,8 @@ export interface FaithfulnessSettings {
   /** Images of the seeded sample (all audited images when fewer). */
   images: number;
   seed: number;
+  /** The methods measured and ranked. */
+  methods: readonly SaliencyMethod[];
 }
 
 /** Measures and ranks every saliency method on a seeded sample of the audited images. */
@@ -54,7 +56,7 @@ export async function faithfulnessAudit(
   const images = await gatherImages(source, indices, ctx.range);
   const [, height, width] = source.shape;
   const measured = await measureFaithfulness(ctx.exec, images, n, {
-    methods: saliencyMethodsFor(ctx.exec),
+    methods: settings.methods,
     indices,
     seed: settings.seed,
     imagesPerPass: defaultBatchSize(ctx.exec),

@@ -19,7 +19,7 @@ import { InputError } from "../io/input_error.ts";
 import { completenessGaps } from "../explain/completeness.ts";
 import { type DataRandomization, dataRandomization } from "../explain/data_randomisation.ts";
 import { meanSimilarity } from "../explain/map_similarity.ts";
-import { computeSaliency, saliencyMethodsFor } from "../explain/saliency.ts";
+import { computeSaliency, type SaliencyMethod } from "../explain/saliency.ts";
 import { cascadingRandomization } from "../explain/sanity.ts";
 import { sanityFigure } from "../explain/sanity_figure.ts";
 import { SANITY_THRESHOLD, sanityVerdicts } from "../explain/sanity_verdict.ts";
@@ -37,6 +37,8 @@ export interface SanitySettings {
   /** The random-label model of the data test (a folder or .onnx file); omitted: no data test. */
   randomLabelModel?: string;
   seed: number;
+  /** The methods checked. */
+  methods: readonly SaliencyMethod[];
 }
 
 /**
@@ -70,7 +72,7 @@ export async function sanityCheck(
   const options = { inputRange: ctx.range };
   const checks = await cascadingRandomization(ctx.exec, images, count, {
     ...options,
-    methods: saliencyMethodsFor(ctx.exec),
+    methods: settings.methods,
     randomSeed: settings.seed,
     keepMaps: true,
     maxStages: settings.stages,
