@@ -105,7 +105,8 @@ Deno.test({
           assert.notDeepEqual(top.maps, dead.maps, `${method}: randomising the classifier changes the maps`);
         }
       }),
-      { numRuns: 3 },
+      // 493, 2: a map of zeros before and after (a correlation of constants is undefined).
+      { numRuns: 3, examples: [[493, 2]] },
     );
   },
 });

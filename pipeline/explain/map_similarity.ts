@@ -37,6 +37,9 @@ export function scaledAbsolute(map: ArrayLike<number>): Float64Array {
 
 /** The four measures of one pair of [height, width] maps. */
 export function similarity(a: ArrayLike<number>, b: ArrayLike<number>, height: number, width: number): Similarity {
+  // Identical maps are alike by every measure, constant ones too (whose correlations are undefined:
+  // an all-zero Grad-CAM before and after a change is no evidence that the change mattered).
+  if (sameValues(a, b)) return { spearman: 1, absSpearman: 1, ssim: 1, hog: 1 };
   const [sa, sb] = [scaledAbsolute(a), scaledAbsolute(b)];
   return {
     spearman: spearman(a, b),
@@ -44,6 +47,12 @@ export function similarity(a: ArrayLike<number>, b: ArrayLike<number>, height: n
     ssim: ssim(sa, sb, height, width),
     hog: hogSimilarity(sa, sb, height, width),
   };
+}
+
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The measures of each of `count` pairs of [height, width] maps, stored image after image. */
