@@ -44,6 +44,24 @@ const BACKWARD_READS: Partial<Record<Op, Reads>> = {
   max_pool: nothing, // its argmax is saved apart
   avg_pool: nothing,
   global_avg_pool: nothing,
+  // Elementwise (layers/elementwise.ts): the derivative is taken at x; a binary's kernel binds both operands.
+  unary: input,
+  hard_sigmoid: input,
+  pow: input,
+  binary: input,
+  // Movement (layers/movement.ts): strided copies of the output gradient, by shape alone.
+  view: nothing,
+  permute: nothing,
+  slice: nothing,
+  pad: nothing,
+  expand: nothing,
+  constant: nothing,
+  // Reduce (layers/reduce.ts): a max's argmax is saved apart; softmax's derivative is taken at its output.
+  reduce: nothing,
+  softmax: () => ({ inputs: false, output: true }),
+  layer_norm: input, // with its saved statistics
+  instance_norm: input,
+  matmul: input, // each operand's gradient is the output gradient times the other operand
 };
 
 /** The names of the values a backward for `purpose` reads (the graph output always among them). */
