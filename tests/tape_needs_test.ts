@@ -2,7 +2,8 @@
  * What a trimmed tape keeps for the general-tensor ops (tape_needs.ts): on a graph with every
  * elementwise, movement and reduce op, the values a tape for the input gradient holds are exactly
  * those the ops' backwards read (listed here by hand from layers/*.ts), and the input and
- * parameter gradients from trimmed tapes are bit for bit a full tape's.
+ * parameter gradients from trimmed tapes are bit for bit a full tape's (a binary op binds a
+ * stand-in for an operand the tape did not keep).
  */
 import assert from "node:assert/strict";
 import { recordSoftmaxXentBackward } from "../kernels/softmax_xent.ts";
@@ -31,7 +32,11 @@ const graph: Graph = {
     { name: "sq", op: "pow", inputs: ["mixed"], exponent: 2 },
     { name: "prod", op: "binary", inputs: ["gate", "sq"], fn: "mul", constantFirst: false },
     { name: "scaled", op: "binary", inputs: ["prod"], fn: "mul", constant: "ls", constantFirst: false },
-    { name: "part", op: "slice", inputs: ["scaled"], axes: [2], starts: [0], counts: [2], steps: [2] }, // [B, 2, 2, 3]
+    { name: "shifted", op: "binary", inputs: ["scaled"], fn: "sub", constant: "shift", constantFirst: true },
+    { name: "ratio", op: "binary", inputs: ["shifted"], fn: "div", constant: "ls", constantFirst: false },
+    { name: "r2", op: "reduce", inputs: ["ratio"], kind: "mean", axes: [2], keepdims: true }, // [B, 2, 1, 3]
+    { name: "sum2", op: "binary", inputs: ["ratio", "r2"], fn: "add", constantFirst: false }, // broadcast add
+    { name: "part", op: "slice", inputs: ["sum2"], axes: [2], starts: [0], counts: [2], steps: [2] }, // [B, 2, 2, 3]
     { name: "padded", op: "pad", inputs: ["part"], pads: [0, 0, 0, 0, 0, 0, 0, 1], value: 0.5 }, // [B, 2, 2, 4]
     { name: "r", op: "reduce", inputs: ["padded"], kind: "mean", axes: [2], keepdims: true }, // [B, 2, 1, 4]
     { name: "big", op: "expand", inputs: ["r"], shape: [1, 2, 3, 4] }, // [B, 2, 3, 4]
@@ -44,13 +49,18 @@ const graph: Graph = {
   output: "logits",
 };
 
-/** Read by some backward: layer norm, instance norm, unary, pow, hard sigmoid and binary their inputs, matmul both operands, softmax its output. */
-const KEPT_FOR_INPUT_GRADIENT = ["logits", "t", "ln", "act", "attn", "attnT", "mixed", "gate", "sq", "prod", "big"];
+/**
+ * Read by some backward: layer norm, instance norm, unary, pow and hard sigmoid their inputs, matmul
+ * and a mul of two activations both operands, softmax its output. Not: a mul, sub or div by a
+ * constant (the input gradient is dy times a constant), an add of two activations.
+ */
+const KEPT_FOR_INPUT_GRADIENT = ["logits", "t", "ln", "act", "attn", "attnT", "mixed", "gate", "sq", "big"];
 
 const weights = new Map<string, HostTensor>([
   ["ln.scale", { shape: [3], data: randomArray(3, 21).map((v) => 1 + 0.3 * v) }],
   ["ln.bias", { shape: [3], data: randomArray(3, 22).map((v) => 0.2 * v) }],
   ["ls", { shape: [3], data: randomArray(3, 23).map((v) => 1 + 0.5 * v) }],
+  ["shift", { shape: [3], data: randomArray(3, 28) }],
   ["in.scale", { shape: [2], data: randomArray(2, 24).map((v) => 1 + 0.3 * v) }],
   ["in.bias", { shape: [2], data: randomArray(2, 25).map((v) => 0.2 * v) }],
   ["token", { shape: [2, 1, 4], data: randomArray(8, 26) }],
