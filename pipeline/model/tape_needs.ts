@@ -27,6 +27,19 @@ const nothing: Reads = () => ({ inputs: false, output: false });
 const input: Reads = () => ({ inputs: true, output: false });
 const inputForParams: Reads = (_node, { params }) => ({ inputs: params, output: false });
 
+/**
+ * A binary node's backward reads its inputs unless each partial derivative is a constant or the
+ * other operand's: add and sub never; with a constant operand, mul unless the constant's gradient
+ * (dy times x) is wanted, and div x / c likewise (dy / c); max, min, c / x and x * y always.
+ */
+const binaryReads: Reads = (node, { params }) => {
+  if (node.op !== "binary") return { inputs: true, output: false };
+  const { fn, constant, constantFirst } = node;
+  const free = fn === "add" || fn === "sub" ||
+    (constant !== undefined && !params && (fn === "mul" || (fn === "div" && !constantFirst)));
+  return { inputs: !free, output: false };
+};
+
 /** The values each op's backward (layers.ts) reads. */
 const BACKWARD_READS: Partial<Record<Op, Reads>> = {
   conv2d: inputForParams,
@@ -44,6 +57,24 @@ const BACKWARD_READS: Partial<Record<Op, Reads>> = {
   max_pool: nothing, // its argmax is saved apart
   avg_pool: nothing,
   global_avg_pool: nothing,
+  // Elementwise (layers/elementwise.ts): the derivative is taken at x.
+  unary: input,
+  hard_sigmoid: input,
+  pow: input,
+  binary: binaryReads,
+  // Movement (layers/movement.ts): strided copies of the output gradient, by shape alone.
+  view: nothing,
+  permute: nothing,
+  slice: nothing,
+  pad: nothing,
+  expand: nothing,
+  constant: nothing,
+  // Reduce (layers/reduce.ts): a max's argmax is saved apart; softmax's derivative is taken at its output.
+  reduce: nothing,
+  softmax: () => ({ inputs: false, output: true }),
+  layer_norm: input, // with its saved statistics
+  instance_norm: input,
+  matmul: input, // each operand's gradient is the output gradient times the other operand
 };
 
 /** The names of the values a backward for `purpose` reads (the graph output always among them). */

@@ -22,7 +22,8 @@ import {
   type UnaryConstants,
   type UnaryFunction,
 } from "../../../kernels/elementwise_unary.ts";
-import type { Tensor, TensorLike } from "../../../kernels/tensor.ts";
+import { Tensor, type TensorLike } from "../../../kernels/tensor.ts";
+import { sizeOf } from "../../io/size_of.ts";
 import type { Graph, NodeOf } from "../graph.ts";
 import type { Layer, LayerContext } from "../layers.ts";
 
@@ -59,20 +60,33 @@ const binary: Layer<NodeOf<"binary">> = {
     recordBinary(ctx.step, ctx.kernels.binary, { fn: node.fn, a, b, out });
     return { output: out };
   },
-  backward(ctx, node, { inputs, dy, wantInput, wantParams }) {
-    const [a, b] = operands(ctx, node, inputs);
+  backward(ctx, node, { inputs, inputShapes, dy, wantInput, wantParams }) {
+    // An input the tape did not keep (tape_needs.ts: its value is not in this gradient) is bound as a
+    // stand-in of its shape: the output gradient's buffer when the sizes agree, else a scratch buffer.
+    const scratch: Tensor[] = [];
+    const present = inputs.map((x, i) => {
+      if (x) return x;
+      if (dy instanceof Tensor && dy.size === sizeOf(inputShapes[i])) return dy.reshape(inputShapes[i]);
+      const standIn = ctx.alloc(inputShapes[i]);
+      scratch.push(standIn);
+      return standIn;
+    });
+    const [a, b] = operands(ctx, node, present);
     const gradient = (side: "a" | "b"): Tensor => {
       const grad = ctx.alloc((side === "a" ? a : b).shape);
       recordBinaryBackward(ctx.step, ctx.kernels.binary, { fn: node.fn, side, a, b, dy, grad });
       return grad;
     };
     const params = new Map<string, Tensor>();
-    if (!node.constant) {
-      return { inputs: wantInput.map((want, i) => (want ? gradient(i === 0 ? "a" : "b") : null)), params };
+    let grads: (Tensor | null)[];
+    if (!node.constant) grads = wantInput.map((want, i) => (want ? gradient(i === 0 ? "a" : "b") : null));
+    else {
+      const [inputSide, constantSide] = node.constantFirst ? ["b", "a"] as const : ["a", "b"] as const;
+      if (wantParams) params.set(node.constant, gradient(constantSide));
+      grads = [wantInput[0] ? gradient(inputSide) : null];
     }
-    const [inputSide, constantSide] = node.constantFirst ? ["b", "a"] as const : ["a", "b"] as const;
-    if (wantParams) params.set(node.constant, gradient(constantSide));
-    return { inputs: [wantInput[0] ? gradient(inputSide) : null], params };
+    scratch.forEach((t) => t.dispose());
+    return { inputs: grads, params };
   },
 };
 
