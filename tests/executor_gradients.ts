@@ -20,19 +20,23 @@ export interface ReadGradients {
   params: Map<string, Float32Array>;
 }
 
-/** Logits and the gradients of the mean cross-entropy with respect to the input and every parameter. */
+/**
+ * Logits and the gradients of the mean cross-entropy with respect to the input and (unless
+ * `params` is false) every parameter.
+ */
 export async function crossEntropyGradients(
   gpu: Gpu,
   exec: Executor,
   x: ArrayLike<number>,
   shape: number[],
   labels: number[],
+  { params: wantParams = true }: { params?: boolean } = {},
 ): Promise<ReadGradients> {
   using input = gpu.tensor(shape, x);
   using labelTensor = gpu.tensor([shape[0]], labels, "u32");
   let result!: ReturnType<typeof recordCrossEntropyGradient>;
   await gpu.run((step) => {
-    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true, params: true });
+    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true, params: wantParams });
   });
   using _ = result;
   const params = new Map<string, Float32Array>();

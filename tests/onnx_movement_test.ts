@@ -7,12 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { Executor } from "../pipeline/model/executor.ts";
-import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { floatTensor, int64Tensor, OnnxBuilder } from "./onnx_builder.ts";
 import { assertGradientMatchesOrt, assertLogitsMatch, OrtModel } from "./onnx_ort.ts";
 import { onnx } from "../pipeline/model/onnx/proto.ts";
+import { crossEntropyGradients } from "./executor_gradients.ts";
 
 const CLASSES = 5;
 const normalization = { mean: [0.1, 0, -0.1], std: [1, 0.5, 2] };
@@ -159,18 +159,8 @@ async function ours(bytes: Uint8Array, x: Float32Array, shape: number[], labels:
   const gpu = await testGpu();
   const imported = await importOnnx(bytes, { source: "movement.onnx", folder: "." });
   using exec = await Executor.create(gpu, { ...imported, manifest: { normalization } });
-  using input = gpu.tensor(shape, x);
-  using labelTensor = gpu.tensor([shape[0]], labels, "u32");
-  let result!: ReturnType<typeof recordCrossEntropyGradient>;
-  await gpu.run((step) => {
-    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true });
-  });
-  using _ = result;
-  return {
-    ops: imported.graph.nodes.map((n) => n.op),
-    logits: await gpu.read(result.logits),
-    input: await gpu.read(result.grads.input!),
-  };
+  const { logits, input } = await crossEntropyGradients(gpu, exec, x, shape, labels, { params: false });
+  return { ops: imported.graph.nodes.map((n) => n.op), logits, input };
 }
 
 /**

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { Executor } from "../pipeline/model/executor.ts";
-import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
 import { importOnnx } from "../pipeline/model/onnx/mod.ts";
 import { parseEinsum } from "../pipeline/model/onnx/ops_reduce.ts";
 import { InputError } from "../pipeline/io/input_error.ts";
@@ -15,6 +14,7 @@ import type { Gpu } from "../kernels/gpu.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { floatTensor, int64Tensor, OnnxBuilder } from "./onnx_builder.ts";
 import { assertGradientMatchesOrt, assertLogitsMatch, OrtModel } from "./onnx_ort.ts";
+import { crossEntropyGradients } from "./executor_gradients.ts";
 
 /** A tiny attention block on an image read as [N, 1, L, C]: the shapes of a ViT block without any reshape. */
 function attentionModel(): Uint8Array {
@@ -67,17 +67,11 @@ async function checkAgainstOrt(gpu: Gpu, bytes: Uint8Array, shape: number[], lab
   const size = shape.reduce((a, b) => a * b, 1);
   const x = Float32Array.from({ length: size }, (_, i) => (Math.sin(i * 0.37 + 0.2) + 1) / 2);
   using exec = await Executor.create(gpu, { ...imported, manifest: { normalization } });
-  using input = gpu.tensor(shape, x);
-  using labelTensor = gpu.tensor([shape[0]], labels, "u32");
-  let result!: ReturnType<typeof recordCrossEntropyGradient>;
-  await gpu.run((step) => {
-    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true });
-  });
-  using _ = result;
+  const result = await crossEntropyGradients(gpu, exec, x, shape, labels, { params: false });
   const ort = await OrtModel.create(bytes, normalization);
   try {
-    assertLogitsMatch(await gpu.read(result.logits), await ort.logits(x, shape), "logits");
-    await assertGradientMatchesOrt(ort, x, shape, labels, await gpu.read(result.grads.input!), "input gradient");
+    assertLogitsMatch(result.logits, await ort.logits(x, shape), "logits");
+    await assertGradientMatchesOrt(ort, x, shape, labels, result.input, "input gradient");
   } finally {
     await ort.release();
   }

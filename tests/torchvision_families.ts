@@ -10,7 +10,7 @@ import type { Gpu } from "../kernels/gpu.ts";
 import { readNpy } from "../pipeline/formats/npy.ts";
 import { Executor } from "../pipeline/model/executor.ts";
 import { loadModel } from "../pipeline/model/load_model.ts";
-import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
+import { crossEntropyGradients } from "./executor_gradients.ts";
 
 /** Every torchvision classification family, as the exporter names them. */
 export const FAMILIES = [
@@ -152,15 +152,9 @@ export async function crossEntropyPass(
   x: Float32Array,
   labels: number[],
 ): Promise<{ logits: Float32Array; gradient: Float32Array }> {
-  const gpu = exec.gpu;
-  using input = gpu.tensor([labels.length, ...exec.graph.input.shape], x);
-  using labelTensor = gpu.tensor([labels.length], labels, "u32");
-  let result!: ReturnType<typeof recordCrossEntropyGradient>;
-  await gpu.run((step) => {
-    result = recordCrossEntropyGradient(step, exec, input, labelTensor, { input: true });
-  });
-  using _ = result;
-  return { logits: await gpu.read(result.logits), gradient: await gpu.read(result.grads.input!) };
+  const shape = [labels.length, ...exec.graph.input.shape];
+  const read = await crossEntropyGradients(exec.gpu, exec, x, shape, labels, { params: false });
+  return { logits: read.logits, gradient: read.input };
 }
 
 /** The first line of an error's message (the importer lists every unsupported node on it). */
