@@ -1,7 +1,7 @@
 /**
  * The faithfulness stage, run over the whole set after the explanations (in a sharded audit, once,
- * by the merge): every saliency method measured on a seeded sample of the audited images
- * (explain/faithfulness.ts), each metric's mean with a seeded percentile-bootstrap interval
+ * by the merge): every compared saliency method (`--compare-methods`) measured on a seeded sample
+ * of the audited images (explain/faithfulness.ts), each metric's mean with a seeded percentile-bootstrap interval
  * (explain/interval.ts), the mean curves, and the methods ranked for this model: per metric by
  * its mean (deletion and max-sensitivity lower is better, insertion and the correlation higher),
  * overall by the mean of the four ranks, ties by deletion.
@@ -12,7 +12,8 @@
  * import type { AuditContext } from "./gpu_batch.ts";
  * import type { AuditResults } from "./run_audit.ts";
  * declare const ctx: AuditContext, source: DataSource, results: AuditResults;
- * const report = await faithfulnessAudit(ctx, source, results, { images: 8, seed: 1 });
+ * const methods = ["gradient", "gradcam"] as const;
+ * const report = await faithfulnessAudit(ctx, source, results, { images: 8, seed: 1, methods });
  * console.log(report.methods[0].method, report.methods[0].deletion?.mean);
  * ```
  */

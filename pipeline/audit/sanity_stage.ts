@@ -1,5 +1,5 @@
 /**
- * The audit's sanity checks (Adebayo et al. 2018) of every saliency method on a seeded sample of
+ * The audit's sanity checks (Adebayo et al. 2018) of the compared saliency methods on a seeded sample of
  * the evaluated images: cascading and independent parameter randomisation, the data randomisation
  * test against a random-label model when one is given, each method's verdict per test with
  * bootstrap intervals (pipeline/explain/sanity_verdict.ts), Integrated Gradients' completeness gap
@@ -10,7 +10,7 @@
  * import type { AssetWriter } from "./assets.ts";
  * import type { AuditContext } from "./gpu_batch.ts";
  * declare const ctx: AuditContext, images: Float32Array, assets: AssetWriter;
- * const sanity = await sanityCheck(ctx, images, [3, 17], { stages: 16, seed: 1 }, assets);
+ * const sanity = await sanityCheck(ctx, images, [3, 17], { stages: 16, seed: 1, methods: ["gradient"] }, assets);
  * console.log(sanity.verdict?.verdicts.filter((v) => !v.passes).map((v) => `${v.method} ${v.test}`));
  * ```
  */
