@@ -49,6 +49,13 @@ const WINDOW_SHAPES = [{ rows: 16, speed: 1 }, { rows: 32, speed: 1.1 }] as cons
 const WINDOW_MIN_M = 8;
 /** Workgroups per dispatch the window core aims for, so every CPU thread has work. */
 const WINDOW_MIN_WORKGROUPS = 8;
+/**
+ * The longest k loop a single invocation may run. llvmpipe ends every loop of a shader once 65,535
+ * back-edges are taken in all (Mesa's LP_MAX_TGSI_LOOP_ITERATIONS), silently: a register or tiled
+ * core over a longer K would return a partial sum. The window core splits K into windows of at
+ * most 1,024 values, one dispatch each, so a longer K goes there whatever M is.
+ */
+export const MAX_LOOP_K = 32768;
 
 /** The window core's per-dispatch uniform (gemm_window.wgsl). */
 const GemmTile = d.struct({
@@ -215,7 +222,7 @@ export function recordGemm<E extends KernelEntries>(
   K: number,
   batch = 1,
 ): void {
-  if (gemm.windows.length > 0 && M >= WINDOW_MIN_M) {
+  if (gemm.windows.length > 0 && (M >= WINDOW_MIN_M || K > MAX_LOOP_K)) {
     const rows = windowRowsFor(M);
     const windows = gemm.variants.filter((v) => v.variant.file === "gemm_window.wgsl" && v.variant.blockM === rows);
     // The widest window variant that still gives every thread work (or the narrowest).

@@ -297,3 +297,25 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "conv2d backward input over more taps than one shader loop may run (ViT's 16x16 patch conv) matches its oracle",
+  ...gpuTest,
+  async fn() {
+    // K = Cout * 16 * 16 = 65,792 taps per input pixel for M = Cin = 1 row: past llvmpipe's 65,535 loop back-edges.
+    const geom: Conv2dGeometry = {
+      ...conv2dDefaults,
+      batch: 1,
+      inChannels: 1,
+      inHeight: 32,
+      inWidth: 32,
+      outChannels: 257,
+      kernelHeight: 16,
+      kernelWidth: 16,
+      strideH: 16,
+      strideW: 16,
+    };
+    const gpu = await testGpu();
+    await checkKernel(gpu, await conv2dKernels(gpu), geom, 7, "backwardInput");
+  },
+});
