@@ -11,7 +11,6 @@
  */
 import { parseArgs } from "node:util";
 import { Gpu, peakBytesPerImage } from "../kernels/gpu.ts";
-import { recordSoftmaxXentBackward } from "../kernels/softmax_xent.ts";
 import { sizeOf } from "../pipeline/io/size_of.ts";
 import { bytesPerImage, type ExecutableModel, Executor } from "../pipeline/model/executor.ts";
 import { recordCrossEntropyGradient } from "../pipeline/model/loss.ts";
@@ -54,17 +53,10 @@ export async function memoryFigures(gpu: Gpu, model: ExecutableModel, batch: num
   };
   const backwardPeak = await peakBytesPerImage(gpu, batch, gradientBatch);
   const backwardPeakFullTape = await peakBytesPerImage(gpu, batch, async () => {
-    let input!: ReturnType<typeof exec.backward>;
-    let tape!: ReturnType<typeof exec.forwardWithTape>;
-    await gpu.run((step) => {
-      tape = exec.forwardWithTape(step, x);
-      using dlogits = gpu.tensor(tape.output.shape);
-      recordSoftmaxXentBackward(step, exec.kernels.softmaxXent, { logits: tape.output, labels, dlogits });
-      input = exec.backward(step, tape, dlogits);
-    });
-    await gpu.read(input.input!);
-    input[Symbol.dispose]();
-    tape.dispose();
+    let result!: ReturnType<typeof recordCrossEntropyGradient>;
+    await gpu.run((step) => (result = recordCrossEntropyGradient(step, exec, x, labels, { keepAll: true })));
+    await gpu.read(result.grads.input!);
+    result[Symbol.dispose]();
   });
   const created = gpu.memory.creations;
   await gradientBatch();

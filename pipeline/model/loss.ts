@@ -24,10 +24,15 @@ export function recordCrossEntropyGradient(
   exec: Executor,
   x: TensorLike,
   labels: TensorLike,
-  options: BackwardOptions & { loss?: boolean; training?: boolean } = {},
+  options: BackwardOptions & {
+    loss?: boolean;
+    training?: boolean;
+    /** Keep every value on the tape (a reference for what the trimmed tape computes, or its memory). */
+    keepAll?: boolean;
+  } = {},
 ): LossGradient {
   // The tape is this function's alone: keep only what the gradients asked for read.
-  const keep = options.params ? "backward" : "input-gradient";
+  const keep = options.keepAll ? "all" : options.params ? "backward" : "input-gradient";
   const tape = exec.forwardWithTape(step, x, { training: options.training, keep });
   const logits = tape.output;
   const dlogits = exec.gpu.tensor(logits.shape);
