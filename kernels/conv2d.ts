@@ -178,11 +178,13 @@ export const conv2dForwardSpecs = defineGemmKernels(
   "conv2d_forward",
   forwardLayout,
   convCode("conv2d_forward.wgsl", "conv2d_im2col.wgsl"),
+  { swappable: true },
 );
 export const conv2dBackwardInputSpecs = defineGemmKernels(
   "conv2d_backward_input",
   backwardInputLayout,
   convCode("conv2d_backward_input.wgsl"),
+  { swappable: true },
 );
 export const conv2dBackwardWeightSpecs = defineGemmKernels(
   "conv2d_backward_weight",

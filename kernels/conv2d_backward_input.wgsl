@@ -62,3 +62,35 @@ fn storeC(g: u32, m: u32, n: u32, v: f32) {
   let p = layout.$.params;
   layout.$.dx[nchwIndex(n, g * p.groupInChannels + m, p.inChannels, p.inHeight * p.inWidth)] = v;
 }
+
+// A for the swapped window core (gemm_window_swapped.wgsl): row m = input channel ci of W
+// transposed, k = (co, tap). The column is ci's offset within an output channel's weights; the
+// cursor steps the tap and, past the last, moves to the next output channel's weights.
+alias AColumn = u32;
+struct ACursor { offset: u32, tap: u32 }
+
+fn aColumn(g: u32, m: u32) -> AColumn {
+  let p = layout.$.params;
+  return (g * p.groupOutChannels * p.groupInChannels + m) * p.kernelHeight * p.kernelWidth;
+}
+
+fn aCursor(g: u32, k: u32) -> ACursor {
+  let p = layout.$.params;
+  let rs = p.kernelHeight * p.kernelWidth;
+  let co = k / rs;
+  let tap = k - co * rs;
+  return ACursor(co * p.groupInChannels * rs + tap, tap);
+}
+
+fn aNext(cursor: ACursor) -> ACursor {
+  let p = layout.$.params;
+  let rs = p.kernelHeight * p.kernelWidth;
+  let tap = cursor.tap + 1u;
+  let end = tap == rs;
+  // Past the last tap: on to the next output channel's weights for the same input channel.
+  return ACursor(cursor.offset + 1u + select(0u, (p.groupInChannels - 1u) * rs, end), select(tap, 0u, end));
+}
+
+fn aAt(column: AColumn, cursor: ACursor) -> f32 {
+  return layout.$.weight[column + cursor.offset];
+}

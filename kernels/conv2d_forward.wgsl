@@ -36,3 +36,25 @@ fn storeC(g: u32, m: u32, n: u32, v: f32) {
   if (p.hasBias == 1u) { value += layout.$.bias[co]; }
   layout.$.y[nchwIndex(n, co, p.outChannels, p.outHeight * p.outWidth)] = value;
 }
+
+// A for the swapped window core (gemm_window_swapped.wgsl): a row of A is a weight row, read in k
+// order, so its column is the row's offset and its cursor k itself.
+alias AColumn = u32;
+alias ACursor = u32;
+
+fn aColumn(g: u32, m: u32) -> AColumn {
+  let p = layout.$.params;
+  return (g * p.groupOutChannels + m) * p.K;
+}
+
+fn aCursor(g: u32, k: u32) -> ACursor {
+  return k;
+}
+
+fn aNext(cursor: ACursor) -> ACursor {
+  return cursor + 1u;
+}
+
+fn aAt(column: AColumn, cursor: ACursor) -> f32 {
+  return layout.$.weight[column + cursor];
+}

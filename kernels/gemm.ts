@@ -7,7 +7,9 @@
  * - `window` (gemm_window.wgsl): for CPU-emulated adapters. A is packed into 64 KiB windows of 16
  *   or 32 rows, bound as uniform buffers, one dispatch per window; B is read through column/cursor
  *   accessors that do no division in the k loop. Below 8 rows of C it hands over to the register
- *   variants.
+ *   variants. A kernel that also gives A column/cursor accessors (`swappable`) can run swapped,
+ *   B packed and A streamed, which `recordGemm` chooses where that means fewer dispatches that
+ *   keep every thread busy (few columns n, many rows m: the late layers of an ImageNet ConvNet).
  *
  * On llvmpipe the window core is several times faster than the other two, and the tiled core
  * takes tens of seconds to JIT-compile there; bench/README.md has the figures, and what was tried
@@ -19,7 +21,7 @@
  */
 import type { TgpuBindGroupLayout } from "typegpu";
 import * as d from "typegpu/data";
-import { type AdapterReport, type Gpu, grid1d, type Step } from "./gpu.ts";
+import { type AdapterReport, type Gpu, grid1d, MAX_WORKGROUPS_PER_DIM, type Step } from "./gpu.ts";
 import {
   type Bindings,
   defineKernel,
@@ -31,10 +33,20 @@ import {
   UniformWindow,
 } from "./kernel.ts";
 
-export type GemmCore = "tiled" | "register" | "window";
+/**
+ * A GEMM core. `window-swapped` is the window core with every swappable kernel forced into the
+ * swapped orientation, for tests; `window` chooses the orientation per call.
+ */
+export type GemmCore = "tiled" | "register" | "window" | "window-swapped";
 
 /** Every core (tests check each against the oracle, whatever the adapter). */
 export const GEMM_CORES: readonly GemmCore[] = ["tiled", "register", "window"];
+
+/** The cores plus the forced swapped orientation, for kernels defined `swappable`. */
+export const SWAPPABLE_GEMM_CORES: readonly GemmCore[] = [...GEMM_CORES, "window-swapped"];
+
+/** The cores that run the window core's variants. */
+const WINDOW_CORES: readonly GemmCore[] = ["window", "window-swapped"];
 
 /** A window's size in floats: 64 KiB, WebGPU's guaranteed uniform binding size. */
 const WINDOW_FLOATS = 16384;
@@ -64,7 +76,6 @@ const GemmTile = d.struct({
   k0: d.u32,
   kLen: d.u32,
   first: d.u32,
-  packed: d.u32,
   stride: d.u32,
   chunks: d.u32,
   tiles: d.u32,
@@ -97,22 +108,27 @@ interface GemmVariant {
   minM: number;
   /** Constants of the core's WGSL replaced for this variant. */
   constants: Record<string, number>;
+  /** A window variant in the swapped orientation (gemm_window_swapped.wgsl). */
+  swapped: boolean;
 }
 
 /**
  * The window core's variants per window shape: WG invocations along N, RN columns x ROWS rows
  * each; the narrower one keeps small N parallel (measured on llvmpipe: bench/README.md).
  */
-const WINDOW_VARIANTS: readonly GemmVariant[] = WINDOW_SHAPES.flatMap(({ rows }) =>
-  [64, 16].map((wg) => ({
-    name: `window${rows}_8x${wg}`,
-    file: "gemm_window.wgsl",
-    cores: ["window"] as const,
-    blockM: rows,
-    blockN: 8 * wg,
-    minM: WINDOW_MIN_M,
-    constants: { ROWS: rows, RN: 8, WG: wg },
-  }))
+const WINDOW_VARIANTS: readonly GemmVariant[] = [false, true].flatMap((swapped) =>
+  WINDOW_SHAPES.flatMap(({ rows }) =>
+    [64, 16].map((wg) => ({
+      name: `window${rows}_8x${wg}${swapped ? "_swapped" : ""}`,
+      file: "gemm_window.wgsl",
+      cores: WINDOW_CORES,
+      blockM: rows,
+      blockN: 8 * wg,
+      minM: WINDOW_MIN_M,
+      constants: { ROWS: rows, RN: 8, WG: wg },
+      swapped,
+    }))
+  )
 );
 
 /**
@@ -121,8 +137,8 @@ const WINDOW_VARIANTS: readonly GemmVariant[] = WINDOW_SHAPES.flatMap(({ rows })
  */
 const REGISTER_VARIANTS: readonly GemmVariant[] = ([
   [16, 2, ["register"]],
-  [4, 4, ["register", "window"]],
-  [1, 8, ["register", "window"]],
+  [4, 4, ["register", ...WINDOW_CORES]],
+  [1, 8, ["register", ...WINDOW_CORES]],
 ] as const).map(([rows, columns, cores]) => ({
   name: `register${rows}x${columns}`,
   file: "gemm_register.wgsl",
@@ -131,10 +147,20 @@ const REGISTER_VARIANTS: readonly GemmVariant[] = ([
   blockN: 64 * columns,
   minM: rows > 1 ? rows : 0,
   constants: { RM: rows, RN: columns },
+  swapped: false,
 }));
 
 const VARIANTS: readonly GemmVariant[] = [
-  { name: "tiled", file: "gemm_tile.wgsl", cores: ["tiled"], blockM: 64, blockN: 64, minM: 0, constants: {} },
+  {
+    name: "tiled",
+    file: "gemm_tile.wgsl",
+    cores: ["tiled"],
+    blockM: 64,
+    blockN: 64,
+    minM: 0,
+    constants: {},
+    swapped: false,
+  },
   ...REGISTER_VARIANTS,
   ...WINDOW_VARIANTS,
 ];
@@ -145,9 +171,10 @@ export function gemmCoreFor(adapter: AdapterReport): GemmCore {
   return adapter.isFallbackAdapter || software ? "window" : "tiled";
 }
 
-/** The window core's entry points besides `main`, per window shape: packing A, handing C to storeC. */
+/** The window core's entry points besides `main`, per window shape and orientation: packing, handing C to storeC. */
 interface WindowEntries<T> {
   readonly rows: number;
+  readonly swapped: boolean;
   readonly pack: T;
   readonly finish: T;
 }
@@ -161,26 +188,35 @@ export interface GemmSpecs<E extends KernelEntries> {
 
 /**
  * Defines a GEMM kernel from its accessor WGSL: loadA, B's column/cursor accessors (BColumn,
- * BCursor, bColumn, bCursor, bAt, bNext) and storeC. `layout` must spread `gemmEntries`.
+ * BCursor, bColumn, bCursor, bAt, bNext) and storeC. `layout` must spread `gemmEntries`. With
+ * `swappable`, the accessors also give A's column/cursor accessors (AColumn, ACursor, aColumn,
+ * aCursor, aAt, aNext: a column is a row m of A, the cursor walks its k), and the window core may
+ * run the kernel swapped (gemm_window_swapped.wgsl).
  */
 export function defineGemmKernels<E extends KernelEntries>(
   name: string,
   layout: TgpuBindGroupLayout<E>,
   accessors: string,
+  options: { swappable?: boolean } = {},
 ): GemmSpecs<E> {
-  const variants = VARIANTS.map((variant) => {
+  const variants = VARIANTS.filter((v) => !v.swapped || options.swappable).map((variant) => {
     const core = specializeConstants(readWgsl(import.meta.url, variant.file), variant.constants);
     const label = variant.name === "tiled" ? name : `${name}_${variant.name}`;
-    return { variant, spec: defineKernel(label, layout, `${accessors}\n${core}`) };
+    const orientation = variant.file === "gemm_window.wgsl"
+      ? readWgsl(import.meta.url, variant.swapped ? "gemm_window_swapped.wgsl" : "gemm_window_normal.wgsl")
+      : "";
+    return { variant, spec: defineKernel(label, layout, `${accessors}\n${orientation}\n${core}`) };
   });
-  const windows = WINDOW_SHAPES.map(({ rows }) => {
-    const code = variants.find((v) => v.variant.constants.ROWS === rows)!.spec.code;
-    return {
-      rows,
-      pack: defineKernel(`${name}_pack${rows}`, layout, code, "pack"),
-      finish: defineKernel(`${name}_finish${rows}`, layout, code, "finish"),
-    };
-  });
+  const windows = variants.filter((v) => v.variant.file === "gemm_window.wgsl" && v.variant.constants.WG === 64)
+    .map(({ variant: { blockM: rows, swapped }, spec: { code } }) => {
+      const suffix = `${rows}${swapped ? "_swapped" : ""}`;
+      return {
+        rows,
+        swapped,
+        pack: defineKernel(`${name}_pack${suffix}`, layout, code, "pack"),
+        finish: defineKernel(`${name}_finish${suffix}`, layout, code, "finish"),
+      };
+    });
   return { name, variants, windows };
 }
 
@@ -202,8 +238,9 @@ export async function compileGemm<E extends KernelEntries>(
   const [kernels, windows] = await Promise.all([
     Promise.all(chosen.map((v) => gpu.kernel(v.spec))),
     Promise.all(
-      (core === "window" ? specs.windows : []).map(async ({ rows, pack, finish }) => ({
+      (WINDOW_CORES.includes(core) ? specs.windows : []).map(async ({ rows, swapped, pack, finish }) => ({
         rows,
+        swapped,
         pack: await gpu.kernel(pack),
         finish: await gpu.kernel(finish),
       })),
@@ -222,13 +259,17 @@ export function recordGemm<E extends KernelEntries>(
   K: number,
   batch = 1,
 ): void {
-  if (gemm.windows.length > 0 && (M >= WINDOW_MIN_M || K > MAX_LOOP_K)) {
-    const rows = windowRowsFor(M);
-    const windows = gemm.variants.filter((v) => v.variant.file === "gemm_window.wgsl" && v.variant.blockM === rows);
+  const plan = gemm.windows.length > 0 ? windowPlanFor(gemm, { M, N, K, batch }, step.bindingLimit) : undefined;
+  if (plan && (plan.swapped || M >= WINDOW_MIN_M || K > MAX_LOOP_K)) {
+    const { swapped, windowRows, rows, columns } = plan;
+    const windows = gemm.variants.filter((v) =>
+      v.variant.file === "gemm_window.wgsl" && v.variant.blockM === windowRows && v.variant.swapped === swapped
+    );
     // The widest window variant that still gives every thread work (or the narrowest).
-    const fits = windows.filter((v) => Math.ceil(N / v.variant.blockN) >= WINDOW_MIN_WORKGROUPS);
+    const fits = windows.filter((v) => Math.ceil(columns / v.variant.blockN) >= WINDOW_MIN_WORKGROUPS);
     const chosen = fits.length > 0 ? fits[0] : windows[windows.length - 1];
-    recordWindowed(step, gemm.windows.find((w) => w.rows === rows)!, chosen, bindings, { M, N, K, batch });
+    const entries = gemm.windows.find((w) => w.rows === windowRows && w.swapped === swapped)!;
+    recordWindowed(step, entries, chosen, bindings, { rows, columns, K, batch });
     return;
   }
   const fits = gemm.variants.filter((v) => v.variant.file !== "gemm_window.wgsl" && v.variant.minM <= M);
@@ -241,6 +282,74 @@ export function recordGemm<E extends KernelEntries>(
   ]);
   unused.dispose();
 }
+
+/** A GEMM call laid out on the window core in one orientation: window rows x streamed columns. */
+interface WindowPlan {
+  swapped: boolean;
+  /** The dimension packed into windows: M, or N when swapped. */
+  rows: number;
+  /** The streamed dimension: N, or M when swapped. */
+  columns: number;
+  windowRows: number;
+  /** Values the pack dispatch writes: the window rows padded to whole windows, times K. */
+  packedValues: number;
+  /** Expected microseconds on llvmpipe (the model in `windowPlan`). */
+  cost: number;
+}
+
+/**
+ * The orientation to run a call in: the forced one for `window-swapped`, else the cheaper one
+ * where the kernel is swappable, else the normal one.
+ */
+function windowPlanFor<E extends KernelEntries>(
+  gemm: GemmKernel<E>,
+  call: { M: number; N: number; K: number; batch: number },
+  bindingLimit: number,
+): WindowPlan {
+  const normal = windowPlan(false, call);
+  const swapped = windowPlan(true, call);
+  // Packed B must fit one binding, as packed A must (callers split A that would not).
+  const fits = (swapped.packedValues + WINDOW_FLOATS) * 4 <= bindingLimit;
+  if (!gemm.windows.some((w) => w.swapped) || !fits) return normal;
+  if (gemm.core === "window-swapped") return swapped;
+  return swapped.cost < normal.cost ? swapped : normal;
+}
+
+/** Fixed cost of one dispatch on llvmpipe, microseconds (the least a dispatch takes in a ResNet-50 pass). */
+const DISPATCH_MICROS = 60;
+/** Window-core fmas per microsecond on one llvmpipe thread (ResNet-50's late layers, one workgroup each). */
+const FMAS_PER_MICRO = 4000;
+/** Microseconds to pack one value (ResNet-50's pack dispatches: 2.4 M values in 21 ms). */
+const PACK_MICROS = 0.009;
+
+/**
+ * A call's expected time in one orientation: its dispatches' fixed cost, the packing, and its
+ * padded fmas spread over the threads its workgroups keep busy (llvmpipe runs one thread per CPU,
+ * and a dispatch ends when its last workgroup does). Both orientations add each output's products
+ * in the order of k; they differ in where a window's partial sums meet (windows of 16 rows take
+ * twice the k of 32-row ones), a float32 rounding difference.
+ */
+function windowPlan(
+  swapped: boolean,
+  { M, N, K, batch }: { M: number; N: number; K: number; batch: number },
+): WindowPlan {
+  const [rows, columns] = swapped ? [N, M] : [M, N];
+  const windowRows = windowRowsFor(rows);
+  const tiles = Math.ceil(rows / windowRows);
+  const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
+  const dispatches = batch * tiles * (chunks + 1) + 1;
+  const threads = navigator.hardwareConcurrency || 1;
+  const workgroups = Math.ceil(columns / NARROW_BLOCK_N);
+  const busy = workgroups / (Math.ceil(workgroups / threads) * threads);
+  const padded = batch * tiles * windowRows;
+  const packedValues = padded * K;
+  const fmas = packedValues * columns;
+  const cost = dispatches * DISPATCH_MICROS + packedValues * PACK_MICROS + fmas / (FMAS_PER_MICRO * threads * busy);
+  return { swapped, rows, columns, windowRows, packedValues, cost };
+}
+
+/** Columns per workgroup of the narrowest window variant. */
+const NARROW_BLOCK_N = Math.min(...WINDOW_VARIANTS.map((v) => v.blockN));
 
 /** The window shape with the least expected time for M rows: rows padded to whole windows, over speed. */
 function windowRowsFor(M: number): number {
@@ -262,7 +371,7 @@ function placeholderEntries(step: Step) {
 }
 
 function tileParams(fields: Partial<d.Infer<typeof GemmTile>>): d.Infer<typeof GemmTile> {
-  const zero = { g: 0, m0: 0, k0: 0, kLen: 0, first: 0, packed: 0, stride: 0, chunks: 1, tiles: 1, kc: 0 };
+  const zero = { g: 0, m0: 0, k0: 0, kLen: 0, first: 0, stride: 0, chunks: 1, tiles: 1, kc: 0 };
   return { ...zero, ...fields };
 }
 
@@ -275,8 +384,9 @@ function recordWindowed<E extends KernelEntries>(
   { rows: windowRows, pack, finish }: WindowEntries<Kernel<E>>,
   { variant, kernel }: { variant: GemmVariant; kernel: Kernel<E> },
   bindings: CallerBindings<E>,
-  { M, N, K, batch }: { M: number; N: number; K: number; batch: number },
+  { rows: M, columns: N, K, batch }: { rows: number; columns: number; K: number; batch: number },
 ): void {
+  // M and N here are the window rows and the streamed columns, whichever operands they are.
   // K split evenly over the fewest windows (576 = 288 + 288, not 512 + 64); a window's byte size
   // stays a multiple of 256.
   const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
@@ -284,15 +394,23 @@ function recordWindowed<E extends KernelEntries>(
   const tiles = Math.ceil(M / windowRows);
   const stride = windowRows * kc;
   const count = batch * tiles * chunks;
-  const shape = { packed: count * stride, stride, chunks, tiles, kc };
+  const shape = { stride, chunks, tiles, kc };
   using packed = step.alloc([(count - 1) * stride + WINDOW_FLOATS]); // the last window is bound whole
   using spare = step.alloc([WINDOW_FLOATS]);
-  using sums = step.alloc([windowRows * N]);
+  // Every row tile's sums, so one finish dispatch per group hands them all on.
+  using sums = step.alloc([tiles * windowRows * N]);
   const window = (offset: number) => new UniformWindow(packed, offset * 4, WINDOW_FLOATS * 4);
   const unbound = new UniformWindow(spare, 0, WINDOW_FLOATS * 4);
   const all = (tile: d.Infer<typeof GemmTile>, stagedA: UniformWindow, scratch: typeof packed) =>
     ({ ...bindings, tile, stagedA, scratch }) as Bindings<E>;
-  step.dispatch(pack, all(tileParams(shape), unbound, packed), grid1d(Math.ceil(shape.packed / 64)));
+  for (let first = 0; first < batch * tiles; first += MAX_WORKGROUPS_PER_DIM) {
+    const windows = Math.min(MAX_WORKGROUPS_PER_DIM, batch * tiles - first);
+    step.dispatch(pack, all(tileParams({ ...shape, g: first }), unbound, packed), [
+      Math.ceil(stride / 64),
+      chunks,
+      windows,
+    ]);
+  }
   const grid = grid1d(Math.ceil(N / variant.blockN));
   let w = 0;
   for (let g = 0; g < batch; g++) {
@@ -309,7 +427,9 @@ function recordWindowed<E extends KernelEntries>(
         });
         step.dispatch(kernel, all(tile, window(w * stride), sums), grid);
       }
-      const rows = Math.min(windowRows, M - m0);
+    }
+    for (let m0 = 0; m0 < M; m0 += MAX_WORKGROUPS_PER_DIM) {
+      const rows = Math.min(MAX_WORKGROUPS_PER_DIM, M - m0);
       step.dispatch(finish, all(tileParams({ g, m0 }), unbound, sums), [...grid1d(Math.ceil(N / 64)), rows]);
     }
   }
