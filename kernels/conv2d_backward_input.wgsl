@@ -63,7 +63,7 @@ fn storeC(g: u32, m: u32, n: u32, v: f32) {
   layout.$.dx[nchwIndex(n, g * p.groupInChannels + m, p.inChannels, p.inHeight * p.inWidth)] = v;
 }
 
-// A for the swapped window core (gemm_window_swapped.wgsl): row m = input channel ci of W
+// A for the swapped window core (gemm.ts's windowOrientation): row m = input channel ci of W
 // transposed, k = (co, tap). The column is ci's offset within an output channel's weights; the
 // cursor steps the tap and, past the last, moves to the next output channel's weights.
 alias AColumn = u32;

@@ -37,7 +37,7 @@ fn storeC(g: u32, m: u32, n: u32, v: f32) {
   layout.$.y[nchwIndex(n, co, p.outChannels, p.outHeight * p.outWidth)] = value;
 }
 
-// A for the swapped window core (gemm_window_swapped.wgsl): a row of A is a weight row, read in k
+// A for the swapped window core (gemm.ts's windowOrientation): a row of A is a weight row, read in k
 // order, so its column is the row's offset and its cursor k itself.
 alias AColumn = u32;
 alias ACursor = u32;

@@ -108,7 +108,7 @@ interface GemmVariant {
   minM: number;
   /** Constants of the core's WGSL replaced for this variant. */
   constants: Record<string, number>;
-  /** A window variant in the swapped orientation (gemm_window_swapped.wgsl). */
+  /** A window variant in the swapped orientation (windowOrientation). */
   swapped: boolean;
 }
 
@@ -191,7 +191,7 @@ export interface GemmSpecs<E extends KernelEntries> {
  * BCursor, bColumn, bCursor, bAt, bNext) and storeC. `layout` must spread `gemmEntries`. With
  * `swappable`, the accessors also give A's column/cursor accessors (AColumn, ACursor, aColumn,
  * aCursor, aAt, aNext: a column is a row m of A, the cursor walks its k), and the window core may
- * run the kernel swapped (gemm_window_swapped.wgsl).
+ * run the kernel swapped (windowOrientation).
  */
 export function defineGemmKernels<E extends KernelEntries>(
   name: string,
@@ -202,9 +202,7 @@ export function defineGemmKernels<E extends KernelEntries>(
   const variants = VARIANTS.filter((v) => !v.swapped || options.swappable).map((variant) => {
     const core = specializeConstants(readWgsl(import.meta.url, variant.file), variant.constants);
     const label = variant.name === "tiled" ? name : `${name}_${variant.name}`;
-    const orientation = variant.file === "gemm_window.wgsl"
-      ? readWgsl(import.meta.url, variant.swapped ? "gemm_window_swapped.wgsl" : "gemm_window_normal.wgsl")
-      : "";
+    const orientation = variant.file === "gemm_window.wgsl" ? windowOrientation(variant.swapped) : "";
     return { variant, spec: defineKernel(label, layout, `${accessors}\n${orientation}\n${core}`) };
   });
   const windows = variants.filter((v) => v.variant.file === "gemm_window.wgsl" && v.variant.constants.WG === 64)
@@ -218,6 +216,32 @@ export function defineGemmKernels<E extends KernelEntries>(
       };
     });
   return { name, variants, windows };
+}
+
+/**
+ * The window core's orientation (gemm_window.wgsl's packLoad, the streamed operand's
+ * sColumn/sCursor/sNext/sAt, gemmRows/gemmColumns, finishStore) in terms of a kernel's accessors.
+ * Normally the window rows are rows m of A (packed through loadA) and the streamed columns are
+ * columns n of B. Swapped (C transposed = B transposed x A transposed), the window rows are
+ * columns n of B, packed through B's accessors set up afresh per value (packing reads each value
+ * once), and the columns are rows m of A, read through A's column/cursor accessors.
+ */
+function windowOrientation(swapped: boolean): string {
+  const [streamed, s, rows, columns] = swapped ? ["A", "a", "N", "M"] : ["B", "b", "M", "N"];
+  const packLoad = swapped ? "bAt(bColumn(g, r), bCursor(g, k))" : "loadA(g, r, k)";
+  const store = swapped ? "storeC(g, c, r, v)" : "storeC(g, r, c, v)";
+  return `
+alias SColumn = ${streamed}Column;
+alias SCursor = ${streamed}Cursor;
+fn gemmRows() -> u32 { return layout.$.params.${rows}; }
+fn gemmColumns() -> u32 { return layout.$.params.${columns}; }
+fn packLoad(g: u32, r: u32, k: u32) -> f32 { return ${packLoad}; }
+fn sColumn(g: u32, c: u32) -> SColumn { return ${s}Column(g, c); }
+fn sCursor(g: u32, k: u32) -> SCursor { return ${s}Cursor(g, k); }
+fn sNext(cursor: SCursor) -> SCursor { return ${s}Next(cursor); }
+fn sAt(column: SColumn, cursor: SCursor) -> f32 { return ${s}At(column, cursor); }
+fn finishStore(g: u32, r: u32, c: u32, v: f32) { ${store}; }
+`;
 }
 
 /** A GEMM kernel compiled for one core, in all of that core's variants. */

@@ -13,12 +13,12 @@
 // through column/cursor accessors: sColumn sets up a column once (the index decoding, with
 // divisions), sCursor places k once per window and sNext steps it, so the k loop divides nothing.
 // A window's sums are added into a [ROWS][columns] scratch tile (K longer than a window takes
-// several), and `finish` hands the tile to finishStore. No workgroup memory, no barrier.
+// several), and `finish` hands the sums to finishStore. No workgroup memory, no barrier.
 //
-// The orientation (gemm_window_normal.wgsl or gemm_window_swapped.wgsl, prepended by the host)
-// says which operand is which: normally the window rows are rows m of A and the columns are
-// columns n of B; swapped, the window rows are columns n of B and the columns are rows m of A,
-// which keeps a GEMM with few columns n and many rows m parallel and its dispatches few.
+// The orientation (gemm.ts's windowOrientation, prepended by the host) says which operand is
+// which: normally the window rows are rows m of A and the columns are columns n of B; swapped,
+// the window rows are columns n of B and the columns are rows m of A, which keeps a GEMM with few
+// columns n and many rows m parallel and its dispatches few.
 // ROWS, RN and WG are specialised per call shape by the host (gemm.ts).
 
 const ROWS: u32 = 16u;
