@@ -20,6 +20,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
+import { loopChunks } from "./loop_limit.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const LayerNormParams = d.struct({
@@ -29,6 +30,9 @@ const LayerNormParams = d.struct({
   perChannel: d.u32,
   hasBias: d.u32,
   eps: d.f32,
+  /** The parameter gradients' terms this dispatch sums: start .. end - 1. */
+  start: d.u32,
+  end: d.u32,
 }).$name("LayerNormParams");
 
 const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
@@ -104,7 +108,7 @@ function geometry(kernel: string, x: TensorLike, g: NormGeometry) {
   if (!Number.isInteger(rows) || g.D < 1) throw new Error(`${kernel}: [${x.shape}] is not rows of ${g.D} values`);
   const C = g.channels ?? 1;
   if (rows % C !== 0) throw new Error(`${kernel}: ${rows} rows are not whole images of ${C} channels`);
-  return { rows, D: g.D, C, perChannel: g.channels ? 1 : 0, affine: g.channels ?? g.D };
+  return { rows, D: g.D, C, perChannel: g.channels ? 1 : 0, affine: g.channels ?? g.D, start: 0, end: 0 };
 }
 
 /** Records y = layer_norm(x) * scale + bias and each row's statistics. */
@@ -150,10 +154,14 @@ export function recordLayerNormBackward(step: Step, kernels: LayerNormKernels, a
     );
   }
   if (args.dscale && args.dbias) {
-    step.dispatch(
-      kernels.paramGrads,
-      { params: uniforms, ...bound, out: args.dscale, aux: args.dbias },
-      elementGrid(affine),
-    );
+    // Terms per parameter: one per row (per position), or the channel's rows' values (per channel).
+    const terms = params.perChannel ? (params.rows / params.C) * params.D : params.rows;
+    for (const { start, end } of loopChunks(terms)) {
+      step.dispatch(
+        kernels.paramGrads,
+        { params: { ...uniforms, start, end }, ...bound, out: args.dscale, aux: args.dbias },
+        elementGrid(affine),
+      );
+    }
   }
 }

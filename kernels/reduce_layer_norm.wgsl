@@ -7,7 +7,8 @@
 //   1 input gradient, per row, with g = dy * scale and xhat = (x - mean) * rstd:
 //      dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
 //   2 parameter gradients: out = d scale = sum of dy * xhat, aux = d bias = sum of dy, over the
-//      rows (per position d), or over the rows of a channel and every position (per channel)
+//      rows (per position d), or over the rows of a channel and every position (per channel), in
+//      dispatches of at most LOOP_CHUNK terms
 // One invocation per row (0, 1) or per parameter (2).
 
 const OP: u32 = 0u;
@@ -63,24 +64,26 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
       layout.$.out[base + d] = rstd * (g - meanG - xhat(idx, d) * meanGX);
     }
   } else {
+    // Terms start .. end - 1 of the parameter's: a row each (per position), or each value of the
+    // channel's rows, image by image (per channel). The host splits the terms into dispatches under
+    // llvmpipe's loop limit (loop_limit.ts); each adds to what the earlier ones wrote.
+    if (idx >= select(p.D, p.C, p.perChannel == 1u)) { return; }
     var dscale = 0.0;
     var dbias = 0.0;
-    if (p.perChannel == 1u) {
-      if (idx >= p.C) { return; }
-      for (var row = idx; row < p.rows; row += p.C) {
-        for (var d = 0u; d < p.D; d++) {
-          let g = layout.$.dy[row * p.D + d];
-          dscale += g * xhat(row, d);
-          dbias += g;
-        }
+    if (p.start > 0u) {
+      dscale = layout.$.out[idx];
+      dbias = layout.$.aux[idx];
+    }
+    for (var j = p.start; j < p.end; j++) {
+      var row = j;
+      var d = idx;
+      if (p.perChannel == 1u) {
+        row = idx + (j / p.D) * p.C;
+        d = j % p.D;
       }
-    } else {
-      if (idx >= p.D) { return; }
-      for (var row = 0u; row < p.rows; row++) {
-        let g = layout.$.dy[row * p.D + idx];
-        dscale += g * xhat(row, idx);
-        dbias += g;
-      }
+      let g = layout.$.dy[row * p.D + d];
+      dscale += g * xhat(row, d);
+      dbias += g;
     }
     layout.$.out[idx] = dscale;
     layout.$.aux[idx] = dbias;

@@ -1,0 +1,93 @@
+/**
+ * Kernels whose loop length comes from the data, at lengths past llvmpipe's 65,535 back edges per
+ * shader run (kernels/loop_limit.ts): each result against a float64 oracle. Shapes are the
+ * smallest that cross the limit.
+ */
+import assert from "node:assert/strict";
+import { loopChunks } from "../kernels/loop_limit.ts";
+import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
+import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
+import { gpuTest, testGpu } from "./gpu_fixture.ts";
+import { assertClose, randomArray } from "./oracle.ts";
+import { layerNormBackwardOracle } from "./reduce_oracle.ts";
+
+/** Past the limit with room to spare for a kernel's own fixed loops. */
+const LONG = 70_001;
+
+Deno.test("loopChunks: covers [0, total) in order, no piece longer than the chunk", () => {
+  assert.deepEqual(loopChunks(0), [{ start: 0, end: 0 }]);
+  assert.deepEqual(loopChunks(5, 2), [{ start: 0, end: 2 }, { start: 2, end: 4 }, { start: 4, end: 5 }]);
+  assert.deepEqual(loopChunks(4, 2), [{ start: 0, end: 2 }, { start: 2, end: 4 }]);
+  assert.throws(() => loopChunks(-1), /not a trip count/);
+});
+
+Deno.test({
+  name: "row norms: rows wider than the loop limit (a --feature-node on a feature map) sum every value",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernels = await rbfGramKernels(gpu);
+    const rows = 3;
+    const x = randomArray(rows * LONG, 11);
+    using tx = gpu.tensor([rows, LONG], x);
+    using norms = gpu.tensor([rows]);
+    await gpu.run((s) => recordRowNorms(s, kernels, { x: tx, out: norms }));
+    const expected = Array.from({ length: rows }, (_, r) => {
+      let sum = 0;
+      for (let k = 0; k < LONG; k++) sum += x[r * LONG + k] ** 2;
+      return sum;
+    });
+    assertClose(await gpu.read(norms), expected, LONG, "squared row norms", 100);
+  },
+});
+
+/** float32 [mean, 1/std] per row of x, computed in float64: the statistics the forward writes. */
+function rowStats(x: Float32Array, D: number, eps: number): Float32Array {
+  const stats = new Float32Array((x.length / D) * 2);
+  for (let r = 0; r < x.length / D; r++) {
+    let sum = 0;
+    for (let d = 0; d < D; d++) sum += x[r * D + d];
+    const mean = sum / D;
+    let squares = 0;
+    for (let d = 0; d < D; d++) squares += (x[r * D + d] - mean) ** 2;
+    stats[2 * r] = mean;
+    stats[2 * r + 1] = 1 / Math.sqrt(squares / D + eps);
+  }
+  return stats;
+}
+
+for (
+  const [what, D, rows, channels] of [
+    // Layer norm over channels at every pixel (ConvNeXt, Swin): a parameter sums over batch x pixels.
+    ["layer norm, per position, rows past the limit", 2, LONG, undefined],
+    // Instance norm: a parameter sums over the batch x the pixels of its channel.
+    ["instance norm, per channel, batch x pixels past the limit", 36_000, 4, 2],
+  ] as const
+) {
+  Deno.test({
+    name: `${what}: d scale and d bias sum every term`,
+    ...gpuTest,
+    async fn() {
+      const gpu = await testGpu();
+      const kernels = await layerNormKernels(gpu);
+      const eps = 1e-5;
+      const x = randomArray(rows * D, 21);
+      const dyData = randomArray(rows * D, 22);
+      const affine = channels ?? D;
+      const scaleData = randomArray(affine, 23);
+      using tx = gpu.tensor([rows, D], x);
+      using dy = gpu.tensor([rows, D], dyData);
+      using stats = gpu.tensor([rows, 2], rowStats(x, D, eps));
+      using scale = gpu.tensor([affine], scaleData);
+      using dscale = gpu.tensor([affine]);
+      using dbias = gpu.tensor([affine]);
+      await gpu.run((s) =>
+        recordLayerNormBackward(s, kernels, { x: tx, dy, stats, scale, dscale, dbias, D, channels })
+      );
+      const grads = layerNormBackwardOracle(x, dyData, D, scaleData, eps, channels);
+      const terms = (rows * D) / affine;
+      assertClose(await gpu.read(dbias), grads.dbias, terms, `${what}: d bias`, 10);
+      assertClose(await gpu.read(dscale), grads.dscale, terms, `${what}: d scale`, 10);
+    },
+  });
+}
