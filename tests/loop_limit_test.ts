@@ -4,6 +4,7 @@
  * smallest that cross the limit.
  */
 import assert from "node:assert/strict";
+import { binaryKernels, recordBinaryBackward } from "../kernels/elementwise_binary.ts";
 import { loopChunks } from "../kernels/loop_limit.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
@@ -91,3 +92,24 @@ for (
     },
   });
 }
+
+Deno.test({
+  name: "binary backward: a scalar operand's gradient over more terms than 64 invocations loop through sums them all",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernels = await binaryKernels(gpu, ["mul"]);
+    // A workgroup of 64 sums one gradient element: past 64 x 65,535 terms (a constant's gradient over a batch of GELUs).
+    const count = 4_300_000;
+    const a = randomArray(count, 31);
+    const dyData = randomArray(count, 32);
+    using ta = gpu.tensor([2, count / 2], a);
+    using tb = gpu.tensor([1], [0.5]);
+    using dy = gpu.tensor([2, count / 2], dyData);
+    using grad = gpu.tensor([1]);
+    await gpu.run((s) => recordBinaryBackward(s, kernels, { fn: "mul", side: "b", a: ta, b: tb, dy, grad }));
+    let expected = 0;
+    for (let i = 0; i < count; i++) expected += dyData[i] * a[i];
+    assertClose(await gpu.read(grad), [expected], count, "d b of a * b", 10);
+  },
+});
