@@ -125,11 +125,21 @@ const layout = tgpu.bindGroupLayout({
 
 const code = readWgsl(import.meta.url, "pool.wgsl");
 const OPS = ["max", "avg"] as const; // pool.wgsl's OP values 0 and 1
+/** Per pass: each op's pipeline for undilated windows, then for dilated ones (pool.wgsl's DILATED). */
 const passSpecs = (pass: "forward" | "backward") =>
-  OPS.map((op, i) => defineKernel(`${op}_pool_${pass}`, layout, specializeConstants(code, { OP: i }), pass));
+  [0, 1].flatMap((dilated) =>
+    OPS.map((op, i) =>
+      defineKernel(
+        `${op}_pool_${pass}${dilated ? "_dilated" : ""}`,
+        layout,
+        specializeConstants(code, { OP: i, DILATED: dilated }),
+        pass,
+      )
+    )
+  );
 export const poolSpecs = { forward: passSpecs("forward"), backward: passSpecs("backward") };
 
-/** The compiled pooling kernels, per pass, indexed by op (max, average). */
+/** The compiled pooling kernels, per pass: max and average for undilated windows, then the same for dilated ones. */
 export interface PoolKernels {
   forward: Kernel<typeof layout.entries>[];
   backward: Kernel<typeof layout.entries>[];
@@ -207,7 +217,8 @@ function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
   });
   if (p.argmax) checkU32(name, "argmax", p.argmax);
   const w = p.window;
-  step.dispatch(kernels[p.pass][p.op], {
+  const dilated = (w.dilationH ?? 1) > 1 || (w.dilationW ?? 1) > 1;
+  step.dispatch(kernels[p.pass][p.op + (dilated ? OPS.length : 0)], {
     params: {
       count: p.dst.size,
       countIncludePad: p.countIncludePad === false ? 0 : 1,
