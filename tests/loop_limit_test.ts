@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { binaryKernels, recordBinaryBackward } from "../kernels/elementwise_binary.ts";
 import { loopChunks } from "../kernels/loop_limit.ts";
+import { movementKernel, recordStridedCopy } from "../kernels/movement.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
@@ -111,5 +112,36 @@ Deno.test({
     let expected = 0;
     for (let i = 0; i < count; i++) expected += dyData[i] * a[i];
     assertClose(await gpu.read(grad), [expected], count, "d b of a * b", 10);
+  },
+});
+
+Deno.test({
+  name: "strided sum (an expand's backward): a broadcast over more points than the loop limit sums them all",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernels = await movementKernel(gpu);
+    // x.expand_as(y) of a squeeze-excitation scale [N, C, 1, 1] over a 280 x 250 feature map: its
+    // backward sums each channel's 70,000 points; two channels, 70,000 points each.
+    const [channels, points] = [2, 70_000];
+    const dyData = randomArray(channels * points, 41);
+    using dy = gpu.tensor([channels, points], dyData);
+    using dx = gpu.tensor([channels]);
+    await gpu.run((s) =>
+      recordStridedCopy(s, kernels, {
+        src: dy,
+        dst: dx,
+        dims: [channels],
+        srcStrides: [points],
+        dstStrides: [1],
+        reduce: { dims: [points], strides: [1] },
+      })
+    );
+    const expected = Array.from({ length: channels }, (_, c) => {
+      let sum = 0;
+      for (let k = 0; k < points; k++) sum += dyData[c * points + k];
+      return sum;
+    });
+    assertClose(await gpu.read(dx), expected, points, "sums over the broadcast axis", 10);
   },
 });
