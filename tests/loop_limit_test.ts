@@ -8,6 +8,7 @@ import { binaryKernels, recordBinaryBackward } from "../kernels/elementwise_bina
 import { loopChunks } from "../kernels/loop_limit.ts";
 import { movementKernel, recordStridedCopy } from "../kernels/movement.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
+import { recordReduce, reduceAxesKernels } from "../kernels/reduce_axes.ts";
 import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
@@ -143,5 +144,37 @@ Deno.test({
       return sum;
     });
     assertClose(await gpu.read(dx), expected, points, "sums over the broadcast axis", 10);
+  },
+});
+
+Deno.test({
+  name: "reduce: a mean and a max over more values than the loop limit see them all",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernels = await reduceAxesKernels(gpu);
+    // ReduceMean over the spatial axes of a [1, 2, 280, 250] map (a squeeze-excitation mean).
+    const shape = [1, 2, 280, 250];
+    const plane = 280 * 250;
+    const x = randomArray(2 * plane, 51);
+    // The maximum of each plane sits in its last positions, which a cut-short loop never reaches.
+    x[plane - 3] = 2;
+    x[2 * plane - 1] = 3;
+    using tx = gpu.tensor(shape, x);
+    using mean = gpu.tensor([1, 2]);
+    using max = gpu.tensor([1, 2]);
+    using argmax = gpu.tensor([1, 2], undefined, "u32");
+    await gpu.run((s) => {
+      recordReduce(s, kernels, { x: tx, y: mean, axes: [2, 3], kind: "mean" });
+      recordReduce(s, kernels, { x: tx, y: max, axes: [2, 3], kind: "max", argmax });
+    });
+    const expected = [0, 1].map((c) => {
+      let sum = 0;
+      for (let k = 0; k < plane; k++) sum += x[c * plane + k];
+      return sum / plane;
+    });
+    assertClose(await gpu.read(mean), expected, 1, "means");
+    assert.deepEqual([...await gpu.read(max)], [2, 3]);
+    assert.deepEqual([...await gpu.readU32(argmax)], [plane - 3, 2 * plane - 1]);
   },
 });
