@@ -10,6 +10,7 @@ import { movementKernel, recordStridedCopy } from "../kernels/movement.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { recordReduce, reduceAxesKernels } from "../kernels/reduce_axes.ts";
 import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
+import { recordTopK, topKKernel } from "../kernels/top_k.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
 import { layerNormBackwardOracle } from "./reduce_oracle.ts";
@@ -176,5 +177,28 @@ Deno.test({
     assertClose(await gpu.read(mean), expected, 1, "means");
     assert.deepEqual([...await gpu.read(max)], [2, 3]);
     assert.deepEqual([...await gpu.readU32(argmax)], [plane - 3, 2 * plane - 1]);
+  },
+});
+
+Deno.test({
+  name: "top-k: rows of more classes than the scan may loop through give the k largest of all",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernel = await topKKernel(gpu);
+    // An ImageNet-21k head's 21,843 classes cost up to k + 2 back edges each: 3 rows of 70,001.
+    const [rows, classes, k] = [3, LONG, 3];
+    const x = randomArray(rows * classes, 61);
+    for (let r = 0; r < rows; r++) x[r * classes + classes - 1 - r] = 5 + r; // a row's best near its end
+    using tx = gpu.tensor([rows, classes], x);
+    using values = gpu.tensor([rows, k]);
+    using indices = gpu.tensor([rows, k], undefined, "u32");
+    await gpu.run((s) => recordTopK(s, kernel, { x: tx, k, values, indices }));
+    const expected = Array.from({ length: rows }, (_, r) =>
+      Array.from({ length: classes }, (_, j) => j)
+        .sort((a, b) => x[r * classes + b] - x[r * classes + a] || a - b)
+        .slice(0, k));
+    assert.deepEqual([...await gpu.readU32(indices)], expected.flat());
+    assert.deepEqual([...await gpu.read(values)], expected.flatMap((cols, r) => cols.map((j) => x[r * classes + j])));
   },
 });
