@@ -22,6 +22,7 @@ import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import { windowExtent } from "./window.ts";
 
 /**
@@ -112,6 +113,9 @@ const PoolParams = d.struct({
   PR: d.u32,
   DH: d.u32,
   DW: d.u32,
+  /** The window rows a forward walks in this dispatch: tapStart .. tapEnd - 1. */
+  tapStart: d.u32,
+  tapEnd: d.u32,
 }).$name("PoolParams");
 
 // argmax is written by the max forward and read by the max backward: one layout for both, so
@@ -218,29 +222,38 @@ function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
   if (p.argmax) checkU32(name, "argmax", p.argmax);
   const w = p.window;
   const dilated = (w.dilationH ?? 1) > 1 || (w.dilationW ?? 1) > 1;
-  step.dispatch(kernels[p.pass][p.op + (dilated ? OPS.length : 0)], {
-    params: {
-      count: p.dst.size,
-      countIncludePad: p.countIncludePad === false ? 0 : 1,
-      H,
-      W,
-      OH: outHeight,
-      OW: outWidth,
-      KH: w.kernelHeight,
-      KW: w.kernelWidth,
-      SH: w.strideH,
-      SW: w.strideW,
-      PH: w.padH,
-      PW: w.padW,
-      PB: w.padBottom ?? w.padH,
-      PR: w.padRight ?? w.padW,
-      DH: w.dilationH ?? 1,
-      DW: w.dilationW ?? 1,
-    },
-    src: p.src,
-    argmax: p.argmax ?? step.placeholder,
-    dst: p.dst,
-  }, elementGrid(p.dst.size));
+  // A forward walks its window's rows, each row's taps and the back edge: pieces of rows keep a
+  // large window (a global pool over 256 x 256) under llvmpipe's loop limit. A backward visits a few windows.
+  const pieces = p.pass === "forward"
+    ? loopChunks(w.kernelHeight, Math.max(1, Math.floor(LOOP_CHUNK / (w.kernelWidth + 2))))
+    : [{ start: 0, end: 0 }];
+  for (const { start, end } of pieces) {
+    step.dispatch(kernels[p.pass][p.op + (dilated ? OPS.length : 0)], {
+      params: {
+        count: p.dst.size,
+        countIncludePad: p.countIncludePad === false ? 0 : 1,
+        H,
+        W,
+        OH: outHeight,
+        OW: outWidth,
+        KH: w.kernelHeight,
+        KW: w.kernelWidth,
+        SH: w.strideH,
+        SW: w.strideW,
+        PH: w.padH,
+        PW: w.padW,
+        PB: w.padBottom ?? w.padH,
+        PR: w.padRight ?? w.padW,
+        DH: w.dilationH ?? 1,
+        DW: w.dilationW ?? 1,
+        tapStart: start,
+        tapEnd: end,
+      },
+      src: p.src,
+      argmax: p.argmax ?? step.placeholder,
+      dst: p.dst,
+    }, elementGrid(p.dst.size));
+  }
 }
 
 /** Records y = max over each window of x (padding never wins), and the argmax of each output. */

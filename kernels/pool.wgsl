@@ -90,10 +90,17 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let rows = tapSpan(sh, 0, i32(p.H), p.KH, p.DH);
   let cols = tapSpan(sw, 0, i32(p.W), p.KW, p.DW);
   let base = o.x * p.H * p.W;
+  // Window rows tapStart .. tapEnd - 1 only: a window too large for one dispatch's loops under
+  // llvmpipe's limit (loop_limit.ts) takes several, each continuing from what the last wrote.
+  let more = p.tapStart > 0u;
   var arg = NO_INPUT;
   var best = 0.0;
   var sum = 0.0;
-  for (var r = rows.x; r < rows.y; r++) {
+  if (OP == MAX && more) {
+    best = layout.$.dst[i];
+    arg = layout.$.argmax[i];
+  }
+  for (var r = max(rows.x, p.tapStart); r < min(rows.y, p.tapEnd); r++) {
     let ih = u32(sh + i32(r * p.DH));
     for (var s = cols.x; s < cols.y; s++) {
       let k = base + ih * p.W + u32(sw + i32(s * p.DW));
@@ -109,7 +116,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     layout.$.dst[i] = best;
     layout.$.argmax[i] = arg;
   } else {
-    layout.$.dst[i] = sum / divisor(rowDivisorTaps(o.y), o.z);
+    var mean = sum / divisor(rowDivisorTaps(o.y), o.z);
+    if (more) { mean += layout.$.dst[i]; }
+    layout.$.dst[i] = mean;
   }
 }
 

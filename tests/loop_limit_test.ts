@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { binaryKernels, recordBinaryBackward } from "../kernels/elementwise_binary.ts";
 import { loopChunks } from "../kernels/loop_limit.ts";
+import { poolKernels, recordGlobalAvgPool, recordMaxPool } from "../kernels/pool.ts";
 import { movementKernel, recordStridedCopy } from "../kernels/movement.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { recordReduce, reduceAxesKernels } from "../kernels/reduce_axes.ts";
@@ -200,5 +201,36 @@ Deno.test({
         .slice(0, k));
     assert.deepEqual([...await gpu.readU32(indices)], expected.flat());
     assert.deepEqual([...await gpu.read(values)], expected.flatMap((cols, r) => cols.map((j) => x[r * classes + j])));
+  },
+});
+
+Deno.test({
+  name: "pool forward: a window over more values than the loop limit (a global pool over 260 x 260) sees them all",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    const kernels = await poolKernels(gpu);
+    const side = 260;
+    const plane = side * side;
+    const x = randomArray(2 * plane, 71);
+    x[plane - 2] = 2; // each plane's maximum in its last row
+    x[2 * plane - side] = 3;
+    using tx = gpu.tensor([1, 2, side, side], x);
+    using mean = gpu.tensor([1, 2]);
+    using max = gpu.tensor([1, 2, 1, 1]);
+    using argmax = gpu.tensor([1, 2, 1, 1], undefined, "u32");
+    const window = { kernelHeight: side, kernelWidth: side, strideH: 1, strideW: 1, padH: 0, padW: 0 };
+    await gpu.run((s) => {
+      recordGlobalAvgPool(s, kernels, { x: tx, y: mean });
+      recordMaxPool(s, kernels, { x: tx, y: max, argmax, window });
+    });
+    const expected = [0, 1].map((c) => {
+      let sum = 0;
+      for (let k = 0; k < plane; k++) sum += x[c * plane + k];
+      return sum / plane;
+    });
+    assertClose(await gpu.read(mean), expected, 1, "global average pool");
+    assert.deepEqual([...await gpu.read(max)], [2, 3]);
+    assert.deepEqual([...await gpu.readU32(argmax)], [plane - 2, 2 * plane - side]);
   },
 });
