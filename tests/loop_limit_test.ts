@@ -12,12 +12,27 @@ import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { recordReduce, reduceAxesKernels } from "../kernels/reduce_axes.ts";
 import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
 import { recordTopK, topKKernel } from "../kernels/top_k.ts";
+import type { Gpu } from "../kernels/gpu.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
 import { layerNormBackwardOracle } from "./reduce_oracle.ts";
 
 /** Past the limit with room to spare for a kernel's own fixed loops. */
 const LONG = 70_001;
+
+/** A GPU test on the shared device. */
+function gpuCase(name: string, fn: (gpu: Gpu) => Promise<void>): void {
+  Deno.test({ name, ...gpuTest, fn: async () => fn(await testGpu()) });
+}
+
+/** float64 sums of term(v) over each run of `width` values of x. */
+function runTotals(x: Float32Array, width: number, term = (v: number) => v): number[] {
+  return Array.from({ length: x.length / width }, (_, r) => {
+    let sum = 0;
+    for (let k = 0; k < width; k++) sum += term(x[r * width + k]);
+    return sum;
+  });
+}
 
 Deno.test("loopChunks: covers [0, total) in order, no piece longer than the chunk", () => {
   assert.deepEqual(loopChunks(0), [{ start: 0, end: 0 }]);
@@ -26,25 +41,18 @@ Deno.test("loopChunks: covers [0, total) in order, no piece longer than the chun
   assert.throws(() => loopChunks(-1), /not a trip count/);
 });
 
-Deno.test({
-  name: "row norms: rows wider than the loop limit (a --feature-node on a feature map) sum every value",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
+gpuCase(
+  "row norms: rows wider than the loop limit (a --feature-node on a feature map) sum every value",
+  async (gpu) => {
     const kernels = await rbfGramKernels(gpu);
     const rows = 3;
     const x = randomArray(rows * LONG, 11);
     using tx = gpu.tensor([rows, LONG], x);
     using norms = gpu.tensor([rows]);
     await gpu.run((s) => recordRowNorms(s, kernels, { x: tx, out: norms }));
-    const expected = Array.from({ length: rows }, (_, r) => {
-      let sum = 0;
-      for (let k = 0; k < LONG; k++) sum += x[r * LONG + k] ** 2;
-      return sum;
-    });
-    assertClose(await gpu.read(norms), expected, LONG, "squared row norms", 100);
+    assertClose(await gpu.read(norms), runTotals(x, LONG, (v) => v * v), LONG, "squared row norms", 100);
   },
-});
+);
 
 /** float32 [mean, 1/std] per row of x, computed in float64: the statistics the forward writes. */
 function rowStats(x: Float32Array, D: number, eps: number): Float32Array {
@@ -69,39 +77,30 @@ for (
     ["instance norm, per channel, batch x pixels past the limit", 36_000, 4, 2],
   ] as const
 ) {
-  Deno.test({
-    name: `${what}: d scale and d bias sum every term`,
-    ...gpuTest,
-    async fn() {
-      const gpu = await testGpu();
-      const kernels = await layerNormKernels(gpu);
-      const eps = 1e-5;
-      const x = randomArray(rows * D, 21);
-      const dyData = randomArray(rows * D, 22);
-      const affine = channels ?? D;
-      const scaleData = randomArray(affine, 23);
-      using tx = gpu.tensor([rows, D], x);
-      using dy = gpu.tensor([rows, D], dyData);
-      using stats = gpu.tensor([rows, 2], rowStats(x, D, eps));
-      using scale = gpu.tensor([affine], scaleData);
-      using dscale = gpu.tensor([affine]);
-      using dbias = gpu.tensor([affine]);
-      await gpu.run((s) =>
-        recordLayerNormBackward(s, kernels, { x: tx, dy, stats, scale, dscale, dbias, D, channels })
-      );
-      const grads = layerNormBackwardOracle(x, dyData, D, scaleData, eps, channels);
-      const terms = (rows * D) / affine;
-      assertClose(await gpu.read(dbias), grads.dbias, terms, `${what}: d bias`, 10);
-      assertClose(await gpu.read(dscale), grads.dscale, terms, `${what}: d scale`, 10);
-    },
+  gpuCase(`${what}: d scale and d bias sum every term`, async (gpu) => {
+    const kernels = await layerNormKernels(gpu);
+    const eps = 1e-5;
+    const x = randomArray(rows * D, 21);
+    const dyData = randomArray(rows * D, 22);
+    const affine = channels ?? D;
+    const scaleData = randomArray(affine, 23);
+    using tx = gpu.tensor([rows, D], x);
+    using dy = gpu.tensor([rows, D], dyData);
+    using stats = gpu.tensor([rows, 2], rowStats(x, D, eps));
+    using scale = gpu.tensor([affine], scaleData);
+    using dscale = gpu.tensor([affine]);
+    using dbias = gpu.tensor([affine]);
+    await gpu.run((s) => recordLayerNormBackward(s, kernels, { x: tx, dy, stats, scale, dscale, dbias, D, channels }));
+    const grads = layerNormBackwardOracle(x, dyData, D, scaleData, eps, channels);
+    const terms = (rows * D) / affine;
+    assertClose(await gpu.read(dbias), grads.dbias, terms, `${what}: d bias`, 10);
+    assertClose(await gpu.read(dscale), grads.dscale, terms, `${what}: d scale`, 10);
   });
 }
 
-Deno.test({
-  name: "binary backward: a scalar operand's gradient over more terms than 64 invocations loop through sums them all",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
+gpuCase(
+  "binary backward: a scalar operand's gradient over more terms than 64 invocations loop through sums them all",
+  async (gpu) => {
     const kernels = await binaryKernels(gpu, ["mul"]);
     // A workgroup of 64 sums one gradient element: past 64 x 65,535 terms (a constant's gradient over a batch of GELUs).
     const count = 4_300_000;
@@ -116,13 +115,11 @@ Deno.test({
     for (let i = 0; i < count; i++) expected += dyData[i] * a[i];
     assertClose(await gpu.read(grad), [expected], count, "d b of a * b", 10);
   },
-});
+);
 
-Deno.test({
-  name: "strided sum (an expand's backward): a broadcast over more points than the loop limit sums them all",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
+gpuCase(
+  "strided sum (an expand's backward): a broadcast over more points than the loop limit sums them all",
+  async (gpu) => {
     const kernels = await movementKernel(gpu);
     // x.expand_as(y) of a squeeze-excitation scale [N, C, 1, 1] over a 280 x 250 feature map: its
     // backward sums each channel's 70,000 points; two channels, 70,000 points each.
@@ -140,75 +137,53 @@ Deno.test({
         reduce: { dims: [points], strides: [1] },
       })
     );
-    const expected = Array.from({ length: channels }, (_, c) => {
-      let sum = 0;
-      for (let k = 0; k < points; k++) sum += dyData[c * points + k];
-      return sum;
-    });
-    assertClose(await gpu.read(dx), expected, points, "sums over the broadcast axis", 10);
+    assertClose(await gpu.read(dx), runTotals(dyData, points), points, "sums over the broadcast axis", 10);
   },
+);
+
+gpuCase("reduce: a mean and a max over more values than the loop limit see them all", async (gpu) => {
+  const kernels = await reduceAxesKernels(gpu);
+  // ReduceMean over the spatial axes of a [1, 2, 280, 250] map (a squeeze-excitation mean).
+  const shape = [1, 2, 280, 250];
+  const plane = 280 * 250;
+  const x = randomArray(2 * plane, 51);
+  // The maximum of each plane sits in its last positions, which a cut-short loop never reaches.
+  x[plane - 3] = 2;
+  x[2 * plane - 1] = 3;
+  using tx = gpu.tensor(shape, x);
+  using mean = gpu.tensor([1, 2]);
+  using max = gpu.tensor([1, 2]);
+  using argmax = gpu.tensor([1, 2], undefined, "u32");
+  await gpu.run((s) => {
+    recordReduce(s, kernels, { x: tx, y: mean, axes: [2, 3], kind: "mean" });
+    recordReduce(s, kernels, { x: tx, y: max, axes: [2, 3], kind: "max", argmax });
+  });
+  assertClose(await gpu.read(mean), runTotals(x, plane).map((sum) => sum / plane), 1, "means");
+  assert.deepEqual([...await gpu.read(max)], [2, 3]);
+  assert.deepEqual([...await gpu.readU32(argmax)], [plane - 3, 2 * plane - 1]);
 });
 
-Deno.test({
-  name: "reduce: a mean and a max over more values than the loop limit see them all",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernels = await reduceAxesKernels(gpu);
-    // ReduceMean over the spatial axes of a [1, 2, 280, 250] map (a squeeze-excitation mean).
-    const shape = [1, 2, 280, 250];
-    const plane = 280 * 250;
-    const x = randomArray(2 * plane, 51);
-    // The maximum of each plane sits in its last positions, which a cut-short loop never reaches.
-    x[plane - 3] = 2;
-    x[2 * plane - 1] = 3;
-    using tx = gpu.tensor(shape, x);
-    using mean = gpu.tensor([1, 2]);
-    using max = gpu.tensor([1, 2]);
-    using argmax = gpu.tensor([1, 2], undefined, "u32");
-    await gpu.run((s) => {
-      recordReduce(s, kernels, { x: tx, y: mean, axes: [2, 3], kind: "mean" });
-      recordReduce(s, kernels, { x: tx, y: max, axes: [2, 3], kind: "max", argmax });
-    });
-    const expected = [0, 1].map((c) => {
-      let sum = 0;
-      for (let k = 0; k < plane; k++) sum += x[c * plane + k];
-      return sum / plane;
-    });
-    assertClose(await gpu.read(mean), expected, 1, "means");
-    assert.deepEqual([...await gpu.read(max)], [2, 3]);
-    assert.deepEqual([...await gpu.readU32(argmax)], [plane - 3, 2 * plane - 1]);
-  },
+gpuCase("top-k: rows of more classes than the scan may loop through give the k largest of all", async (gpu) => {
+  const kernel = await topKKernel(gpu);
+  // An ImageNet-21k head's 21,843 classes cost up to k + 2 back edges each: 3 rows of 70,001.
+  const [rows, classes, k] = [3, LONG, 3];
+  const x = randomArray(rows * classes, 61);
+  for (let r = 0; r < rows; r++) x[r * classes + classes - 1 - r] = 5 + r; // a row's best near its end
+  using tx = gpu.tensor([rows, classes], x);
+  using values = gpu.tensor([rows, k]);
+  using indices = gpu.tensor([rows, k], undefined, "u32");
+  await gpu.run((s) => recordTopK(s, kernel, { x: tx, k, values, indices }));
+  const expected = Array.from({ length: rows }, (_, r) =>
+    Array.from({ length: classes }, (_, j) => j)
+      .sort((a, b) => x[r * classes + b] - x[r * classes + a] || a - b)
+      .slice(0, k));
+  assert.deepEqual([...await gpu.readU32(indices)], expected.flat());
+  assert.deepEqual([...await gpu.read(values)], expected.flatMap((cols, r) => cols.map((j) => x[r * classes + j])));
 });
 
-Deno.test({
-  name: "top-k: rows of more classes than the scan may loop through give the k largest of all",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
-    const kernel = await topKKernel(gpu);
-    // An ImageNet-21k head's 21,843 classes cost up to k + 2 back edges each: 3 rows of 70,001.
-    const [rows, classes, k] = [3, LONG, 3];
-    const x = randomArray(rows * classes, 61);
-    for (let r = 0; r < rows; r++) x[r * classes + classes - 1 - r] = 5 + r; // a row's best near its end
-    using tx = gpu.tensor([rows, classes], x);
-    using values = gpu.tensor([rows, k]);
-    using indices = gpu.tensor([rows, k], undefined, "u32");
-    await gpu.run((s) => recordTopK(s, kernel, { x: tx, k, values, indices }));
-    const expected = Array.from({ length: rows }, (_, r) =>
-      Array.from({ length: classes }, (_, j) => j)
-        .sort((a, b) => x[r * classes + b] - x[r * classes + a] || a - b)
-        .slice(0, k));
-    assert.deepEqual([...await gpu.readU32(indices)], expected.flat());
-    assert.deepEqual([...await gpu.read(values)], expected.flatMap((cols, r) => cols.map((j) => x[r * classes + j])));
-  },
-});
-
-Deno.test({
-  name: "pool forward: a window over more values than the loop limit (a global pool over 260 x 260) sees them all",
-  ...gpuTest,
-  async fn() {
-    const gpu = await testGpu();
+gpuCase(
+  "pool forward: a window over more values than the loop limit (a global pool over 260 x 260) sees them all",
+  async (gpu) => {
     const kernels = await poolKernels(gpu);
     const side = 260;
     const plane = side * side;
@@ -224,13 +199,8 @@ Deno.test({
       recordGlobalAvgPool(s, kernels, { x: tx, y: mean });
       recordMaxPool(s, kernels, { x: tx, y: max, argmax, window });
     });
-    const expected = [0, 1].map((c) => {
-      let sum = 0;
-      for (let k = 0; k < plane; k++) sum += x[c * plane + k];
-      return sum / plane;
-    });
-    assertClose(await gpu.read(mean), expected, 1, "global average pool");
+    assertClose(await gpu.read(mean), runTotals(x, plane).map((sum) => sum / plane), 1, "global average pool");
     assert.deepEqual([...await gpu.read(max)], [2, 3]);
     assert.deepEqual([...await gpu.readU32(argmax)], [plane - 2, 2 * plane - side]);
   },
-});
+);
