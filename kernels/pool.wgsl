@@ -18,9 +18,9 @@
 const WG: u32 = 256u;
 const MAX: u32 = 0u;
 const OP: u32 = 0u;
-// 1 when either axis dilates (set per pipeline by the host): undilated windows, every pooling layer
-// of the torchvision classifiers, then skip the divisions by the dilation, which run lane by lane
-// on CPU adapters and dominated the backward.
+// 1 when either axis dilates (set per pipeline by the host). Undilated windows (every pooling layer
+// of the torchvision classifiers) then skip the divisions by the dilation: integer division runs
+// lane by lane on CPU adapters, and it dominated the backward.
 const DILATED: u32 = 0u;
 // The argmax of a window with no input element: matches no input.
 const NO_INPUT: u32 = 0xffffffffu;
@@ -74,6 +74,7 @@ fn divisor(rowTaps: u32, ow: u32) -> f32 {
   return f32(max(rowTaps * divisorTaps(ow, p.SW, p.PW, p.PR, p.W, p.KW, p.DW), 1u));
 }
 
+// The taps along rows of output row oh's windows that an average divides by.
 fn rowDivisorTaps(oh: u32) -> u32 {
   let p = layout.$.params;
   return divisorTaps(oh, p.SH, p.PH, p.PB, p.H, p.KH, p.DH);
