@@ -49,26 +49,41 @@ const layout = tgpu.bindGroupLayout({
   aux: output,
 });
 
-const code = readWgsl(import.meta.url, "reduce_layer_norm.wgsl");
+const code = readWgsl(import.meta.url, "reduce_layer_norm.wgsl") + readWgsl(import.meta.url, "workgroup_reduce.wgsl");
 const OPS = { forward: 0, inputGrad: 1, paramGrads: 2 } as const;
-type LayerNormOp = keyof typeof OPS;
+/** Forward and input gradient of rows from this long on: a workgroup per row (the `wide` entry). */
+const WIDE_FROM = 4096;
+/** The wide variants' entry point and their OP. */
+const WIDE = { forwardWide: 0, inputGradWide: 1 } as const;
+type LayerNormOp = keyof typeof OPS | keyof typeof WIDE;
 
-/** The three specs: forward, input gradient, parameter gradients. */
-export const layerNormSpecs = Object.fromEntries(
-  Object.entries(OPS).map(([op, value]) => [
+/** The specs: forward, input gradient, parameter gradients, and forward and input gradient of wide rows. */
+export const layerNormSpecs = Object.fromEntries([
+  ...Object.entries(OPS).map(([op, value]) => [
     op,
     defineKernel(`layer_norm_${op}`, layout, specializeConstants(code, { OP: value })),
   ]),
-) as Record<LayerNormOp, ReturnType<typeof defineKernel<typeof layout.entries>>>;
+  ...Object.entries(WIDE).map(([op, value]) => [
+    op,
+    defineKernel(`layer_norm_${op}`, layout, specializeConstants(code, { OP: value }), "wide"),
+  ]),
+]) as Record<LayerNormOp, ReturnType<typeof defineKernel<typeof layout.entries>>>;
 
 /** The compiled layer-norm kernels. */
 export type LayerNormKernels = Record<LayerNormOp, Kernel<typeof layout.entries>>;
 
 /** Compiles the layer-norm kernels on a device (cached). */
 export async function layerNormKernels(gpu: Gpu): Promise<LayerNormKernels> {
-  const ops = Object.keys(OPS) as LayerNormOp[];
+  const ops = Object.keys(layerNormSpecs) as LayerNormOp[];
   const kernels = await Promise.all(ops.map((op) => gpu.kernel(layerNormSpecs[op])));
   return Object.fromEntries(ops.map((op, i) => [op, kernels[i]])) as LayerNormKernels;
+}
+
+/** The kernel and grid of a per-row pass: an invocation per row, or a workgroup per wide row. */
+function rowPass(kernels: LayerNormKernels, pass: "forward" | "inputGrad", rows: number, D: number) {
+  return D >= WIDE_FROM
+    ? { kernel: kernels[`${pass}Wide`], grid: elementGrid(rows, 1) }
+    : { kernel: kernels[pass], grid: elementGrid(rows) };
 }
 
 /** Where the affine parameters vary: per normalised position (layer norm) or per channel (instance norm). */
@@ -120,7 +135,8 @@ export function recordLayerNorm(step: Step, kernels: LayerNormKernels, args: Lay
     scale: [args.scale, affine],
     ...(args.bias ? { bias: [args.bias, affine] } : {}),
   });
-  step.dispatch(kernels.forward, {
+  const pass = rowPass(kernels, "forward", params.rows, params.D);
+  step.dispatch(pass.kernel, {
     params: { ...params, hasBias: args.bias ? 1 : 0, eps: args.epsilon },
     x: args.x,
     dy: args.x,
@@ -129,7 +145,7 @@ export function recordLayerNorm(step: Step, kernels: LayerNormKernels, args: Lay
     stats: args.x,
     out: args.y,
     aux: args.stats,
-  }, elementGrid(params.rows));
+  }, pass.grid);
 }
 
 /** Records dx, and d scale and d bias, from the forward's input and statistics. */
@@ -147,11 +163,8 @@ export function recordLayerNormBackward(step: Step, kernels: LayerNormKernels, a
   const uniforms = { ...params, hasBias: 0, eps: 0 };
   if (args.dx) {
     using spare = step.alloc([1]);
-    step.dispatch(
-      kernels.inputGrad,
-      { params: uniforms, ...bound, out: args.dx, aux: spare },
-      elementGrid(params.rows),
-    );
+    const pass = rowPass(kernels, "inputGrad", params.rows, params.D);
+    step.dispatch(pass.kernel, { params: uniforms, ...bound, out: args.dx, aux: spare }, pass.grid);
   }
   if (args.dscale && args.dbias) {
     // Terms per parameter: one per row (per position), or the channel's rows' values (per channel).

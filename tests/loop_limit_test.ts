@@ -10,12 +10,12 @@ import { poolKernels, recordGlobalAvgPool, recordMaxPool } from "../kernels/pool
 import { movementKernel, recordStridedCopy } from "../kernels/movement.ts";
 import { rbfGramKernels, recordRowNorms } from "../kernels/rbf_gram.ts";
 import { recordReduce, reduceAxesKernels } from "../kernels/reduce_axes.ts";
-import { layerNormKernels, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
+import { layerNormKernels, recordLayerNorm, recordLayerNormBackward } from "../kernels/reduce_layer_norm.ts";
 import { recordTopK, topKKernel } from "../kernels/top_k.ts";
 import type { Gpu } from "../kernels/gpu.ts";
 import { gpuTest, testGpu } from "./gpu_fixture.ts";
 import { assertClose, randomArray } from "./oracle.ts";
-import { layerNormBackwardOracle } from "./reduce_oracle.ts";
+import { layerNormBackwardOracle, layerNormOracle } from "./reduce_oracle.ts";
 
 /** Past the limit with room to spare for a kernel's own fixed loops. */
 const LONG = 70_001;
@@ -204,3 +204,34 @@ gpuCase(
     assert.deepEqual([...await gpu.readU32(argmax)], [plane - 2, 2 * plane - side]);
   },
 );
+
+for (
+  const [what, channels] of [
+    // A group norm exported as instance norm: BiT's ResNet-50 normalises 8 channels x 56 x 56 together.
+    ["instance norm", 2],
+    ["layer norm", undefined],
+  ] as const
+) {
+  gpuCase(
+    `${what} over rows longer than the loop limit allows three passes of: forward and input gradient`,
+    async (gpu) => {
+      const kernels = await layerNormKernels(gpu);
+      const [rows, D, eps] = [2, 40_000, 1e-5];
+      const affine = channels ?? D;
+      const [x, dyData] = [81, 82].map((seed) => randomArray(rows * D, seed));
+      const [scaleData, biasData] = [83, 84].map((seed) => randomArray(affine, seed));
+      using held = new DisposableStack();
+      const tensor = (shape: number[], data?: Float32Array) => held.use(gpu.tensor(shape, data));
+      const [tx, dy] = [x, dyData].map((data) => tensor([rows, D], data));
+      const [scale, bias] = [scaleData, biasData].map((data) => tensor([affine], data));
+      const [y, dx, stats] = [[rows, D], [rows, D], [rows, 2]].map((shape) => tensor(shape));
+      await gpu.run((s) => {
+        recordLayerNorm(s, kernels, { x: tx, y, stats, scale, bias, D, channels, epsilon: eps });
+        recordLayerNormBackward(s, kernels, { x: tx, dy, stats, scale, dx, D, channels });
+      });
+      assertClose(await gpu.read(y), layerNormOracle(x, D, scaleData, biasData, eps, channels), D, `${what}: y`);
+      const grads = layerNormBackwardOracle(x, dyData, D, scaleData, eps, channels);
+      assertClose(await gpu.read(dx), grads.dx, D, `${what}: dx`);
+    },
+  );
+}
