@@ -21,6 +21,7 @@ import * as d from "typegpu/data";
 import { broadcastPlan, spanStrides } from "./broadcast.ts";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const FN = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
@@ -35,12 +36,17 @@ export const BINARY_FUNCTIONS = Object.keys(FN) as BinaryFunction[];
 const MAX_RANK = 8;
 /** Below this many terms per gradient element one invocation sums them; from it on, a workgroup. */
 const WORKGROUP_SUM_FROM = 32;
+/** Invocations of the workgroup that sums one gradient element's terms (mainBackwardReduce's WG). */
+const REDUCE_WORKGROUP = 64;
 
 const Axes = d.arrayOf(d.vec4u, MAX_RANK / 4);
 const BinaryParams = d.struct({
   count: d.u32,
   rank: d.u32,
   reduce: d.u32,
+  /** The terms a workgroup sum adds in this dispatch: start .. end - 1 (mainBackwardReduce). */
+  start: d.u32,
+  end: d.u32,
   dims: Axes,
   reduced: Axes,
   strides1: Axes,
@@ -73,7 +79,12 @@ function kernelName(fn: BinaryFunction, entry: Entry, side: Side, rank: number):
 }
 
 function spec(fn: BinaryFunction, entry: Entry, side: Side, rank: number): Spec {
-  const constants = { FN: FN[fn], SIDE: side === "a" ? 0 : 1, WG: entry === "backwardReduce" ? 64 : 256, RANK: rank };
+  const constants = {
+    FN: FN[fn],
+    SIDE: side === "a" ? 0 : 1,
+    WG: entry === "backwardReduce" ? REDUCE_WORKGROUP : 256,
+    RANK: rank,
+  };
   const entryPoint = `main${entry[0].toUpperCase()}${entry.slice(1)}`;
   return defineKernel(kernelName(fn, entry, side, rank), layout, specializeConstants(code, constants), entryPoint);
 }
@@ -145,6 +156,8 @@ export function recordBinary(
       count,
       rank: plan.dims.length,
       reduce: 1,
+      start: 0,
+      end: 0,
       dims: axes(plan.dims),
       reduced: axes([]),
       strides1: axes(spanStrides(plan.dims, plan.a)),
@@ -180,19 +193,28 @@ export function recordBinaryBackward(
     kernels,
     kernelName(args.fn, workgroup ? "backwardReduce" : "backward", side, plan.dims.length),
   );
-  step.dispatch(kernel, {
-    params: {
-      count,
-      rank: plan.dims.length,
-      reduce,
-      dims: axes(plan.dims.map((size, k) => (spans[k] ? size : 1))),
-      reduced: axes(reduced),
-      strides1: axes(spanStrides(plan.dims, plan.dims.map(() => true))),
-      strides2: axes(spanStrides(plan.dims, side === "a" ? plan.b : plan.a)),
-    },
-    a,
-    b,
-    dy,
-    out: grad,
-  }, workgroup ? elementGrid(count, 1) : elementGrid(count));
+  // A workgroup's invocations each take every 64th term, and each term walks the axes once more
+  // where the rank is not specialised: chunks keep one dispatch's loops under llvmpipe's limit.
+  const chunks = workgroup ? loopChunks(reduce, REDUCE_WORKGROUP * Math.floor(LOOP_CHUNK / (plan.dims.length + 1))) : [
+    { start: 0, end: reduce },
+  ];
+  for (const { start, end } of chunks) {
+    step.dispatch(kernel, {
+      params: {
+        count,
+        rank: plan.dims.length,
+        reduce,
+        start,
+        end,
+        dims: axes(plan.dims.map((size, k) => (spans[k] ? size : 1))),
+        reduced: axes(reduced),
+        strides1: axes(spanStrides(plan.dims, plan.dims.map(() => true))),
+        strides2: axes(spanStrides(plan.dims, side === "a" ? plan.b : plan.a)),
+      },
+      a,
+      b,
+      dy,
+      out: grad,
+    }, workgroup ? elementGrid(count, 1) : elementGrid(count));
+  }
 }

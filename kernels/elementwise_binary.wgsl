@@ -15,9 +15,11 @@
 //     operand element j are j's coordinates plus every coordinate r of `reduced`, so
 //     out[j] = sum over r of dy[o] * df/d(side)(a, b) with o = (j + r) . strides1.
 //   mainBackward sums the `reduce` terms in one invocation (256 elements per workgroup, for short
-//   sums); mainBackwardReduce gives each element a workgroup of 64 that splits the sum and adds the
-//   partial sums with workgroupReduce (workgroup_reduce.wgsl), for long ones (a squeeze-excitation
-//   scale summed over a feature map).
+//   sums); mainBackwardReduce gives each element a workgroup of 64 that splits terms start .. end - 1
+//   and adds the partial sums with workgroupReduce (workgroup_reduce.wgsl), for long ones (a
+//   squeeze-excitation scale summed over a feature map). A sum longer than one dispatch may loop
+//   on llvmpipe (loop_limit.ts: a scalar constant's gradient over a whole batch) takes several,
+//   each adding its part to what the earlier ones wrote.
 // Workgroups spread over x and y; the linear workgroup index is wid.x + wid.y * nwg.x.
 
 const WG: u32 = 256u;
@@ -85,14 +87,14 @@ fn term(mine: f32, otherOffset: u32, o: u32) -> f32 {
   return layout.$.dy[o] * partial(layout.$.a[otherOffset], mine);
 }
 
-// The sum over r = first, first + step, ... below `reduce` of operand element j's terms.
-fn partialSum(j: u32, first: u32, step: u32) -> f32 {
+// The sum over r = first, first + step, ... below `end` of operand element j's terms.
+fn partialSum(j: u32, first: u32, step: u32, end: u32) -> f32 {
   let p = layout.$.params;
   let base = offsets(j, false);
   var mine = layout.$.b[j];
   if (SIDE == 0u) { mine = layout.$.a[j]; }
   var acc = 0.0;
-  for (var r = first; r < p.reduce; r += step) {
+  for (var r = first; r < end; r += step) {
     let off = base + offsets(r, true);
     acc += term(mine, off.y, off.x);
   }
@@ -125,7 +127,7 @@ fn mainBackward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     layout.$.out[j] = term(mine, offsets(j, false).y, j);
     return;
   }
-  layout.$.out[j] = partialSum(j, 0u, 1u);
+  layout.$.out[j] = partialSum(j, 0u, 1u, p.reduce);
 }
 
 @compute @workgroup_size(WG)
@@ -137,6 +139,6 @@ fn mainBackwardReduce(
   let j = wid.x + wid.y * nwg.x;
   let p = layout.$.params;
   if (j >= p.count) { return; } // the same for the whole workgroup, so the reduction stays uniform
-  let total = workgroupReduce(t, partialSum(j, t, WG), false);
-  if (t == 0u) { layout.$.out[j] = total; }
+  let total = workgroupReduce(t, partialSum(j, p.start + t, WG, p.end), false);
+  if (t == 0u) { layout.$.out[j] = select(total, layout.$.out[j] + total, p.start > 0u); }
 }

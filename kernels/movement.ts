@@ -27,6 +27,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import type { TensorLike } from "./tensor.ts";
 
 /** Axes the kernel walks at most (after merging contiguous axes and dropping axes of extent 1). */
@@ -40,7 +41,9 @@ const MovementParams = d.struct({
   count: d.u32,
   chunks: d.u32,
   reduceRank: d.u32,
-  reduceCount: d.u32,
+  /** The points of the reduce space a sum adds in this dispatch: reduceStart .. reduceEnd - 1. */
+  reduceStart: d.u32,
+  reduceEnd: d.u32,
   srcBase: d.i32,
   dstBase: d.i32,
   value: d.f32,
@@ -183,24 +186,33 @@ export function recordStridedCopy(step: Step, kernel: MovementKernel, args: Stri
     }
   }
   const inner = dims[dims.length - 1];
-  const chunks = Math.ceil(inner / PER_INVOCATION);
+  // A sum walks one point of dst per invocation, its reduce space in pieces whose loops (each point
+  // walks the reduce axes) stay under llvmpipe's limit; a copy or fill PER_INVOCATION points.
+  const chunks = mode === "sum" ? inner : Math.ceil(inner / PER_INVOCATION);
   const invocations = (count / inner) * chunks;
-  step.dispatch(mode === "copy" ? kernel.copy[dims.length - 1] : kernel[mode], {
-    params: {
-      count: invocations,
-      chunks,
-      reduceRank: reduceDims.length,
-      reduceCount: args.src ? reduceDims.reduce((a, b) => a * b, 1) : 0,
-      srcBase: srcOffset,
-      dstBase: dstOffset,
-      value: args.value ?? 0,
-      dims: packed(dims, d.vec4u),
-      srcStrides: packed(src, d.vec4i),
-      dstStrides: packed(dst, d.vec4i),
-      reduceDims: packed(reduceDims, d.vec4u),
-      reduceStrides: packed(reduceStrides, d.vec4i),
-    },
-    src: args.src ?? step.placeholder,
-    dst: args.dst,
-  }, elementGrid(invocations));
+  const reduceCount = reduceDims.reduce((a, b) => a * b, 1);
+  const pieces = mode === "sum"
+    ? loopChunks(reduceCount, Math.floor(LOOP_CHUNK / (reduceDims.length + 1)))
+    : [{ start: 0, end: 0 }];
+  for (const { start, end } of pieces) {
+    step.dispatch(mode === "copy" ? kernel.copy[dims.length - 1] : kernel[mode], {
+      params: {
+        count: invocations,
+        chunks,
+        reduceRank: reduceDims.length,
+        reduceStart: start,
+        reduceEnd: end,
+        srcBase: srcOffset,
+        dstBase: dstOffset,
+        value: args.value ?? 0,
+        dims: packed(dims, d.vec4u),
+        srcStrides: packed(src, d.vec4i),
+        dstStrides: packed(dst, d.vec4i),
+        reduceDims: packed(reduceDims, d.vec4u),
+        reduceStrides: packed(reduceStrides, d.vec4i),
+      },
+      src: args.src ?? step.placeholder,
+      dst: args.dst,
+    }, elementGrid(invocations));
+  }
 }

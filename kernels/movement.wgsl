@@ -4,9 +4,11 @@
 // axis, how far one step along it moves in the source and in the destination (`srcStrides`,
 // `dstStrides`; 0 broadcasts, negative walks backwards). Each point c of the space writes
 //   dst[dstBase + c . dstStrides] = value + sum over r of src[srcBase + c . srcStrides + r . reduceStrides]
-// where r runs over a second space (`reduceDims`, `reduceCount` points): a copy (MODE 0) reads one
-// element with no reduce axes, a sum (MODE 2, an expand's backward) the broadcast axes, a fill
-// (MODE 1) none. Transpose, slice (any step), pad, concat, split and expand forward are copies with
+// where r runs over a second space (`reduceDims`): a copy (MODE 0) reads one element with no reduce
+// axes, a sum (MODE 2, an expand's backward) the broadcast axes, a fill (MODE 1) none. A sum takes
+// points reduceStart .. reduceEnd - 1 of that space and adds them to what dst holds when
+// reduceStart > 0: the host splits a long sum into dispatches under llvmpipe's loop limit
+// (loop_limit.ts), one point of dst per invocation. Transpose, slice (any step), pad, concat, split and expand forward are copies with
 // the right strides; their backwards are copies with source and destination strides swapped.
 //
 // Copies have one pipeline per RANK (1 to 8); fills and sums one each, at RANK 8. Work split: one
@@ -51,14 +53,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   let inner = RANK - 1u;
   let extent = axisDim(dims, inner);
-  let reduceCount = layout.$.params.reduceCount;
+  let reduceStart = layout.$.params.reduceStart;
+  let reduceEnd = layout.$.params.reduceEnd;
   for (var c = first; c < extent; c += chunks) {
     let at = s + i32(c) * axisStride(srcStrides, inner);
+    let to = u32(t + i32(c) * axisStride(dstStrides, inner));
     var acc = layout.$.params.value;
     if (MODE == 0u) {
       acc += layout.$.src[u32(at)];
     } else if (MODE == 2u) {
-      for (var r = 0u; r < reduceCount; r++) {
+      if (reduceStart > 0u) { acc = layout.$.dst[to]; } // an earlier dispatch summed the points before
+      for (var r = reduceStart; r < reduceEnd; r++) {
         var left = r;
         var o = at;
         for (var k = layout.$.params.reduceRank; k > 0u; k--) {
@@ -70,6 +75,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         acc += layout.$.src[u32(o)];
       }
     }
-    layout.$.dst[u32(t + i32(c) * axisStride(dstStrides, inner))] = acc;
+    layout.$.dst[to] = acc;
   }
 }

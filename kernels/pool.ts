@@ -22,6 +22,7 @@ import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
 import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import { windowExtent } from "./window.ts";
 
 /**
@@ -112,6 +113,9 @@ const PoolParams = d.struct({
   PR: d.u32,
   DH: d.u32,
   DW: d.u32,
+  /** The window rows a forward walks in this dispatch: tapStart .. tapEnd - 1. */
+  tapStart: d.u32,
+  tapEnd: d.u32,
 }).$name("PoolParams");
 
 // argmax is written by the max forward and read by the max backward: one layout for both, so
@@ -125,11 +129,21 @@ const layout = tgpu.bindGroupLayout({
 
 const code = readWgsl(import.meta.url, "pool.wgsl");
 const OPS = ["max", "avg"] as const; // pool.wgsl's OP values 0 and 1
+/** Per pass: each op's pipeline for undilated windows, then for dilated ones (pool.wgsl's DILATED). */
 const passSpecs = (pass: "forward" | "backward") =>
-  OPS.map((op, i) => defineKernel(`${op}_pool_${pass}`, layout, specializeConstants(code, { OP: i }), pass));
+  [0, 1].flatMap((dilated) =>
+    OPS.map((op, i) =>
+      defineKernel(
+        `${op}_pool_${pass}${dilated ? "_dilated" : ""}`,
+        layout,
+        specializeConstants(code, { OP: i, DILATED: dilated }),
+        pass,
+      )
+    )
+  );
 export const poolSpecs = { forward: passSpecs("forward"), backward: passSpecs("backward") };
 
-/** The compiled pooling kernels, per pass, indexed by op (max, average). */
+/** The compiled pooling kernels, per pass: max and average for undilated windows, then the same for dilated ones. */
 export interface PoolKernels {
   forward: Kernel<typeof layout.entries>[];
   backward: Kernel<typeof layout.entries>[];
@@ -207,29 +221,39 @@ function dispatchPool(step: Step, kernels: PoolKernels, p: PoolDispatch): void {
   });
   if (p.argmax) checkU32(name, "argmax", p.argmax);
   const w = p.window;
-  step.dispatch(kernels[p.pass][p.op], {
-    params: {
-      count: p.dst.size,
-      countIncludePad: p.countIncludePad === false ? 0 : 1,
-      H,
-      W,
-      OH: outHeight,
-      OW: outWidth,
-      KH: w.kernelHeight,
-      KW: w.kernelWidth,
-      SH: w.strideH,
-      SW: w.strideW,
-      PH: w.padH,
-      PW: w.padW,
-      PB: w.padBottom ?? w.padH,
-      PR: w.padRight ?? w.padW,
-      DH: w.dilationH ?? 1,
-      DW: w.dilationW ?? 1,
-    },
-    src: p.src,
-    argmax: p.argmax ?? step.placeholder,
-    dst: p.dst,
-  }, elementGrid(p.dst.size));
+  const dilated = (w.dilationH ?? 1) > 1 || (w.dilationW ?? 1) > 1;
+  // A forward walks its window's rows, each row's taps and the back edge: pieces of rows keep a
+  // large window (a global pool over 256 x 256) under llvmpipe's loop limit. A backward visits a few windows.
+  const pieces = p.pass === "forward"
+    ? loopChunks(w.kernelHeight, Math.max(1, Math.floor(LOOP_CHUNK / (w.kernelWidth + 2))))
+    : [{ start: 0, end: 0 }];
+  for (const { start, end } of pieces) {
+    step.dispatch(kernels[p.pass][p.op + (dilated ? OPS.length : 0)], {
+      params: {
+        count: p.dst.size,
+        countIncludePad: p.countIncludePad === false ? 0 : 1,
+        H,
+        W,
+        OH: outHeight,
+        OW: outWidth,
+        KH: w.kernelHeight,
+        KW: w.kernelWidth,
+        SH: w.strideH,
+        SW: w.strideW,
+        PH: w.padH,
+        PW: w.padW,
+        PB: w.padBottom ?? w.padH,
+        PR: w.padRight ?? w.padW,
+        DH: w.dilationH ?? 1,
+        DW: w.dilationW ?? 1,
+        tapStart: start,
+        tapEnd: end,
+      },
+      src: p.src,
+      argmax: p.argmax ?? step.placeholder,
+      dst: p.dst,
+    }, elementGrid(p.dst.size));
+  }
 }
 
 /** Records y = max over each window of x (padding never wins), and the argmax of each output. */

@@ -25,6 +25,7 @@ import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { compileGemm, defineGemmKernels, type GemmCore, gemmEntries, type GemmKernel, recordGemm } from "./gemm.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { loopChunks } from "./loop_limit.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const readonly = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
@@ -52,7 +53,7 @@ const gramLayout = tgpu.bindGroupLayout({
   ...gemmEntries,
 });
 
-const RowNormsParams = d.struct({ rows: d.u32, width: d.u32 }).$name("RowNormsParams");
+const RowNormsParams = d.struct({ rows: d.u32, width: d.u32, start: d.u32, end: d.u32 }).$name("RowNormsParams");
 
 const normsLayout = tgpu.bindGroupLayout({
   params: { uniform: RowNormsParams },
@@ -79,7 +80,9 @@ export async function rbfGramKernels(gpu: Gpu, core?: GemmCore): Promise<RbfGram
 export function recordRowNorms(step: Step, kernels: RbfGramKernels, args: { x: TensorLike; out: TensorLike }): void {
   const [rows, width] = matrixShape("row_norms", args.x);
   checkSizes("row_norms", { out: [args.out, rows] });
-  step.dispatch(kernels.norms, { params: { rows, width }, x: args.x, out: args.out }, elementGrid(rows));
+  for (const { start, end } of loopChunks(width)) {
+    step.dispatch(kernels.norms, { params: { rows, width, start, end }, x: args.x, out: args.out }, elementGrid(rows));
+  }
 }
 
 export interface GramArgs {

@@ -17,6 +17,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, type KernelSpec, readWgsl, specializeConstants } from "./kernel.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import { checkSizes, checkU32, sizeOf, type TensorLike } from "./tensor.ts";
 
 /** Most kept (or reduced) axes after neighbouring axes of one kind are merged. */
@@ -29,6 +30,9 @@ const ReduceParams = d.struct({
   keptRank: d.u32,
   reducedRank: d.u32,
   reducedSize: d.u32,
+  /** The reduced positions a forward walks in this dispatch: reducedStart .. reducedEnd - 1. */
+  reducedStart: d.u32,
+  reducedEnd: d.u32,
   scale: d.f32,
   keptSizes: Axes,
   keptStrides: Axes,
@@ -129,28 +133,38 @@ function dispatch(
   count: number,
   scale: number,
   tensors: { x: TensorLike; out: TensorLike; argmaxIn?: TensorLike; argmaxOut?: TensorLike },
+  /** Whether the kernel walks the reduced axes (sum and max forward) rather than one value per element. */
+  forward: boolean,
 ): void {
   const { kept, reduced } = geometry;
   // An unused writable slot needs a buffer of its own: one buffer may not be read-only and writable at once.
   using spare = tensors.argmaxOut ? undefined : step.alloc([1]);
-  step.dispatch(kernel, {
-    params: {
-      count,
-      keptRank: kept.length,
-      reducedRank: reduced.length,
-      reducedSize: geometry.reducedSize,
-      scale,
-      keptSizes: packed(kept.map((a) => a.size)),
-      keptStrides: packed(kept.map((a) => a.stride)),
-      keptOutStrides: packed(kept.map((a) => a.outStride)),
-      reducedSizes: packed(reduced.map((a) => a.size)),
-      reducedStrides: packed(reduced.map((a) => a.stride)),
-    },
-    x: tensors.x,
-    argmaxIn: tensors.argmaxIn ?? tensors.x,
-    out: tensors.out,
-    argmaxOut: tensors.argmaxOut ?? spare!,
-  }, elementGrid(count));
+  // A forward's loop walks the reduced axes once per position: pieces keep it under llvmpipe's limit.
+  const pieces = forward
+    ? loopChunks(geometry.reducedSize, Math.floor(LOOP_CHUNK / (reduced.length + 1)))
+    : [{ start: 0, end: 0 }];
+  for (const { start, end } of pieces) {
+    step.dispatch(kernel, {
+      params: {
+        count,
+        keptRank: kept.length,
+        reducedRank: reduced.length,
+        reducedSize: geometry.reducedSize,
+        reducedStart: start,
+        reducedEnd: end,
+        scale,
+        keptSizes: packed(kept.map((a) => a.size)),
+        keptStrides: packed(kept.map((a) => a.stride)),
+        keptOutStrides: packed(kept.map((a) => a.outStride)),
+        reducedSizes: packed(reduced.map((a) => a.size)),
+        reducedStrides: packed(reduced.map((a) => a.stride)),
+      },
+      x: tensors.x,
+      argmaxIn: tensors.argmaxIn ?? tensors.x,
+      out: tensors.out,
+      argmaxOut: tensors.argmaxOut ?? spare!,
+    }, elementGrid(count));
+  }
 }
 
 export interface ReduceArgs {
@@ -172,11 +186,19 @@ export function recordReduce(step: Step, kernels: ReduceAxesKernels, args: Reduc
     if (!args.argmax) throw new Error("reduce_max: argmax is required");
     checkU32("reduce_max", "argmax", args.argmax);
     checkSizes("reduce_max", { argmax: [args.argmax, geometry.outputSize] });
-    dispatch(step, kernels.max, geometry, geometry.outputSize, 1, { x: args.x, out: args.y, argmaxOut: args.argmax });
+    dispatch(
+      step,
+      kernels.max,
+      geometry,
+      geometry.outputSize,
+      1,
+      { x: args.x, out: args.y, argmaxOut: args.argmax },
+      true,
+    );
     return;
   }
   const scale = args.kind === "mean" ? 1 / geometry.reducedSize : 1;
-  dispatch(step, kernels.sum, geometry, geometry.outputSize, scale, { x: args.x, out: args.y });
+  dispatch(step, kernels.sum, geometry, geometry.outputSize, scale, { x: args.x, out: args.y }, true);
 }
 
 export interface ReduceBackwardArgs {
@@ -203,9 +225,9 @@ export function recordReduceBackward(step: Step, kernels: ReduceAxesKernels, arg
       x: args.dy,
       out: args.dx,
       argmaxIn: args.argmax,
-    });
+    }, false);
     return;
   }
   const scale = args.kind === "mean" ? 1 / geometry.reducedSize : 1;
-  dispatch(step, kernels.broadcastBack, geometry, geometry.inputSize, scale, { x: args.dy, out: args.dx });
+  dispatch(step, kernels.broadcastBack, geometry, geometry.inputSize, scale, { x: args.dy, out: args.dx }, false);
 }

@@ -7,7 +7,8 @@
 // The host merges neighbouring axes of the same kind, so a shape arrives as up to 8 kept axes and up
 // to 8 reduced ones, each with its size and its stride in the input; kept axes also carry their
 // stride in the output. One invocation per output element (forward) or per input element
-// (backward): the reductions met in classifiers (spatial means, attention rows) are short.
+// (backward): the reductions met in classifiers (spatial means, attention rows) are short; a
+// longer one takes several dispatches, each under llvmpipe's loop limit (loop_limit.ts).
 
 const OP: u32 = 0u;
 const BIG: f32 = 3.4e38;
@@ -54,16 +55,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let p = layout.$.params;
   let idx = gid.x + gid.y * nwg.x * 256u;
   if (idx >= p.count) { return; }
+  // A forward takes reduced positions reducedStart .. reducedEnd - 1, continuing from what the
+  // earlier dispatches of the reduction wrote when reducedStart > 0 (see the host).
+  let more = p.reducedStart > 0u;
   if (OP == 0u) {
     let base = baseOf(idx);
     var acc = 0.0;
-    for (var r = 0u; r < p.reducedSize; r++) { acc += layout.$.x[base + offsetOf(r)]; }
-    layout.$.out[idx] = acc * p.scale;
+    for (var r = p.reducedStart; r < p.reducedEnd; r++) { acc += layout.$.x[base + offsetOf(r)]; }
+    var total = acc * p.scale;
+    if (more) { total += layout.$.out[idx]; }
+    layout.$.out[idx] = total;
   } else if (OP == 1u) {
     let base = baseOf(idx);
     var best = -BIG;
     var found = base;
-    for (var r = 0u; r < p.reducedSize; r++) {
+    if (more) {
+      best = layout.$.out[idx];
+      found = layout.$.argmaxOut[idx];
+    }
+    for (var r = p.reducedStart; r < p.reducedEnd; r++) {
       let i = base + offsetOf(r);
       let v = layout.$.x[i];
       if (v > best) { best = v; found = i; }

@@ -20,6 +20,7 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl, specializeConstants } from "./kernel.ts";
+import { loopChunks } from "./loop_limit.ts";
 import { checkSizes, type TensorLike } from "./tensor.ts";
 
 const LayerNormParams = d.struct({
@@ -29,6 +30,9 @@ const LayerNormParams = d.struct({
   perChannel: d.u32,
   hasBias: d.u32,
   eps: d.f32,
+  /** The parameter gradients' terms this dispatch sums: start .. end - 1. */
+  start: d.u32,
+  end: d.u32,
 }).$name("LayerNormParams");
 
 const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
@@ -45,26 +49,41 @@ const layout = tgpu.bindGroupLayout({
   aux: output,
 });
 
-const code = readWgsl(import.meta.url, "reduce_layer_norm.wgsl");
+const code = readWgsl(import.meta.url, "reduce_layer_norm.wgsl") + readWgsl(import.meta.url, "workgroup_reduce.wgsl");
 const OPS = { forward: 0, inputGrad: 1, paramGrads: 2 } as const;
-type LayerNormOp = keyof typeof OPS;
+/** Forward and input gradient of rows from this long on: a workgroup per row (the `wide` entry). */
+const WIDE_FROM = 4096;
+/** The wide variants' entry point and their OP. */
+const WIDE = { forwardWide: 0, inputGradWide: 1 } as const;
+type LayerNormOp = keyof typeof OPS | keyof typeof WIDE;
 
-/** The three specs: forward, input gradient, parameter gradients. */
-export const layerNormSpecs = Object.fromEntries(
-  Object.entries(OPS).map(([op, value]) => [
+/** The specs: forward, input gradient, parameter gradients, and forward and input gradient of wide rows. */
+export const layerNormSpecs = Object.fromEntries([
+  ...Object.entries(OPS).map(([op, value]) => [
     op,
     defineKernel(`layer_norm_${op}`, layout, specializeConstants(code, { OP: value })),
   ]),
-) as Record<LayerNormOp, ReturnType<typeof defineKernel<typeof layout.entries>>>;
+  ...Object.entries(WIDE).map(([op, value]) => [
+    op,
+    defineKernel(`layer_norm_${op}`, layout, specializeConstants(code, { OP: value }), "wide"),
+  ]),
+]) as Record<LayerNormOp, ReturnType<typeof defineKernel<typeof layout.entries>>>;
 
 /** The compiled layer-norm kernels. */
 export type LayerNormKernels = Record<LayerNormOp, Kernel<typeof layout.entries>>;
 
 /** Compiles the layer-norm kernels on a device (cached). */
 export async function layerNormKernels(gpu: Gpu): Promise<LayerNormKernels> {
-  const ops = Object.keys(OPS) as LayerNormOp[];
+  const ops = Object.keys(layerNormSpecs) as LayerNormOp[];
   const kernels = await Promise.all(ops.map((op) => gpu.kernel(layerNormSpecs[op])));
   return Object.fromEntries(ops.map((op, i) => [op, kernels[i]])) as LayerNormKernels;
+}
+
+/** The kernel and grid of a per-row pass: an invocation per row, or a workgroup per wide row. */
+function rowPass(kernels: LayerNormKernels, pass: "forward" | "inputGrad", rows: number, D: number) {
+  return D >= WIDE_FROM
+    ? { kernel: kernels[`${pass}Wide`], grid: elementGrid(rows, 1) }
+    : { kernel: kernels[pass], grid: elementGrid(rows) };
 }
 
 /** Where the affine parameters vary: per normalised position (layer norm) or per channel (instance norm). */
@@ -104,7 +123,7 @@ function geometry(kernel: string, x: TensorLike, g: NormGeometry) {
   if (!Number.isInteger(rows) || g.D < 1) throw new Error(`${kernel}: [${x.shape}] is not rows of ${g.D} values`);
   const C = g.channels ?? 1;
   if (rows % C !== 0) throw new Error(`${kernel}: ${rows} rows are not whole images of ${C} channels`);
-  return { rows, D: g.D, C, perChannel: g.channels ? 1 : 0, affine: g.channels ?? g.D };
+  return { rows, D: g.D, C, perChannel: g.channels ? 1 : 0, affine: g.channels ?? g.D, start: 0, end: 0 };
 }
 
 /** Records y = layer_norm(x) * scale + bias and each row's statistics. */
@@ -116,7 +135,8 @@ export function recordLayerNorm(step: Step, kernels: LayerNormKernels, args: Lay
     scale: [args.scale, affine],
     ...(args.bias ? { bias: [args.bias, affine] } : {}),
   });
-  step.dispatch(kernels.forward, {
+  const pass = rowPass(kernels, "forward", params.rows, params.D);
+  step.dispatch(pass.kernel, {
     params: { ...params, hasBias: args.bias ? 1 : 0, eps: args.epsilon },
     x: args.x,
     dy: args.x,
@@ -125,7 +145,7 @@ export function recordLayerNorm(step: Step, kernels: LayerNormKernels, args: Lay
     stats: args.x,
     out: args.y,
     aux: args.stats,
-  }, elementGrid(params.rows));
+  }, pass.grid);
 }
 
 /** Records dx, and d scale and d bias, from the forward's input and statistics. */
@@ -143,17 +163,18 @@ export function recordLayerNormBackward(step: Step, kernels: LayerNormKernels, a
   const uniforms = { ...params, hasBias: 0, eps: 0 };
   if (args.dx) {
     using spare = step.alloc([1]);
-    step.dispatch(
-      kernels.inputGrad,
-      { params: uniforms, ...bound, out: args.dx, aux: spare },
-      elementGrid(params.rows),
-    );
+    const pass = rowPass(kernels, "inputGrad", params.rows, params.D);
+    step.dispatch(pass.kernel, { params: uniforms, ...bound, out: args.dx, aux: spare }, pass.grid);
   }
   if (args.dscale && args.dbias) {
-    step.dispatch(
-      kernels.paramGrads,
-      { params: uniforms, ...bound, out: args.dscale, aux: args.dbias },
-      elementGrid(affine),
-    );
+    // Terms per parameter: one per row (per position), or the channel's rows' values (per channel).
+    const terms = params.perChannel ? (params.rows / params.C) * params.D : params.rows;
+    for (const { start, end } of loopChunks(terms)) {
+      step.dispatch(
+        kernels.paramGrads,
+        { params: { ...uniforms, start, end }, ...bound, out: args.dscale, aux: args.dbias },
+        elementGrid(affine),
+      );
+    }
   }
 }

@@ -17,13 +17,15 @@ import tgpu from "typegpu";
 import * as d from "typegpu/data";
 import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { LOOP_CHUNK, loopChunks } from "./loop_limit.ts";
 import { checkSizes, checkU32, type TensorLike } from "./tensor.ts";
 
 /** Largest k the kernel supports (MAX_K in top_k.wgsl). */
 export const TOP_K_MAX = 10;
 const ROWS_PER_WORKGROUP = 64;
 
-const TopKParams = d.struct({ B: d.u32, C: d.u32, k: d.u32 }).$name("TopKParams");
+/** start .. end - 1: the columns one dispatch scans. */
+const TopKParams = d.struct({ B: d.u32, C: d.u32, k: d.u32, start: d.u32, end: d.u32 }).$name("TopKParams");
 
 const layout = tgpu.bindGroupLayout({
   params: { uniform: TopKParams },
@@ -62,5 +64,8 @@ export function recordTopK(step: Step, kernel: TopKKernel, args: TopKArgs): void
   }
   checkSizes("top_k", { values: [values, [B, k]], indices: [indices, [B, k]] });
   checkU32("top_k", "indices", indices);
-  step.dispatch(kernel, { params: { B, C, k }, x, values, indices }, elementGrid(B, ROWS_PER_WORKGROUP));
+  // Each column costs a back edge of the scan and up to k + 1 of the insertion.
+  for (const { start, end } of loopChunks(C, Math.floor(LOOP_CHUNK / (k + 2)))) {
+    step.dispatch(kernel, { params: { B, C, k, start, end }, x, values, indices }, elementGrid(B, ROWS_PER_WORKGROUP));
+  }
 }

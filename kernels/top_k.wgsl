@@ -16,8 +16,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (row >= p.B) { return; }
   var vals: array<f32, MAX_K>;
   var idxs: array<u32, MAX_K>;
-  var filled = 0u;
-  for (var j = 0u; j < p.C; j++) {
+  // Columns start .. end - 1; a later dispatch of a wide row carries on from the list the earlier
+  // ones wrote (the host splits the scan under llvmpipe's loop limit, loop_limit.ts).
+  let filled0 = min(p.start, p.k);
+  for (var r = 0u; r < filled0; r++) {
+    vals[r] = layout.$.values[row * p.k + r];
+    idxs[r] = layout.$.indices[row * p.k + r];
+  }
+  var filled = filled0;
+  for (var j = p.start; j < p.end; j++) {
     let v = layout.$.x[row * p.C + j];
     if (filled == p.k && !(v > vals[p.k - 1u])) { continue; }
     // The new value takes the next free slot, or the last one's when the list is full.
@@ -31,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     vals[pos] = v;
     idxs[pos] = j;
   }
-  for (var r = 0u; r < p.k; r++) {
+  for (var r = 0u; r < filled; r++) {
     layout.$.values[row * p.k + r] = vals[r];
     layout.$.indices[row * p.k + r] = idxs[r];
   }

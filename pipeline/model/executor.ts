@@ -249,9 +249,9 @@ export class Executor implements Disposable {
       if (pending.delete(node.name) && pending.size === 0 && !wantInputGrad && !wantParams) break;
       if (!dy) continue; // the loss does not depend on this node
       const result: BackwardOutput = this.#layer(node).backward(ctx, node, {
-        inputs: node.inputs.map((n) => tape.values.get(n)!),
+        inputs: node.inputs.map((n) => tape.values.get(n)),
         inputShapes: node.inputs.map((n) => shapes.get(n)!),
-        output: tape.values.get(node.name)!,
+        output: tape.values.get(node.name),
         saved: tape.saved.get(node.name) ?? [],
         dy,
         wantInput: node.inputs.map((n) => n !== inputName || wantInputGrad),

@@ -39,6 +39,7 @@ import {
 } from "../../kernels/pool.ts";
 import type { Tensor, TensorLike } from "../../kernels/tensor.ts";
 import type { GraphNode, NodeOf, Op } from "./graph.ts";
+import { kept } from "./tape_needs.ts";
 import { onLastAxis, REDUCE_LAYERS } from "./layers/reduce.ts";
 import { MOVEMENT_LAYERS } from "./layers/movement.ts";
 import { ELEMENTWISE_LAYERS } from "./layers/elementwise.ts";
@@ -59,11 +60,15 @@ export interface ForwardOutput {
   saved?: Tensor[];
 }
 
-/** Backward request for one node. */
+/**
+ * Backward request for one node. A tape trimmed to what backwards read (tape_needs.ts) holds a
+ * node's inputs and output only where its op's backward reads them, so either may be undefined:
+ * a layer takes them through `kept`, which names what is missing.
+ */
 export interface BackwardArgs {
-  inputs: TensorLike[];
+  inputs: (TensorLike | undefined)[];
   inputShapes: number[][];
-  output: TensorLike;
+  output: TensorLike | undefined;
   saved: TensorLike[];
   dy: TensorLike;
   /** Which inputs need a gradient (false for the graph input when no input gradient is wanted). */
@@ -130,7 +135,7 @@ const conv2d: Layer<NodeOf<"conv2d">> = {
     }
     if (wantParams) {
       const dweight = ctx.alloc(weight.shape);
-      recordConv2dBackwardWeight(ctx.step, ctx.kernels.conv2d, { dy, x, dweight, geom });
+      recordConv2dBackwardWeight(ctx.step, ctx.kernels.conv2d, { dy, x: kept(x, node, "input"), dweight, geom });
       params.set(node.weight, dweight);
       if (node.bias) params.set(node.bias, biasGradient(ctx, dy));
     }
@@ -163,7 +168,7 @@ const dense: Layer<NodeOf<"dense">> = {
     }
     if (wantParams) {
       const dweight = ctx.alloc(weight.shape);
-      recordDenseBackwardWeight(ctx.step, ctx.kernels, { dy, x, dweight });
+      recordDenseBackwardWeight(ctx.step, ctx.kernels, { dy, x: kept(x, node, "input"), dweight });
       params.set(node.weight, dweight);
       if (node.bias) params.set(node.bias, biasGradient(ctx, dy));
     }
@@ -181,7 +186,7 @@ function clipLayer<N extends NodeOf<"relu"> | NodeOf<"clip">>(range: (node: N) =
     backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput }) {
       if (!wantInput[0]) return { inputs: [null], params: new Map() };
       const dx = ctx.alloc(xShape);
-      recordClipBackward(ctx.step, ctx.kernels.elementwise, { x, dy, dx, range: range(node) });
+      recordClipBackward(ctx.step, ctx.kernels.elementwise, { x: kept(x, node, "input"), dy, dx, range: range(node) });
       return { inputs: [dx], params: new Map() };
     },
   };
@@ -196,7 +201,12 @@ const leakyRelu: Layer<NodeOf<"leaky_relu">> = {
   backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput }) {
     if (!wantInput[0]) return { inputs: [null], params: new Map() };
     const dx = ctx.alloc(xShape);
-    recordLeakyReluBackward(ctx.step, ctx.kernels.elementwise, { x, dy, dx, alpha: node.alpha });
+    recordLeakyReluBackward(ctx.step, ctx.kernels.elementwise, {
+      x: kept(x, node, "input"),
+      dy,
+      dx,
+      alpha: node.alpha,
+    });
     return { inputs: [dx], params: new Map() };
   },
 };
@@ -207,10 +217,10 @@ const sigmoid: Layer<NodeOf<"sigmoid">> = {
     recordSigmoid(ctx.step, ctx.kernels.elementwise, { x, y });
     return { output: y };
   },
-  backward(ctx, _node, { inputShapes: [xShape], output, dy, wantInput }) {
+  backward(ctx, node, { inputShapes: [xShape], output, dy, wantInput }) {
     if (!wantInput[0]) return { inputs: [null], params: new Map() };
     const dx = ctx.alloc(xShape);
-    recordSigmoidBackward(ctx.step, ctx.kernels.elementwise, { y: output, dy, dx });
+    recordSigmoidBackward(ctx.step, ctx.kernels.elementwise, { y: kept(output, node, "output"), dy, dx });
     return { inputs: [dx], params: new Map() };
   },
 };
@@ -288,14 +298,23 @@ const batchNorm: Layer<NodeOf<"batch_norm">> = {
     const dgamma = needSums ? ctx.alloc([channels]) : null;
     const dbeta = needSums ? ctx.alloc([channels]) : null;
     if (dgamma && dbeta) {
-      recordBatchNormParamGrads(ctx.step, ctx.kernels.batchNorm, { x, dy, dgamma, dbeta, mean, variance, eps: p.eps });
+      const input = kept(x, node, "input");
+      recordBatchNormParamGrads(ctx.step, ctx.kernels.batchNorm, {
+        x: input,
+        dy,
+        dgamma,
+        dbeta,
+        mean,
+        variance,
+        eps: p.eps,
+      });
     }
     let dx: Tensor | null = null;
     if (wantInput[0]) {
       dx = ctx.alloc(xShape);
       if (ctx.training) {
         recordBatchNormTrainBackward(ctx.step, ctx.kernels.batchNormTrain, {
-          x,
+          x: kept(x, node, "input"),
           dy,
           mean,
           variance,

@@ -88,3 +88,21 @@ export function tapeValues(graph: Graph, purpose: TapePurpose): Set<string> {
   }
   return kept;
 }
+
+/**
+ * A value a backward reads from the tape, or an Error saying the tape did not keep it: the table
+ * above then lists the op as not reading what its backward (layers.ts) reads.
+ *
+ * @example
+ * ```ts
+ * import type { GraphNode } from "./graph.ts";
+ * declare const node: GraphNode, x: number | undefined;
+ * const value = kept(x, node, "input"); // x, or an Error naming the node
+ * ```
+ */
+export function kept<T>(value: T | undefined, node: GraphNode, what: string): T {
+  if (value === undefined) {
+    throw new Error(`${node.op} node "${node.name}": its backward reads its ${what}, which the tape did not keep`);
+  }
+  return value;
+}

@@ -26,6 +26,7 @@ import { Tensor, type TensorLike } from "../../../kernels/tensor.ts";
 import { sizeOf } from "../../io/size_of.ts";
 import type { Graph, NodeOf } from "../graph.ts";
 import type { Layer, LayerContext } from "../layers.ts";
+import { kept } from "../tape_needs.ts";
 
 type UnaryOp = NodeOf<"unary"> | NodeOf<"hard_sigmoid"> | NodeOf<"pow">;
 
@@ -40,7 +41,7 @@ function unaryLayer<N extends UnaryOp>(fn: (node: N) => UnaryConstants & { fn: U
     backward(ctx, node, { inputs: [x], inputShapes: [xShape], dy, wantInput }) {
       if (!wantInput[0]) return { inputs: [null], params: new Map() };
       const dx = ctx.alloc(xShape);
-      recordUnaryBackward(ctx.step, ctx.kernels.unary, { ...fn(node), x, dy, dx });
+      recordUnaryBackward(ctx.step, ctx.kernels.unary, { ...fn(node), x: kept(x, node, "input"), dy, dx });
       return { inputs: [dx], params: new Map() };
     },
   };

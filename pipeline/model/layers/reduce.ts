@@ -11,6 +11,7 @@ import { sizeOf } from "../../io/size_of.ts";
 import type { NodeOf } from "../graph.ts";
 import type { Layer, LayerContext } from "../layers.ts";
 import { matmulShapes } from "../shape_rules/reduce.ts";
+import { kept } from "../tape_needs.ts";
 
 const noGradient = () => ({ inputs: [null], params: new Map<string, Tensor>() });
 
@@ -59,7 +60,7 @@ const softmax: Layer<NodeOf<"softmax">> = {
     if (!wantInput[0]) return noGradient();
     const dx = ctx.alloc(xShape);
     recordSoftmaxBackward(ctx.step, ctx.kernels.reduce.softmax, {
-      y: viewAs(output, xShape),
+      y: viewAs(kept(output, node, "output"), xShape),
       dy,
       dx,
       axis: node.axis,
@@ -96,7 +97,7 @@ function normLayer<N extends NodeOf<"layer_norm"> | NodeOf<"instance_norm">>(
       const dbias = wantParams ? ctx.alloc(scale.shape) : undefined;
       recordLayerNormBackward(ctx.step, ctx.kernels.reduce.layerNorm, {
         ...geometry(node, xShape),
-        x,
+        x: kept(x, node, "input"),
         dy,
         stats,
         scale,
@@ -155,8 +156,8 @@ const matmul: Layer<NodeOf<"matmul">> = {
   },
   backward(ctx, node, { inputs, inputShapes: [aShape, bShape], dy, wantInput }) {
     const shapes = matmulShapes(node, aShape, bShape);
-    const a = viewAs(inputs[0], shapes.a);
-    const b = viewAs(inputs[1], shapes.b);
+    const a = viewAs(kept(inputs[0], node, "first operand"), shapes.a);
+    const b = viewAs(kept(inputs[1], node, "second operand"), shapes.b);
     const m = node.transA ? shapes.a.at(-1)! : shapes.a.at(-2)!;
     const n = node.transB ? shapes.b.at(-2)! : shapes.b.at(-1)!;
     const batch = shapes.out.slice(
