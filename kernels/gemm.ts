@@ -22,6 +22,7 @@
 import type { TgpuBindGroupLayout } from "typegpu";
 import * as d from "typegpu/data";
 import { type AdapterReport, type Gpu, grid1d, MAX_WORKGROUPS_PER_DIM, type Step } from "./gpu.ts";
+import { LOOP_CHUNK } from "./loop_limit.ts";
 import {
   type Bindings,
   defineKernel,
@@ -62,12 +63,11 @@ const WINDOW_MIN_M = 8;
 /** Workgroups per dispatch the window core aims for, so every CPU thread has work. */
 const WINDOW_MIN_WORKGROUPS = 8;
 /**
- * The longest k loop a single invocation may run. llvmpipe ends every loop of a shader once 65,535
- * back-edges are taken in all (Mesa's LP_MAX_TGSI_LOOP_ITERATIONS), silently: a register or tiled
- * core over a longer K would return a partial sum. The window core splits K into windows of at
- * most 1,024 values, one dispatch each, so a longer K goes there whatever M is.
+ * The longest k loop a single invocation may run: llvmpipe's loop limit (loop_limit.ts) would end
+ * a register or tiled core's longer loop silently, with a partial sum. The window core splits K
+ * into windows of at most 1,024 values, one dispatch each, so a longer K goes there whatever M is.
  */
-export const MAX_LOOP_K = 32768;
+export const MAX_LOOP_K = LOOP_CHUNK;
 
 /** The window core's per-dispatch uniform (gemm_window.wgsl). */
 const GemmTile = d.struct({
