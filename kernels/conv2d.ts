@@ -33,7 +33,7 @@ import {
   recordGemm,
 } from "./gemm.ts";
 import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
-import { checkSizes, type TensorLike } from "./tensor.ts";
+import { checkSizes, sizeOf, type TensorLike } from "./tensor.ts";
 
 /** Shape and hyper-parameters of one convolution; every field a non-negative integer. */
 export interface Conv2dGeometry {
@@ -396,21 +396,41 @@ export type Conv2dBackwardInputPath = "implicit" | "columns";
 const WINDOW_ROWS = 8;
 
 /**
+ * The most the columns may hold, over the bytes of the layer's dx and dy: they are scratch on top
+ * of the pass's peak. ResNet's stem at 224 needs 2 (R*S*Cin columns per output pixel against Cout
+ * values of dy); past this the conv's Cout is so small that its implicit GEMM is short anyway.
+ */
+const COLUMNS_MAX_GROWTH = 4;
+
+/**
  * The input-gradient path for a geometry: the columns for a strided conv, where the implicit
- * GEMM's K is mostly taps that reach no output, and for one of fewer than 8 input channels per
- * group whose columns have 8 or more rows, which the window core then takes (ResNet's 7x7 stem on
- * 3 channels). The implicit GEMM otherwise, and for depthwise convs (K = 1: a GEMM per channel
- * costs more dispatches than the wasted taps), for kernels whose col2im loops would pass llvmpipe's
- * loop limit, and when one image's columns would not fit one storage binding.
+ * GEMM's K is mostly taps that reach no output, and for one of fewer than 8 input channels whose
+ * columns have 8 or more rows, which the window core then takes (ResNet's 7x7 stem on 3
+ * channels). The implicit GEMM otherwise, and for grouped and depthwise convs (a window GEMM per
+ * group over R*S times the rows costs more dispatches than the wasted taps: bench/README.md), for
+ * columns over COLUMNS_MAX_GROWTH times dx and dy, for kernels whose col2im loops would pass
+ * llvmpipe's loop limit, and when one image's columns would not fit one storage binding.
  */
 export function conv2dBackwardInputPath(geom: Conv2dGeometry, bindingLimit: number): Conv2dBackwardInputPath {
   const p = plan(geom);
   const { kernelHeight: R, kernelWidth: S } = geom;
   const strided = geom.strideH > 1 || geom.strideW > 1;
   const fewChannels = p.groupIn < WINDOW_ROWS && p.groupIn * R * S >= WINDOW_ROWS;
-  const depthwise = p.groupIn === 1 && geom.groups > 1;
+  const columns = geom.inChannels * R * S * p.outHeight * p.outWidth;
+  const small = columns <= COLUMNS_MAX_GROWTH * (sizeOf(p.xShape) + sizeOf(p.yShape)) / geom.batch;
   const fits = imagesPerColumns(p, bindingLimit) > 0 && R * (S + 1) <= MAX_LOOP_K;
-  return (strided || fewChannels) && !depthwise && fits ? "columns" : "implicit";
+  return (strided || fewChannels) && geom.groups === 1 && small && fits ? "columns" : "implicit";
+}
+
+/**
+ * Bytes the input gradient's columns take (0 on the implicit path): dcol for as many images as
+ * the path covers at once. The GEMM core's own scratch comes on top.
+ */
+export function conv2dBackwardInputColumnsBytes(geom: Conv2dGeometry, bindingLimit: number): number {
+  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") return 0;
+  const p = plan(geom);
+  const { inChannels, kernelHeight, kernelWidth } = geom;
+  return 4 * inChannels * kernelHeight * kernelWidth * imagesPerColumns(p, bindingLimit) * p.outHeight * p.outWidth;
 }
 
 /**
