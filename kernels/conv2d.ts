@@ -223,7 +223,7 @@ export const conv2dCol2imSpec = defineKernel(
   readWgsl(import.meta.url, "conv2d_col2im.wgsl"),
 );
 
-/** The three compiled conv2d kernels. */
+/** The compiled conv2d kernels. */
 export interface Conv2dKernels {
   forward: GemmKernel<typeof forwardLayout.entries>;
   backwardInput: GemmKernel<typeof backwardInputLayout.entries>;
