@@ -423,14 +423,16 @@ export function conv2dBackwardInputPath(geom: Conv2dGeometry, bindingLimit: numb
 }
 
 /**
- * Bytes the input gradient's columns take (0 on the implicit path): dcol for as many images as
- * the path covers at once. The GEMM core's own scratch comes on top.
+ * The sizes in values of the scratch tensors the input gradient allocates besides the implicit
+ * GEMM's (none on the implicit path): the columns for as many images as the path covers at once,
+ * and the window GEMM core's partial sums over them (at most 32 rows of the columns' N).
  */
-export function conv2dBackwardInputColumnsBytes(geom: Conv2dGeometry, bindingLimit: number): number {
-  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") return 0;
+export function conv2dBackwardInputScratch(geom: Conv2dGeometry, bindingLimit: number): number[] {
+  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") return [];
   const p = plan(geom);
   const { inChannels, kernelHeight, kernelWidth } = geom;
-  return 4 * inChannels * kernelHeight * kernelWidth * imagesPerColumns(p, bindingLimit) * p.outHeight * p.outWidth;
+  const N = imagesPerColumns(p, bindingLimit) * p.outHeight * p.outWidth;
+  return [inChannels * kernelHeight * kernelWidth * N, 32 * N];
 }
 
 /**

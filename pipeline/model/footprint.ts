@@ -18,7 +18,7 @@ import type { ParamShape } from "./shapes.ts";
  * console.log(activationFootprint(graph, shapes, paramShape, "input-gradient"));
  * ```
  */
-import { conv2dBackwardInputColumnsBytes } from "../../kernels/conv2d.ts";
+import { conv2dBackwardInputScratch } from "../../kernels/conv2d.ts";
 import { sizeOf } from "../io/size_of.ts";
 import type { TapeKeep } from "./executor.ts";
 import type { Graph, GraphNode } from "./graph.ts";
@@ -32,14 +32,14 @@ function bucket(shape: readonly number[]): number {
 }
 
 /**
- * Bytes a convolution's input gradient stages besides the GEMM core's scratch: its columns where
- * it takes them (at any binding limit: where the device's splits the batch or falls back, fewer).
+ * Bytes a convolution's input gradient stages besides the implicit GEMM's scratch: its columns
+ * and their GEMM's sums where it takes them (at any binding limit: where the device's splits the
+ * batch or falls back, fewer).
  */
 function columnsBytes(node: GraphNode, shapes: Map<string, number[]>, paramShape: ParamShape): number {
   if (node.op !== "conv2d") return 0;
   const geom = convGeometry(node, shapes.get(node.inputs[0])!, [...paramShape(node.weight)]);
-  const bytes = conv2dBackwardInputColumnsBytes(geom, Infinity);
-  return bytes > 0 ? bucket([bytes / 4]) : 0;
+  return conv2dBackwardInputScratch(geom, Infinity).reduce((sum, values) => sum + bucket([values]), 0);
 }
 
 /** Peak bytes of a forward that keeps `keep` for a backward of the input gradient, at `shapes`' batch. */
