@@ -109,6 +109,29 @@ const convAudit: Conv2dGeometry = {
   inHeight: 14,
   inWidth: 14,
 };
+/** Strided input gradients of ResNet-50 at batch 2: layer 2's 3x3, and the 7x7 stem on 3 channels. */
+const convStrided: Conv2dGeometry = {
+  ...convTarget,
+  batch: 2,
+  inChannels: 128,
+  outChannels: 128,
+  inHeight: 56,
+  inWidth: 56,
+  strideH: 2,
+  strideW: 2,
+};
+const convStem: Conv2dGeometry = {
+  ...convStrided,
+  inChannels: 3,
+  outChannels: 64,
+  inHeight: 224,
+  inWidth: 224,
+  kernelHeight: 7,
+  kernelWidth: 7,
+  padH: 3,
+  padW: 3,
+};
+const backwardInput = (cases: BenchCase[]) => cases.filter((c) => c.name === "backward input");
 const otherCores = flags.cores ? GEMM_CORES : [];
 const normalization = { mean: [0, 0, 0], std: [1, 1, 1] };
 
@@ -116,6 +139,8 @@ const sections: Record<string, () => BenchCase[] | Promise<BenchCase[]>> = {
   conv2d: () => [
     ...convCases(gpu, timer, "N=32 C=64->64 16x16 3x3", convTarget, { target: { peerRatio: 3 } }),
     ...convCases(gpu, timer, "N=64 C=16->32 14x14 3x3", convAudit),
+    ...backwardInput(convCases(gpu, timer, "N=2 C=3->64 224x224 7x7/2 (stem)", convStem)),
+    ...backwardInput(convCases(gpu, timer, "N=2 C=128->128 56x56 3x3/2", convStrided)),
     ...otherCores.flatMap((core) => convCases(gpu, timer, "N=32 C=64->64 16x16 3x3", convTarget, { core })),
   ],
   gemm: () => [

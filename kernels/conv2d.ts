@@ -1,7 +1,9 @@
 /**
  * 2-D convolution (NCHW, weights [Cout, Cin/groups, R, S]) and its input and weight gradients,
- * each an implicit GEMM on a GEMM core (gemm.ts), one GEMM per group. The bias
- * gradient is a per-channel sum of dy and is not computed here.
+ * each an implicit GEMM on a GEMM core (gemm.ts), one GEMM per group; the input gradient of a
+ * strided conv, or of one with few input channels, is a dense GEMM into columns and a col2im
+ * instead (recordConv2dBackwardInput says when). The bias gradient is a per-channel sum of dy and
+ * is not computed here.
  *
  * @example
  * ```ts
@@ -19,11 +21,19 @@
  */
 import tgpu from "typegpu";
 import * as d from "typegpu/data";
-import type { Gpu, Step } from "./gpu.ts";
+import { elementGrid, type Gpu, type Step } from "./gpu.ts";
 import { windowExtent } from "./window.ts";
-import { compileGemm, defineGemmKernels, type GemmCore, gemmEntries, type GemmKernel, recordGemm } from "./gemm.ts";
-import { readWgsl } from "./kernel.ts";
-import { checkSizes, type TensorLike } from "./tensor.ts";
+import {
+  compileGemm,
+  defineGemmKernels,
+  type GemmCore,
+  gemmEntries,
+  type GemmKernel,
+  MAX_LOOP_K,
+  recordGemm,
+} from "./gemm.ts";
+import { defineKernel, type Kernel, readWgsl } from "./kernel.ts";
+import { checkSizes, sizeOf, type TensorLike } from "./tensor.ts";
 
 /** Shape and hyper-parameters of one convolution; every field a non-negative integer. */
 export interface Conv2dGeometry {
@@ -159,7 +169,18 @@ const Conv2dParams = d.struct({
   dilationW: d.u32,
   groupInChannels: d.u32,
   groupOutChannels: d.u32,
+  /** The first image a columns-path dispatch covers (the input gradient's columns path splits the batch). */
+  image0: d.u32,
 }).$name("Conv2dParams");
+
+/** col2im's stepping over the taps that reach a dx value (conv2d_col2im.wgsl). */
+const Col2imTaps = d.struct({
+  images: d.u32,
+  periodH: d.u32,
+  periodW: d.u32,
+  outStepH: d.u32,
+  outStepW: d.u32,
+}).$name("Col2imTaps");
 
 const input = { storage: d.arrayOf(d.f32), access: "readonly" } as const;
 const output = { storage: d.arrayOf(d.f32), access: "mutable" } as const;
@@ -168,6 +189,8 @@ const params = { uniform: Conv2dParams } as const;
 const forwardLayout = tgpu.bindGroupLayout({ params, x: input, weight: input, bias: input, y: output, ...gemmEntries });
 const backwardInputLayout = tgpu.bindGroupLayout({ params, dy: input, weight: input, dx: output, ...gemmEntries });
 const backwardWeightLayout = tgpu.bindGroupLayout({ params, dy: input, x: input, dweight: output, ...gemmEntries });
+const backwardColumnsLayout = tgpu.bindGroupLayout({ params, dy: input, weight: input, dcol: output, ...gemmEntries });
+const col2imLayout = tgpu.bindGroupLayout({ params, taps: { uniform: Col2imTaps }, dcol: input, dx: output });
 
 /** A conv2d kernel's accessor WGSL: its operand accessors and the shared decoding. */
 function convCode(...files: string[]): string {
@@ -191,12 +214,26 @@ export const conv2dBackwardWeightSpecs = defineGemmKernels(
   backwardWeightLayout,
   convCode("conv2d_backward_weight.wgsl", "conv2d_im2col.wgsl"),
 );
+export const conv2dBackwardColumnsSpecs = defineGemmKernels(
+  "conv2d_backward_columns",
+  backwardColumnsLayout,
+  readWgsl(import.meta.url, "conv2d_backward_columns.wgsl"),
+  { swappable: true },
+);
+export const conv2dCol2imSpec = defineKernel(
+  "conv2d_col2im",
+  col2imLayout,
+  readWgsl(import.meta.url, "conv2d_col2im.wgsl"),
+);
 
-/** The three compiled conv2d kernels. */
+/** The compiled conv2d kernels. */
 export interface Conv2dKernels {
   forward: GemmKernel<typeof forwardLayout.entries>;
   backwardInput: GemmKernel<typeof backwardInputLayout.entries>;
   backwardWeight: GemmKernel<typeof backwardWeightLayout.entries>;
+  /** The input gradient's columns path: the GEMM into columns, and col2im. */
+  backwardColumns: GemmKernel<typeof backwardColumnsLayout.entries>;
+  col2im: Kernel<typeof col2imLayout.entries>;
 }
 
 /**
@@ -204,12 +241,14 @@ export interface Conv2dKernels {
  * adapter's GEMM core unless `core` is given.
  */
 export async function conv2dKernels(gpu: Gpu, core?: GemmCore): Promise<Conv2dKernels> {
-  const [forward, backwardInput, backwardWeight] = await Promise.all([
+  const [forward, backwardInput, backwardWeight, backwardColumns, col2im] = await Promise.all([
     compileGemm(gpu, conv2dForwardSpecs, core),
     compileGemm(gpu, conv2dBackwardInputSpecs, core),
     compileGemm(gpu, conv2dBackwardWeightSpecs, core),
+    compileGemm(gpu, conv2dBackwardColumnsSpecs, core),
+    gpu.kernel(conv2dCol2imSpec),
   ]);
-  return { forward, backwardInput, backwardWeight };
+  return { forward, backwardInput, backwardWeight, backwardColumns, col2im };
 }
 
 export interface Conv2dForwardArgs {
@@ -231,6 +270,8 @@ export interface Conv2dBackwardInputArgs {
   /** Gradient with respect to x, overwritten: [batch, inChannels, inHeight, inWidth]. */
   dx: TensorLike;
   geom: Conv2dGeometry;
+  /** The path to take (tests take each); by default the one `conv2dBackwardInputPath` picks. */
+  path?: Conv2dBackwardInputPath;
 }
 
 export interface Conv2dBackwardWeightArgs {
@@ -270,7 +311,13 @@ function plan(geom: Conv2dGeometry): ConvPlan {
 }
 
 /** The params uniform of one dispatch. */
-function convParams(p: ConvPlan, M: number, N: number, K: number, hasBias = false): d.Infer<typeof Conv2dParams> {
+function convParams(
+  p: ConvPlan,
+  M: number,
+  N: number,
+  K: number,
+  { hasBias = false, image0 = 0 } = {},
+): d.Infer<typeof Conv2dParams> {
   const g = p.geom;
   return {
     M,
@@ -294,6 +341,7 @@ function convParams(p: ConvPlan, M: number, N: number, K: number, hasBias = fals
     dilationW: g.dilationW,
     groupInChannels: p.groupIn,
     groupOutChannels: p.groupOut,
+    image0,
   };
 }
 
@@ -312,7 +360,7 @@ export function recordConv2dForward(step: Step, kernels: Conv2dKernels, args: Co
     step,
     kernels.forward,
     {
-      params: convParams(p, M, N, K, args.bias !== undefined),
+      params: convParams(p, M, N, K, { hasBias: args.bias !== undefined }),
       x: args.x,
       weight: args.weight,
       bias: args.bias ?? step.placeholder,
@@ -325,30 +373,138 @@ export function recordConv2dForward(step: Step, kernels: Conv2dKernels, args: Co
   );
 }
 
-/** Records dx = d(loss)/dx from dy = d(loss)/dy and the weights into a step. */
+/**
+ * Records dx = d(loss)/dx from dy = d(loss)/dy and the weights into a step, by the path that suits
+ * the geometry (`conv2dBackwardInputPath`) unless `args.path` names one.
+ */
 export function recordConv2dBackwardInput(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs): void {
   const p = plan(args.geom);
-  const { kernelHeight, kernelWidth, batch, groups, inHeight, inWidth } = args.geom;
   checkSizes("conv2d_backward_input", {
     dy: [args.dy, p.yShape],
     weight: [args.weight, p.weightShape],
     dx: [args.dx, p.xShape],
   });
+  const path = args.path ?? conv2dBackwardInputPath(args.geom, step.bindingLimit);
+  if (path === "columns") recordByColumns(step, kernels, args, p);
+  else recordImplicit(step, kernels, args, p);
+}
+
+/** How the input gradient is computed: one implicit GEMM, or a dense GEMM into columns and col2im. */
+export type Conv2dBackwardInputPath = "implicit" | "columns";
+
+/**
+ * Fewer rows of C than this leave the window GEMM core for its much slower register variants
+ * (gemm.ts's WINDOW_MIN_M): the implicit GEMM's M is Cin/groups, the columns' Cin/groups*R*S.
+ */
+const WINDOW_ROWS = 8;
+
+/**
+ * The most the columns may hold, over the bytes of the layer's dx and dy: they are scratch on top
+ * of the pass's peak. ResNet's stem at 224 needs 2 (R*S*Cin columns per output pixel against Cout
+ * values of dy); past this the conv's Cout is so small that its implicit GEMM is short anyway.
+ */
+const COLUMNS_MAX_GROWTH = 4;
+
+/**
+ * The input-gradient path for a geometry: the columns for a strided conv, where the implicit
+ * GEMM's K is mostly taps that reach no output, and for one of fewer than 8 input channels whose
+ * columns have 8 or more rows, which the window core then takes (ResNet's 7x7 stem on 3
+ * channels). The implicit GEMM otherwise, and for grouped and depthwise convs (a window GEMM per
+ * group over R*S times the rows costs more dispatches than the wasted taps: bench/README.md), for
+ * columns over COLUMNS_MAX_GROWTH times dx and dy, for kernels whose col2im loops would pass
+ * llvmpipe's loop limit, and when one image's columns would not fit one storage binding.
+ */
+export function conv2dBackwardInputPath(geom: Conv2dGeometry, bindingLimit: number): Conv2dBackwardInputPath {
+  const p = plan(geom);
+  const { kernelHeight: R, kernelWidth: S } = geom;
+  const strided = geom.strideH > 1 || geom.strideW > 1;
+  const fewChannels = p.groupIn < WINDOW_ROWS && p.groupIn * R * S >= WINDOW_ROWS;
+  const columns = geom.inChannels * R * S * p.outHeight * p.outWidth;
+  const small = columns <= COLUMNS_MAX_GROWTH * (sizeOf(p.xShape) + sizeOf(p.yShape)) / geom.batch;
+  const fits = imagesPerColumns(p, bindingLimit) > 0 && R * (S + 1) <= MAX_LOOP_K;
+  return (strided || fewChannels) && geom.groups === 1 && small && fits ? "columns" : "implicit";
+}
+
+/**
+ * The sizes in values of the scratch tensors the input gradient allocates besides the implicit
+ * GEMM's (none on the implicit path): the columns for as many images as the path covers at once,
+ * and the window GEMM core's partial sums over them (at most 32 rows of the columns' N).
+ */
+export function conv2dBackwardInputScratch(geom: Conv2dGeometry, bindingLimit: number): number[] {
+  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") return [];
+  const p = plan(geom);
+  const { inChannels, kernelHeight, kernelWidth } = geom;
+  const N = imagesPerColumns(p, bindingLimit) * p.outHeight * p.outWidth;
+  return [inChannels * kernelHeight * kernelWidth * N, 32 * N];
+}
+
+/**
+ * How many images' columns fit one storage binding: dcol (Cin*R*S x Ho*Wo per image) and the
+ * window core's sums (at most 32 rows x the GEMM's N).
+ */
+function imagesPerColumns(p: ConvPlan, bindingLimit: number): number {
+  const { inChannels, kernelHeight, kernelWidth, batch } = p.geom;
+  const perImage = 4 * Math.max(inChannels * kernelHeight * kernelWidth, 32) * p.outHeight * p.outWidth;
+  return Math.min(batch, Math.floor(bindingLimit / perImage));
+}
+
+/** The implicit GEMM: M = Cin/groups, N = batch*H*W, K = Cout/groups*R*S (conv2d_backward_input.wgsl). */
+function recordImplicit(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs, p: ConvPlan): void {
+  const { kernelHeight, kernelWidth, batch, groups, inHeight, inWidth } = args.geom;
   const M = p.groupIn, N = batch * inHeight * inWidth, K = p.groupOut * kernelHeight * kernelWidth;
   recordGemm(
     step,
     kernels.backwardInput,
-    {
-      params: convParams(p, M, N, K),
-      dy: args.dy,
-      weight: args.weight,
-      dx: args.dx,
-    },
+    { params: convParams(p, M, N, K), dy: args.dy, weight: args.weight, dx: args.dx },
     M,
     N,
     K,
     groups,
   );
+}
+
+/**
+ * The columns path, over as many images at a time as fit one binding: per chunk the dense GEMM
+ * into dcol (M = Cin/groups*R*S, N = images*Ho*Wo, K = Cout/groups), then col2im into dx.
+ */
+function recordByColumns(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs, p: ConvPlan): void {
+  const g = args.geom;
+  const outPlane = p.outHeight * p.outWidth;
+  const M = p.groupIn * g.kernelHeight * g.kernelWidth, K = p.groupOut;
+  const images = Math.max(1, imagesPerColumns(p, step.bindingLimit)); // 0 only when forced: the binding then fails
+  const [rows, cols] = [tapPeriod(g.strideH, g.dilationH), tapPeriod(g.strideW, g.dilationW)];
+  using dcol = step.alloc([g.groups * M, images * outPlane]);
+  for (let image0 = 0; image0 < g.batch; image0 += images) {
+    const count = Math.min(images, g.batch - image0);
+    const N = count * outPlane;
+    const params = convParams(p, M, N, K, { image0 });
+    recordGemm(step, kernels.backwardColumns, { params, dy: args.dy, weight: args.weight, dcol }, M, N, K, g.groups);
+    const taps = {
+      images: count,
+      periodH: rows.period,
+      periodW: cols.period,
+      outStepH: rows.outStep,
+      outStepW: cols.outStep,
+    };
+    step.dispatch(
+      kernels.col2im,
+      { params, taps, dcol, dx: args.dx },
+      elementGrid(count * g.inChannels * g.inHeight * g.inWidth),
+    );
+  }
+}
+
+/**
+ * Along one axis, the taps that reach an input position recur every `period` kernel taps, and
+ * their output positions `outStep` apart: tap*dilation changes by a multiple of the stride.
+ */
+function tapPeriod(stride: number, dilation: number): { period: number; outStep: number } {
+  const common = gcd(stride, dilation);
+  return { period: stride / common, outStep: dilation / common };
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Records dweight = d(loss)/dweight from dy = d(loss)/dy and the input x into a step. */

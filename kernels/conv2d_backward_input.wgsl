@@ -4,8 +4,9 @@
 // output written once) rather than scattering dy through the kernel avoids atomics: input pixel
 // (y, x) receives from tap (r, s) the output at oy = (y + pad - r*dilation) / stride, when that
 // division is exact and lands inside dy, and nothing otherwise. With stride > 1 most of K is such
-// zeros; that is the price of keeping one GEMM for every stride. A column of B is a pixel of dx,
-// and k walks the taps.
+// zeros: dense strided convs take the columns path instead (conv2d_backward_columns.wgsl and
+// conv2d_col2im.wgsl; kernels/conv2d.ts chooses), grouped ones stay here. A column of B is a pixel
+// of dx, and k walks the taps.
 
 fn loadA(g: u32, m: u32, k: u32) -> f32 {
   let p = layout.$.params;

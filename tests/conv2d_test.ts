@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  type Conv2dBackwardInputPath,
+  conv2dBackwardInputPath,
   conv2dDefaults,
   type Conv2dGeometry,
   type Conv2dKernels,
@@ -11,7 +13,7 @@ import {
   recordConv2dForward,
 } from "../kernels/conv2d.ts";
 import { GEMM_CORES, type GemmCore, SWAPPABLE_GEMM_CORES } from "../kernels/gemm.ts";
-import type { Gpu, Step } from "../kernels/gpu.ts";
+import { Gpu, type Step } from "../kernels/gpu.ts";
 import {
   conv2dBackwardInputOracle,
   conv2dBackwardWeightOracle,
@@ -24,8 +26,8 @@ import { assertClose, randomArray } from "./oracle.ts";
 const NUM_RUNS = 20;
 
 /**
- * Random small geometries: odd and even sizes up to 12, kernels 1-4, stride 1-3, padding 0-2
- * (bottom and right drawn apart from top and left),
+ * Random small geometries: odd and even sizes up to 12, kernels 1-4, stride 1-3, padding 0-3
+ * (bottom and right drawn apart from top and left; at times past the dilated kernel's reach),
  * dilation 1-2, 1-4 groups of 1-2 channels each, or depthwise with 2-8 channels. Geometries
  * whose output would be empty are filtered out.
  */
@@ -41,10 +43,10 @@ const geometryArb: fc.Arbitrary<Conv2dGeometry> = fc.record({
   kernelWidth: fc.integer({ min: 1, max: 4 }),
   strideH: fc.integer({ min: 1, max: 3 }),
   strideW: fc.integer({ min: 1, max: 3 }),
-  padH: fc.integer({ min: 0, max: 2 }),
-  padW: fc.integer({ min: 0, max: 2 }),
-  padBottom: fc.integer({ min: 0, max: 2 }),
-  padRight: fc.integer({ min: 0, max: 2 }),
+  padH: fc.integer({ min: 0, max: 3 }),
+  padW: fc.integer({ min: 0, max: 3 }),
+  padBottom: fc.integer({ min: 0, max: 3 }),
+  padRight: fc.integer({ min: 0, max: 3 }),
   dilationH: fc.integer({ min: 1, max: 2 }),
   dilationW: fc.integer({ min: 1, max: 2 }),
 }).map(({ groups, groupIn, groupOut, depthwise, ...rest }) => {
@@ -90,13 +92,17 @@ function shapes(geom: Conv2dGeometry) {
 
 type Which = "forward" | "forward+bias" | "backwardInput" | "backwardWeight";
 
-/** Runs one kernel on the GPU and asserts it matches its oracle; returns the max error. */
+/**
+ * Runs one kernel on the GPU and asserts it matches its oracle; returns the max error. The input
+ * gradient takes `path`, or the one its geometry picks.
+ */
 async function checkKernel(
   gpu: Gpu,
   kernels: Conv2dKernels,
   geom: Conv2dGeometry,
   seed: number,
   which: Which,
+  path?: Conv2dBackwardInputPath,
 ): Promise<number> {
   const inputs = randomInputs(geom, seed);
   const shape = shapes(geom);
@@ -109,9 +115,9 @@ async function checkKernel(
   using bias = gpu.tensor([geom.outChannels], inputs.bias);
   if (which === "backwardInput") {
     using dx = gpu.tensor(shape.x);
-    await gpu.run((s) => recordConv2dBackwardInput(s, kernels, { dy, weight: w, dx, geom }));
+    await gpu.run((s) => recordConv2dBackwardInput(s, kernels, { dy, weight: w, dx, geom, path }));
     const expected = conv2dBackwardInputOracle(geom, inputs.dy, inputs.w);
-    return assertClose(await gpu.read(dx), expected, groupOut * taps, `backward input ${describe(geom)}`);
+    return assertClose(await gpu.read(dx), expected, groupOut * taps, `backward input ${path} ${describe(geom)}`);
   }
   if (which === "backwardWeight") {
     using dw = gpu.tensor(shape.w);
@@ -127,19 +133,23 @@ async function checkKernel(
   return assertClose(await gpu.read(y), expected, groupIn * taps, `${which} ${describe(geom)}`);
 }
 
-/** Property: the GPU kernel matches its oracle on random geometries. */
-async function checkRandomGeometries(which: (withBias: boolean) => Which, core: GemmCore): Promise<void> {
+/** Property: the GPU kernel matches its oracle on random geometries (the input gradient by `path`). */
+async function checkRandomGeometries(
+  which: (withBias: boolean) => Which,
+  core: GemmCore,
+  path?: Conv2dBackwardInputPath,
+): Promise<void> {
   const gpu = await testGpu();
   const kernels = await conv2dKernels(gpu, core);
   await fc.assert(
     fc.asyncProperty(geometryArb, fc.boolean(), fc.integer(), async (geom, flag, seed) => {
-      await checkKernel(gpu, kernels, geom, seed, which(flag));
+      await checkKernel(gpu, kernels, geom, seed, which(flag), path);
     }),
     { numRuns: NUM_RUNS },
   );
 }
 
-// Forward and input gradient are swappable (kernels/gemm.ts): they run in both orientations.
+// Forward and both input-gradient paths are swappable (kernels/gemm.ts): they run in both orientations.
 for (const core of SWAPPABLE_GEMM_CORES) {
   Deno.test({
     name: `conv2d forward (${core} GEMM core) matches the float64 oracle on random geometries, with and without bias`,
@@ -147,11 +157,13 @@ for (const core of SWAPPABLE_GEMM_CORES) {
     fn: () => checkRandomGeometries((withBias) => withBias ? "forward+bias" : "forward", core),
   });
 
-  Deno.test({
-    name: `conv2d backward input (${core} GEMM core) matches the float64 oracle on random geometries`,
-    ...gpuTest,
-    fn: () => checkRandomGeometries(() => "backwardInput", core),
-  });
+  for (const path of ["implicit", "columns"] as const) {
+    Deno.test({
+      name: `conv2d backward input (${core} GEMM core, ${path} path) matches the float64 oracle on random geometries`,
+      ...gpuTest,
+      fn: () => checkRandomGeometries(() => "backwardInput", core, path),
+    });
+  }
 }
 
 for (const core of GEMM_CORES) {
@@ -326,5 +338,53 @@ Deno.test({
     };
     const gpu = await testGpu();
     await checkKernel(gpu, await conv2dKernels(gpu), geom, 7, "backwardInput");
+  },
+});
+
+/** ResNet's stem (3 channels, 7x7, stride 2, padding 3) on a small image. */
+const stem: Conv2dGeometry = {
+  ...conv2dDefaults,
+  batch: 3,
+  inChannels: 3,
+  inHeight: 16,
+  inWidth: 15,
+  outChannels: 32,
+  kernelHeight: 7,
+  kernelWidth: 7,
+  strideH: 2,
+  strideW: 2,
+  padH: 3,
+  padW: 3,
+};
+
+Deno.test({
+  name: "conv2d backward input of a ResNet-like stem takes the columns path and matches its oracle on both paths",
+  ...gpuTest,
+  async fn() {
+    const gpu = await testGpu();
+    assert.equal(conv2dBackwardInputPath(stem, gpu.bindingLimit), "columns");
+    // With 2 output channels the columns (147 values per output pixel) would dwarf dx and dy.
+    assert.equal(conv2dBackwardInputPath({ ...stem, outChannels: 2 }, gpu.bindingLimit), "implicit");
+    const kernels = await conv2dKernels(gpu);
+    for (const path of [undefined, "implicit", "columns"] as const) {
+      await checkKernel(gpu, kernels, stem, 5, "backwardInput", path);
+    }
+  },
+});
+
+Deno.test({
+  name: "conv2d backward input's columns path splits the batch where its columns would pass the binding limit",
+  ...gpuTest,
+  async fn() {
+    // One image's columns (3*49 rows x 8*8 pixels) take 37,632 bytes: two images per chunk, then one.
+    const gpu = await Gpu.create({ maxBindingBytes: 96_000 });
+    try {
+      assert.equal(conv2dBackwardInputPath(stem, gpu.bindingLimit), "columns");
+      await checkKernel(gpu, await conv2dKernels(gpu), stem, 6, "backwardInput", "columns");
+      // Past one image's worth the columns cannot be bound at all: the implicit GEMM instead.
+      assert.equal(conv2dBackwardInputPath(stem, 30_000), "implicit");
+    } finally {
+      gpu.destroy();
+    }
   },
 });

@@ -348,5 +348,5 @@ export class Executor implements Disposable {
  * plus the input gradient's backward, at its peak (see footprint.ts).
  */
 export function bytesPerImage(exec: Executor, keep: TapeKeep = "all"): number {
-  return activationFootprint(exec.graph, exec.shapes(1), keep);
+  return activationFootprint(exec.graph, exec.shapes(1), (name) => exec.params.get(name)!.shape, keep);
 }

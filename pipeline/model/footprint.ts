@@ -4,19 +4,26 @@
  * pool's argmax) allocated, inputs freed at their last use unless the tape keeps them
  * (tape_needs.ts), and in backward each node's input gradients allocated while its output
  * gradient is live. A convolution's or dense layer's GEMM stages scratch about the size of what it
- * writes, counted while it runs. Sizes are rounded up to the buffer pool's power-of-two buckets.
+ * writes, counted while it runs, and a convolution's input gradient by columns its columns too
+ * (kernels/conv2d.ts). Sizes are rounded up to the buffer pool's power-of-two buckets.
  *
  * @example
  * ```ts
- * import type { Graph } from "./graph.ts";
+ * import type { Graph, GraphNode } from "./graph.ts";
+import { convGeometry } from "./layers.ts";
+import type { ParamShape } from "./shapes.ts";
  * declare const graph: Graph;
  * declare const shapes: Map<string, number[]>;
- * console.log(activationFootprint(graph, shapes, "input-gradient"));
+ * declare const paramShape: (name: string) => readonly number[];
+ * console.log(activationFootprint(graph, shapes, paramShape, "input-gradient"));
  * ```
  */
+import { conv2dBackwardInputScratch } from "../../kernels/conv2d.ts";
 import { sizeOf } from "../io/size_of.ts";
 import type { TapeKeep } from "./executor.ts";
-import type { Graph } from "./graph.ts";
+import type { Graph, GraphNode } from "./graph.ts";
+import { convGeometry } from "./layers.ts";
+import type { ParamShape } from "./shapes.ts";
 import { tapeValues } from "./tape_needs.ts";
 
 /** The pool's bucket for a tensor of `shape` (kernels/tensor.ts: powers of two from 256 bytes). */
@@ -24,8 +31,24 @@ function bucket(shape: readonly number[]): number {
   return Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(4, 4 * sizeOf(shape)))));
 }
 
+/**
+ * Bytes a convolution's input gradient stages besides the implicit GEMM's scratch: its columns
+ * and their GEMM's sums where it takes them (at any binding limit: where the device's splits the
+ * batch or falls back, fewer).
+ */
+function columnsBytes(node: GraphNode, shapes: Map<string, number[]>, paramShape: ParamShape): number {
+  if (node.op !== "conv2d") return 0;
+  const geom = convGeometry(node, shapes.get(node.inputs[0])!, [...paramShape(node.weight)]);
+  return conv2dBackwardInputScratch(geom, Infinity).reduce((sum, values) => sum + bucket([values]), 0);
+}
+
 /** Peak bytes of a forward that keeps `keep` for a backward of the input gradient, at `shapes`' batch. */
-export function activationFootprint(graph: Graph, shapes: Map<string, number[]>, keep: TapeKeep): number {
+export function activationFootprint(
+  graph: Graph,
+  shapes: Map<string, number[]>,
+  paramShape: ParamShape,
+  keep: TapeKeep,
+): number {
   const size = (name: string) => bucket(shapes.get(name)!);
   const kept = keep === "all"
     ? null
@@ -53,7 +76,7 @@ export function activationFootprint(graph: Graph, shapes: Map<string, number[]>,
     const node = graph.nodes[i];
     if (!grads.has(node.name)) continue;
     const dx = node.inputs.reduce((sum, name) => sum + size(name), 0);
-    peak = Math.max(peak, live + dx + scratch(node.op, dx));
+    peak = Math.max(peak, live + dx + scratch(node.op, dx) + columnsBytes(node, shapes, paramShape));
     live += dx - size(node.name);
     grads.delete(node.name);
     for (const name of node.inputs) {

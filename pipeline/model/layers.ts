@@ -89,7 +89,8 @@ export interface Layer<N extends GraphNode = GraphNode> {
   backward(ctx: LayerContext, node: N, args: BackwardArgs): BackwardOutput;
 }
 
-function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dGeometry {
+/** A conv2d node's geometry at input shape `x` and weight shape `w`. */
+export function convGeometry(node: NodeOf<"conv2d">, x: number[], w: number[]): Conv2dGeometry {
   return {
     batch: x[0],
     inChannels: x[1],
