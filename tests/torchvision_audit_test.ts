@@ -10,10 +10,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AuditReportSchema } from "../pipeline/schema/report.ts";
 import { errorLines, runCli } from "./cli_helpers.ts";
-import { auditPhotos, exportFamilies, type Family, familyFiles } from "./torchvision_families.ts";
+import { auditPhotos, exportFamilies, FAMILIES, type Family, familyFiles } from "./torchvision_families.ts";
 
-/** The families audited end to end (any of FAMILIES; each adds about a minute on llvmpipe at 224x224). */
-const AUDITED: Family[] = ["mobilenet_v2"];
+/**
+ * The families audited end to end: MobileNetV2, or those `AUDITED` names (comma-separated, or `all`);
+ * each adds one to three minutes on llvmpipe at 224x224.
+ */
+const AUDITED: Family[] = auditedFamilies(Deno.env.get("AUDITED"));
+
+function auditedFamilies(names: string | undefined): Family[] {
+  if (!names) return ["mobilenet_v2"];
+  if (names === "all") return [...FAMILIES];
+  const unknown = names.split(",").filter((name) => !(FAMILIES as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`AUDITED: ${unknown.join(", ")} not among ${FAMILIES.join(", ")}`);
+  return names.split(",") as Family[];
+}
 
 /** Probabilities agree to this share of PyTorch's (float64 reference, float32 run). */
 const PROBABILITY_TOLERANCE = 1e-3;
