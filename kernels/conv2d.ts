@@ -29,6 +29,7 @@ import {
   type GemmCore,
   gemmEntries,
   type GemmKernel,
+  gemmStagingValues,
   MAX_LOOP_K,
   recordGemm,
 } from "./gemm.ts";
@@ -345,17 +346,28 @@ function convParams(
   };
 }
 
+/** The forward GEMM's sizes: M = Cout/groups, N = batch*Ho*Wo, K = Cin/groups*R*S. */
+function forwardSizes(p: ConvPlan): { M: number; N: number; K: number } {
+  const { kernelHeight, kernelWidth, batch } = p.geom;
+  return { M: p.groupOut, N: batch * p.outHeight * p.outWidth, K: p.groupIn * kernelHeight * kernelWidth };
+}
+
+/** The sizes in values of the scratch tensors the forward allocates: its GEMM's staging (`gemmStagingValues`). */
+export function conv2dForwardScratch(geom: Conv2dGeometry, bindingLimit: number): number[] {
+  return gemmStagingValues({ ...forwardSizes(plan(geom)), batch: geom.groups }, { swappable: true, bindingLimit });
+}
+
 /** Records y = conv2d(x, weight) (+ bias per output channel) into a step. */
 export function recordConv2dForward(step: Step, kernels: Conv2dKernels, args: Conv2dForwardArgs): void {
   const p = plan(args.geom);
-  const { kernelHeight, kernelWidth, batch, groups } = args.geom;
+  const { groups } = args.geom;
   checkSizes("conv2d_forward", {
     x: [args.x, p.xShape],
     weight: [args.weight, p.weightShape],
     y: [args.y, p.yShape],
     ...(args.bias ? { bias: [args.bias, [args.geom.outChannels]] } : {}),
   });
-  const M = p.groupOut, N = batch * p.outHeight * p.outWidth, K = p.groupIn * kernelHeight * kernelWidth;
+  const { M, N, K } = forwardSizes(p);
   recordGemm(
     step,
     kernels.forward,
@@ -426,32 +438,50 @@ export function conv2dBackwardInputPath(geom: Conv2dGeometry, bindingLimit: numb
 }
 
 /**
- * The sizes in values of the scratch tensors the input gradient allocates besides the implicit
- * GEMM's (none on the implicit path): the columns for as many images as the path covers at once,
- * and the window GEMM core's partial sums over them (at most 32 rows of the columns' N).
+ * The sizes in values of the scratch tensors the input gradient allocates: its GEMM's staging
+ * (kernels/gemm.ts `gemmStagingValues`), and on the columns path the columns for as many images as
+ * the path covers at once.
  */
 export function conv2dBackwardInputScratch(geom: Conv2dGeometry, bindingLimit: number): number[] {
-  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") return [];
   const p = plan(geom);
-  const { inChannels, kernelHeight, kernelWidth } = geom;
-  const N = imagesPerColumns(p, bindingLimit) * p.outHeight * p.outWidth;
-  return [inChannels * kernelHeight * kernelWidth * N, 32 * N];
+  if (conv2dBackwardInputPath(geom, bindingLimit) === "implicit") {
+    const { M, N, K } = implicitSizes(p);
+    return gemmStagingValues({ M, N, K, batch: geom.groups }, { swappable: true, bindingLimit });
+  }
+  return columnsScratch(p, imagesPerColumns(p, bindingLimit), bindingLimit);
 }
 
-/**
- * How many images' columns fit one storage binding: dcol (Cin*R*S x Ho*Wo per image) and the
- * window core's sums (at most 32 rows x the GEMM's N).
- */
+/** The columns path's tensors for `images` images at a time: the columns and their GEMM's staging. */
+function columnsScratch(p: ConvPlan, images: number, bindingLimit: number): number[] {
+  const { M, K } = columnsSizes(p);
+  const N = images * p.outHeight * p.outWidth;
+  const staging = gemmStagingValues({ M, N, K, batch: p.geom.groups }, { swappable: true, bindingLimit });
+  return [p.geom.groups * M * N, ...staging];
+}
+
+/** How many images' columns, and their GEMM's staging, fit one storage binding each (0 if not one). */
 function imagesPerColumns(p: ConvPlan, bindingLimit: number): number {
-  const { inChannels, kernelHeight, kernelWidth, batch } = p.geom;
-  const perImage = 4 * Math.max(inChannels * kernelHeight * kernelWidth, 32) * p.outHeight * p.outWidth;
-  return Math.min(batch, Math.floor(bindingLimit / perImage));
+  for (let images = p.geom.batch; images > 0; images = Math.floor(images / 2)) {
+    if (columnsScratch(p, images, bindingLimit).every((values) => 4 * values <= bindingLimit)) return images;
+  }
+  return 0;
+}
+
+/** The implicit GEMM's sizes: M = Cin/groups, N = batch*H*W, K = Cout/groups*R*S. */
+function implicitSizes(p: ConvPlan): { M: number; N: number; K: number } {
+  const { kernelHeight, kernelWidth, batch, inHeight, inWidth } = p.geom;
+  return { M: p.groupIn, N: batch * inHeight * inWidth, K: p.groupOut * kernelHeight * kernelWidth };
+}
+
+/** The columns GEMM's M = Cin/groups*R*S and K = Cout/groups (its N is the images' output pixels). */
+function columnsSizes(p: ConvPlan): { M: number; K: number } {
+  return { M: p.groupIn * p.geom.kernelHeight * p.geom.kernelWidth, K: p.groupOut };
 }
 
 /** The implicit GEMM: M = Cin/groups, N = batch*H*W, K = Cout/groups*R*S (conv2d_backward_input.wgsl). */
 function recordImplicit(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs, p: ConvPlan): void {
-  const { kernelHeight, kernelWidth, batch, groups, inHeight, inWidth } = args.geom;
-  const M = p.groupIn, N = batch * inHeight * inWidth, K = p.groupOut * kernelHeight * kernelWidth;
+  const { groups } = args.geom;
+  const { M, N, K } = implicitSizes(p);
   recordGemm(
     step,
     kernels.backwardInput,
@@ -470,7 +500,7 @@ function recordImplicit(step: Step, kernels: Conv2dKernels, args: Conv2dBackward
 function recordByColumns(step: Step, kernels: Conv2dKernels, args: Conv2dBackwardInputArgs, p: ConvPlan): void {
   const g = args.geom;
   const outPlane = p.outHeight * p.outWidth;
-  const M = p.groupIn * g.kernelHeight * g.kernelWidth, K = p.groupOut;
+  const { M, K } = columnsSizes(p);
   const images = Math.max(1, imagesPerColumns(p, step.bindingLimit)); // 0 only when forced: the binding then fails
   const [rows, cols] = [tapPeriod(g.strideH, g.dilationH), tapPeriod(g.strideW, g.dilationW)];
   using dcol = step.alloc([g.groups * M, images * outPlane]);

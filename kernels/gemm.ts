@@ -284,7 +284,7 @@ export function recordGemm<E extends KernelEntries>(
   batch = 1,
 ): void {
   const plan = gemm.windows.length > 0 ? windowPlanFor(gemm, { M, N, K, batch }, step.bindingLimit) : undefined;
-  if (plan && (plan.swapped || M >= WINDOW_MIN_M || K > MAX_LOOP_K)) {
+  if (plan && takesWindows(plan, { M, K })) {
     const { swapped, windowRows, rows, columns } = plan;
     const windows = gemm.variants.filter((v) =>
       v.variant.file === "gemm_window.wgsl" && v.variant.blockM === windowRows && v.variant.swapped === swapped
@@ -315,7 +315,7 @@ interface WindowPlan {
   /** The streamed dimension: N, or M when swapped. */
   columns: number;
   windowRows: number;
-  /** Values the pack dispatch writes: the window rows padded to whole windows, times K. */
+  /** Values of the packed windows' buffer: the window rows padded to whole windows, times K. */
   packedValues: number;
   /** Expected microseconds on llvmpipe (the model in `windowPlan`). */
   cost: number;
@@ -327,16 +327,72 @@ interface WindowPlan {
  */
 function windowPlanFor<E extends KernelEntries>(
   gemm: GemmKernel<E>,
-  call: { M: number; N: number; K: number; batch: number },
+  call: GemmCall,
   bindingLimit: number,
+): WindowPlan {
+  const swappable = gemm.windows.some((w) => w.swapped);
+  return choosePlan(call, { swappable, forceSwapped: gemm.core === "window-swapped", bindingLimit });
+}
+
+/** A GEMM call's sizes: C is M x N over K, `batch` times. */
+interface GemmCall {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+}
+
+function choosePlan(
+  call: GemmCall,
+  { swappable, forceSwapped, bindingLimit }: { swappable: boolean; forceSwapped: boolean; bindingLimit: number },
 ): WindowPlan {
   const normal = windowPlan(false, call);
   const swapped = windowPlan(true, call);
   // Packed B must fit one binding, as packed A must (callers split A that would not).
-  const fits = (swapped.packedValues + WINDOW_FLOATS) * 4 <= bindingLimit;
-  if (!gemm.windows.some((w) => w.swapped) || !fits) return normal;
-  if (gemm.core === "window-swapped") return swapped;
+  const fits = swapped.packedValues * 4 <= bindingLimit;
+  if (!swappable || !fits) return normal;
+  if (forceSwapped) return swapped;
   return swapped.cost < normal.cost ? swapped : normal;
+}
+
+/** Whether the window core takes a call laid out by `plan` (below 8 rows, normal, the register core does). */
+function takesWindows(plan: WindowPlan, { M, K }: { M: number; K: number }): boolean {
+  return plan.swapped || M >= WINDOW_MIN_M || K > MAX_LOOP_K;
+}
+
+/**
+ * The values of each buffer a GEMM call allocates on the window core (packed windows, the spare
+ * window, the sums) or the register core (its two placeholders), for a replay of a pass's memory:
+ * the orientation is the one `recordGemm` chooses at `bindingLimit` for a kernel defined
+ * `swappable` or not. The tiled core allocates only the placeholders, so this bounds it.
+ */
+export function gemmStagingValues(call: GemmCall, options: { swappable: boolean; bindingLimit: number }): number[] {
+  const plan = choosePlan(call, { ...options, forceSwapped: false });
+  if (!takesWindows(plan, call)) return [WINDOW_FLOATS, 1];
+  const { packedValues, sumValues } = windowLayout(plan.rows, plan.columns, call.K, call.batch, plan.windowRows);
+  return [packedValues, WINDOW_FLOATS, sumValues];
+}
+
+/**
+ * How the window core lays a call out: K split evenly over the fewest windows (576 = 288 + 288,
+ * not 512 + 64; a window's byte size stays a multiple of 256), the row tiles, and the values of
+ * the packed windows (the last one bound whole) and of the sums (every row tile's, so one finish
+ * dispatch per group hands them all on).
+ */
+function windowLayout(rows: number, columns: number, K: number, batch: number, windowRows: number) {
+  const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
+  const kc = Math.ceil(K / chunks / 4) * 4;
+  const tiles = Math.ceil(rows / windowRows);
+  const stride = windowRows * kc;
+  const count = batch * tiles * chunks;
+  return {
+    chunks,
+    kc,
+    tiles,
+    stride,
+    packedValues: (count - 1) * stride + WINDOW_FLOATS,
+    sumValues: tiles * windowRows * columns,
+  };
 }
 
 /** Fixed cost of one dispatch on llvmpipe, microseconds (the least a dispatch takes in a ResNet-50 pass). */
@@ -353,21 +409,15 @@ const PACK_MICROS = 0.009;
  * in the order of k; they differ in where a window's partial sums meet (windows of 16 rows take
  * twice the k of 32-row ones), a float32 rounding difference.
  */
-function windowPlan(
-  swapped: boolean,
-  { M, N, K, batch }: { M: number; N: number; K: number; batch: number },
-): WindowPlan {
+function windowPlan(swapped: boolean, { M, N, K, batch }: GemmCall): WindowPlan {
   const [rows, columns] = swapped ? [N, M] : [M, N];
   const windowRows = windowRowsFor(rows);
-  const tiles = Math.ceil(rows / windowRows);
-  const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
-  const dispatches = batch * tiles * (chunks + 1) + 1;
+  const { tiles, chunks, packedValues } = windowLayout(rows, columns, K, batch, windowRows);
+  const dispatches = batch * (tiles * chunks + 1) + 1;
   const threads = navigator.hardwareConcurrency || 1;
   const workgroups = Math.ceil(columns / NARROW_BLOCK_N);
   const busy = workgroups / (Math.ceil(workgroups / threads) * threads);
-  const padded = batch * tiles * windowRows;
-  const packedValues = padded * K;
-  const fmas = packedValues * columns;
+  const fmas = batch * tiles * windowRows * K * columns;
   const cost = dispatches * DISPATCH_MICROS + packedValues * PACK_MICROS + fmas / (FMAS_PER_MICRO * threads * busy);
   return { swapped, rows, columns, windowRows, packedValues, cost };
 }
@@ -411,18 +461,11 @@ function recordWindowed<E extends KernelEntries>(
   { rows: M, columns: N, K, batch }: { rows: number; columns: number; K: number; batch: number },
 ): void {
   // M and N here are the window rows and the streamed columns, whichever operands they are.
-  // K split evenly over the fewest windows (576 = 288 + 288, not 512 + 64); a window's byte size
-  // stays a multiple of 256.
-  const chunks = Math.ceil(K / (WINDOW_FLOATS / windowRows));
-  const kc = Math.ceil(K / chunks / 4) * 4;
-  const tiles = Math.ceil(M / windowRows);
-  const stride = windowRows * kc;
-  const count = batch * tiles * chunks;
+  const { chunks, kc, tiles, stride, packedValues, sumValues } = windowLayout(M, N, K, batch, windowRows);
   const shape = { stride, chunks, tiles, kc };
-  using packed = step.alloc([(count - 1) * stride + WINDOW_FLOATS]); // the last window is bound whole
+  using packed = step.alloc([packedValues]);
   using spare = step.alloc([WINDOW_FLOATS]);
-  // Every row tile's sums, so one finish dispatch per group hands them all on.
-  using sums = step.alloc([tiles * windowRows * N]);
+  using sums = step.alloc([sumValues]);
   const window = (offset: number) => new UniformWindow(packed, offset * 4, WINDOW_FLOATS * 4);
   const unbound = new UniformWindow(spare, 0, WINDOW_FLOATS * 4);
   const all = (tile: d.Infer<typeof GemmTile>, stagedA: UniformWindow, scratch: typeof packed) =>

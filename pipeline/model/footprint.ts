@@ -3,9 +3,9 @@
  * replaying the executor's allocations over the graph's shapes: each node's output (and a max
  * pool's argmax) allocated, inputs freed at their last use unless the tape keeps them
  * (tape_needs.ts), and in backward each node's input gradients allocated while its output
- * gradient is live. A convolution's or dense layer's GEMM stages scratch about the size of what it
- * writes, counted while it runs, and a convolution's input gradient by columns its columns too
- * (kernels/conv2d.ts). Sizes are rounded up to the buffer pool's power-of-two buckets.
+ * gradient is live. A convolution's GEMM stages what its kernels allocate (packed windows, sums,
+ * an input gradient's columns: kernels/conv2d.ts), a dense layer's about the size of what it
+ * writes, counted while it runs. Sizes are rounded up to the buffer pool's power-of-two buckets.
  *
  * @example
  * ```ts
@@ -18,7 +18,7 @@ import type { ParamShape } from "./shapes.ts";
  * console.log(activationFootprint(graph, shapes, paramShape, "input-gradient"));
  * ```
  */
-import { conv2dBackwardInputScratch } from "../../kernels/conv2d.ts";
+import { conv2dBackwardInputScratch, conv2dForwardScratch } from "../../kernels/conv2d.ts";
 import { sizeOf } from "../io/size_of.ts";
 import type { TapeKeep } from "./executor.ts";
 import type { Graph, GraphNode } from "./graph.ts";
@@ -32,14 +32,19 @@ function bucket(shape: readonly number[]): number {
 }
 
 /**
- * Bytes a convolution's input gradient stages besides the implicit GEMM's scratch: its columns
- * and their GEMM's sums where it takes them (at any binding limit: where the device's splits the
- * batch or falls back, fewer).
+ * Bytes a convolution's GEMM stages while it runs, forward or for the input gradient: what the
+ * kernels allocate (packed windows, sums, the columns), at any binding limit (where the device's
+ * splits the batch or falls back, fewer).
  */
-function columnsBytes(node: GraphNode, shapes: Map<string, number[]>, paramShape: ParamShape): number {
-  if (node.op !== "conv2d") return 0;
+function convScratchBytes(
+  node: Extract<GraphNode, { op: "conv2d" }>,
+  shapes: Map<string, number[]>,
+  paramShape: ParamShape,
+  pass: "forward" | "backward",
+): number {
   const geom = convGeometry(node, shapes.get(node.inputs[0])!, [...paramShape(node.weight)]);
-  return conv2dBackwardInputScratch(geom, Infinity).reduce((sum, values) => sum + bucket([values]), 0);
+  const values = pass === "forward" ? conv2dForwardScratch(geom, Infinity) : conv2dBackwardInputScratch(geom, Infinity);
+  return values.reduce((sum, count) => sum + bucket([count]), 0);
 }
 
 /** Peak bytes of a forward that keeps `keep` for a backward of the input gradient, at `shapes`' batch. */
@@ -57,13 +62,15 @@ export function activationFootprint(
     : tapeValues(graph, { params: keep === "backward", training: false });
   const lastUse = new Map<string, number>();
   graph.nodes.forEach((node, i) => node.inputs.forEach((name) => lastUse.set(name, i)));
-  const scratch = (op: string, bytes: number) => (op === "conv2d" || op === "dense" ? bytes : 0);
+  // A dense layer's GEMM stages about what it writes.
+  const scratch = (node: GraphNode, bytes: number, pass: "forward" | "backward") =>
+    node.op === "conv2d" ? convScratchBytes(node, shapes, paramShape, pass) : node.op === "dense" ? bytes : 0;
   // The image, and its normalised copy the graph reads.
   let live = 2 * size(graph.input.name), peak = live;
   graph.nodes.forEach((node, i) => {
     const out = size(node.name) * (node.op === "max_pool" ? 2 : 1);
     live += out;
-    peak = Math.max(peak, live + scratch(node.op, out));
+    peak = Math.max(peak, live + scratch(node, out, "forward"));
     const dead = [...new Set(node.inputs), node.name].filter((name) =>
       (lastUse.get(name) ?? -1) <= i && name !== graph.output && kept !== null && !kept.has(name)
     );
@@ -76,7 +83,7 @@ export function activationFootprint(
     const node = graph.nodes[i];
     if (!grads.has(node.name)) continue;
     const dx = node.inputs.reduce((sum, name) => sum + size(name), 0);
-    peak = Math.max(peak, live + dx + scratch(node.op, dx) + columnsBytes(node, shapes, paramShape));
+    peak = Math.max(peak, live + dx + scratch(node, dx, "backward"));
     live += dx - size(node.name);
     grads.delete(node.name);
     for (const name of node.inputs) {
