@@ -13,7 +13,6 @@
  * @example
  * ```ts
  * import type { DataSource } from "../data/types.ts";
-import type { RealLabels } from "../data/real_labels.ts";
  * import type { Hierarchy } from "../model/hierarchy.ts";
  * import type { AuditContext } from "./gpu_batch.ts";
  * declare const ctx: AuditContext, source: DataSource, hierarchy: Hierarchy, settings: AuditSettings;

@@ -9,9 +9,7 @@
  *
  * @example
  * ```ts
- * import type { Graph, GraphNode } from "./graph.ts";
-import { convGeometry } from "./layers.ts";
-import type { ParamShape } from "./shapes.ts";
+ * import type { Graph } from "./graph.ts";
  * declare const graph: Graph;
  * declare const shapes: Map<string, number[]>;
  * declare const paramShape: (name: string) => readonly number[];
